@@ -1,0 +1,156 @@
+//! The `monitor` function: run by an EventBridge schedule at every window start
+//! (`cron(0/2 * * * ? *)`, aligned to the epoch's two-minute windows).
+//!
+//! The handler reads only the event's `time`: a retried or duplicated event names the same
+//! window, so it cannot move a counter twice (D6).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::aws::{env_or, required_env};
+use shared::clock::Clock;
+use shared::monitor::{Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
+use shared::secrets::SecretsManagerSource;
+use shared::smtp::SmtpProbeSender;
+use shared::store::dynamodb::DynamoStore;
+use shared::window::Window;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings read once from the environment at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `TABLE_NAME`: the single table.
+    pub table: String,
+    /// `MONITOR_FAN_OUT`: organisations handled at once (default 64).
+    pub fan_out: usize,
+    /// `SMTP_TIMEOUT_SECS`: per SMTP command of the probe (default 20; the whole exchange gets 3x).
+    pub smtp_timeout: Duration,
+    /// `SMTP_CA_BUNDLE`: optional PEM file of extra trusted CAs for organisations' submission servers.
+    pub ca_bundle: Option<String>,
+    /// `SECRET_CACHE_SECS`: how long a warm function reuses a secret (default 3600).
+    pub secret_cache: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        let smtp_timeout: u64 = env_or("SMTP_TIMEOUT_SECS", 20)?;
+        if !(1..=30).contains(&smtp_timeout) {
+            return Err(
+                "SMTP_TIMEOUT_SECS must be between 1 and 30: a probe must finish within its window"
+                    .into(),
+            );
+        }
+        Ok(Settings {
+            table: required_env("TABLE_NAME")?,
+            fan_out: env_or("MONITOR_FAN_OUT", 64usize)?.max(1),
+            smtp_timeout: Duration::from_secs(smtp_timeout),
+            ca_bundle: std::env::var("SMTP_CA_BUNDLE")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 3600)?),
+        })
+    }
+}
+
+/// Clients and adapters, built once per container.
+pub struct Deps {
+    pub store: DynamoStore,
+    pub secrets: SecretsManagerSource,
+    pub sender: SmtpProbeSender,
+    pub clock: Arc<dyn Clock>,
+    pub fan_out: usize,
+}
+
+impl Deps {
+    pub fn new(
+        settings: &Settings,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let roots = match &settings.ca_bundle {
+            None => None,
+            Some(path) => {
+                Some(std::fs::read(path).map_err(|e| format!("SMTP_CA_BUNDLE {path}: {e}"))?)
+            }
+        };
+        Ok(Deps {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
+            secrets: SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                settings.secret_cache,
+            ),
+            sender: SmtpProbeSender::new(settings.smtp_timeout, roots),
+            clock,
+            fan_out: settings.fan_out,
+        })
+    }
+
+    pub fn monitor(&self) -> Monitor<'_> {
+        Monitor {
+            store: &self.store,
+            secrets: &self.secrets,
+            sender: &self.sender,
+            clock: self.clock.as_ref(),
+            fan_out: self.fan_out,
+        }
+    }
+}
+
+/// The scheduled event, as EventBridge sends it; only `time` is read. A manual invocation may
+/// send `{}` (or `{"time": "..."}`): without a time, the current time is used.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ScheduledEvent {
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+}
+
+/// What the function returns: the run's figures and the organisations that need attention.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub window: Window,
+    pub organisations: usize,
+    pub committed: usize,
+    pub already_evaluated: usize,
+    pub failed: usize,
+    pub probes_sent: usize,
+    pub probes_not_sent: usize,
+    /// Organisations whose evaluation failed or whose probe could not be sent, with reasons.
+    pub attention: Vec<OrgOutcome>,
+}
+
+impl From<RunReport> for RunSummary {
+    fn from(r: RunReport) -> Self {
+        let attention = r
+            .outcomes
+            .into_iter()
+            .filter(|o| {
+                matches!(o.evaluation, Evaluation::Failed { .. })
+                    || matches!(
+                        o.probe,
+                        ProbeResult::NotSent { .. } | ProbeResult::StoreFailed { .. }
+                    )
+            })
+            .collect();
+        RunSummary {
+            window: r.window,
+            organisations: r.organisations,
+            committed: r.committed,
+            already_evaluated: r.already_evaluated,
+            failed: r.failed,
+            probes_sent: r.probes_sent,
+            probes_not_sent: r.probes_not_sent,
+            attention,
+        }
+    }
+}
+
+/// Error of a whole run (the organisations could not be listed): retryable.
+#[derive(Debug, thiserror::Error)]
+#[error("monitor run failed: {0}")]
+pub struct RunError(#[from] pub shared::error::StoreError);
+
+/// The handler: evaluates the window that ended at the event's time.
+pub async fn handle(deps: &Deps, event: ScheduledEvent) -> Result<RunReport, RunError> {
+    let at = event.time.unwrap_or_else(|| deps.clock.now());
+    Ok(deps.monitor().run(at).await?)
+}

@@ -1,0 +1,26 @@
+//! Lambda entry point of the monitor: settings and clients once, then the handler per event.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use monitor::{handle, Deps, RunSummary, ScheduledEvent, Settings};
+use shared::clock::SystemClock;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .without_time()
+        .init();
+    let settings = Settings::from_env().map_err(|e| format!("monitor start-up: {e}"))?;
+    let sdk = shared::aws::sdk_config().await;
+    let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock))?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<ScheduledEvent>| {
+        let deps = deps.clone();
+        async move { Ok::<RunSummary, Error>(handle(&deps, event.payload).await?.into()) }
+    }))
+    .await
+}

@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""Stand-in for an organisation's mail server (SMTP), for local tests.
+
+Run with the venv python installed by infra/local/install.sh
+($CONTINUITY_HOME/venv/bin/python, needs aiosmtpd==1.4.6):
+
+  mailserver.py --port N [--host 127.0.0.1] --maildir DIR [--mode-file PATH]
+                [--tls-cert PEM --tls-key PEM]
+                [--auth-user U --auth-password P]
+                [--relay DOMAIN=HOST:PORT ...]
+                [--hostname NAME] [--verbose]
+
+Startup: once listening, prints exactly one line ``READY <port>`` to stdout and
+flushes (``--port 0`` picks a free port; the line gives the real one).
+Everything else is logged to stderr.  SIGTERM / SIGINT: closes the listener and
+open sessions and exits 0.
+
+TLS: with --tls-cert/--tls-key, STARTTLS is offered and *required*: every
+command other than EHLO, NOOP, STARTTLS, QUIT is answered
+``530 Must issue a STARTTLS command first`` until TLS is up.  AUTH is then only
+offered/accepted over TLS.
+
+AUTH: with --auth-user/--auth-password, AUTH PLAIN and LOGIN are offered and
+MAIL/RCPT/DATA without a successful AUTH get ``530 5.7.0 Authentication
+required``; wrong credentials get ``535 5.7.8 Authentication credentials
+invalid``.  Without --auth-user no AUTH is advertised.  (Without TLS but with
+AUTH, AUTH works over plain text.)
+
+Storage: each accepted message is written to the Maildir DIR (DIR/{tmp,new,cur}
+are created; files land in DIR/new/) as the raw bytes received after DATA
+(dot-unstuffed, CRLF line endings kept), preceded by these prepended header
+lines (CRLF-terminated):
+
+  Return-Path: <envelope sender>
+  X-Envelope-From: envelope sender
+  X-Envelope-To: rcpt1, rcpt2, ...
+  X-Continuity-Session: tls=yes|no; auth=<login>|-; helo=<client helo name>
+
+Mode file (optional; read fresh on every SMTP command; missing/empty = accept):
+  accept           normal
+  tempfail         MAIL FROM -> 451 4.3.0 Temporarily refusing mail
+  permfail         every RCPT TO -> 550 5.1.1 Mailbox unavailable
+  hang             the next recognised command (EHLO, HELO, MAIL, RCPT, DATA,
+                   AUTH, STARTTLS, RSET, NOOP, QUIT, ...) is never answered
+                   (the server's own 300 s idle timeout closes it eventually)
+  drop-after-data  message received in full, then the TCP connection is closed
+                   without a reply; not stored
+  hang-after-data  message received in full, never answered; not stored
+An unknown word is logged and treated as accept.
+
+Relay: after a message is accepted and stored, recipients whose domain equals a
+--relay DOMAIN (case-insensitive) are forwarded in a background thread over
+plain SMTP (no TLS, no AUTH) to HOST:PORT with the original envelope sender and
+only those recipients; the forwarded bytes are the original message content
+(without the prepended headers above).  Failures are logged and retried
+(3 attempts in total, 1 s apart), then dropped with a log line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import logging
+import os
+import signal
+import smtplib
+import socket
+import ssl
+import sys
+import threading
+import time
+import warnings
+from typing import Dict, List, Optional, Tuple
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+log = logging.getLogger("mailserver")
+
+MODES = {"accept", "tempfail", "permfail", "hang", "drop-after-data", "hang-after-data"}
+RELAY_ATTEMPTS = 3
+RELAY_DELAY_S = 1.0
+RELAY_TIMEOUT_S = 30.0
+
+
+# ----------------------------------------------------------------------------- mode file
+class ModeFile:
+    def __init__(self, path: Optional[str]):
+        self.path = path
+        self._last_logged: Optional[str] = None
+
+    def read(self) -> str:
+        if not self.path:
+            return "accept"
+        try:
+            with open(self.path, "r", encoding="utf-8", errors="replace") as f:
+                word = f.read().strip().lower()
+        except FileNotFoundError:
+            word = ""
+        except OSError as e:
+            log.warning("cannot read mode file %s: %s; using accept", self.path, e)
+            word = ""
+        if not word:
+            word = "accept"
+        if word not in MODES:
+            if word != self._last_logged:
+                log.warning("unknown mode %r in %s; treating as accept", word, self.path)
+                self._last_logged = word
+            return "accept"
+        if word != self._last_logged:
+            log.info("mode is now %s", word)
+            self._last_logged = word
+        return word
+
+
+# ----------------------------------------------------------------------------- maildir
+class Maildir:
+    _counter = itertools.count()
+
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        self._host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+
+    def store(self, data: bytes) -> str:
+        name = "%d.M%dP%dQ%d.%s" % (
+            time.time(), time.time_ns() % 1_000_000, os.getpid(), next(self._counter), self._host)
+        tmp = os.path.join(self.root, "tmp", name)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        final = os.path.join(self.root, "new", name)
+        os.rename(tmp, final)
+        return final
+
+
+# ----------------------------------------------------------------------------- relay
+def parse_relay(spec: str) -> Tuple[str, str, int]:
+    try:
+        domain, target = spec.split("=", 1)
+        host, port = target.rsplit(":", 1)
+        domain = domain.strip().lower()
+        if not domain or not host:
+            raise ValueError
+        return domain, host.strip("[]"), int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--relay expects DOMAIN=HOST:PORT, got {spec!r}")
+
+
+def relay_worker(host: str, port: int, mail_from: str, rcpts: List[str], content: bytes,
+                 local_hostname: str, msg_id: str) -> None:
+    for attempt in range(1, RELAY_ATTEMPTS + 1):
+        try:
+            with smtplib.SMTP(host, port, local_hostname=local_hostname,
+                              timeout=RELAY_TIMEOUT_S) as client:
+                refused = client.sendmail(mail_from, rcpts, content)
+            if refused:
+                log.warning("relay %s to %s:%d: some recipients refused: %r",
+                            msg_id, host, port, refused)
+            log.info("relay %s to %s:%d for %s: delivered (attempt %d)",
+                     msg_id, host, port, ", ".join(rcpts), attempt)
+            return
+        except Exception as e:  # noqa: BLE001 - any failure is retried
+            log.warning("relay %s to %s:%d for %s: attempt %d/%d failed: %s: %s",
+                        msg_id, host, port, ", ".join(rcpts), attempt, RELAY_ATTEMPTS,
+                        type(e).__name__, e)
+            if attempt < RELAY_ATTEMPTS:
+                time.sleep(RELAY_DELAY_S)
+    log.error("relay %s to %s:%d for %s: giving up after %d attempts, message dropped",
+              msg_id, host, port, ", ".join(rcpts), RELAY_ATTEMPTS)
+
+
+# ----------------------------------------------------------------------------- handler
+class Handler:
+    def __init__(self, maildir: Maildir, mode: ModeFile, relays: Dict[str, Tuple[str, int]],
+                 auth_enabled: bool, hostname: str):
+        self.maildir = maildir
+        self.mode = mode
+        self.relays = relays
+        self.auth_enabled = auth_enabled
+        self.hostname = hostname
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if not self.auth_enabled:
+            responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mode.read() == "tempfail":
+            log.info("%r MAIL FROM:<%s> -> 451 (tempfail mode)", session.peer, address)
+            return "451 4.3.0 Temporarily refusing mail"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.mode.read() == "permfail":
+            log.info("%r RCPT TO:<%s> -> 550 (permfail mode)", session.peer, address)
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        mode = self.mode.read()
+        if mode == "drop-after-data":
+            log.info("%r message received; closing connection without reply (drop-after-data)",
+                     session.peer)
+            server.transport.close()
+            await asyncio.get_running_loop().create_future()  # cancelled on connection_lost
+        if mode == "hang-after-data":
+            log.info("%r message received; never replying (hang-after-data)", session.peer)
+            await asyncio.get_running_loop().create_future()
+
+        content: bytes = envelope.original_content or b""
+        sender = envelope.mail_from or ""
+        rcpts = list(envelope.rcpt_tos)
+        auth = session.auth_data
+        login = auth.login.decode("utf-8", "replace") if isinstance(auth, LoginPassword) else "-"
+        tls = "yes" if session.ssl is not None else "no"
+        prefix = (
+            f"Return-Path: <{sender}>\r\n"
+            f"X-Envelope-From: {sender}\r\n"
+            f"X-Envelope-To: {', '.join(rcpts)}\r\n"
+            f"X-Continuity-Session: tls={tls}; auth={login}; helo={session.host_name}\r\n"
+        ).encode("utf-8", "surrogateescape")
+        path = self.maildir.store(prefix + content)
+        msg_id = os.path.basename(path)
+        log.info("%r stored %s from <%s> to %s (%d bytes)", session.peer, msg_id, sender,
+                 rcpts, len(content))
+
+        groups: Dict[Tuple[str, int], List[str]] = {}
+        for r in rcpts:
+            domain = r.rsplit("@", 1)[-1].lower() if "@" in r else ""
+            target = self.relays.get(domain)
+            if target:
+                groups.setdefault(target, []).append(r)
+        for (host, port), group in groups.items():
+            threading.Thread(
+                target=relay_worker,
+                args=(host, port, sender, group, content, self.hostname, msg_id),
+                name=f"relay-{msg_id}", daemon=True,
+            ).start()
+        return "250 2.0.0 OK: queued as " + msg_id.split(".")[1]
+
+
+# ----------------------------------------------------------------------------- SMTP protocol
+class ModalSMTP(SMTP):
+    """SMTP whose every recognised command first consults the mode file (for 'hang')."""
+
+    live: "set[ModalSMTP]" = set()
+
+    def __init__(self, handler: Handler, **kw):
+        super().__init__(handler, **kw)
+        self._mode = handler.mode
+        for name, method in list(self._smtp_methods.items()):
+            self._smtp_methods[name] = self._gated(name, method)
+
+    def _gated(self, name, method):
+        async def gated(arg):
+            if self._mode.read() == "hang":
+                log.info("%r %s received; hanging forever (hang mode)",
+                         self.session.peer if self.session else None, name)
+                await self.loop.create_future()  # cancelled on connection_lost
+            return await method(arg)
+        return gated
+
+    def connection_made(self, transport):
+        ModalSMTP.live.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        ModalSMTP.live.discard(self)
+        super().connection_lost(error)
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description="Local SMTP stand-in (aiosmtpd) for tests.")
+    p.add_argument("--port", type=int, required=True, help="TCP port (0 = pick a free one)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--maildir", required=True)
+    p.add_argument("--mode-file")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--auth-user")
+    p.add_argument("--auth-password")
+    p.add_argument("--relay", action="append", default=[], type=parse_relay,
+                   metavar="DOMAIN=HOST:PORT")
+    p.add_argument("--hostname", default="localhost", help="name in greeting/EHLO")
+    p.add_argument("--verbose", "-v", action="store_true", help="also log aiosmtpd's session log")
+    args = p.parse_args(argv)
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key must be given together")
+    if bool(args.auth_user) != (args.auth_password is not None):
+        p.error("--auth-user and --auth-password must be given together")
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s mailserver[%(process)d] %(levelname)s %(message)s")
+    mail_log = logging.getLogger("mail.log")
+    mail_log.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    # aiosmtpd itself sets the deprecated Session.login_data on every AUTH; mute that noise.
+    mail_log.addFilter(lambda rec: "login_data is deprecated" not in rec.getMessage())
+    # aiosmtpd warns when AUTH is required without TLS; that is deliberate here.
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+
+    tls_context = None
+    if args.tls_cert:
+        tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            tls_context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            log.error("cannot load TLS cert/key (%s, %s): %s", args.tls_cert, args.tls_key, e)
+            return 1
+
+    auth_enabled = args.auth_user is not None
+    want_user = (args.auth_user or "").encode()
+    want_pass = (args.auth_password or "").encode()
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login == want_user and auth_data.password == want_pass)
+        log.info("%r AUTH %s as %r: %s", session.peer, mechanism,
+                 getattr(auth_data, "login", b"?").decode("utf-8", "replace"),
+                 "ok" if ok else "rejected")
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+    maildir = Maildir(args.maildir)
+    mode = ModeFile(args.mode_file)
+    relays = {d: (h, prt) for d, h, prt in args.relay}
+    handler = Handler(maildir, mode, relays, auth_enabled, args.hostname)
+
+    smtp_kw = dict(
+        hostname=args.hostname,
+        ident="continuity-test-mailserver",
+        tls_context=tls_context,
+        require_starttls=tls_context is not None,
+        auth_required=auth_enabled,
+        auth_require_tls=tls_context is not None,
+        authenticator=authenticator if auth_enabled else None,
+        auth_exclude_mechanism=None if auth_enabled else ["PLAIN", "LOGIN"],
+    )
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        server = await loop.create_server(
+            lambda: ModalSMTP(handler, loop=loop, **smtp_kw),
+            host=args.host, port=args.port, reuse_address=True)
+        port = server.sockets[0].getsockname()[1]
+        log.info("listening on %s:%d maildir=%s tls=%s auth=%s relays=%s mode-file=%s",
+                 args.host, port, maildir.root, "yes" if tls_context else "no",
+                 "yes" if auth_enabled else "no",
+                 {d: f"{h}:{pt}" for d, (h, pt) in relays.items()}, args.mode_file)
+        sys.stdout.write(f"READY {port}\n")
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("signal received; shutting down")
+        server.close()
+        for proto in list(ModalSMTP.live):
+            if proto.transport is not None:
+                proto.transport.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.05)
+
+    try:
+        asyncio.run(serve())
+    except OSError as e:
+        log.error("cannot start: %s", e)
+        return 1
+    pending = [t for t in threading.enumerate() if t.name.startswith("relay-")]
+    if pending:
+        log.warning("exiting with %d relay thread(s) still running; their messages are dropped",
+                    len(pending))
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+//! The runner's control API on localhost. The continuity portal and Online Inbox routes of later
+//! work join this router; today it shows the monitor's state and drives the clock.
+
+use crate::Runner;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use shared::config::is_org_id;
+use shared::store::MonitorStore;
+use shared::window::Window;
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub fn router(runner: Arc<Runner>) -> Router {
+    Router::new()
+        .route("/", get(text_status))
+        .route("/status", get(status))
+        .route("/orgs/{org}/history", get(history))
+        .route("/run/monitor", post(run_monitor))
+        .route("/clock/advance", post(advance))
+        .with_state(runner)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    tracing::warn!(%status, %message, "control API request refused");
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+#[derive(Serialize)]
+struct OrgStatus {
+    org_id: String,
+    counter: Option<u32>,
+    threshold: Option<u32>,
+    last_window: Option<Window>,
+    problem: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StatusBody {
+    now: chrono::DateTime<chrono::Utc>,
+    clock: &'static str,
+    organisations: Vec<OrgStatus>,
+}
+
+async fn collect(runner: &Runner) -> Result<StatusBody, Response> {
+    let store = &runner.deps.store;
+    let orgs = store
+        .monitored_orgs()
+        .await
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let mut out = Vec::new();
+    for o in orgs {
+        let counter = store.counter(&o.org_id).await.ok().flatten();
+        out.push(OrgStatus {
+            counter: counter.map(|c| c.value),
+            threshold: o.config.as_ref().ok().map(|c| c.monitoring.threshold),
+            last_window: counter.map(|c| c.window),
+            problem: o.config.err(),
+            org_id: o.org_id,
+        });
+    }
+    Ok(StatusBody {
+        now: runner.now(),
+        clock: if runner.virtual_clock.is_some() {
+            "virtual"
+        } else {
+            "machine"
+        },
+        organisations: out,
+    })
+}
+
+async fn status(State(runner): State<Arc<Runner>>) -> Response {
+    match collect(&runner).await {
+        Ok(b) => Json(b).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Plain text, so that nothing from the table is ever interpreted by a browser.
+async fn text_status(State(runner): State<Arc<Runner>>) -> Response {
+    let body = match collect(&runner).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "email continuity, local run    now {} ({} clock)\n",
+        body.now.format("%Y-%m-%d %H:%M:%S UTC"),
+        body.clock
+    );
+    let _ = writeln!(
+        t,
+        "{:<24} {:>8} {:>10}  {}",
+        "organisation", "counter", "threshold", "last window (start)"
+    );
+    for o in &body.organisations {
+        let last = o
+            .last_window
+            .map(|w| w.start().format("%H:%M").to_string())
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            t,
+            "{:<24} {:>8} {:>10}  {}{}",
+            o.org_id,
+            o.counter
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into()),
+            o.threshold
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into()),
+            last,
+            o.problem
+                .as_ref()
+                .map(|p| format!("   PROBLEM: {p}"))
+                .unwrap_or_default(),
+        );
+    }
+    let _ = writeln!(t, "\nhistory: GET /orgs/ORG/history?windows=30   run now: POST /run/monitor   virtual clock: POST /clock/advance?minutes=N");
+    ([("content-type", "text/plain; charset=utf-8")], t).into_response()
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    windows: Option<i64>,
+}
+
+async fn history(
+    State(runner): State<Arc<Runner>>,
+    Path(org): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    if !is_org_id(&org) {
+        return error(StatusCode::BAD_REQUEST, "not an organisation id");
+    }
+    let windows = q.windows.unwrap_or(720);
+    if !(1..=21_600).contains(&windows) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "windows must be between 1 and 21600 (30 days)",
+        );
+    }
+    let to = Window::just_ended(runner.now());
+    let from = Window(to.0 - windows + 1);
+    match runner.deps.store.history(&org, from, to).await {
+        Ok(h) => Json(h).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn run_monitor(State(runner): State<Arc<Runner>>) -> Response {
+    match runner.run_monitor(None).await {
+        Ok(r) => Json(monitor::RunSummary::from(r)).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct AdvanceQuery {
+    minutes: i64,
+}
+
+async fn advance(State(runner): State<Arc<Runner>>, Query(q): Query<AdvanceQuery>) -> Response {
+    if !(1..=43_200).contains(&q.minutes) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "minutes must be between 1 and 43200 (30 days)",
+        );
+    }
+    match runner.advance(chrono::Duration::minutes(q.minutes)).await {
+        Ok(ticks) => {
+            let brief: Vec<_> = ticks
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "at": t.at, "window": t.summary.window, "committed": t.summary.committed,
+                        "failed": t.summary.failed, "probes_sent": t.summary.probes_sent,
+                        "probes_not_sent": t.summary.probes_not_sent,
+                    })
+                })
+                .collect();
+            Json(serde_json::json!({ "now": runner.now(), "ticks": brief })).into_response()
+        }
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}

@@ -1,0 +1,212 @@
+//! `local-runner`: the functions on a workstation. See `infra/local/run.sh` for the whole stack.
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use local_runner::{http, receiving, Runner};
+use monitor::{Deps, RunSummary, Settings};
+use shared::clock::{Clock, SystemClock, VirtualClock};
+use shared::config::OrgConfig;
+use shared::store::dynamodb::DynamoStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    about = "Runs the email continuity functions locally (endpoints from AWS_ENDPOINT_URL*, table from TABLE_NAME)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the schedules, the receiving SMTP stand-in and the control API until interrupted.
+    Serve {
+        /// Control API address (loopback only).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        http: String,
+        /// Receiving SMTP stand-in address (loopback only).
+        #[arg(long, default_value = "127.0.0.1:2525")]
+        receiving: String,
+        /// Run on a virtual clock starting here (RFC 3339); advance it with POST /clock/advance.
+        #[arg(long)]
+        virtual_start: Option<DateTime<Utc>>,
+        /// Virtual clock: real milliseconds to wait after each tick for sent probes to arrive.
+        #[arg(long, default_value_t = 3000)]
+        settle_ms: u64,
+        /// Create the table first if it does not exist.
+        #[arg(long)]
+        create_table: bool,
+        /// Organisation configuration files (JSON) to apply at start.
+        #[arg(long)]
+        config: Vec<PathBuf>,
+    },
+    /// Runs a scheduled function once and prints its summary.
+    Once {
+        /// Only `monitor` today.
+        function: String,
+        /// The schedule time to run as (default: the start of the current window).
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
+    },
+    /// Creates the table (index and TTL as in infra/template.yaml).
+    CreateTable,
+    /// Validates an organisation configuration file and stores it.
+    ApplyConfig { file: PathBuf },
+    /// Stores a secret string in Secrets Manager (creates or updates it).
+    PutSecret { name: String, value: String },
+}
+
+fn loopback(addr: &str) -> Result<std::net::SocketAddr, String> {
+    let a: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    if !a.ip().is_loopback() {
+        return Err(format!(
+            "{addr}: the local runner listens on loopback addresses only"
+        ));
+    }
+    Ok(a)
+}
+
+async fn apply_config(store: &DynamoStore, file: &PathBuf) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let cfg: OrgConfig =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    store
+        .put_config(&cfg, Utc::now())
+        .await
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    println!("applied {} (organisation {})", file.display(), cfg.org_id);
+    Ok(())
+}
+
+async fn ensure_table(store: &DynamoStore) -> Result<(), String> {
+    let exists = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .is_ok();
+    if !exists {
+        DynamoStore::create_table(store.client(), store.table())
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("created table {}", store.table());
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("local-runner: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let settings = Settings::from_env()?;
+    let sdk = shared::aws::sdk_config().await;
+    match cli.command {
+        Command::CreateTable => {
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table);
+            ensure_table(&store).await
+        }
+        Command::ApplyConfig { file } => {
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table);
+            apply_config(&store, &file).await
+        }
+        Command::PutSecret { name, value } => {
+            let client = aws_sdk_secretsmanager::Client::new(&sdk);
+            let created = client
+                .create_secret()
+                .name(&name)
+                .secret_string(&value)
+                .send()
+                .await;
+            if created.is_err() {
+                client
+                    .put_secret_value()
+                    .secret_id(&name)
+                    .secret_string(&value)
+                    .send()
+                    .await
+                    .map_err(|e| format!("secret {name}: {e}"))?;
+            }
+            println!("stored secret {name}");
+            Ok(())
+        }
+        Command::Once { function, at } => {
+            if function != "monitor" {
+                return Err(format!(
+                    "unknown scheduled function {function:?}: only `monitor` exists"
+                ));
+            }
+            let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock))?);
+            let runner = Runner::new(deps, None, Duration::ZERO);
+            let report = runner.run_monitor(at).await.map_err(|e| e.to_string())?;
+            let summary = RunSummary::from(report);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::Serve {
+            http: http_addr,
+            receiving: recv_addr,
+            virtual_start,
+            settle_ms,
+            create_table,
+            config,
+        } => {
+            let (http_addr, recv_addr) = (loopback(&http_addr)?, loopback(&recv_addr)?);
+            let virtual_clock = virtual_start.map(VirtualClock::new);
+            let clock: Arc<dyn Clock> = match &virtual_clock {
+                Some(v) => Arc::new(v.clone()),
+                None => Arc::new(SystemClock),
+            };
+            let deps = Arc::new(Deps::new(&settings, &sdk, clock.clone())?);
+            if create_table {
+                ensure_table(&deps.store).await?;
+            }
+            for file in &config {
+                apply_config(&deps.store, file).await?;
+            }
+            let runner = Arc::new(Runner::new(
+                deps.clone(),
+                virtual_clock.clone(),
+                Duration::from_millis(settle_ms),
+            ));
+
+            let recv = tokio::net::TcpListener::bind(recv_addr)
+                .await
+                .map_err(|e| format!("receiving {recv_addr}: {e}"))?;
+            tokio::spawn(receiving::serve(recv, Arc::new(deps.store.clone()), clock));
+            let listener = tokio::net::TcpListener::bind(http_addr)
+                .await
+                .map_err(|e| format!("control API {http_addr}: {e}"))?;
+            if virtual_clock.is_none() {
+                tokio::spawn(runner.clone().run_schedule());
+            }
+            println!(
+                "local-runner: control API http://{http_addr}/  receiving SMTP {recv_addr}  clock {}",
+                if virtual_clock.is_some() { "virtual (POST /clock/advance?minutes=N)" } else { "machine (monitor every 2 minutes)" }
+            );
+            axum::serve(listener, http::router(runner))
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! An organisation's configuration and its validation.
+//!
+//! Validation collects every problem at once and names each field by its path
+//! (`monitoring.threshold`, `routes[1].port`), so that an administrator fixing a file or an API
+//! call sees everything wrong in one answer.
+
+use crate::window::WINDOW_SECS;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An organisation's configuration, as stored and as administrators write it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgConfig {
+    /// Stable identifier: lower-case letters, digits and inner hyphens, at most 63 characters.
+    pub org_id: String,
+    /// Display name, shown in alerts and the portal.
+    pub name: String,
+    /// The organisation's mail domains (its MX points at the service).
+    pub domains: Vec<String>,
+    /// Delivery routes to the organisation's server, tried in order.
+    pub routes: Vec<Route>,
+    pub monitoring: Monitoring,
+    /// The mailbox the outbound check logs on to; required when the outbound check is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeMailbox>,
+}
+
+/// One SMTP delivery route to the organisation's server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub host: String,
+    pub port: u16,
+    pub tls: RouteTls,
+}
+
+/// How a delivery route uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteTls {
+    /// Plain SMTP (a route inside a private network).
+    None,
+    /// STARTTLS when offered, plain otherwise.
+    Opportunistic,
+    /// STARTTLS or the route fails.
+    StarttlsRequired,
+}
+
+/// Which checks run and how the counter reacts (D2-D5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    /// Monitoring on: the organisation is evaluated every window.
+    pub enabled: bool,
+    /// The organic inbound check (D2).
+    pub inbound_check: bool,
+    /// The synthetic outbound check (D3).
+    pub outbound_check: bool,
+    /// The counter's ceiling; an alert is due when the counter reaches it (D5, A1).
+    pub threshold: u32,
+    /// A probe that arrived later than this after it was sent counts as late (D3).
+    pub acceptable_latency_secs: u32,
+}
+
+/// The mailbox on the organisation's server that sends the probe (D3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeMailbox {
+    /// SMTP submission host of the organisation's server.
+    pub host: String,
+    pub port: u16,
+    pub tls: SubmissionTls,
+    /// The login name for SMTP AUTH.
+    pub username: String,
+    /// Name of the Secrets Manager secret that holds the password (never the password itself).
+    pub password_secret: String,
+    /// The sender address of the probe: the mailbox's own address.
+    pub from_address: String,
+    /// Where probes go: an address at the service's receiving domain. Each probe is sent to a
+    /// unique sub-address of it (`local+token@domain`).
+    pub probe_address: String,
+}
+
+/// How the probe mailbox's submission port uses TLS. Both encrypt before AUTH: a password never
+/// crosses the network in the clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubmissionTls {
+    /// Port 587 style: plain greeting, then STARTTLS, required.
+    Starttls,
+    /// Port 465 style: TLS from the first byte.
+    Implicit,
+}
+
+/// One problem with a configuration, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+pub struct ConfigErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        write!(f, "invalid configuration: {}", parts.join("; "))
+    }
+}
+
+impl ConfigErrors {
+    /// The error for `field`, if any.
+    pub fn for_field(&self, field: &str) -> Option<&FieldError> {
+        self.0.iter().find(|e| e.field == field)
+    }
+}
+
+/// The largest threshold accepted: a day of windows. Beyond that an alert would come too late to matter.
+pub const MAX_THRESHOLD: u32 = 720;
+
+impl OrgConfig {
+    /// Checks the whole configuration; every problem is reported.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errs = Vec::new();
+        let mut err = |field: &str, message: String| {
+            errs.push(FieldError {
+                field: field.to_string(),
+                message,
+            })
+        };
+
+        if !is_org_id(&self.org_id) {
+            err(
+                "org_id",
+                "must be 1-63 lower-case letters, digits or inner hyphens".into(),
+            );
+        }
+        if self.name.trim().is_empty() {
+            err("name", "must not be empty".into());
+        } else if self.name.chars().count() > 100 {
+            err("name", "must be at most 100 characters".into());
+        } else if self.name.chars().any(char::is_control) {
+            err("name", "must not contain control characters".into());
+        }
+        if self.domains.is_empty() {
+            err("domains", "at least one domain is required".into());
+        }
+        for (i, d) in self.domains.iter().enumerate() {
+            if !is_domain(d) {
+                err(
+                    &format!("domains[{i}]"),
+                    format!("{d:?} is not a valid domain name"),
+                );
+            } else if self.domains[..i].iter().any(|o| o.eq_ignore_ascii_case(d)) {
+                err(&format!("domains[{i}]"), format!("{d:?} is listed twice"));
+            }
+        }
+        if self.routes.is_empty() {
+            err("routes", "at least one delivery route is required".into());
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if !is_host(&r.host) {
+                err(
+                    &format!("routes[{i}].host"),
+                    format!("{:?} is not a host name or IP address", r.host),
+                );
+            }
+            if r.port == 0 {
+                err(
+                    &format!("routes[{i}].port"),
+                    "must be between 1 and 65535".into(),
+                );
+            }
+        }
+
+        let m = &self.monitoring;
+        if m.threshold < 1 {
+            err("monitoring.threshold", "must be at least 1".into());
+        } else if m.threshold > MAX_THRESHOLD {
+            err(
+                "monitoring.threshold",
+                format!("must be at most {MAX_THRESHOLD} (one day of windows)"),
+            );
+        }
+        if m.acceptable_latency_secs < 1 || i64::from(m.acceptable_latency_secs) >= WINDOW_SECS {
+            err(
+                "monitoring.acceptable_latency_secs",
+                format!("must be at least 1 and shorter than a window ({WINDOW_SECS} s): the probe is judged at the next window start"),
+            );
+        }
+        if m.enabled && !m.inbound_check && !m.outbound_check {
+            err(
+                "monitoring",
+                "monitoring is on but both checks are off: turn on at least one check".into(),
+            );
+        }
+
+        match &self.probe {
+            None if m.outbound_check => err(
+                "probe",
+                "the outbound check is on: a probe mailbox is required".into(),
+            ),
+            None => {}
+            Some(p) => {
+                if !is_host(&p.host) {
+                    err(
+                        "probe.host",
+                        format!("{:?} is not a host name or IP address", p.host),
+                    );
+                }
+                if p.port == 0 {
+                    err("probe.port", "must be between 1 and 65535".into());
+                }
+                if p.username.trim().is_empty() {
+                    err("probe.username", "must not be empty".into());
+                }
+                if !is_secret_name(&p.password_secret) {
+                    err(
+                        "probe.password_secret",
+                        "must name a Secrets Manager secret (1-512 characters of letters, digits and /_+=.@-), not hold the password".into(),
+                    );
+                }
+                if !is_address(&p.from_address) {
+                    err(
+                        "probe.from_address",
+                        format!("{:?} is not an email address", p.from_address),
+                    );
+                } else if !self.owns_address(&p.from_address) {
+                    err(
+                        "probe.from_address",
+                        "must be a mailbox on one of the organisation's domains".into(),
+                    );
+                }
+                if !is_address(&p.probe_address) {
+                    err(
+                        "probe.probe_address",
+                        format!("{:?} is not an email address", p.probe_address),
+                    );
+                } else if p.probe_address.contains('+') {
+                    err(
+                        "probe.probe_address",
+                        "must not contain '+': the service adds a +token sub-address per probe"
+                            .into(),
+                    );
+                } else if self.owns_address(&p.probe_address) {
+                    err(
+                        "probe.probe_address",
+                        "must be at the service's receiving domain, not on the organisation's own domain (it would go to the server being checked)".into(),
+                    );
+                }
+            }
+        }
+
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errs))
+        }
+    }
+
+    /// Whether `address` is on one of the organisation's domains (or a subdomain of one).
+    pub fn owns_address(&self, address: &str) -> bool {
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        self.domains.iter().any(|d| domain_within(domain, d))
+    }
+}
+
+/// `domain` equals `parent` or is a subdomain of it, ignoring case.
+pub fn domain_within(domain: &str, parent: &str) -> bool {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let parent = parent.trim_end_matches('.').to_ascii_lowercase();
+    domain == parent || domain.ends_with(&format!(".{parent}"))
+}
+
+/// Organisation identifiers appear in keys, probe addresses and URLs: keep them plain.
+pub fn is_org_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A DNS name: labels of letters, digits and inner hyphens, at least two labels.
+pub fn is_domain(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    s.len() <= 253 && s.split('.').count() >= 2 && s.split('.').all(is_label)
+}
+
+fn is_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+}
+
+/// A host name (one label is allowed: `localhost`, an internal name) or an IP address.
+pub fn is_host(s: &str) -> bool {
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_label)
+}
+
+/// A plain `local@domain` address, as SMTP carries it (no display name, no comments).
+pub fn is_address(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b))
+        && is_domain(domain)
+}
+
+fn is_secret_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 512
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn sample() -> OrgConfig {
+        OrgConfig {
+            org_id: "acme".into(),
+            name: "Acme Ltd".into(),
+            domains: vec!["acme.example".into()],
+            routes: vec![Route {
+                host: "mail.acme.example".into(),
+                port: 25,
+                tls: RouteTls::Opportunistic,
+            }],
+            monitoring: Monitoring {
+                enabled: true,
+                inbound_check: true,
+                outbound_check: true,
+                threshold: 3,
+                acceptable_latency_secs: 60,
+            },
+            probe: Some(ProbeMailbox {
+                host: "mail.acme.example".into(),
+                port: 587,
+                tls: SubmissionTls::Starttls,
+                username: "continuity-probe".into(),
+                password_secret: "continuity/acme/probe".into(),
+                from_address: "continuity-probe@acme.example".into(),
+                probe_address: "probe@probe.continuity.example".into(),
+            }),
+        }
+    }
+
+    fn fields(c: &OrgConfig) -> Vec<String> {
+        match c.validate() {
+            Ok(()) => vec![],
+            Err(e) => e.0.into_iter().map(|f| f.field).collect(),
+        }
+    }
+
+    #[test]
+    fn sample_is_valid() {
+        assert_eq!(sample().validate(), Ok(()));
+    }
+
+    #[test]
+    fn each_mistake_names_its_field() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut OrgConfig)>)> = vec![
+            ("org_id", Box::new(|c| c.org_id = "Acme Corp".into())),
+            ("name", Box::new(|c| c.name = "  ".into())),
+            ("domains", Box::new(|c| c.domains.clear())),
+            (
+                "domains[0]",
+                Box::new(|c| c.domains[0] = "not a domain".into()),
+            ),
+            ("routes", Box::new(|c| c.routes.clear())),
+            ("routes[0].port", Box::new(|c| c.routes[0].port = 0)),
+            (
+                "routes[0].host",
+                Box::new(|c| c.routes[0].host = "bad host!".into()),
+            ),
+            (
+                "monitoring.threshold",
+                Box::new(|c| c.monitoring.threshold = 0),
+            ),
+            (
+                "monitoring.threshold",
+                Box::new(|c| c.monitoring.threshold = 10_000),
+            ),
+            (
+                "monitoring.acceptable_latency_secs",
+                Box::new(|c| c.monitoring.acceptable_latency_secs = 120),
+            ),
+            (
+                "monitoring.acceptable_latency_secs",
+                Box::new(|c| c.monitoring.acceptable_latency_secs = 0),
+            ),
+            (
+                "monitoring",
+                Box::new(|c| {
+                    c.monitoring.inbound_check = false;
+                    c.monitoring.outbound_check = false;
+                }),
+            ),
+            ("probe", Box::new(|c| c.probe = None)),
+            (
+                "probe.password_secret",
+                Box::new(|c| c.probe.as_mut().unwrap().password_secret = "hunter2 !".into()),
+            ),
+            (
+                "probe.from_address",
+                Box::new(|c| {
+                    c.probe.as_mut().unwrap().from_address = "probe@elsewhere.example".into()
+                }),
+            ),
+            (
+                "probe.probe_address",
+                Box::new(|c| c.probe.as_mut().unwrap().probe_address = "probe@acme.example".into()),
+            ),
+            (
+                "probe.probe_address",
+                Box::new(|c| c.probe.as_mut().unwrap().probe_address = "p+x@probe.example".into()),
+            ),
+            (
+                "probe.username",
+                Box::new(|c| c.probe.as_mut().unwrap().username = "".into()),
+            ),
+        ];
+        for (field, mutate) in cases {
+            let mut c = sample();
+            mutate(&mut c);
+            let got = fields(&c);
+            assert!(
+                got.contains(&field.to_string()),
+                "mutation for {field}: {got:?}"
+            );
+            // Emptying the domains also orphans the probe sender; every other mistake stands alone.
+            if !field.starts_with("domains") {
+                assert_eq!(got.len(), 1, "mutation for {field}: {got:?}");
+            }
+            let msg = c.validate().unwrap_err().to_string();
+            assert!(msg.contains(field), "{msg}");
+        }
+    }
+
+    #[test]
+    fn all_problems_reported_together() {
+        let mut c = sample();
+        c.monitoring.threshold = 0;
+        c.routes.clear();
+        assert_eq!(fields(&c), vec!["routes", "monitoring.threshold"]);
+    }
+
+    #[test]
+    fn outbound_off_needs_no_probe() {
+        let mut c = sample();
+        c.monitoring.outbound_check = false;
+        c.probe = None;
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn subdomains_are_owned() {
+        let c = sample();
+        assert!(c.owns_address("x@eu.acme.example"));
+        assert!(c.owns_address("x@ACME.example"));
+        assert!(!c.owns_address("x@notacme.example"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["monitoring"]["treshold"] = 3.into();
+        let e = serde_json::from_value::<OrgConfig>(v)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("treshold"), "{e}");
+    }
+}

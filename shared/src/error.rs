@@ -1,0 +1,42 @@
+//! Errors a caller can act on: a failed condition (someone else got there first), a transient
+//! fault (retry), a permanent one (log and give up), a missing or corrupt item.
+
+/// Errors of the storage adapters.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: another writer changed the item first.
+    #[error("condition failed: {0}")]
+    ConditionFailed(String),
+    /// Throttling, a timeout, a 5xx, a dropped connection: the same call may succeed later.
+    #[error("transient store error: {0}")]
+    Transient(String),
+    /// Anything else: bad request, missing table, access denied.
+    #[error("store error: {0}")]
+    Permanent(String),
+    /// An item exists but cannot be read as its type.
+    #[error("corrupt item {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+impl StoreError {
+    pub fn is_conditional_check_failed(&self) -> bool {
+        matches!(self, StoreError::ConditionFailed(_))
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient(_))
+    }
+}
+
+/// Errors fetching a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {0:?} not found")]
+    NotFound(String),
+    #[error("secret {name:?} has no string value")]
+    NotString { name: String },
+    #[error("transient error reading secret {name:?}: {reason}")]
+    Transient { name: String, reason: String },
+    #[error("cannot read secret {name:?}: {reason}")]
+    Permanent { name: String, reason: String },
+}

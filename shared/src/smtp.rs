@@ -1,0 +1,193 @@
+//! SMTP adapter for the probe (D3): submission with TLS (STARTTLS or implicit) and AUTH, as the
+//! organisation's own users send mail. Errors say which step failed, in words an administrator
+//! can act on.
+
+use crate::config::{ProbeMailbox, SubmissionTls};
+use async_trait::async_trait;
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::time::Duration;
+
+/// Why a probe could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {detail}")]
+pub struct ProbeSendError {
+    pub kind: SendFailure,
+    pub detail: String,
+}
+
+/// The step at which sending failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFailure {
+    /// Bad address or TLS setup on our side.
+    Setup,
+    /// No connection, or TLS failed.
+    Connection,
+    /// No answer within the timeout.
+    Timeout,
+    /// The server refused the credentials.
+    Auth,
+    /// The server refused the message for now (4xx).
+    Transient,
+    /// The server refused the message (5xx).
+    Permanent,
+}
+
+impl std::fmt::Display for SendFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SendFailure::Setup => "probe setup",
+            SendFailure::Connection => "could not connect to the submission server",
+            SendFailure::Timeout => "the submission server did not answer in time",
+            SendFailure::Auth => "the submission server refused the login",
+            SendFailure::Transient => "the submission server deferred the probe",
+            SendFailure::Permanent => "the submission server refused the probe",
+        })
+    }
+}
+
+/// Sends one probe message.
+#[async_trait]
+pub trait ProbeSender: Send + Sync {
+    async fn send_probe(
+        &self,
+        mailbox: &ProbeMailbox,
+        password: &str,
+        recipient: &str,
+        message: &[u8],
+    ) -> Result<(), ProbeSendError>;
+}
+
+/// Real SMTP submission with lettre.
+pub struct SmtpProbeSender {
+    timeout: Duration,
+    extra_roots: Vec<Vec<u8>>,
+}
+
+impl SmtpProbeSender {
+    /// `timeout` bounds each SMTP command; `extra_roots_pem` adds trusted CA certificates (PEM)
+    /// for servers whose certificate is not from a public CA.
+    pub fn new(timeout: Duration, extra_roots_pem: Option<Vec<u8>>) -> Self {
+        SmtpProbeSender {
+            timeout,
+            extra_roots: extra_roots_pem.map(split_pem).unwrap_or_default(),
+        }
+    }
+
+    fn tls(&self, host: &str) -> Result<TlsParameters, ProbeSendError> {
+        let mut b = TlsParameters::builder(host.to_string());
+        for pem in &self.extra_roots {
+            let cert = Certificate::from_pem(pem)
+                .map_err(|e| setup(format!("bad CA certificate: {e}")))?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build()
+            .map_err(|e| setup(format!("TLS parameters for {host}: {e}")))
+    }
+}
+
+fn setup(detail: String) -> ProbeSendError {
+    ProbeSendError {
+        kind: SendFailure::Setup,
+        detail,
+    }
+}
+
+/// Splits a PEM bundle into single certificates (lettre takes one at a time).
+fn split_pem(bundle: Vec<u8>) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(&bundle);
+    let end = "-----END CERTIFICATE-----";
+    text.split_inclusive(end)
+        .filter(|c| c.contains("-----BEGIN CERTIFICATE-----"))
+        .map(|c| c.trim().as_bytes().to_vec())
+        .collect()
+}
+
+fn classify(e: lettre::transport::smtp::Error) -> ProbeSendError {
+    let detail = error_chain(&e);
+    let kind = if e.is_timeout() {
+        SendFailure::Timeout
+    } else if let Some(code) = e.status() {
+        // 530/534/535/538: authentication required / too weak / failed / encryption required.
+        let c = code.to_string();
+        if matches!(c.as_str(), "530" | "534" | "535" | "538" | "454") {
+            SendFailure::Auth
+        } else if e.is_transient() {
+            SendFailure::Transient
+        } else {
+            SendFailure::Permanent
+        }
+    } else if e.is_tls() || e.is_client() || detail.to_ascii_lowercase().contains("connect") {
+        SendFailure::Connection
+    } else if e.is_transient() {
+        SendFailure::Transient
+    } else if e.is_permanent() {
+        SendFailure::Permanent
+    } else {
+        SendFailure::Connection
+    };
+    ProbeSendError { kind, detail }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut src = err.source();
+    while let Some(e) = src {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        src = e.source();
+    }
+    out
+}
+
+#[async_trait]
+impl ProbeSender for SmtpProbeSender {
+    async fn send_probe(
+        &self,
+        mailbox: &ProbeMailbox,
+        password: &str,
+        recipient: &str,
+        message: &[u8],
+    ) -> Result<(), ProbeSendError> {
+        let from: Address = mailbox
+            .from_address
+            .parse()
+            .map_err(|e| setup(format!("probe.from_address: {e}")))?;
+        let to: Address = recipient
+            .parse()
+            .map_err(|e| setup(format!("probe recipient: {e}")))?;
+        let envelope = Envelope::new(Some(from), vec![to]).map_err(|e| setup(e.to_string()))?;
+        let params = self.tls(&mailbox.host)?;
+        let tls = match mailbox.tls {
+            SubmissionTls::Starttls => Tls::Required(params),
+            SubmissionTls::Implicit => Tls::Wrapper(params),
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mailbox.host)
+            .port(mailbox.port)
+            .tls(tls)
+            .timeout(Some(self.timeout))
+            .credentials(Credentials::new(
+                mailbox.username.clone(),
+                password.to_string(),
+            ))
+            .authentication(vec![Mechanism::Plain, Mechanism::Login])
+            .build();
+        // The whole exchange is bounded too: a server that trickles bytes must not hold a slot.
+        match tokio::time::timeout(self.timeout * 3, transport.send_raw(&envelope, message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(classify(e)),
+            Err(_) => Err(ProbeSendError {
+                kind: SendFailure::Timeout,
+                detail: format!(
+                    "no complete answer within {} s",
+                    (self.timeout * 3).as_secs()
+                ),
+            }),
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! Test support: the local services started by `infra/local/test.sh` (DynamoDB Local, moto
+//! server), a real SMTP server per test (`infra/local/mailserver.py`, aiosmtpd) that a test can
+//! stop, make refuse or make hang, and fixtures.
+//!
+//! Nothing here fakes a service: a test that needs one and finds no endpoint fails, naming the
+//! command that provides it.
+
+use aws_sdk_dynamodb::Client as DynamoClient;
+use shared::store::dynamodb::DynamoStore;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with infra/local/test.sh, which starts the local services")
+    })
+}
+
+/// The SDK configuration for the local services.
+pub async fn sdk() -> aws_config::SdkConfig {
+    env("AWS_ENDPOINT_URL_DYNAMODB");
+    env("AWS_ENDPOINT_URL");
+    shared::aws::sdk_config().await
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this test process.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u32>()
+    )
+}
+
+/// A fresh table of its own for one test.
+pub async fn fresh_store() -> DynamoStore {
+    let sdk = sdk().await;
+    let client = DynamoClient::new(&sdk);
+    let table = unique("continuity-test");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    DynamoStore::new(client, table)
+}
+
+/// Stores a secret in the local Secrets Manager (moto).
+pub async fn put_secret(name: &str, value: &str) {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    if client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .is_err()
+    {
+        client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("put secret");
+    }
+}
+
+/// A temporary directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let p = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+/// A self-signed certificate for `localhost` / 127.0.0.1, made once per test process.
+pub fn test_cert() -> &'static (PathBuf, PathBuf) {
+    static CERT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    CERT.get_or_init(|| {
+        let dir = std::env::temp_dir().join(unique("continuity-cert"));
+        let status = std::process::Command::new("bash")
+            .arg(repo_root().join("infra/local/make-test-cert.sh"))
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run make-test-cert.sh");
+        assert!(status.success(), "make-test-cert.sh failed");
+        (dir.join("cert.pem"), dir.join("key.pem"))
+    })
+}
+
+/// Options of a mail server stand-in.
+#[derive(Debug, Clone, Default)]
+pub struct MailServerOptions {
+    /// STARTTLS with the test certificate (required before AUTH and MAIL).
+    pub tls: bool,
+    /// Required login.
+    pub auth: Option<(String, String)>,
+    /// `(domain, port)`: mail for `domain` is relayed to 127.0.0.1:port.
+    pub relay: Vec<(String, u16)>,
+}
+
+/// A real SMTP server (aiosmtpd) on 127.0.0.1, standing in for the organisation's server.
+pub struct MailServer {
+    pub port: u16,
+    pub dir: TempDir,
+    options: MailServerOptions,
+    child: Option<Child>,
+}
+
+impl MailServer {
+    pub async fn start(options: MailServerOptions) -> Self {
+        let dir = TempDir::new("continuity-mail");
+        let mut s = MailServer {
+            port: 0,
+            dir,
+            options,
+            child: None,
+        };
+        s.spawn(0).await;
+        s
+    }
+
+    async fn spawn(&mut self, port: u16) {
+        let mut cmd = Command::new(env("CONTINUITY_PYTHON"));
+        cmd.arg(env("CONTINUITY_MAILSERVER"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--maildir")
+            .arg(self.dir.path().join("maildir"))
+            .arg("--mode-file")
+            .arg(self.mode_file());
+        if self.options.tls {
+            let (cert, key) = test_cert();
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        if let Some((u, p)) = &self.options.auth {
+            cmd.args(["--auth-user", u, "--auth-password", p]);
+        }
+        for (domain, port) in &self.options.relay {
+            cmd.arg("--relay").arg(format!("{domain}=127.0.0.1:{port}"));
+        }
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("start mailserver.py");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("mail server did not start in 20 s")
+            .expect("read mail server stdout")
+            .expect("mail server exited before it was ready");
+        let port = ready
+            .strip_prefix("READY ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected mail server line {ready:?}"));
+        self.port = port;
+        self.child = Some(child);
+    }
+
+    pub fn mode_file(&self) -> PathBuf {
+        self.dir.path().join("mode")
+    }
+
+    /// `accept`, `tempfail`, `permfail`, `hang`, `drop-after-data`, `hang-after-data`.
+    pub fn set_mode(&self, mode: &str) {
+        std::fs::write(self.mode_file(), mode).expect("write mode file");
+    }
+
+    /// Stops the server (by its PID).
+    pub async fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+            let _ = c.wait().await;
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let port = self.port;
+        for _ in 0..50 {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.spawn(port).await;
+    }
+
+    /// Raw messages stored so far.
+    pub fn messages(&self) -> Vec<String> {
+        let dir = self.dir.path().join("maildir/new");
+        let mut out: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let t = e.metadata().ok()?.modified().ok()?;
+                        Some((t, std::fs::read_to_string(e.path()).ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out.into_iter().map(|(_, m)| m).collect()
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+use chrono::{DateTime, Utc};
+use local_runner::Runner;
+use monitor::Deps;
+pub use shared::clock::{Clock, VirtualClock};
+use shared::config::{Monitoring, OrgConfig, ProbeMailbox, Route, RouteTls, SubmissionTls};
+use shared::secrets::SecretsManagerSource;
+use shared::smtp::SmtpProbeSender;
+use std::sync::Arc;
+
+/// The service's receiving domain in tests.
+pub const PROBE_DOMAIN: &str = "probe.continuity.test";
+/// Login of the probe mailbox on the test mail servers.
+pub const PROBE_USER: &str = "continuity-probe@acme.test";
+
+/// A clock that reads another clock shifted by a fixed offset (a slow mail path).
+pub struct OffsetClock(pub VirtualClock, pub chrono::Duration);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now() + self.1
+    }
+}
+
+/// An organisation with the inbound check only.
+pub fn inbound_org(org_id: &str, threshold: u32) -> OrgConfig {
+    OrgConfig {
+        org_id: org_id.to_string(),
+        name: format!("Org {org_id}"),
+        domains: vec![format!("{org_id}.test")],
+        routes: vec![Route {
+            host: "127.0.0.1".into(),
+            port: 25,
+            tls: RouteTls::Opportunistic,
+        }],
+        monitoring: Monitoring {
+            enabled: true,
+            inbound_check: true,
+            outbound_check: false,
+            threshold,
+            acceptable_latency_secs: 60,
+        },
+        probe: None,
+    }
+}
+
+/// An organisation with both checks, its probe mailbox on 127.0.0.1:`smtp_port` (STARTTLS, AUTH).
+pub fn probed_org(
+    org_id: &str,
+    threshold: u32,
+    smtp_port: u16,
+    password_secret: &str,
+) -> OrgConfig {
+    let mut c = inbound_org(org_id, threshold);
+    c.monitoring.outbound_check = true;
+    c.probe = Some(ProbeMailbox {
+        host: "127.0.0.1".into(),
+        port: smtp_port,
+        tls: SubmissionTls::Starttls,
+        username: PROBE_USER.into(),
+        password_secret: password_secret.into(),
+        from_address: format!("continuity-probe@{org_id}.test"),
+        probe_address: format!("probe@{PROBE_DOMAIN}"),
+    });
+    c
+}
+
+/// The monitor's dependencies on the local services, with the test CA trusted for SMTP.
+pub async fn deps(
+    store: shared::store::dynamodb::DynamoStore,
+    clock: Arc<dyn Clock>,
+    smtp_timeout: Duration,
+) -> Deps {
+    let sdk = sdk().await;
+    let ca = std::fs::read(&test_cert().0).expect("read test cert");
+    Deps {
+        store,
+        secrets: SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            Duration::from_secs(3600),
+        ),
+        sender: SmtpProbeSender::new(smtp_timeout, Some(ca)),
+        clock,
+        fan_out: 64,
+    }
+}
+
+/// A whole local set-up on virtual time: a fresh table, the runner, and the receiving stand-in
+/// (recording probe arrivals `arrival_delay` after the virtual now).
+pub struct Rig {
+    pub clock: VirtualClock,
+    pub runner: Arc<Runner>,
+    pub receiving_port: u16,
+    receiving: tokio::task::JoinHandle<()>,
+}
+
+impl Rig {
+    pub async fn start(start: DateTime<Utc>, arrival_delay: chrono::Duration) -> Self {
+        init_tracing();
+        let store = fresh_store().await;
+        let clock = VirtualClock::new(start);
+        let deps = Arc::new(
+            deps(
+                store.clone(),
+                Arc::new(clock.clone()),
+                Duration::from_secs(3),
+            )
+            .await,
+        );
+        let runner = Arc::new(Runner::new(
+            deps,
+            Some(clock.clone()),
+            Duration::from_secs(5),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiving");
+        let receiving_port = listener.local_addr().expect("addr").port();
+        let receiving = tokio::spawn(local_runner::receiving::serve(
+            listener,
+            Arc::new(store),
+            Arc::new(OffsetClock(clock.clone(), arrival_delay)),
+        ));
+        Rig {
+            clock,
+            runner,
+            receiving_port,
+            receiving,
+        }
+    }
+
+    pub fn store(&self) -> &shared::store::dynamodb::DynamoStore {
+        &self.runner.deps.store
+    }
+
+    /// A mail server stand-in with STARTTLS and AUTH whose outbound mail for the receiving
+    /// domain reaches this rig's receiving stand-in; the probe password is stored under `secret`.
+    pub async fn org_server(&self, secret: &str) -> MailServer {
+        let password = unique("pw");
+        put_secret(secret, &password).await;
+        MailServer::start(MailServerOptions {
+            tls: true,
+            auth: Some((PROBE_USER.into(), password)),
+            relay: vec![(PROBE_DOMAIN.into(), self.receiving_port)],
+        })
+        .await
+    }
+
+    /// Advances virtual time to exactly `t`, running every schedule tick on the way.
+    pub async fn advance_to(&self, t: DateTime<Utc>) -> Vec<local_runner::Tick> {
+        let by = t - self.clock.now();
+        self.runner.advance(by).await.expect("advance")
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.receiving.abort();
+    }
+}
+
+/// Parses an RFC 3339 time.
+pub fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("time")
+        .with_timezone(&Utc)
+}
