@@ -1,0 +1,176 @@
+//! Store paths that depend on DynamoDB itself: the monitored-organisation listing pages past
+//! 1 MB, delivery outcomes are counted atomically under concurrency, TTL attributes are set, and
+//! probe arrivals are recorded once and only for probes this service sent.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::stream::{self, StreamExt};
+use integration_tests::*;
+use shared::probe::ProbeToken;
+use shared::store::dynamodb::{inbound_sk, org_pk};
+use shared::store::{
+    ArrivalOutcome, DeliveryOutcome, InboundRecorder, MonitorStore, ProbeArrivals,
+};
+use shared::window::Window;
+
+#[tokio::test]
+async fn listing_pages_through_more_than_a_megabyte_of_organisations() {
+    let store = fresh_store().await;
+    let n = 1_500;
+    stream::iter(0..n)
+        .for_each_concurrent(32, |i| {
+            let store = store.clone();
+            async move {
+                let mut cfg = probed_org(&format!("org-{i:05}"), 3, 587, "continuity/probe");
+                cfg.name = format!(
+                    "Organisation number {i} with a long display name {}",
+                    "x".repeat(40)
+                );
+                cfg.domains
+                    .extend((0..8).map(|d| format!("d{d}.org-{i:05}.example")));
+                store
+                    .put_config(&cfg, t("2026-11-23T00:00:00Z"))
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    let before = store.metrics();
+    let orgs = store.monitored_orgs().await.unwrap();
+    let requests = store.metrics().requests - before.requests;
+    assert_eq!(orgs.len(), n);
+    assert!(orgs.iter().all(|o| o.config.is_ok()));
+    let mut ids: Vec<_> = orgs.iter().map(|o| o.org_id.clone()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "no organisation twice");
+    assert!(requests >= 2, "more than one page ({requests} requests)");
+}
+
+#[tokio::test]
+async fn delivery_outcomes_are_counted_atomically() {
+    let store = fresh_store().await;
+    let at = t("2026-11-23T10:00:30Z");
+    stream::iter(0..60)
+        .for_each_concurrent(30, |i| {
+            let store = store.clone();
+            async move {
+                let o = if i % 3 == 0 {
+                    DeliveryOutcome::AllRoutesFailed
+                } else {
+                    DeliveryOutcome::Accepted
+                };
+                store.record_delivery("acme", at, o).await.unwrap();
+            }
+        })
+        .await;
+    let w = Window::containing(at);
+    let state = store.window_state("acme", w).await.unwrap();
+    assert_eq!((state.inbound.failures, state.inbound.successes), (20, 40));
+
+    // Raw item: the TTL attribute is two days after the window's end.
+    let item = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(org_pk("acme")))
+        .key("sk", AttributeValue::S(inbound_sk(w)))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let ttl: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+    assert_eq!(ttl, (w.end() + chrono::Duration::days(2)).timestamp());
+}
+
+#[tokio::test]
+async fn history_items_expire_after_thirty_days() {
+    let store = fresh_store().await;
+    store
+        .put_config(&inbound_org("acme", 3), t("2026-11-23T00:00:00Z"))
+        .await
+        .unwrap();
+    let w = Window::containing(t("2026-11-23T10:00:00Z"));
+    let deps = deps(
+        store.clone(),
+        std::sync::Arc::new(VirtualClock::new(w.end())),
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+    deps.monitor().run(w.end()).await.unwrap();
+    let item = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(org_pk("acme")))
+        .key(
+            "sk",
+            AttributeValue::S(shared::store::dynamodb::history_sk(w)),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let ttl: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+    assert_eq!(ttl, (w.end() + chrono::Duration::days(30)).timestamp());
+}
+
+#[tokio::test]
+async fn probe_arrivals_are_recorded_once_and_only_for_our_probes() {
+    let store = fresh_store().await;
+    let w = Window::containing(t("2026-11-23T10:00:00Z"));
+    let token = ProbeToken::new("acme", w);
+    assert!(store
+        .claim_probe("acme", w, &token.nonce, w.start())
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .claim_probe("acme", w, "another-nonce", w.start())
+            .await
+            .unwrap(),
+        "second claim refused"
+    );
+    store.finish_probe("acme", w, Ok(w.start())).await.unwrap();
+
+    let forged = ProbeToken {
+        nonce: "0".repeat(32),
+        ..token.clone()
+    };
+    assert_eq!(
+        store
+            .record_probe_arrival(&forged, w.start())
+            .await
+            .unwrap(),
+        ArrivalOutcome::Unknown
+    );
+    let other_window = ProbeToken {
+        window: w.next(),
+        ..token.clone()
+    };
+    assert_eq!(
+        store
+            .record_probe_arrival(&other_window, w.start())
+            .await
+            .unwrap(),
+        ArrivalOutcome::Unknown
+    );
+    let first = w.start() + chrono::Duration::seconds(4);
+    assert_eq!(
+        store.record_probe_arrival(&token, first).await.unwrap(),
+        ArrivalOutcome::Recorded
+    );
+    assert_eq!(
+        store
+            .record_probe_arrival(&token, first + chrono::Duration::seconds(50))
+            .await
+            .unwrap(),
+        ArrivalOutcome::Duplicate
+    );
+    let rec = store.probe("acme", w).await.unwrap().unwrap();
+    assert_eq!(
+        rec.arrived_at,
+        Some(first),
+        "a redelivery does not move the arrival time"
+    );
+}
