@@ -34,4 +34,9 @@ trap cleanup EXIT
 bash infra/local/services.sh start "$STATE"
 # shellcheck disable=SC1091
 source "$STATE/env"
-cargo test --workspace --locked --offline "$@"
+SCOPE=(--workspace)
+for a in "$@"; do [[ "$a" == -p || "$a" == --package ]] && SCOPE=(); done
+cargo test "${SCOPE[@]}" --locked --offline "$@" 2>&1 | tee "$STATE/test.log"
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$STATE/test.log"

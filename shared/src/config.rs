@@ -384,7 +384,8 @@ pub(crate) mod tests {
 
     #[test]
     fn each_mistake_names_its_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut OrgConfig)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut OrgConfig)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("org_id", Box::new(|c| c.org_id = "Acme Corp".into())),
             ("name", Box::new(|c| c.name = "  ".into())),
             ("domains", Box::new(|c| c.domains.clear())),

@@ -52,6 +52,8 @@ pub enum Evaluation {
 pub enum ProbeResult {
     /// The outbound check is off.
     Off,
+    /// The organisation was not evaluated (its configuration is unusable): no probe either.
+    Skipped,
     /// The run is late: the window the probe was for is over, so no probe is sent.
     TooLate,
     /// Another run claimed this window's probe.
@@ -105,9 +107,7 @@ impl<'a> Monitor<'a> {
                             evaluation: Evaluation::Failed {
                                 reason: format!("configuration unusable: {reason}"),
                             },
-                            probe: ProbeResult::StoreFailed {
-                                reason: "configuration unusable".into(),
-                            },
+                            probe: ProbeResult::Skipped,
                         }
                     }
                     Ok(cfg) => {

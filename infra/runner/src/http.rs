@@ -96,8 +96,8 @@ async fn text_status(State(runner): State<Arc<Runner>>) -> Response {
     );
     let _ = writeln!(
         t,
-        "{:<24} {:>8} {:>10}  {}",
-        "organisation", "counter", "threshold", "last window (start)"
+        "{:<24} {:>8} {:>10}  last window (start)",
+        "organisation", "counter", "threshold"
     );
     for o in &body.organisations {
         let last = o

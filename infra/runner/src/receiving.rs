@@ -79,7 +79,6 @@ async fn session(
                 b"452 4.5.3 Too many recipients\r\n"
             } else {
                 let addr = text[8..]
-                    .trim()
                     .split_whitespace()
                     .next()
                     .unwrap_or("")

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Runs the whole system on this workstation (requirement I4), all on 127.0.0.1:
+#   DynamoDB Local and moto server (the AWS stand-ins), the organisation's mail server
+#   (aiosmtpd with STARTTLS and AUTH), the receiving MX stand-in, the functions on their
+#   schedules and the control API. A demo organisation (infra/local/demo-org.json) is monitored.
+#
+#   infra/local/run.sh                  # machine clock: the monitor runs every two minutes
+#   VIRTUAL=1 infra/local/run.sh        # virtual clock: POST /clock/advance?minutes=N replays time
+#
+# Ports (override with the variables): HTTP_PORT=8787, RECEIVING_PORT=2525, SUBMISSION_PORT=2587.
+# Ctrl-C stops everything it started.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+export CONTINUITY_HOME="${CONTINUITY_HOME:-$HOME/.cache/email-continuity}"
+HTTP_PORT="${HTTP_PORT:-8787}"
+RECEIVING_PORT="${RECEIVING_PORT:-2525}"
+SUBMISSION_PORT="${SUBMISSION_PORT:-2587}"
+STATE="$CONTINUITY_HOME/run"
+
+bash infra/local/install.sh
+cargo build --locked -p local-runner
+RUNNER="$ROOT/target/debug/local-runner"
+
+if [[ -f "$STATE/pids" ]]; then bash infra/local/services.sh stop "$STATE" >/dev/null 2>&1 || true; fi
+[[ -f "$STATE/mailserver.pid" ]] && kill "$(cat "$STATE/mailserver.pid")" 2>/dev/null || true
+rm -rf "$STATE"
+mkdir -p "$STATE"
+
+RUNNER_PID=""
+cleanup() {
+  [[ -n "$RUNNER_PID" ]] && kill "$RUNNER_PID" 2>/dev/null || true
+  [[ -f "$STATE/mailserver.pid" ]] && kill "$(cat "$STATE/mailserver.pid")" 2>/dev/null || true
+  bash "$ROOT/infra/local/services.sh" stop "$STATE" >/dev/null 2>&1 || true
+  echo "run.sh: stopped"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bash infra/local/services.sh start "$STATE"
+# shellcheck disable=SC1091
+source "$STATE/env"
+bash infra/local/make-test-cert.sh "$STATE/cert" >/dev/null
+
+# The organisation's mail server: submission with STARTTLS and AUTH; mail for the service's
+# receiving domain (probes) is relayed to the receiving stand-in, as a real server sends outbound.
+cat > "$STATE/mailserver-start.sh" <<SH
+#!/usr/bin/env bash
+"$CONTINUITY_PYTHON" "$ROOT/infra/local/mailserver.py" --host 127.0.0.1 --port "$SUBMISSION_PORT" \\
+  --maildir "$STATE/mail" --mode-file "$STATE/mail-mode" \\
+  --tls-cert "$STATE/cert/cert.pem" --tls-key "$STATE/cert/key.pem" \\
+  --auth-user continuity-probe@demo.localhost --auth-password demo-password \\
+  --relay probe.localhost=127.0.0.1:$RECEIVING_PORT >"$STATE/mailserver.out" 2>"$STATE/mailserver.log" &
+echo \$! > "$STATE/mailserver.pid"
+for _ in \$(seq 1 100); do grep -q READY "$STATE/mailserver.out" 2>/dev/null && exit 0; sleep 0.1; done
+echo "mail server did not start: see $STATE/mailserver.log" >&2; exit 1
+SH
+cat > "$STATE/mailserver-stop.sh" <<SH
+#!/usr/bin/env bash
+kill "\$(cat "$STATE/mailserver.pid")" 2>/dev/null && rm -f "$STATE/mailserver.pid"
+SH
+chmod +x "$STATE"/mailserver-*.sh
+"$STATE/mailserver-start.sh"
+
+export TABLE_NAME=continuity-local
+export SMTP_CA_BUNDLE="$STATE/cert/cert.pem"
+export SMTP_TIMEOUT_SECS=10
+sed "s/\"port\": 2587/\"port\": $SUBMISSION_PORT/g" infra/local/demo-org.json > "$STATE/demo-org.json"
+"$RUNNER" put-secret continuity/demo/probe demo-password
+
+VIRTUAL_ARGS=()
+if [[ "${VIRTUAL:-}" == 1 ]]; then
+  VIRTUAL_ARGS=(--virtual-start "$(date -u +%Y-%m-%dT%H:%M:00Z)" --settle-ms 3000)
+fi
+
+cat <<MSG
+
+== Email continuity, running locally ==
+  status (plain text):  curl -s http://127.0.0.1:$HTTP_PORT/
+  counter history:      curl -s 'http://127.0.0.1:$HTTP_PORT/orgs/demo/history?windows=10'
+  run the monitor now:  curl -s -X POST http://127.0.0.1:$HTTP_PORT/run/monitor
+$( [[ "${VIRTUAL:-}" == 1 ]] && echo "  advance virtual time: curl -s -X POST 'http://127.0.0.1:$HTTP_PORT/clock/advance?minutes=10'" )
+
+  Make the organisation's server fail and watch the counter climb to the threshold (3):
+    $STATE/mailserver-stop.sh            (server down: probes cannot be sent)
+    echo tempfail > $STATE/mail-mode      (server refuses mail; 'hang' makes it hang; 'accept' heals)
+    $STATE/mailserver-start.sh           (server back: the counter falls to 0)
+  Mail the server accepted: $STATE/mail/new   Logs: $STATE/*.log
+MSG
+
+"$RUNNER" serve --create-table --config "$STATE/demo-org.json" \
+  --http "127.0.0.1:$HTTP_PORT" --receiving "127.0.0.1:$RECEIVING_PORT" "${VIRTUAL_ARGS[@]}" &
+RUNNER_PID=$!
+wait "$RUNNER_PID"

@@ -1,0 +1,191 @@
+//! Monitor figures against DynamoDB Local (and a real SMTP server for the probe case): wall time
+//! of one run, DynamoDB requests and consumed capacity per organisation per window, and the
+//! on-demand cost those imply. Run with `infra/local/bench.sh` (it starts the services).
+//!
+//! BENCH_ORGS (default "1000,10000") sets the organisation counts; BENCH_PROBE_ORGS (default 100)
+//! the count for the run with probes.
+
+use futures::stream::{self, StreamExt};
+use integration_tests::*;
+use shared::store::dynamodb::{DynamoStore, MetricsSnapshot};
+use shared::store::{DeliveryOutcome, InboundRecorder};
+use shared::window::Window;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// On-demand prices (us-east-1, USD per million request units) used for the cost column.
+const USD_PER_MILLION_WRU: f64 = 0.625;
+const USD_PER_MILLION_RRU: f64 = 0.125;
+const WINDOWS_PER_MONTH: f64 = 30.0 * 720.0;
+
+struct Row {
+    scenario: String,
+    orgs: usize,
+    wall: Duration,
+    delta: MetricsSnapshot,
+}
+
+fn diff(a: MetricsSnapshot, b: MetricsSnapshot) -> MetricsSnapshot {
+    MetricsSnapshot {
+        requests: b.requests - a.requests,
+        read_units: b.read_units - a.read_units,
+        write_units: b.write_units - a.write_units,
+    }
+}
+
+async fn seed(store: &DynamoStore, n: usize, cfg: impl Fn(usize) -> shared::config::OrgConfig) {
+    let cfg = &cfg;
+    stream::iter(0..n)
+        .for_each_concurrent(64, |i| async move {
+            store
+                .put_config(&cfg(i), t("2026-11-23T00:00:00Z"))
+                .await
+                .expect("seed");
+        })
+        .await;
+}
+
+async fn run(store: &DynamoStore, at: Window, scenario: &str, orgs: usize, rows: &mut Vec<Row>) {
+    let clock = VirtualClock::new(at.start());
+    let d = deps(store.clone(), Arc::new(clock), Duration::from_secs(10)).await;
+    let before = store.metrics();
+    let started = Instant::now();
+    let report = d.monitor().run(at.start()).await.expect("run");
+    let wall = started.elapsed();
+    assert_eq!(report.organisations, orgs);
+    assert_eq!(
+        report.failed,
+        0,
+        "{:?}",
+        report
+            .outcomes
+            .iter()
+            .find(|o| matches!(o.evaluation, shared::monitor::Evaluation::Failed { .. }))
+    );
+    rows.push(Row {
+        scenario: scenario.to_string(),
+        orgs,
+        wall,
+        delta: diff(before, store.metrics()),
+    });
+}
+
+#[tokio::main]
+async fn main() {
+    let counts: Vec<usize> = std::env::var("BENCH_ORGS")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let probe_orgs: usize = std::env::var("BENCH_PROBE_ORGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut rows = Vec::new();
+    let w = Window::containing(t("2026-11-23T10:00:00Z"));
+
+    for &n in &counts {
+        let store = fresh_store().await;
+        seed(&store, n, |i| inbound_org(&format!("org-{i:06}"), 3)).await;
+        // Quiet: no traffic; the counter is written (history item) but stays at 0.
+        run(
+            &store,
+            w.next(),
+            "inbound check, quiet window",
+            n,
+            &mut rows,
+        )
+        .await;
+        // Changing: every organisation had a failed delivery; every counter moves up.
+        stream::iter(0..n)
+            .for_each_concurrent(64, |i| {
+                let store = store.clone();
+                async move {
+                    store
+                        .record_delivery(
+                            &format!("org-{i:06}"),
+                            w.next().start(),
+                            DeliveryOutcome::AllRoutesFailed,
+                        )
+                        .await
+                        .expect("record");
+                }
+            })
+            .await;
+        run(
+            &store,
+            w.next().next(),
+            "inbound check, failing window",
+            n,
+            &mut rows,
+        )
+        .await;
+        // A duplicate of the same tick: nothing moves.
+        run(
+            &store,
+            w.next().next(),
+            "duplicate run of the same window",
+            n,
+            &mut rows,
+        )
+        .await;
+    }
+
+    if probe_orgs > 0 {
+        let store = fresh_store().await;
+        let secret = unique("bench/probe");
+        let password = unique("pw");
+        put_secret(&secret, &password).await;
+        let server = MailServer::start(MailServerOptions {
+            tls: true,
+            auth: Some((PROBE_USER.into(), password)),
+            relay: vec![],
+        })
+        .await;
+        let port = server.port;
+        seed(&store, probe_orgs, |i| {
+            probed_org(&format!("org-{i:06}"), 3, port, &secret)
+        })
+        .await;
+        run(
+            &store,
+            w.next(),
+            "both checks, probe sent (STARTTLS+AUTH)",
+            probe_orgs,
+            &mut rows,
+        )
+        .await;
+        run(
+            &store,
+            w.next().next(),
+            "both checks, probe judged missing",
+            probe_orgs,
+            &mut rows,
+        )
+        .await;
+    }
+
+    println!("\n| scenario | organisations | wall time of the run | per organisation | requests / org | RCU / org | WCU / org | USD / org / month |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let n = r.orgs as f64;
+        let (req, rcu, wcu) = (
+            r.delta.requests as f64 / n,
+            r.delta.read_units / n,
+            r.delta.write_units / n,
+        );
+        let usd = (wcu * USD_PER_MILLION_WRU + rcu * USD_PER_MILLION_RRU) / 1e6 * WINDOWS_PER_MONTH;
+        println!(
+            "| {} | {} | {:.2} s | {:.2} ms | {:.2} | {:.2} | {:.2} | {:.4} |",
+            r.scenario,
+            r.orgs,
+            r.wall.as_secs_f64(),
+            r.wall.as_secs_f64() * 1000.0 / n,
+            req,
+            rcu,
+            wcu,
+            usd
+        );
+    }
+    println!("\nCost column: that window's DynamoDB capacity repeated for every window of a 30-day month, on-demand prices (USD {USD_PER_MILLION_WRU}/M write units, {USD_PER_MILLION_RRU}/M read units).");
+}
