@@ -134,14 +134,7 @@ async fn main() {
     if probe_orgs > 0 {
         let store = fresh_store().await;
         let secret = unique("bench/probe");
-        let password = unique("pw");
-        put_secret(&secret, &password).await;
-        let server = MailServer::start(MailServerOptions {
-            tls: true,
-            auth: Some((PROBE_USER.into(), password)),
-            relay: vec![],
-        })
-        .await;
+        let server = submission_server(&secret, vec![]).await;
         let port = server.port;
         seed(&store, probe_orgs, |i| {
             probed_org(&format!("org-{i:06}"), 3, port, &secret)

@@ -316,6 +316,19 @@ pub fn probed_org(
     c
 }
 
+/// The organisation's server with submission (STARTTLS, AUTH as [`PROBE_USER`] with a fresh
+/// password stored in Secrets Manager under `secret`), relaying as given.
+pub async fn submission_server(secret: &str, relay: Vec<(String, u16)>) -> MailServer {
+    let password = unique("pw");
+    put_secret(secret, &password).await;
+    MailServer::start(MailServerOptions {
+        tls: true,
+        auth: Some((PROBE_USER.into(), password)),
+        relay,
+    })
+    .await
+}
+
 /// The monitor's dependencies on the local services, with the test CA trusted for SMTP.
 pub async fn deps(
     store: shared::store::dynamodb::DynamoStore,
@@ -387,14 +400,7 @@ impl Rig {
     /// A mail server stand-in with STARTTLS and AUTH whose outbound mail for the receiving
     /// domain reaches this rig's receiving stand-in; the probe password is stored under `secret`.
     pub async fn org_server(&self, secret: &str) -> MailServer {
-        let password = unique("pw");
-        put_secret(secret, &password).await;
-        MailServer::start(MailServerOptions {
-            tls: true,
-            auth: Some((PROBE_USER.into(), password)),
-            relay: vec![(PROBE_DOMAIN.into(), self.receiving_port)],
-        })
-        .await
+        submission_server(secret, vec![(PROBE_DOMAIN.into(), self.receiving_port)]).await
     }
 
     /// Advances virtual time to exactly `t`, running every schedule tick on the way.

@@ -94,15 +94,8 @@ async fn probe_arriving_after_the_acceptable_latency_is_late() {
 async fn probe_accepted_but_never_delivered_is_missing() {
     let rig = Rig::start(t(START), chrono::Duration::seconds(1)).await;
     let secret = unique("acme/probe");
-    let password = unique("pw");
-    put_secret(&secret, &password).await;
     // Accepts the submission, relays nothing: the probe is lost on the way.
-    let server = MailServer::start(MailServerOptions {
-        tls: true,
-        auth: Some((PROBE_USER.into(), password)),
-        relay: vec![],
-    })
-    .await;
+    let server = submission_server(&secret, vec![]).await;
     let org = probed_org("acme", 3, server.port, &secret);
     let (probe, h) = probe_window(&rig, &org).await;
     assert_eq!(probe, ProbeResult::Sent);

@@ -12,6 +12,23 @@ use shared::store::{
 };
 use shared::window::Window;
 
+/// The raw TTL attribute of one of acme's items (DynamoDB Local never deletes expired items, so
+/// the attribute's value is what is tested).
+async fn ttl_of(store: &shared::store::dynamodb::DynamoStore, sk: &str) -> i64 {
+    let item = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(org_pk("acme")))
+        .key("sk", AttributeValue::S(sk.to_string()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    item["expires_at"].as_n().unwrap().parse().unwrap()
+}
+
 #[tokio::test]
 async fn listing_pages_through_more_than_a_megabyte_of_organisations() {
     let store = fresh_store().await;
@@ -67,19 +84,10 @@ async fn delivery_outcomes_are_counted_atomically() {
     assert_eq!((state.inbound.failures, state.inbound.successes), (20, 40));
 
     // Raw item: the TTL attribute is two days after the window's end.
-    let item = store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .key("pk", AttributeValue::S(org_pk("acme")))
-        .key("sk", AttributeValue::S(inbound_sk(w)))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    let ttl: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
-    assert_eq!(ttl, (w.end() + chrono::Duration::days(2)).timestamp());
+    assert_eq!(
+        ttl_of(&store, &inbound_sk(w)).await,
+        (w.end() + chrono::Duration::days(2)).timestamp()
+    );
 }
 
 #[tokio::test]
@@ -97,22 +105,10 @@ async fn history_items_expire_after_thirty_days() {
     )
     .await;
     deps.monitor().run(w.end()).await.unwrap();
-    let item = store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .key("pk", AttributeValue::S(org_pk("acme")))
-        .key(
-            "sk",
-            AttributeValue::S(shared::store::dynamodb::history_sk(w)),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    let ttl: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
-    assert_eq!(ttl, (w.end() + chrono::Duration::days(30)).timestamp());
+    assert_eq!(
+        ttl_of(&store, &shared::store::dynamodb::history_sk(w)).await,
+        (w.end() + chrono::Duration::days(30)).timestamp()
+    );
 }
 
 #[tokio::test]
