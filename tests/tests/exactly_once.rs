@@ -86,28 +86,24 @@ async fn twenty_concurrent_runs_move_the_counter_once() {
     assert_eq!(server.messages().len(), 1, "one probe reached the server");
 
     // The same event again, later in the window, then after the window: nothing moves, nothing is sent.
-    rig.clock.set(w.end() + chrono::Duration::seconds(100));
-    let again = monitor::handle(
-        &containers[0],
-        ScheduledEvent {
+    for (container, after, probe) in [
+        (
+            0,
+            chrono::Duration::seconds(100),
+            ProbeResult::ClaimedElsewhere,
+        ),
+        (1, chrono::Duration::minutes(30), ProbeResult::TooLate),
+    ] {
+        rig.clock.set(w.end() + after);
+        let event = ScheduledEvent {
             time: Some(w.end()),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(again.outcomes[0].evaluation, Evaluation::AlreadyEvaluated);
-    assert_eq!(again.outcomes[0].probe, ProbeResult::ClaimedElsewhere);
-    rig.clock.set(w.end() + chrono::Duration::minutes(30));
-    let late = monitor::handle(
-        &containers[1],
-        ScheduledEvent {
-            time: Some(w.end()),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(late.outcomes[0].evaluation, Evaluation::AlreadyEvaluated);
-    assert_eq!(late.outcomes[0].probe, ProbeResult::TooLate);
+        };
+        let again = monitor::handle(&containers[container], event)
+            .await
+            .unwrap();
+        assert_eq!(again.outcomes[0].evaluation, Evaluation::AlreadyEvaluated);
+        assert_eq!(again.outcomes[0].probe, probe);
+    }
 
     let c = store.counter("acme").await.unwrap().unwrap();
     assert_eq!((c.value, c.window), (1, w));
