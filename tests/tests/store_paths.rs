@@ -170,3 +170,52 @@ async fn probe_arrivals_are_recorded_once_and_only_for_our_probes() {
         "a redelivery does not move the arrival time"
     );
 }
+
+#[tokio::test]
+async fn queue_figures_read_the_count_and_the_oldest_queued_message() {
+    use shared::store::dynamodb::{queue_sk, QUEUESTAT_SK};
+    use shared::store::{QueueFigures, QueueFiguresSource};
+    use std::collections::HashMap;
+    let store = fresh_store().await;
+    assert_eq!(
+        store.queue_figures("acme").await.unwrap(),
+        QueueFigures::default()
+    );
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    let oldest = t("2026-11-23T08:00:00.250Z");
+    for (at, id) in [
+        (t("2026-11-23T09:00:00Z"), "m2"),
+        (oldest, "m1"),
+        (t("2026-11-23T10:00:00Z"), "m3"),
+    ] {
+        store
+            .put_raw(HashMap::from([
+                ("pk".into(), s(&org_pk("acme"))),
+                ("sk".into(), s(&queue_sk(at, id))),
+                ("enqueued_at".into(), s(&at.to_rfc3339())),
+            ]))
+            .await
+            .unwrap();
+    }
+    store
+        .put_raw(HashMap::from([
+            ("pk".into(), s(&org_pk("acme"))),
+            ("sk".into(), s(QUEUESTAT_SK)),
+            ("count".into(), AttributeValue::N("3".into())),
+        ]))
+        .await
+        .unwrap();
+    let f = store.queue_figures("acme").await.unwrap();
+    assert_eq!(
+        f,
+        QueueFigures {
+            count: 3,
+            oldest: Some(oldest)
+        }
+    );
+    assert_eq!(
+        store.queue_figures("other").await.unwrap(),
+        QueueFigures::default(),
+        "organisations are apart"
+    );
+}

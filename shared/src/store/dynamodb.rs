@@ -45,6 +45,17 @@ pub fn inbound_sk(w: Window) -> String {
 pub fn probe_sk(w: Window) -> String {
     format!("PROBE#{}", w.key())
 }
+/// Sort key of the queue's figures item.
+pub const QUEUESTAT_SK: &str = "QUEUESTAT";
+/// Prefix of queued messages' sort keys: `QUEUE#{enqueued epoch millis, 13 digits}#{message id}`.
+pub const QUEUE_PREFIX: &str = "QUEUE#";
+/// Sort key of a queued message.
+pub fn queue_sk(enqueued_at: DateTime<Utc>, message_id: &str) -> String {
+    format!(
+        "{QUEUE_PREFIX}{:013}#{message_id}",
+        enqueued_at.timestamp_millis().max(0)
+    )
+}
 
 /// Requests made and capacity consumed, for benchmarks and logs.
 #[derive(Debug, Default)]
@@ -820,5 +831,35 @@ impl ProbeArrivals for DynamoStore {
                 }
             }
         }
+    }
+}
+
+#[async_trait]
+impl QueueFiguresSource for DynamoStore {
+    /// One `GetItem` (count) and one `Query` with `Limit 1` (oldest).
+    async fn queue_figures(&self, org_id: &str) -> Result<QueueFigures, StoreError> {
+        let count = match self.get(org_pk(org_id), QUEUESTAT_SK).await? {
+            Some(item) => get_n_or::<i64>(&item, "count", 0)?.max(0) as u64,
+            None => 0,
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :q)")
+            .expression_attribute_values(":pk", s(org_pk(org_id)))
+            .expression_attribute_values(":q", s(QUEUE_PREFIX))
+            .limit(1)
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| classify("Query queue", e))?;
+        self.metrics.read_request(out.consumed_capacity.as_slice());
+        let oldest = match out.items().first() {
+            Some(item) => get_ts(item, "enqueued_at")?,
+            None => None,
+        };
+        Ok(QueueFigures { count, oldest })
     }
 }

@@ -150,3 +150,20 @@ pub trait ProbeArrivals: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<ArrivalOutcome, StoreError>;
 }
+
+/// The inbound queue of one organisation, as alerts (D8) and the portal (P1) see it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueFigures {
+    /// Messages waiting for the organisation's server.
+    pub count: u64,
+    /// When the oldest of them was queued.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// Reads the queue figures. The queue keeps them: the `QUEUESTAT` item's `count` moves in the
+/// same transaction as each enqueue and dequeue, and queued messages sort by enqueue time under
+/// `QUEUE#` (see TABLE.md).
+#[async_trait]
+pub trait QueueFiguresSource: Send + Sync {
+    async fn queue_figures(&self, org_id: &str) -> Result<QueueFigures, StoreError>;
+}
