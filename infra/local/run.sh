@@ -66,6 +66,11 @@ chmod +x "$STATE"/mailserver-*.sh
 export TABLE_NAME=continuity-local
 export SMTP_CA_BUNDLE="$STATE/cert/cert.pem"
 export SMTP_TIMEOUT_SECS=10
+export PORTAL_BASE_URL="http://127.0.0.1:$HTTP_PORT"
+export LINK_KEYS_SECRET=continuity/link-keys
+export ALERT_SENDER=alerts@continuity.localhost
+export EVENT_BUS_NAME=continuity-local
+"$RUNNER" prepare-local-aws
 sed "s/\"port\": 2587/\"port\": $SUBMISSION_PORT/g" infra/local/demo-org.json > "$STATE/demo-org.json"
 "$RUNNER" put-secret continuity/demo/probe demo-password
 

@@ -24,7 +24,58 @@ pub struct OrgConfig {
     /// The mailbox the outbound check logs on to; required when the outbound check is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeMailbox>,
+    /// Who is told, and when (A1-A6, D8).
+    #[serde(default)]
+    pub alerts: AlertSettings,
 }
+
+/// Alert contacts and conditions (A1-A6, D8).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// Administrators to alert.
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
+    /// The inbound queue as a condition of its own (D8); off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueAlert>,
+    /// Tell users by SMS when an event starts and ends (A6).
+    #[serde(default)]
+    pub notify_users: bool,
+}
+
+/// An administrator who receives alerts: by SMS, by email, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub name: String,
+    /// Mobile number in E.164 form (`+447700900123`): gets SMS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+    /// An alternate address, not on the organisation's own domains: gets email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Also tell this contact when the counter is back at 0 (A5).
+    #[serde(default = "yes")]
+    pub recovery_notice: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// When the inbound queue alone is a condition (D8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueAlert {
+    /// More messages waiting than this.
+    pub max_count: u64,
+    /// The oldest waiting longer than this.
+    pub max_age_minutes: u32,
+}
+
+/// Most contacts an organisation may list.
+pub const MAX_CONTACTS: usize = 20;
 
 /// One SMTP delivery route to the organisation's server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,6 +309,55 @@ impl OrgConfig {
             }
         }
 
+        let a = &self.alerts;
+        if a.contacts.len() > MAX_CONTACTS {
+            err(
+                "alerts.contacts",
+                format!("at most {MAX_CONTACTS} contacts"),
+            );
+        }
+        for (i, c) in a.contacts.iter().enumerate() {
+            let f = |name: &str| format!("alerts.contacts[{i}].{name}");
+            if c.name.trim().is_empty()
+                || c.name.chars().count() > 60
+                || c.name.chars().any(char::is_control)
+            {
+                err(
+                    &f("name"),
+                    "must be 1-60 characters without control characters".into(),
+                );
+            }
+            if c.mobile.is_none() && c.email.is_none() {
+                err(
+                    &format!("alerts.contacts[{i}]"),
+                    "give a mobile number, an email address, or both".into(),
+                );
+            }
+            if let Some(m) = &c.mobile {
+                if !is_e164(m) {
+                    err(&f("mobile"), format!("{m:?} is not an E.164 number (+ country code and number, digits only, e.g. +447700900123)"));
+                }
+            }
+            if let Some(e) = &c.email {
+                if !is_address(e) {
+                    err(&f("email"), format!("{e:?} is not an email address"));
+                } else if self.owns_address(e) {
+                    err(
+                        &f("email"),
+                        format!("{e} is on the organisation's own domain: alerts must reach you while that mail is down, so give an address elsewhere"),
+                    );
+                }
+            }
+        }
+        if let Some(q) = &a.queue {
+            if q.max_count < 1 {
+                err("alerts.queue.max_count", "must be at least 1".into());
+            }
+            if q.max_age_minutes < 1 {
+                err("alerts.queue.max_age_minutes", "must be at least 1".into());
+            }
+        }
+
         if errs.is_empty() {
             Ok(())
         } else {
@@ -279,6 +379,16 @@ pub fn domain_within(domain: &str, parent: &str) -> bool {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     let parent = parent.trim_end_matches('.').to_ascii_lowercase();
     domain == parent || domain.ends_with(&format!(".{parent}"))
+}
+
+/// An E.164 telephone number: `+`, a country code not starting with 0, at most 15 digits in all.
+pub fn is_e164(s: &str) -> bool {
+    let Some(digits) = s.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
 }
 
 /// Organisation identifiers appear in keys, probe addresses and URLs: keep them plain.
@@ -367,6 +477,19 @@ pub(crate) mod tests {
                 from_address: "continuity-probe@acme.example".into(),
                 probe_address: "probe@probe.continuity.example".into(),
             }),
+            alerts: AlertSettings {
+                contacts: vec![Contact {
+                    name: "Ops".into(),
+                    mobile: Some("+447700900123".into()),
+                    email: Some("ops@acme-backup.example".into()),
+                    recovery_notice: true,
+                }],
+                queue: Some(QueueAlert {
+                    max_count: 500,
+                    max_age_minutes: 30,
+                }),
+                notify_users: false,
+            },
         }
     }
 
@@ -485,6 +608,27 @@ pub(crate) mod tests {
         assert!(c.owns_address("x@eu.acme.example"));
         assert!(c.owns_address("x@ACME.example"));
         assert!(!c.owns_address("x@notacme.example"));
+    }
+
+    #[test]
+    fn own_domain_alert_address_is_refused_with_a_clear_message() {
+        let mut c = sample();
+        c.alerts.contacts[0].email = Some("ops@acme.example".into());
+        let msg = c.validate().unwrap_err().to_string();
+        assert!(
+            msg.contains(
+                "alerts.contacts[0].email: ops@acme.example is on the organisation's own domain"
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn configurations_without_alerts_still_load() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v.as_object_mut().unwrap().remove("alerts");
+        let c: OrgConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(c.alerts, AlertSettings::default());
     }
 
     #[test]

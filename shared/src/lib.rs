@@ -4,12 +4,15 @@
 //! Orchestration: [`monitor`]. Adapters: [`store`] (DynamoDB), [`secrets`] (Secrets Manager),
 //! [`smtp`] (probe submission), [`aws`] (client settings).
 
+pub mod alerts;
 pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod counter;
 pub mod error;
+pub mod links;
 pub mod monitor;
+pub mod notify;
 pub mod probe;
 pub mod secrets;
 pub mod smtp;

@@ -6,13 +6,17 @@
 //! transaction keyed on the window number, and the probe of a window is claimed by a conditional
 //! put before it is sent.
 
+use crate::alerts::{self, Episode, Failing, Plan, Situation};
 use crate::clock::Clock;
 use crate::config::OrgConfig;
-use crate::counter::{step, InboundObservation, WindowInputs};
+use crate::counter::{step, InboundObservation, Verdict, WindowInputs};
 use crate::error::StoreError;
+use crate::links::LinkKeys;
+use crate::notify::AlertChannels;
 use crate::probe::{judge, probe_message, ProbeToken};
 use crate::secrets::SecretSource;
 use crate::smtp::ProbeSender;
+use crate::store::{AlertStore, ContinuityState, QueueFigures, QueueFiguresSource};
 use crate::store::{CommitOutcome, HistoryEntry, MonitorStore};
 use crate::window::Window;
 use chrono::{DateTime, Utc};
@@ -30,6 +34,46 @@ pub struct Monitor<'a> {
     pub clock: &'a dyn Clock,
     /// Organisations handled at once.
     pub fan_out: usize,
+    pub alerting: Alerting<'a>,
+}
+
+/// What raising alerts needs (A1-A5, D8).
+pub struct Alerting<'a> {
+    pub store: &'a dyn AlertStore,
+    pub queue: &'a dyn QueueFiguresSource,
+    pub channels: &'a dyn AlertChannels,
+    /// Name of the secret holding the link-signing key set (see [`LinkKeys`]).
+    pub link_keys_secret: &'a str,
+    /// Base of portal links, e.g. `https://continuity.example.com`.
+    pub portal_base_url: &'a str,
+}
+
+/// A claim left unfinished this long belongs to a run that died: the send is tried again.
+const STALE_SEND_MINUTES: i64 = 5;
+
+/// What became of one organisation's alerts in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AlertOutcome {
+    /// This run opened an episode (ThresholdReached).
+    pub started: bool,
+    /// This run closed an episode (ConditionCleared).
+    pub ended: bool,
+    /// An alert was due but notifications are suspended or an event is active.
+    pub suppressed: bool,
+    pub sent: u32,
+    pub failed: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The state after a window, for the alert decision.
+#[derive(Debug, Clone)]
+struct PostWindow {
+    counter: u32,
+    continuity: ContinuityState,
+    episode: Option<Episode>,
+    queue_count: u64,
+    failing_now: Vec<Failing>,
 }
 
 /// What became of one organisation's window.
@@ -75,6 +119,7 @@ pub struct OrgOutcome {
     pub org_id: String,
     pub evaluation: Evaluation,
     pub probe: ProbeResult,
+    pub alerts: AlertOutcome,
 }
 
 /// A run's summary, returned by the handler and logged.
@@ -87,6 +132,8 @@ pub struct RunReport {
     pub failed: usize,
     pub probes_sent: usize,
     pub probes_not_sent: usize,
+    pub alerts_sent: u32,
+    pub alerts_failed: u32,
     pub outcomes: Vec<OrgOutcome>,
 }
 
@@ -108,15 +155,21 @@ impl<'a> Monitor<'a> {
                                 reason: format!("configuration unusable: {reason}"),
                             },
                             probe: ProbeResult::Skipped,
+                            alerts: AlertOutcome::default(),
                         }
                     }
                     Ok(cfg) => {
-                        let evaluation = self.evaluate(&cfg, window).await;
+                        let (evaluation, post) = self.evaluate_full(&cfg, window).await;
                         let probe = self.probe(&cfg, window.next()).await;
+                        let alerts = match post {
+                            Some(post) => self.alert(&cfg, &post).await,
+                            None => AlertOutcome::default(),
+                        };
                         OrgOutcome {
                             org_id: cfg.org_id,
                             evaluation,
                             probe,
+                            alerts,
                         }
                     }
                 }
@@ -134,6 +187,8 @@ impl<'a> Monitor<'a> {
             failed: count(&|o| matches!(o.evaluation, Evaluation::Failed { .. })),
             probes_sent: count(&|o| o.probe == ProbeResult::Sent),
             probes_not_sent: count(&|o| matches!(o.probe, ProbeResult::NotSent { .. })),
+            alerts_sent: outcomes.iter().map(|o| o.alerts.sent).sum(),
+            alerts_failed: outcomes.iter().map(|o| o.alerts.failed).sum(),
             outcomes,
         };
         tracing::info!(
@@ -144,6 +199,8 @@ impl<'a> Monitor<'a> {
             failed = report.failed,
             probes_sent = report.probes_sent,
             probes_not_sent = report.probes_not_sent,
+            alerts_sent = report.alerts_sent,
+            alerts_failed = report.alerts_failed,
             "monitor run complete"
         );
         Ok(report)
@@ -151,13 +208,24 @@ impl<'a> Monitor<'a> {
 
     /// Evaluates one organisation's window and moves its counter once (D2-D6).
     pub async fn evaluate(&self, cfg: &OrgConfig, window: Window) -> Evaluation {
+        self.evaluate_full(cfg, window).await.0
+    }
+
+    async fn evaluate_full(
+        &self,
+        cfg: &OrgConfig,
+        window: Window,
+    ) -> (Evaluation, Option<PostWindow>) {
         match self.try_evaluate(cfg, window).await {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(org = %cfg.org_id, %window, error = %e, "window evaluation failed");
-                Evaluation::Failed {
-                    reason: e.to_string(),
-                }
+                (
+                    Evaluation::Failed {
+                        reason: e.to_string(),
+                    },
+                    None,
+                )
             }
         }
     }
@@ -166,18 +234,26 @@ impl<'a> Monitor<'a> {
         &self,
         cfg: &OrgConfig,
         window: Window,
-    ) -> Result<Evaluation, StoreError> {
+    ) -> Result<(Evaluation, Option<PostWindow>), StoreError> {
         let m = &cfg.monitoring;
         for _ in 0..COMMIT_ATTEMPTS {
             let state = self.store.window_state(&cfg.org_id, window).await?;
+            let post = |counter: u32, failing_now: Vec<Failing>| PostWindow {
+                counter,
+                continuity: state.continuity,
+                episode: state.episode.clone(),
+                queue_count: state.queue_count,
+                failing_now,
+            };
             if let Some(c) = state.counter {
                 if c.window == window {
-                    return Ok(Evaluation::AlreadyEvaluated);
+                    return Ok((Evaluation::AlreadyEvaluated, Some(post(c.value, vec![]))));
                 }
                 if c.window > window {
-                    return Ok(Evaluation::Superseded {
+                    let e = Evaluation::Superseded {
                         counter_window: c.window.0,
-                    });
+                    };
+                    return Ok((e, Some(post(c.value, vec![]))));
                 }
             }
             let inputs = WindowInputs {
@@ -209,12 +285,25 @@ impl<'a> Monitor<'a> {
                         org = %cfg.org_id, %window, inbound = ?inputs.inbound, outbound = ?inputs.outbound,
                         delta = s.delta, value = s.value, threshold = m.threshold, "counter moved"
                     );
-                    return Ok(Evaluation::Committed {
+                    let mut failing = Vec::new();
+                    if inputs.inbound.map(InboundObservation::verdict) == Some(Verdict::Fail) {
+                        failing.push(Failing::Inbound);
+                    }
+                    if inputs.outbound.map(|o| o.verdict()) == Some(Verdict::Fail) {
+                        failing.push(Failing::Outbound);
+                    }
+                    let e = Evaluation::Committed {
                         value: s.value,
                         delta: s.delta,
-                    });
+                    };
+                    return Ok((e, Some(post(s.value, failing))));
                 }
-                Ok(CommitOutcome::AlreadyEvaluated) => return Ok(Evaluation::AlreadyEvaluated),
+                Ok(CommitOutcome::AlreadyEvaluated) => {
+                    // Another run committed this window between our read and write: read its result.
+                    let now = self.store.window_state(&cfg.org_id, window).await?;
+                    let value = now.counter.map(|c| c.value).unwrap_or(s.value);
+                    return Ok((Evaluation::AlreadyEvaluated, Some(post(value, vec![]))));
+                }
                 // The counter moved between read and write (another window's run): read again.
                 Err(e) if e.is_conditional_check_failed() => continue,
                 Err(e) => return Err(e),
@@ -223,6 +312,235 @@ impl<'a> Monitor<'a> {
         Err(StoreError::Transient(format!(
             "counter kept moving during {COMMIT_ATTEMPTS} attempts"
         )))
+    }
+
+    /// Raises, repeats and clears alerts for one organisation (A1-A5, D8). Never fails the run.
+    async fn alert(&self, cfg: &OrgConfig, post: &PostWindow) -> AlertOutcome {
+        let mut out = AlertOutcome::default();
+        if let Err(e) = self.try_alert(cfg, post, &mut out).await {
+            tracing::warn!(org = %cfg.org_id, error = %e, "alerting failed; due alerts are retried next run");
+            out.error = Some(e);
+        }
+        out
+    }
+
+    async fn try_alert(
+        &self,
+        cfg: &OrgConfig,
+        post: &PostWindow,
+        out: &mut AlertOutcome,
+    ) -> Result<(), String> {
+        let a = &self.alerting;
+        let org = cfg.org_id.as_str();
+        let now = self.clock.now();
+        let queue = match &cfg.alerts.queue {
+            Some(_) if post.queue_count > 0 => a
+                .queue
+                .queue_figures(org)
+                .await
+                .map_err(|e| e.to_string())?,
+            _ => QueueFigures {
+                count: post.queue_count,
+                oldest: None,
+            },
+        };
+        let queue_over = alerts::queue_over(cfg.alerts.queue.as_ref(), &queue, now);
+        let situation = Situation {
+            counter: post.counter,
+            threshold: cfg.monitoring.threshold,
+            queue_over,
+            episode: post.episode.as_ref(),
+            suppressed: post.continuity.suppresses_alerts(now),
+            failing_now: post.failing_now.clone(),
+            now,
+        };
+        match alerts::plan(&situation) {
+            Plan::Quiet | Plan::Waiting => Ok(()),
+            Plan::Start { episode, send } => {
+                let episode = if a
+                    .store
+                    .start_episode(org, &episode)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    out.started = true;
+                    tracing::info!(org, since = %episode.since, failing = ?episode.failing, "condition reached: alert episode opened");
+                    self.publish(
+                        "ThresholdReached",
+                        serde_json::json!({
+                            "org_id": org, "episode": episode.id, "since": episode.since,
+                            "counter": post.counter, "threshold": cfg.monitoring.threshold,
+                            "failing": episode.failing, "queue": queue,
+                        }),
+                    )
+                    .await;
+                    episode
+                } else {
+                    // Another run opened it first: use its episode, so that claims are shared.
+                    a.store
+                        .episode(org)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .unwrap_or(episode)
+                };
+                if send {
+                    self.dispatch(cfg, &episode, Some(episode.seq_at(now)), post.counter, out)
+                        .await
+                } else {
+                    out.suppressed = true;
+                    Ok(())
+                }
+            }
+            Plan::Repeat { seq, send } => match (&post.episode, send) {
+                (Some(e), true) => self.dispatch(cfg, e, Some(seq), post.counter, out).await,
+                _ => {
+                    out.suppressed = true;
+                    Ok(())
+                }
+            },
+            Plan::End => {
+                let Some(e) = &post.episode else {
+                    return Ok(());
+                };
+                self.dispatch(cfg, e, None, post.counter, out).await?;
+                if a.store
+                    .end_episode(org, &e.id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    out.ended = true;
+                    tracing::info!(org, since = %e.since, "condition cleared: alert episode closed");
+                    self.publish(
+                        "ConditionCleared",
+                        serde_json::json!({ "org_id": org, "episode": e.id, "since": e.since, "cleared_at": now }),
+                    )
+                    .await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends alert `seq` of the episode (or, with `None`, its recovery notice) to every contact
+    /// and channel whose send this run claims. The link is signed only when something is sent.
+    async fn dispatch(
+        &self,
+        cfg: &OrgConfig,
+        episode: &Episode,
+        seq: Option<i64>,
+        counter: u32,
+        out: &mut AlertOutcome,
+    ) -> Result<(), String> {
+        let a = &self.alerting;
+        let org = cfg.org_id.as_str();
+        let now = self.clock.now();
+        let alert_id = match seq {
+            Some(n) => episode.alert_id(n),
+            None => episode.recovery_id(),
+        };
+        let mut won = Vec::new();
+        for (i, c) in cfg.alerts.contacts.iter().enumerate() {
+            if seq.is_none() && !c.recovery_notice {
+                continue;
+            }
+            let channels = [("sms", c.mobile.as_deref()), ("email", c.email.as_deref())];
+            for (channel, to) in channels {
+                let Some(to) = to else { continue };
+                let send_key = format!("{alert_id}#{i}#{channel}");
+                let stale = chrono::Duration::minutes(STALE_SEND_MINUTES);
+                if a.store
+                    .claim_send(org, &send_key, now, stale)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    won.push((send_key, channel, to, c.name.as_str()));
+                }
+            }
+        }
+        if won.is_empty() {
+            return Ok(());
+        }
+        let url = match self.link(org, &alert_id, now).await {
+            Ok(u) => u,
+            Err(e) => {
+                // Release the claims as failed: the next run tries again.
+                for (key, ..) in &won {
+                    let _ = a.store.finish_send(org, key, Err(e.clone())).await;
+                }
+                out.failed += won.len() as u32;
+                return Err(e);
+            }
+        };
+        for (send_key, channel, to, contact) in won {
+            let result = match (channel, seq) {
+                ("sms", Some(n)) => {
+                    a.channels
+                        .send_sms(to, &alerts::alert_sms(cfg, counter, n, &url))
+                        .await
+                }
+                ("sms", None) => {
+                    a.channels
+                        .send_sms(to, &alerts::recovery_sms(cfg, &url))
+                        .await
+                }
+                (_, Some(n)) => {
+                    a.channels
+                        .send_email(to, &alerts::alert_email(cfg, counter, episode, n, &url))
+                        .await
+                }
+                (_, None) => {
+                    a.channels
+                        .send_email(to, &alerts::recovery_email(cfg, episode, &url))
+                        .await
+                }
+            };
+            let ok = result.is_ok();
+            if let Err(e) = &result {
+                tracing::warn!(org, alert = %alert_id, channel, contact, error = %e, "alert send failed; retried next run");
+            }
+            a.store
+                .finish_send(org, &send_key, result.map_err(|e| e.to_string()))
+                .await
+                .map_err(|e| e.to_string())?;
+            if ok {
+                out.sent += 1;
+                tracing::info!(org, alert = %alert_id, channel, contact, "alert sent");
+                self.publish(
+                    "AlertSent",
+                    serde_json::json!({
+                        "org_id": org, "alert_id": alert_id, "channel": channel, "contact": contact,
+                        "kind": if seq.is_some() { "alert" } else { "recovery" },
+                    }),
+                )
+                .await;
+            } else {
+                out.failed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A signed portal link for one alert (A3).
+    async fn link(&self, org: &str, alert_id: &str, now: DateTime<Utc>) -> Result<String, String> {
+        let a = &self.alerting;
+        let text = self
+            .secrets
+            .secret(a.link_keys_secret)
+            .await
+            .map_err(|e| format!("link keys: {e}"))?;
+        let keys = LinkKeys::from_json(&text).map_err(|e| e.to_string())?;
+        let token = keys.sign(org, alert_id, now).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{}/l/{token}",
+            a.portal_base_url.trim_end_matches('/')
+        ))
+    }
+
+    /// Publishes an event on the bus; a failure is logged, never fatal.
+    async fn publish(&self, detail_type: &str, detail: serde_json::Value) {
+        if let Err(e) = self.alerting.channels.publish(detail_type, detail).await {
+            tracing::warn!(detail_type, error = %e, "event not published");
+        }
     }
 
     /// Sends the probe for `window` (the one starting now), once across all runs.

@@ -292,6 +292,7 @@ pub fn inbound_org(org_id: &str, threshold: u32) -> OrgConfig {
             acceptable_latency_secs: 60,
         },
         probe: None,
+        alerts: Default::default(),
     }
 }
 
@@ -329,11 +330,143 @@ pub async fn submission_server(secret: &str, relay: Vec<(String, u16)>) -> MailS
     .await
 }
 
+/// The service's alert sender in tests (its domain is verified in moto's SES).
+pub const ALERT_SENDER: &str = "alerts@continuity.test";
+/// Portal base of links in tests.
+pub const PORTAL: &str = "https://continuity.test";
+
+/// Per test: an event bus of its own (with an SQS queue receiving everything on it, so that
+/// tests read back what was published) and a link key set.
+pub struct AlertEnv {
+    pub bus: String,
+    pub events_queue_url: String,
+    pub link_keys_secret: String,
+    pub link_keys: shared::links::LinkKeys,
+}
+
+impl AlertEnv {
+    pub async fn create() -> Self {
+        let sdk = sdk().await;
+        let ses = aws_sdk_ses::Client::new(&sdk);
+        ses.verify_domain_identity()
+            .domain("continuity.test")
+            .send()
+            .await
+            .expect("verify SES domain");
+        let bus = unique("bus");
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        events
+            .create_event_bus()
+            .name(&bus)
+            .send()
+            .await
+            .expect("create bus");
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue = sqs
+            .create_queue()
+            .queue_name(unique("events"))
+            .send()
+            .await
+            .expect("queue");
+        let events_queue_url = queue.queue_url.expect("queue url");
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&events_queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue arn")
+            .attributes
+            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("arn");
+        let rule = unique("all");
+        events
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&bus)
+            .event_pattern(r#"{"source":["email-continuity"]}"#)
+            .send()
+            .await
+            .expect("rule");
+        events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("q")
+                    .arn(arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("targets");
+        let link_keys_secret = unique("continuity/link-keys");
+        let json = format!(
+            r#"{{"current":"k1","keys":{{"k1":{{"secret":"{}"}}}}}}"#,
+            shared::links::generate_key_secret()
+        );
+        put_secret(&link_keys_secret, &json).await;
+        AlertEnv {
+            bus,
+            events_queue_url,
+            link_keys: shared::links::LinkKeys::from_json(&json).expect("keys"),
+            link_keys_secret,
+        }
+    }
+
+    /// Events published on this bus so far (each returned once): (detail-type, detail).
+    pub async fn events(&self) -> Vec<(String, serde_json::Value)> {
+        let sqs = aws_sdk_sqs::Client::new(&sdk().await);
+        let mut out = Vec::new();
+        loop {
+            let r = sqs
+                .receive_message()
+                .queue_url(&self.events_queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            let msgs = r.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                let v: serde_json::Value =
+                    serde_json::from_str(m.body().unwrap_or("{}")).expect("event json");
+                out.push((
+                    v["detail-type"].as_str().unwrap_or_default().to_string(),
+                    v["detail"].clone(),
+                ));
+                if let Some(h) = m.receipt_handle() {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(&self.events_queue_url)
+                        .receipt_handle(h)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+}
+
 /// The monitor's dependencies on the local services, with the test CA trusted for SMTP.
 pub async fn deps(
     store: shared::store::dynamodb::DynamoStore,
     clock: Arc<dyn Clock>,
     smtp_timeout: Duration,
+) -> Deps {
+    deps_with(store, clock, smtp_timeout, &AlertEnv::create().await).await
+}
+
+/// As [`deps`], with a given alert environment.
+pub async fn deps_with(
+    store: shared::store::dynamodb::DynamoStore,
+    clock: Arc<dyn Clock>,
+    smtp_timeout: Duration,
+    env: &AlertEnv,
 ) -> Deps {
     let sdk = sdk().await;
     let ca = std::fs::read(&test_cert().0).expect("read test cert");
@@ -344,15 +477,76 @@ pub async fn deps(
             Duration::from_secs(3600),
         ),
         sender: SmtpProbeSender::new(smtp_timeout, Some(ca)),
+        channels: shared::notify::AwsChannels {
+            sns: aws_sdk_sns::Client::new(&sdk),
+            ses: aws_sdk_ses::Client::new(&sdk),
+            events: aws_sdk_eventbridge::Client::new(&sdk),
+            sender: ALERT_SENDER.into(),
+            sender_name: "Email continuity".into(),
+            sms_sender_id: Some("Continuity".into()),
+            bus: env.bus.clone(),
+        },
         clock,
         fan_out: 64,
+        link_keys_secret: env.link_keys_secret.clone(),
+        portal_base_url: PORTAL.into(),
     }
+}
+
+/// What moto recorded as sent (all regions): `sns.SMS[]`, `ses.RawMessage[]`, ...
+pub async fn moto_sent() -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let base = env("MOTO_ENDPOINT");
+    let hostport = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    // One plain HTTP/1.0 GET on loopback: the body ends where the connection closes.
+    let mut s = tokio::net::TcpStream::connect(&hostport)
+        .await
+        .expect("connect moto");
+    let req = format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (_, body) = text.split_once("\r\n\r\n").expect("http response");
+    serde_json::from_str(body).expect("moto data.json")
+}
+
+/// SMS moto recorded for `phone`.
+pub async fn sms_to(phone: &str) -> Vec<String> {
+    let v = moto_sent().await;
+    v["sns"]["SMS"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|m| m["phone_number"] == phone)
+                .filter_map(|m| m["message"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Raw emails moto recorded for `address`.
+pub async fn emails_to(address: &str) -> Vec<String> {
+    let v = moto_sent().await;
+    v["ses"]["RawMessage"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|m| m["destinations"].to_string().contains(address))
+                .filter_map(|m| m["raw_data"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A whole local set-up on virtual time: a fresh table, the runner, and the receiving stand-in
 /// (recording probe arrivals `arrival_delay` after the virtual now).
 pub struct Rig {
     pub clock: VirtualClock,
+    pub alerts: AlertEnv,
     pub runner: Arc<Runner>,
     pub receiving_port: u16,
     receiving: tokio::task::JoinHandle<()>,
@@ -363,11 +557,13 @@ impl Rig {
         init_tracing();
         let store = fresh_store().await;
         let clock = VirtualClock::new(start);
+        let alerts = AlertEnv::create().await;
         let deps = Arc::new(
-            deps(
+            deps_with(
                 store.clone(),
                 Arc::new(clock.clone()),
                 Duration::from_secs(3),
+                &alerts,
             )
             .await,
         );
@@ -387,6 +583,7 @@ impl Rig {
         ));
         Rig {
             clock,
+            alerts,
             runner,
             receiving_port,
             receiving,

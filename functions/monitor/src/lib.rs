@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::aws::{env_or, required_env};
 use shared::clock::Clock;
-use shared::monitor::{Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
+use shared::monitor::{Alerting, Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
+use shared::notify::AwsChannels;
 use shared::secrets::SecretsManagerSource;
 use shared::smtp::SmtpProbeSender;
 use shared::store::dynamodb::DynamoStore;
@@ -29,6 +30,18 @@ pub struct Settings {
     pub ca_bundle: Option<String>,
     /// `SECRET_CACHE_SECS`: how long a warm function reuses a secret (default 3600).
     pub secret_cache: Duration,
+    /// `PORTAL_BASE_URL`: base of the links in alerts (`https://...`, no trailing path).
+    pub portal_base_url: String,
+    /// `LINK_KEYS_SECRET`: the Secrets Manager secret with the link-signing key set.
+    pub link_keys_secret: String,
+    /// `ALERT_SENDER`: the service's own verified SES address alerts come from.
+    pub alert_sender: String,
+    /// `ALERT_SENDER_NAME`: its display name (default "Email continuity").
+    pub alert_sender_name: String,
+    /// `EVENT_BUS_NAME`: the service's EventBridge bus.
+    pub event_bus: String,
+    /// `SMS_SENDER_ID`: optional alphanumeric sender id for SMS.
+    pub sms_sender_id: Option<String>,
 }
 
 impl Settings {
@@ -48,6 +61,32 @@ impl Settings {
                 .ok()
                 .filter(|v| !v.is_empty()),
             secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 3600)?),
+            portal_base_url: {
+                let u = required_env("PORTAL_BASE_URL")?;
+                if !(u.starts_with("https://")
+                    || u.starts_with("http://127.0.0.1")
+                    || u.starts_with("http://localhost"))
+                {
+                    return Err("PORTAL_BASE_URL must be an https:// address (plain http only for localhost)".into());
+                }
+                u.trim_end_matches('/').to_string()
+            },
+            link_keys_secret: required_env("LINK_KEYS_SECRET")?,
+            alert_sender: {
+                let a = required_env("ALERT_SENDER")?;
+                if !shared::config::is_address(&a) {
+                    return Err(format!("ALERT_SENDER {a:?} is not an email address"));
+                }
+                a
+            },
+            alert_sender_name: std::env::var("ALERT_SENDER_NAME")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "Email continuity".into()),
+            event_bus: required_env("EVENT_BUS_NAME")?,
+            sms_sender_id: std::env::var("SMS_SENDER_ID")
+                .ok()
+                .filter(|v| !v.is_empty()),
         })
     }
 }
@@ -57,8 +96,11 @@ pub struct Deps {
     pub store: DynamoStore,
     pub secrets: SecretsManagerSource,
     pub sender: SmtpProbeSender,
+    pub channels: AwsChannels,
     pub clock: Arc<dyn Clock>,
     pub fan_out: usize,
+    pub link_keys_secret: String,
+    pub portal_base_url: String,
 }
 
 impl Deps {
@@ -80,8 +122,19 @@ impl Deps {
                 settings.secret_cache,
             ),
             sender: SmtpProbeSender::new(settings.smtp_timeout, roots),
+            channels: AwsChannels {
+                sns: aws_sdk_sns::Client::new(sdk),
+                ses: aws_sdk_ses::Client::new(sdk),
+                events: aws_sdk_eventbridge::Client::new(sdk),
+                sender: settings.alert_sender.clone(),
+                sender_name: settings.alert_sender_name.clone(),
+                sms_sender_id: settings.sms_sender_id.clone(),
+                bus: settings.event_bus.clone(),
+            },
             clock,
             fan_out: settings.fan_out,
+            link_keys_secret: settings.link_keys_secret.clone(),
+            portal_base_url: settings.portal_base_url.clone(),
         })
     }
 
@@ -92,6 +145,13 @@ impl Deps {
             sender: &self.sender,
             clock: self.clock.as_ref(),
             fan_out: self.fan_out,
+            alerting: Alerting {
+                store: &self.store,
+                queue: &self.store,
+                channels: &self.channels,
+                link_keys_secret: &self.link_keys_secret,
+                portal_base_url: &self.portal_base_url,
+            },
         }
     }
 }
@@ -114,7 +174,10 @@ pub struct RunSummary {
     pub failed: usize,
     pub probes_sent: usize,
     pub probes_not_sent: usize,
-    /// Organisations whose evaluation failed or whose probe could not be sent, with reasons.
+    pub alerts_sent: u32,
+    pub alerts_failed: u32,
+    /// Organisations whose evaluation failed, whose probe could not be sent, or whose alerts
+    /// failed, with reasons.
     pub attention: Vec<OrgOutcome>,
 }
 
@@ -139,6 +202,8 @@ impl From<RunReport> for RunSummary {
             failed: r.failed,
             probes_sent: r.probes_sent,
             probes_not_sent: r.probes_not_sent,
+            alerts_sent: r.alerts_sent,
+            alerts_failed: r.alerts_failed,
             attention,
         }
     }

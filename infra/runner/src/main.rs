@@ -57,6 +57,9 @@ enum Command {
     ApplyConfig { file: PathBuf },
     /// Stores a secret string in Secrets Manager (creates or updates it).
     PutSecret { name: String, value: String },
+    /// Local stand-ins only: creates what the template creates in AWS (the event bus, the
+    /// link-signing key set, the verified sender identity), if missing.
+    PrepareLocalAws,
 }
 
 fn loopback(addr: &str) -> Result<std::net::SocketAddr, String> {
@@ -142,6 +145,59 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| format!("secret {name}: {e}"))?;
             }
             println!("stored secret {name}");
+            Ok(())
+        }
+        Command::PrepareLocalAws => {
+            let events = aws_sdk_eventbridge::Client::new(&sdk);
+            if events
+                .describe_event_bus()
+                .name(&settings.event_bus)
+                .send()
+                .await
+                .is_err()
+            {
+                events
+                    .create_event_bus()
+                    .name(&settings.event_bus)
+                    .send()
+                    .await
+                    .map_err(|e| format!("event bus: {e}"))?;
+            }
+            let domain = settings
+                .alert_sender
+                .rsplit_once('@')
+                .map(|(_, d)| d)
+                .unwrap_or_default();
+            aws_sdk_ses::Client::new(&sdk)
+                .verify_domain_identity()
+                .domain(domain)
+                .send()
+                .await
+                .map_err(|e| format!("SES identity {domain}: {e}"))?;
+            let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+            if secrets
+                .describe_secret()
+                .secret_id(&settings.link_keys_secret)
+                .send()
+                .await
+                .is_err()
+            {
+                let json = format!(
+                    r#"{{"current":"k1","keys":{{"k1":{{"secret":"{}"}}}}}}"#,
+                    shared::links::generate_key_secret()
+                );
+                secrets
+                    .create_secret()
+                    .name(&settings.link_keys_secret)
+                    .secret_string(json)
+                    .send()
+                    .await
+                    .map_err(|e| format!("link keys: {e}"))?;
+            }
+            println!(
+                "prepared bus {}, sender domain {domain}, link keys {}",
+                settings.event_bus, settings.link_keys_secret
+            );
             Ok(())
         }
         Command::Once { function, at } => {

@@ -45,6 +45,16 @@ pub fn inbound_sk(w: Window) -> String {
 pub fn probe_sk(w: Window) -> String {
     format!("PROBE#{}", w.key())
 }
+/// Sort key of the continuity state (event, suspension).
+pub const CONTINUITY_SK: &str = "CONTINUITY";
+/// Sort key of the open alert episode.
+pub const ALERT_SK: &str = "ALERT";
+/// Sort key of one alert send's claim.
+pub fn send_sk(send_key: &str) -> String {
+    format!("ALERTSEND#{send_key}")
+}
+/// Alert send claims are kept this long (audit of what was sent).
+pub const SEND_DAYS: i64 = 30;
 /// Sort key of the queue's figures item.
 pub const QUEUESTAT_SK: &str = "QUEUESTAT";
 /// Prefix of queued messages' sort keys: `QUEUE#{enqueued epoch millis, 13 digits}#{message id}`.
@@ -470,6 +480,25 @@ fn parse_probe(item: &Item) -> Result<ProbeRecord, StoreError> {
     })
 }
 
+fn parse_episode(item: &Item) -> Result<Episode, StoreError> {
+    let failing = match item.get("failing").and_then(|v| v.as_s().ok()) {
+        None => Vec::new(),
+        Some(s) if s.is_empty() => Vec::new(),
+        Some(s) => s
+            .split(',')
+            .map(|f| {
+                serde_json::from_value(serde_json::Value::String(f.to_string()))
+                    .map_err(|e| corrupt(item, format!("attribute failing: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(Episode {
+        id: get_s(item, "episode")?.to_string(),
+        since: get_ts(item, "since")?.ok_or_else(|| corrupt(item, "attribute since missing"))?,
+        failing,
+    })
+}
+
 fn parse_history(item: &Item) -> Result<HistoryEntry, StoreError> {
     Ok(HistoryEntry {
         window: Window(get_n(item, "window")?),
@@ -557,7 +586,14 @@ impl MonitorStore for DynamoStore {
 
     async fn window_state(&self, org_id: &str, window: Window) -> Result<WindowState, StoreError> {
         let pk = org_pk(org_id);
-        let wanted = [COUNTER_SK.to_string(), inbound_sk(window), probe_sk(window)];
+        let wanted = [
+            COUNTER_SK.to_string(),
+            inbound_sk(window),
+            probe_sk(window),
+            CONTINUITY_SK.to_string(),
+            ALERT_SK.to_string(),
+            QUEUESTAT_SK.to_string(),
+        ];
         let keys = wanted
             .iter()
             .map(|sk| key(pk.clone(), sk.clone()))
@@ -594,6 +630,15 @@ impl MonitorStore for DynamoStore {
                     };
                 } else if sk == wanted[2] {
                     state.probe = Some(parse_probe(&item)?);
+                } else if sk == CONTINUITY_SK {
+                    state.continuity = ContinuityState {
+                        event_until: get_ts(&item, "event_until")?,
+                        suspended_until: get_ts(&item, "suspended_until")?,
+                    };
+                } else if sk == ALERT_SK {
+                    state.episode = Some(parse_episode(&item)?);
+                } else if sk == QUEUESTAT_SK {
+                    state.queue_count = get_n_or::<i64>(&item, "count", 0)?.max(0) as u64;
                 }
             }
             match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
@@ -861,5 +906,178 @@ impl QueueFiguresSource for DynamoStore {
             None => None,
         };
         Ok(QueueFigures { count, oldest })
+    }
+}
+
+impl DynamoStore {
+    /// Sets continuity mode and suspension as given (one PutItem). The portal's own actions
+    /// (activate, extend, suspend, stop) will use atomic updates; this is for tools and tests.
+    pub async fn set_continuity_state(
+        &self,
+        org_id: &str,
+        state: &ContinuityState,
+    ) -> Result<(), StoreError> {
+        let mut item = key(org_pk(org_id), CONTINUITY_SK);
+        if let Some(t) = state.event_until {
+            item.insert("event_until".into(), ts(t));
+        }
+        if let Some(t) = state.suspended_until {
+            item.insert("suspended_until".into(), ts(t));
+        }
+        self.put_raw(item).await
+    }
+
+    /// A send claim's status (`sending`, `sent`, `failed`), for tests and diagnosis.
+    pub async fn send_status(
+        &self,
+        org_id: &str,
+        send_key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(org_pk(org_id), &send_sk(send_key))
+            .await?
+            .and_then(|i| i.get("status").and_then(|v| v.as_s().ok()).cloned()))
+    }
+}
+
+#[async_trait]
+impl AlertStore for DynamoStore {
+    async fn start_episode(&self, org_id: &str, e: &Episode) -> Result<bool, StoreError> {
+        let mut item = key(org_pk(org_id), ALERT_SK);
+        item.insert("episode".into(), s(&e.id));
+        item.insert("since".into(), ts(e.since));
+        let failing: Vec<String> = e.failing.iter().map(enum_str).collect();
+        item.insert("failing".into(), s(failing.join(",")));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity.as_slice());
+                Ok(true)
+            }
+            Err(e) => {
+                self.metrics.request(&[]);
+                match classify("PutItem episode", e) {
+                    StoreError::ConditionFailed(_) => Ok(false),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
+    async fn episode(&self, org_id: &str) -> Result<Option<Episode>, StoreError> {
+        self.get(org_pk(org_id), ALERT_SK)
+            .await?
+            .map(|i| parse_episode(&i))
+            .transpose()
+    }
+
+    async fn end_episode(&self, org_id: &str, id: &str) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org_pk(org_id), ALERT_SK)))
+            .condition_expression("episode = :e")
+            .expression_attribute_values(":e", s(id))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity.as_slice());
+                Ok(true)
+            }
+            Err(e) => {
+                self.metrics.request(&[]);
+                match classify("DeleteItem episode", e) {
+                    StoreError::ConditionFailed(_) => Ok(false),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
+    async fn claim_send(
+        &self,
+        org_id: &str,
+        send_key: &str,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut item = key(org_pk(org_id), send_sk(send_key));
+        item.insert("status".into(), s("sending"));
+        item.insert("claimed_at".into(), ts(now));
+        item.insert("attempts_at".into(), ts(now));
+        item.insert(TTL_ATTR.into(), expiry(now, SEND_DAYS));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR #s = :failed OR (#s = :sending AND claimed_at < :stale)",
+            )
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":stale", ts(now - stale_after))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity.as_slice());
+                Ok(true)
+            }
+            Err(e) => {
+                self.metrics.request(&[]);
+                match classify("PutItem send claim", e) {
+                    StoreError::ConditionFailed(_) => Ok(false),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
+    async fn finish_send(
+        &self,
+        org_id: &str,
+        send_key: &str,
+        result: Result<String, String>,
+    ) -> Result<(), StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org_pk(org_id), send_sk(send_key))))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#s", "status")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let req = match result {
+            Ok(provider_id) => req
+                .update_expression("SET #s = :s, provider_id = :p REMOVE #e")
+                .expression_attribute_names("#e", "error")
+                .expression_attribute_values(":s", s("sent"))
+                .expression_attribute_values(":p", s(provider_id)),
+            Err(reason) => req
+                .update_expression("SET #s = :s, #e = :e")
+                .expression_attribute_names("#e", "error")
+                .expression_attribute_values(":s", s("failed"))
+                .expression_attribute_values(":e", s(reason)),
+        };
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem send", e))?;
+        self.metrics.request(out.consumed_capacity.as_slice());
+        Ok(())
     }
 }

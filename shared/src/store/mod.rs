@@ -4,6 +4,7 @@
 
 pub mod dynamodb;
 
+use crate::alerts::Episode;
 use crate::config::OrgConfig;
 use crate::counter::{InboundObservation, ProbeObservation, Step, WindowInputs};
 use crate::error::StoreError;
@@ -39,12 +40,62 @@ pub struct InboundCounts {
     pub successes: u64,
 }
 
-/// Everything needed to evaluate one organisation's window, read in one request.
+/// Everything needed to evaluate one organisation's window and decide its alerts, read in one
+/// request.
 #[derive(Debug, Clone, Default)]
 pub struct WindowState {
     pub counter: Option<CounterState>,
     pub inbound: InboundCounts,
     pub probe: Option<ProbeRecord>,
+    /// Continuity mode and notification suspension (written by the portal).
+    pub continuity: ContinuityState,
+    /// The open alert episode, if any.
+    pub episode: Option<Episode>,
+    /// Messages in the inbound queue (the `QUEUESTAT` count).
+    pub queue_count: u64,
+}
+
+/// Continuity mode and notification suspension, as the portal leaves them (P2-P5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContinuityState {
+    /// Continuity mode is active until then.
+    pub event_until: Option<DateTime<Utc>>,
+    /// Notifications are suspended until then.
+    pub suspended_until: Option<DateTime<Utc>>,
+}
+
+impl ContinuityState {
+    /// Alerts are held back while an event is active or notifications are suspended (A2).
+    pub fn suppresses_alerts(&self, now: DateTime<Utc>) -> bool {
+        self.event_until.is_some_and(|t| t > now) || self.suspended_until.is_some_and(|t| t > now)
+    }
+}
+
+/// What the alerting needs from storage (A2, A4, A5).
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Opens an episode; `false` when one is already open (another run got there first).
+    async fn start_episode(&self, org_id: &str, episode: &Episode) -> Result<bool, StoreError>;
+    /// The open episode.
+    async fn episode(&self, org_id: &str) -> Result<Option<Episode>, StoreError>;
+    /// Closes the episode `id`; `false` when it was no longer open.
+    async fn end_episode(&self, org_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// Claims one send (alert id, contact, channel). `true`: the caller sends. A claim whose send
+    /// failed, or that was left unfinished for longer than `stale_after`, can be claimed again.
+    async fn claim_send(
+        &self,
+        org_id: &str,
+        send_key: &str,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Records the result of a claimed send.
+    async fn finish_send(
+        &self,
+        org_id: &str,
+        send_key: &str,
+        result: Result<String, String>,
+    ) -> Result<(), StoreError>;
 }
 
 /// One window's evaluation, as kept for 30 days (D7).

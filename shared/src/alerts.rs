@@ -1,0 +1,471 @@
+//! Alerts, domain side (A1-A5, D8): when an alert is due, what it says, and how it fits an SMS.
+//!
+//! An *episode* starts when the condition first holds (counter at threshold, or the inbound queue
+//! over its limits) and ends when the counter is back at 0 with the queue under its limits. Within
+//! an episode, alert number `seq` is due in hour `seq` after the start (0 at once, then hourly)
+//! while the condition holds and nothing suppresses it (notifications suspended, an event active).
+//! Alert ids are `{episode}-{seq}`, the recovery notice `{episode}-r`: each send is claimed under
+//! that id per contact and channel, so a repeated run never sends one twice.
+
+use crate::config::{OrgConfig, QueueAlert};
+use crate::store::QueueFigures;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What is failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Failing {
+    /// Inbound deliveries failed on every route.
+    Inbound,
+    /// The outbound probe was late, missing or not sent.
+    Outbound,
+    /// The inbound queue is over its limits.
+    Queue,
+}
+
+impl Failing {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Failing::Inbound => "inbound delivery to your server is failing",
+            Failing::Outbound => "your server is not sending mail (outbound check)",
+            Failing::Queue => "inbound mail is queuing up for your server",
+        }
+    }
+}
+
+/// The state of an open episode, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Episode {
+    /// Identifier: the start, as epoch seconds.
+    pub id: String,
+    pub since: DateTime<Utc>,
+    /// What was failing when it started.
+    pub failing: Vec<Failing>,
+}
+
+impl Episode {
+    pub fn new(since: DateTime<Utc>, failing: Vec<Failing>) -> Self {
+        Episode {
+            id: since.timestamp().to_string(),
+            since,
+            failing,
+        }
+    }
+
+    /// The number of the alert due at `now` (0 at the start, then one per hour).
+    pub fn seq_at(&self, now: DateTime<Utc>) -> i64 {
+        ((now - self.since).num_seconds().max(0)) / 3600
+    }
+
+    pub fn alert_id(&self, seq: i64) -> String {
+        format!("{}-{seq}", self.id)
+    }
+
+    pub fn recovery_id(&self) -> String {
+        format!("{}-r", self.id)
+    }
+}
+
+/// Whether the queue is over its limits (D8).
+pub fn queue_over(limits: Option<&QueueAlert>, q: &QueueFigures, now: DateTime<Utc>) -> bool {
+    let Some(l) = limits else { return false };
+    let too_many = q.count > l.max_count;
+    let too_old = q
+        .oldest
+        .is_some_and(|o| now - o > chrono::Duration::minutes(i64::from(l.max_age_minutes)));
+    q.count > 0 && (too_many || too_old)
+}
+
+/// What the monitor should do about alerts for one organisation at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// No episode, no condition.
+    Quiet,
+    /// Start an episode (and publish ThresholdReached); send alert 0 unless suppressed.
+    Start { episode: Episode, send: bool },
+    /// An episode is open and the condition holds: alert `seq` is due unless suppressed.
+    Repeat { seq: i64, send: bool },
+    /// An episode is open, the condition no longer holds, the counter is not yet back at 0.
+    Waiting,
+    /// The counter is back at 0 and the queue under its limits: end the episode, send recovery notices.
+    End,
+}
+
+/// Inputs of the decision.
+#[derive(Debug, Clone)]
+pub struct Situation<'a> {
+    pub counter: u32,
+    pub threshold: u32,
+    pub queue_over: bool,
+    pub episode: Option<&'a Episode>,
+    /// Notifications suspended or a continuity event active (A2).
+    pub suppressed: bool,
+    /// What failed in the latest window (for a new episode).
+    pub failing_now: Vec<Failing>,
+    pub now: DateTime<Utc>,
+}
+
+/// Decides (A1, A2, A5, D8).
+pub fn plan(s: &Situation<'_>) -> Plan {
+    let holds = s.counter >= s.threshold || s.queue_over;
+    match (s.episode, holds) {
+        (None, false) => Plan::Quiet,
+        (None, true) => {
+            let mut failing = s.failing_now.clone();
+            if s.queue_over && !failing.contains(&Failing::Queue) {
+                failing.push(Failing::Queue);
+            }
+            Plan::Start {
+                episode: Episode::new(s.now, failing),
+                send: !s.suppressed,
+            }
+        }
+        (Some(e), true) => Plan::Repeat {
+            seq: e.seq_at(s.now),
+            send: !s.suppressed,
+        },
+        (Some(_), false) if s.counter == 0 => Plan::End,
+        (Some(_), false) => Plan::Waiting,
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The GSM 03.38 basic character set: anything else would switch an SMS to UCS-2 (70 characters).
+const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+
+/// `s` with every character outside the GSM-7 basic set replaced (accents dropped where plain
+/// letters exist, else `?`), and control characters removed.
+pub fn gsm7(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .map(|c| {
+            if GSM7_BASIC.contains(c) {
+                c
+            } else {
+                match c {
+                    'á' | 'â' | 'ã' | 'ā' => 'a',
+                    'Á' | 'Â' | 'Ã' | 'À' => 'A',
+                    'ê' | 'ë' | 'ē' => 'e',
+                    'È' | 'Ê' | 'Ë' => 'E',
+                    'í' | 'î' | 'ï' => 'i',
+                    'Í' | 'Ì' | 'Î' | 'Ï' => 'I',
+                    'ó' | 'ô' | 'õ' => 'o',
+                    'Ó' | 'Ò' | 'Ô' | 'Õ' => 'O',
+                    'ú' | 'û' => 'u',
+                    'Ú' | 'Ù' | 'Û' => 'U',
+                    'ç' => 'c',
+                    '’' | '‘' => '\'',
+                    '“' | '”' => '"',
+                    '–' | '—' => '-',
+                    _ => '?',
+                }
+            }
+        })
+        .collect()
+}
+
+/// Longest SMS body that stays one part in GSM-7.
+pub const SMS_MAX: usize = 160;
+
+/// Fits `name` into an SMS built as `prefix(name) + rest`, shortening the name with `...`.
+fn fit_name(name: &str, fixed_len: usize) -> String {
+    let name = gsm7(name.trim());
+    let room = SMS_MAX.saturating_sub(fixed_len);
+    if name.chars().count() <= room {
+        return name;
+    }
+    let keep = room.saturating_sub(3);
+    let mut short: String = name.chars().take(keep).collect();
+    short.push_str("...");
+    short
+}
+
+/// The alert SMS (A1, A3): one GSM-7 part with the link.
+pub fn alert_sms(cfg: &OrgConfig, counter: u32, seq: i64, url: &str) -> String {
+    let state = if seq == 0 {
+        "mail problem"
+    } else {
+        "still failing"
+    };
+    let rest = format!(
+        ": {state}, counter {counter}/{}. Act: {url}",
+        cfg.monitoring.threshold
+    );
+    let name = fit_name(&cfg.name, rest.chars().count());
+    format!("{name}{rest}")
+}
+
+/// The recovery SMS (A5).
+pub fn recovery_sms(cfg: &OrgConfig, url: &str) -> String {
+    let rest = format!(": mail flowing again, counter back at 0. {url}");
+    let name = fit_name(&cfg.name, rest.chars().count());
+    format!("{name}{rest}")
+}
+
+/// An email's parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailContent {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The alert email (A1, A3): a "Manage Event" button and the plain URL in both parts; every value
+/// from configuration escaped in the HTML part.
+pub fn alert_email(
+    cfg: &OrgConfig,
+    counter: u32,
+    episode: &Episode,
+    seq: i64,
+    url: &str,
+) -> EmailContent {
+    let name = cfg.name.replace(['\r', '\n'], " ");
+    let since = episode.since.format("%Y-%m-%d %H:%M UTC").to_string();
+    let failing: Vec<&str> = episode.failing.iter().map(|f| f.describe()).collect();
+    let failing_text = if failing.is_empty() {
+        "the checks are failing".to_string()
+    } else {
+        failing.join("; ")
+    };
+    let threshold = cfg.monitoring.threshold;
+    let subject = if seq == 0 {
+        format!("[Continuity] {name}: mail problem detected ({counter}/{threshold})")
+    } else {
+        format!("[Continuity] {name}: mail still failing after {seq} h ({counter}/{threshold})")
+    };
+    let text = format!(
+        "Email continuity alert for {name}\r\n\r\n\
+         What is failing: {failing_text}\r\n\
+         Failure counter: {counter} of {threshold}\r\n\
+         Since: {since}\r\n\r\n\
+         Manage the event (switch continuity mode on, suspend notifications):\r\n{url}\r\n\r\n\
+         The link is valid for 24 hours. Opening it changes nothing until you press a button.\r\n"
+    );
+    let (n, f, u, s) = (
+        html_escape(&name),
+        html_escape(&failing_text),
+        html_escape(url),
+        html_escape(&since),
+    );
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Email continuity alert</title></head>\
+         <body style=\"font-family:Arial,Helvetica,sans-serif;color:#111;background:#fff\">\
+         <h1 style=\"font-size:20px\">Email continuity alert for {n}</h1>\
+         <table role=\"presentation\" style=\"font-size:15px\">\
+         <tr><th align=\"left\">What is failing</th><td>{f}</td></tr>\
+         <tr><th align=\"left\">Failure counter</th><td>{counter} of {threshold}</td></tr>\
+         <tr><th align=\"left\">Since</th><td>{s}</td></tr></table>\
+         <p><a href=\"{u}\" style=\"display:inline-block;padding:12px 20px;background:#0b57d0;color:#fff;\
+         text-decoration:none;border-radius:4px;font-weight:bold\">Manage Event</a></p>\
+         <p>Or open this address: <a href=\"{u}\">{u}</a></p>\
+         <p style=\"color:#444\">The link is valid for 24 hours. Opening it changes nothing until you press a button.</p>\
+         </body></html>"
+    );
+    EmailContent {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// The recovery email (A5).
+pub fn recovery_email(cfg: &OrgConfig, episode: &Episode, url: &str) -> EmailContent {
+    let name = cfg.name.replace(['\r', '\n'], " ");
+    let since = episode.since.format("%Y-%m-%d %H:%M UTC").to_string();
+    let subject = format!("[Continuity] {name}: mail flowing again");
+    let text = format!(
+        "Mail for {name} is flowing again: the failure counter is back at 0.\r\n\
+         The problem began at {since}.\r\n\r\nStatus: {url}\r\n"
+    );
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Mail flowing again</title></head>\
+         <body style=\"font-family:Arial,Helvetica,sans-serif\"><h1 style=\"font-size:20px\">Mail for {n} is flowing again</h1>\
+         <p>The failure counter is back at 0. The problem began at {s}.</p>\
+         <p>Status: <a href=\"{u}\">{u}</a></p></body></html>",
+        n = html_escape(&name),
+        s = html_escape(&since),
+        u = html_escape(url)
+    );
+    EmailContent {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// The A6 user notice: where to read and send mail while the event lasts, or that it ended.
+pub fn user_notice_sms(org_name: &str, started: bool, inbox_url: &str) -> String {
+    let rest = if started {
+        format!(": our mail server is down. Read and send mail at {inbox_url}")
+    } else {
+        ": mail is back to normal. Use your usual mail app again.".to_string()
+    };
+    let name = fit_name(org_name, rest.chars().count());
+    format!("{name}{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::sample;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn sit<'a>(
+        counter: u32,
+        queue_over: bool,
+        episode: Option<&'a Episode>,
+        suppressed: bool,
+        now: &str,
+    ) -> Situation<'a> {
+        Situation {
+            counter,
+            threshold: 3,
+            queue_over,
+            episode,
+            suppressed,
+            failing_now: vec![Failing::Inbound],
+            now: t(now),
+        }
+    }
+
+    #[test]
+    fn plans() {
+        assert_eq!(
+            plan(&sit(2, false, None, false, "2026-11-23T12:00:00Z")),
+            Plan::Quiet
+        );
+        let Plan::Start {
+            episode,
+            send: true,
+        } = plan(&sit(3, false, None, false, "2026-11-23T12:00:00Z"))
+        else {
+            panic!()
+        };
+        assert_eq!(episode.failing, vec![Failing::Inbound]);
+        assert!(matches!(
+            plan(&sit(3, false, None, true, "2026-11-23T12:00:00Z")),
+            Plan::Start { send: false, .. }
+        ));
+        let Plan::Start { episode: q, .. } =
+            plan(&sit(0, true, None, false, "2026-11-23T12:00:00Z"))
+        else {
+            panic!()
+        };
+        assert_eq!(q.failing, vec![Failing::Inbound, Failing::Queue]);
+        let e = Episode::new(t("2026-11-23T12:00:00Z"), vec![]);
+        assert_eq!(
+            plan(&sit(3, false, Some(&e), false, "2026-11-23T12:59:59Z")),
+            Plan::Repeat { seq: 0, send: true }
+        );
+        assert_eq!(
+            plan(&sit(3, false, Some(&e), false, "2026-11-23T13:00:00Z")),
+            Plan::Repeat { seq: 1, send: true }
+        );
+        assert_eq!(
+            plan(&sit(3, false, Some(&e), true, "2026-11-23T15:10:00Z")),
+            Plan::Repeat {
+                seq: 3,
+                send: false
+            }
+        );
+        assert_eq!(
+            plan(&sit(1, false, Some(&e), false, "2026-11-23T13:00:00Z")),
+            Plan::Waiting
+        );
+        assert_eq!(
+            plan(&sit(0, true, Some(&e), false, "2026-11-23T13:00:00Z")),
+            Plan::Repeat { seq: 1, send: true }
+        );
+        assert_eq!(
+            plan(&sit(0, false, Some(&e), false, "2026-11-23T13:00:00Z")),
+            Plan::End
+        );
+    }
+
+    #[test]
+    fn queue_limits() {
+        let l = QueueAlert {
+            max_count: 10,
+            max_age_minutes: 30,
+        };
+        let now = t("2026-11-23T12:00:00Z");
+        let q = |count, mins: i64| QueueFigures {
+            count,
+            oldest: Some(now - chrono::Duration::minutes(mins)),
+        };
+        assert!(!queue_over(Some(&l), &q(10, 30), now));
+        assert!(queue_over(Some(&l), &q(11, 1), now));
+        assert!(queue_over(Some(&l), &q(1, 31), now));
+        assert!(!queue_over(None, &q(1000, 1000), now));
+        assert!(!queue_over(Some(&l), &QueueFigures::default(), now));
+    }
+
+    #[test]
+    fn sms_fits_one_gsm7_part_for_the_longest_name() {
+        let mut cfg = sample();
+        cfg.monitoring.threshold = 720;
+        // The longest name validation allows (100 characters), with characters outside GSM-7.
+        let base = "Ünïcödé 🚀 Ŵorldwide Holdings & Subsidiaries of the Very Long Name Group ";
+        cfg.name = base.chars().cycle().take(100).collect();
+        assert_eq!(cfg.validate(), Ok(()));
+        let url = format!("https://continuity.example.com/l/{}", "A".repeat(60));
+        for sms in [
+            alert_sms(&cfg, 720, 5, &url),
+            recovery_sms(&cfg, &url),
+            user_notice_sms(&cfg.name, true, &url),
+        ] {
+            assert!(
+                sms.chars().count() <= SMS_MAX,
+                "{} chars: {sms}",
+                sms.chars().count()
+            );
+            assert!(sms.chars().all(|c| GSM7_BASIC.contains(c)), "{sms}");
+            assert!(sms.contains(&url), "the link is whole: {sms}");
+        }
+    }
+
+    #[test]
+    fn email_escapes_everything_from_configuration() {
+        let mut cfg = sample();
+        cfg.name = "<script>alert(1)</script> & \"Co\"".into();
+        let e = Episode::new(
+            t("2026-11-23T12:00:00Z"),
+            vec![Failing::Inbound, Failing::Outbound],
+        );
+        let m = alert_email(&cfg, 3, &e, 0, "https://c.example/l/abc?x=1&y=\"2\"");
+        assert!(!m.html.contains("<script>"));
+        assert!(m
+            .html
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;"));
+        assert!(m
+            .html
+            .contains("href=\"https://c.example/l/abc?x=1&amp;y=&quot;2&quot;\""));
+        assert!(m.html.contains(">Manage Event</a>"));
+        assert!(m.text.contains("https://c.example/l/abc?x=1&y=\"2\""));
+        assert!(m.text.contains(
+            "inbound delivery to your server is failing; your server is not sending mail"
+        ));
+        assert!(m.text.contains("Failure counter: 3 of 3"));
+        assert!(m.text.contains("Since: 2026-11-23 12:00 UTC"));
+    }
+}
