@@ -17,4 +17,5 @@ pub mod probe;
 pub mod secrets;
 pub mod smtp;
 pub mod store;
+pub mod user_notice;
 pub mod window;
