@@ -91,6 +91,8 @@ $( [[ "${VIRTUAL:-}" == 1 ]] && echo "  advance virtual time: curl -s -X POST 'h
     $STATE/mailserver-stop.sh            (server down: probes cannot be sent)
     echo tempfail > $STATE/mail-mode      (server refuses mail; 'hang' makes it hang; 'accept' heals)
     $STATE/mailserver-start.sh           (server back: the counter falls to 0)
+  At 3 the demo admin is alerted: SMS and email land in the local SNS/SES stand-in:
+    curl -s $MOTO_ENDPOINT/moto-api/data.json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(*[m["message"] for m in d["sns"]["SMS"]], sep="\n")'
   Mail the server accepted: $STATE/mail/new   Logs: $STATE/*.log
 MSG
 

@@ -71,9 +71,42 @@ pub struct LinkKeys {
 pub struct KeySetError(pub String);
 
 impl LinkKeys {
-    /// Parses and checks the stored JSON.
+    /// Parses and checks the stored JSON. Two forms are accepted: the full one above, and the
+    /// flat one Secrets Manager generates at deploy (`{"current": "k1", "k1": "<64 random
+    /// letters and digits>"}`, read as base64), which an operator extends by hand when rotating.
     pub fn from_json(text: &str) -> Result<Self, KeySetError> {
-        let keys: LinkKeys = serde_json::from_str(text).map_err(|e| KeySetError(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| KeySetError(e.to_string()))?;
+        let keys: LinkKeys = if value.get("keys").is_some() {
+            serde_json::from_value(value).map_err(|e| KeySetError(e.to_string()))?
+        } else {
+            let obj = value
+                .as_object()
+                .ok_or_else(|| KeySetError("not a JSON object".into()))?;
+            let current = obj
+                .get("current")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| KeySetError("no \"current\" key id".into()))?
+                .to_string();
+            let keys = obj
+                .iter()
+                .filter(|(k, _)| k.as_str() != "current")
+                .map(|(k, v)| {
+                    let secret = v
+                        .as_str()
+                        .ok_or_else(|| KeySetError(format!("key {k}: not a string")))?
+                        .to_string();
+                    Ok((
+                        k.clone(),
+                        LinkKey {
+                            secret,
+                            retired_at: None,
+                        },
+                    ))
+                })
+                .collect::<Result<_, KeySetError>>()?;
+            LinkKeys { current, keys }
+        };
         if !keys.keys.contains_key(&keys.current) {
             return Err(KeySetError(format!(
                 "current key {:?} is not in the set",

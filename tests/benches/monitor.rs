@@ -53,6 +53,10 @@ async fn run(store: &DynamoStore, at: Window, scenario: &str, orgs: usize, rows:
     let report = d.monitor().run(at.start()).await.expect("run");
     let wall = started.elapsed();
     assert_eq!(report.organisations, orgs);
+    assert_eq!(report.alerts_failed, 0);
+    if report.alerts_sent > 0 {
+        println!("{scenario}: {} alerts sent", report.alerts_sent);
+    }
     assert_eq!(
         report.failed,
         0,
@@ -126,6 +130,58 @@ async fn main() {
             w.next().next(),
             "duplicate run of the same window",
             n,
+            &mut rows,
+        )
+        .await;
+    }
+
+    let alert_orgs: usize = std::env::var("BENCH_ALERT_ORGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    if alert_orgs > 0 {
+        // Every organisation reaches its threshold (1) in the same window; one contact each with
+        // a mobile number and an alternate address: two sends per organisation through moto.
+        let store = fresh_store().await;
+        seed(&store, alert_orgs, |i| {
+            let mut c = inbound_org(&format!("org-{i:06}"), 1);
+            c.alerts.contacts = vec![shared::config::Contact {
+                name: "Admin".into(),
+                mobile: Some(format!("+4477{i:08}")),
+                email: Some(format!("admin-{i}@backup-mail.test")),
+                recovery_notice: true,
+            }];
+            c
+        })
+        .await;
+        stream::iter(0..alert_orgs)
+            .for_each_concurrent(64, |i| {
+                let store = store.clone();
+                async move {
+                    store
+                        .record_delivery(
+                            &format!("org-{i:06}"),
+                            w.start(),
+                            DeliveryOutcome::AllRoutesFailed,
+                        )
+                        .await
+                        .expect("record");
+                }
+            })
+            .await;
+        run(
+            &store,
+            w.next(),
+            "threshold reached, alerts sent (1 SMS + 1 email each)",
+            alert_orgs,
+            &mut rows,
+        )
+        .await;
+        run(
+            &store,
+            w.next(),
+            "duplicate run: nothing sent again",
+            alert_orgs,
             &mut rows,
         )
         .await;
