@@ -364,6 +364,44 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// One conditional `PutItem`: `Ok(true)` when written, `Ok(false)` when the condition failed
+    /// (someone else holds the item), an error otherwise.
+    async fn put_if(
+        &self,
+        op: &str,
+        item: Item,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        for (k, v) in names {
+            req = req.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity.as_slice());
+                Ok(true)
+            }
+            Err(e) => {
+                self.metrics.request(&[]);
+                match classify(op, e) {
+                    StoreError::ConditionFailed(_) => Ok(false),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -747,28 +785,14 @@ impl MonitorStore for DynamoStore {
         item.insert("status".into(), s(enum_str(&ProbeStatus::Sending)));
         item.insert("claimed_at".into(), ts(at));
         item.insert(TTL_ATTR.into(), expiry(window.end(), INPUT_DAYS));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match res {
-            Ok(out) => {
-                self.metrics.request(out.consumed_capacity.as_slice());
-                Ok(true)
-            }
-            Err(e) => {
-                self.metrics.request(&[]);
-                match classify("PutItem probe", e) {
-                    StoreError::ConditionFailed(_) => Ok(false),
-                    other => Err(other),
-                }
-            }
-        }
+        self.put_if(
+            "PutItem probe",
+            item,
+            "attribute_not_exists(pk)",
+            &[],
+            vec![],
+        )
+        .await
     }
 
     async fn finish_probe(
@@ -948,28 +972,14 @@ impl AlertStore for DynamoStore {
         item.insert("since".into(), ts(e.since));
         let failing: Vec<String> = e.failing.iter().map(enum_str).collect();
         item.insert("failing".into(), s(failing.join(",")));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match res {
-            Ok(out) => {
-                self.metrics.request(out.consumed_capacity.as_slice());
-                Ok(true)
-            }
-            Err(e) => {
-                self.metrics.request(&[]);
-                match classify("PutItem episode", e) {
-                    StoreError::ConditionFailed(_) => Ok(false),
-                    other => Err(other),
-                }
-            }
-        }
+        self.put_if(
+            "PutItem episode",
+            item,
+            "attribute_not_exists(pk)",
+            &[],
+            vec![],
+        )
+        .await
     }
 
     async fn episode(&self, org_id: &str) -> Result<Option<Episode>, StoreError> {
@@ -1017,34 +1027,18 @@ impl AlertStore for DynamoStore {
         item.insert("claimed_at".into(), ts(now));
         item.insert("attempts_at".into(), ts(now));
         item.insert(TTL_ATTR.into(), expiry(now, SEND_DAYS));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR #s = :failed OR (#s = :sending AND claimed_at < :stale)",
-            )
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":stale", ts(now - stale_after))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match res {
-            Ok(out) => {
-                self.metrics.request(out.consumed_capacity.as_slice());
-                Ok(true)
-            }
-            Err(e) => {
-                self.metrics.request(&[]);
-                match classify("PutItem send claim", e) {
-                    StoreError::ConditionFailed(_) => Ok(false),
-                    other => Err(other),
-                }
-            }
-        }
+        self.put_if(
+            "PutItem send claim",
+            item,
+            "attribute_not_exists(pk) OR #s = :failed OR (#s = :sending AND claimed_at < :stale)",
+            &[("#s", "status")],
+            vec![
+                (":failed", s("failed")),
+                (":sending", s("sending")),
+                (":stale", ts(now - stale_after)),
+            ],
+        )
+        .await
     }
 
     async fn finish_send(
