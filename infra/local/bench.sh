@@ -22,3 +22,11 @@ for f in monitor; do
   size=$(stat -c %s "target/release/$f")
   awk -v f="$f" -v s="$size" 'BEGIN { printf "| %s | %d bytes (%.1f MiB) |\n", f, s, s / 1048576 }'
 done
+echo
+echo "Cold start against a stand-in of the Lambda runtime API (exec to first request for work; to the"
+echo "first response, a run over an empty table: one Query to DynamoDB Local):"
+printf '| binary | init | init + first invocation | runs |\n|---|---:|---:|---:|\n'
+export TABLE_NAME=coldstart PORTAL_BASE_URL=https://continuity.test LINK_KEYS_SECRET=unused \
+  ALERT_SENDER=alerts@continuity.test EVENT_BUS_NAME=default
+cargo run -q --locked --offline -p local-runner -- create-table >/dev/null
+"$CONTINUITY_PYTHON" infra/local/coldstart.py target/release/monitor tests/fixtures/eventbridge-scheduled.json 20
