@@ -487,3 +487,46 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const BASE: &[u8] = b"From: A <a@example.org>\r\nTo: b@acme.test\r\nSubject: hi\r\nMessage-ID: <x@y>\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: text/plain\r\n\r\nbody\r\n--q\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\n--q--\r\n";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any bytes: a summary, a Message-ID, nothing unprintable filed, the real size.
+        #[test]
+        fn any_bytes_summarize(raw in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let s = summarize(&raw);
+            prop_assert!(!s.message_id.is_empty());
+            prop_assert_eq!(s.size, raw.len() as u64);
+            for t in s.subject.iter().chain(s.from.iter()).chain(s.to.iter()) {
+                prop_assert!(!t.chars().any(char::is_control));
+                prop_assert!(t.chars().count() <= MAX_FILED_TEXT);
+            }
+        }
+
+        /// A real message with random bytes changed, removed or inserted.
+        #[test]
+        fn mutated_messages_summarize(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..40)) {
+            let mut m = BASE.to_vec();
+            for (i, b, op) in edits {
+                if m.is_empty() { m.push(b); continue; }
+                let p = i.index(m.len());
+                match op { 0 => m[p] = b, 1 => { m.remove(p); } _ => m.insert(p, b) }
+            }
+            let s = summarize(&m);
+            prop_assert!(!s.message_id.is_empty());
+            let _ = header_block(&m);
+            let now = Utc::now();
+            let f = [FailedRecipient { address: "b@acme.test".into(), status: "5.0.0".into(), diagnostic: "x".into() }];
+            if let Some(b) = delivery_status_notification("m@s.test", "a@example.org", "id", now, now, &f, &m) {
+                prop_assert!(std::str::from_utf8(&b.raw).is_ok());
+            }
+        }
+    }
+}

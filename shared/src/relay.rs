@@ -101,6 +101,12 @@ fn chain(err: &dyn std::error::Error) -> String {
     out
 }
 
+/// Closes a connection in trouble: `abort` sends QUIT and waits for the answer, which a hung
+/// server never gives, so it is bounded too (dropping the connection closes the socket).
+async fn abort(conn: &mut AsyncSmtpConnection) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn.abort()).await;
+}
+
 /// An address that can go into a command as it is (no CR, LF, angle brackets or spaces).
 fn safe(address: &str) -> bool {
     !address
@@ -171,7 +177,7 @@ impl SmtpRelay {
             }
             RouteTls::StarttlsRequired => {
                 if !conn.can_starttls() {
-                    conn.abort().await;
+                    abort(&mut conn).await;
                     return Err(
                         "the route requires STARTTLS but the server does not offer it".into(),
                     );
@@ -213,7 +219,7 @@ impl SmtpRelay {
                     continue;
                 }
                 Err(Step::Transient(m)) | Err(Step::Broken(m)) => {
-                    conn.abort().await;
+                    abort(&mut conn).await;
                     return Err(m);
                 }
             }
@@ -231,7 +237,7 @@ impl SmtpRelay {
                     Err(Step::Permanent(m)) => results[i] = Some(RcptResult::Rejected(m)),
                     Err(Step::Transient(m)) => results[i] = Some(RcptResult::Deferred(m)),
                     Err(Step::Broken(m)) => {
-                        conn.abort().await;
+                        abort(&mut conn).await;
                         return Err(m);
                     }
                 }
@@ -261,7 +267,7 @@ impl SmtpRelay {
                     }
                 }
                 Err(Step::Broken(m)) => {
-                    conn.abort().await;
+                    abort(&mut conn).await;
                     return Err(m);
                 }
             }
