@@ -130,9 +130,11 @@ mod tests {
     use crate::config::RouteTls;
     use std::sync::Mutex;
 
+    type Answer = Box<dyn Fn(&str) -> RcptResult + Send + Sync>;
+
     /// Answers per route from a table; records who was tried where.
     struct Table {
-        answers: Vec<Box<dyn Fn(&str) -> RcptResult + Send + Sync>>,
+        answers: Vec<Answer>,
         calls: Mutex<Vec<(u16, Vec<String>)>>,
     }
 
@@ -169,10 +171,7 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
-    async fn run(
-        answers: Vec<Box<dyn Fn(&str) -> RcptResult + Send + Sync>>,
-        r: &[&str],
-    ) -> (DeliveryReport, Vec<(u16, Vec<String>)>) {
+    async fn run(answers: Vec<Answer>, r: &[&str]) -> (DeliveryReport, Vec<(u16, Vec<String>)>) {
         let n = answers.len() as u16;
         let t = Table {
             answers,

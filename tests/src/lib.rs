@@ -124,6 +124,8 @@ pub struct MailServerOptions {
     pub auth: Option<(String, String)>,
     /// `(domain, port)`: mail for `domain` is relayed to 127.0.0.1:port.
     pub relay: Vec<(String, u16)>,
+    /// Largest message accepted (bytes); default aiosmtpd's 32 MiB.
+    pub max_size: Option<usize>,
 }
 
 /// A real SMTP server (aiosmtpd) on 127.0.0.1, standing in for the organisation's server.
@@ -164,6 +166,9 @@ impl MailServer {
         }
         for (domain, port) in &self.options.relay {
             cmd.arg("--relay").arg(format!("{domain}=127.0.0.1:{port}"));
+        }
+        if let Some(max) = self.options.max_size {
+            cmd.arg("--max-size").arg(max.to_string());
         }
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -328,6 +333,7 @@ pub async fn submission_server(secret: &str, relay: Vec<(String, u16)>) -> MailS
         tls: true,
         auth: Some((PROBE_USER.into(), password)),
         relay,
+        max_size: None,
     })
     .await
 }
