@@ -82,6 +82,8 @@ impl Default for DeliverySettings {
     }
 }
 
+/// Most domains one organisation may list.
+pub const MAX_DOMAINS: usize = 48;
 /// The longest retention accepted: the raw message's bucket keeps mail for 30 days.
 pub const MAX_RETENTION_HOURS: u32 = 30 * 24;
 /// Retries back off to at most this (Q3).
@@ -214,6 +216,11 @@ impl OrgConfig {
         }
         if self.domains.is_empty() {
             err("domains", "at least one domain is required".into());
+        } else if self.domains.len() > MAX_DOMAINS {
+            err(
+                "domains",
+                format!("at most {MAX_DOMAINS} domains (a configuration and its domains are stored in one transaction)"),
+            );
         }
         for (i, d) in self.domains.iter().enumerate() {
             if !is_domain(d) {
@@ -494,6 +501,14 @@ pub(crate) mod tests {
             ("org_id", Box::new(|c| c.org_id = "Acme Corp".into())),
             ("name", Box::new(|c| c.name = "  ".into())),
             ("domains", Box::new(|c| c.domains.clear())),
+            (
+                "domains",
+                Box::new(|c| {
+                    c.domains = (0..=MAX_DOMAINS)
+                        .map(|i| format!("d{i}.acme.example"))
+                        .collect()
+                }),
+            ),
             (
                 "domains[0]",
                 Box::new(|c| c.domains[0] = "not a domain".into()),
