@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks: starts the local services, runs `cargo bench -p integration-tests` (the monitor
-# against DynamoDB Local and a real SMTP server) and prints the figures as a table, then the
+# against DynamoDB Local and a real SMTP server; the inbound path against DynamoDB Local, moto
+# and an SMTP sink) and prints the figures as a table, then the
 # release size of each function binary. BENCH_ORGS / BENCH_PROBE_ORGS select the sizes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 export CONTINUITY_HOME="${CONTINUITY_HOME:-$HOME/.cache/email-continuity}"
 bash infra/local/install.sh >/dev/null
-cargo bench -p integration-tests --bench monitor --no-run --locked
+cargo bench -p integration-tests --bench monitor --bench inbound --no-run --locked
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/continuity-bench.XXXXXX")"
 cleanup() { bash "$ROOT/infra/local/services.sh" stop "$STATE" >/dev/null 2>&1 || true; rm -rf "$STATE"; }
 trap cleanup EXIT
@@ -16,9 +17,11 @@ bash infra/local/services.sh start "$STATE" >/dev/null
 source "$STATE/env"
 cargo bench -p integration-tests --bench monitor --locked --offline
 echo
-cargo build --release --locked -p monitor
+cargo bench -p integration-tests --bench inbound --locked --offline
+echo
+cargo build --release --locked -p monitor -p inbound
 printf '| binary | release size (x86_64, stripped) |\n|---|---:|\n'
-for f in monitor; do
+for f in monitor inbound queue; do
   size=$(stat -c %s "target/release/$f")
   awk -v f="$f" -v s="$size" 'BEGIN { printf "| %s | %d bytes (%.1f MiB) |\n", f, s, s / 1048576 }'
 done

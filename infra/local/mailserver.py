@@ -8,7 +8,7 @@ Run with the venv python installed by infra/local/install.sh
                 [--tls-cert PEM --tls-key PEM]
                 [--auth-user U --auth-password P]
                 [--relay DOMAIN=HOST:PORT ...]
-                [--hostname NAME] [--verbose]
+                [--hostname NAME] [--max-size BYTES] [--verbose]
 
 Startup: once listening, prints exactly one line ``READY <port>`` to stdout and
 flushes (``--port 0`` picks a free port; the line gives the real one).
@@ -291,6 +291,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--relay", action="append", default=[], type=parse_relay,
                    metavar="DOMAIN=HOST:PORT")
     p.add_argument("--hostname", default="localhost", help="name in greeting/EHLO")
+    p.add_argument("--max-size", type=int, default=33554432,
+                   help="largest message accepted in bytes (SIZE; default aiosmtpd's 32 MiB)")
     p.add_argument("--verbose", "-v", action="store_true", help="also log aiosmtpd's session log")
     args = p.parse_args(argv)
 
@@ -343,6 +345,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         auth_require_tls=tls_context is not None,
         authenticator=authenticator if auth_enabled else None,
         auth_exclude_mechanism=None if auth_enabled else ["PLAIN", "LOGIN"],
+        data_size_limit=args.max_size,
     )
 
     async def serve() -> None:

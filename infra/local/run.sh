@@ -7,7 +7,10 @@
 #   infra/local/run.sh                  # machine clock: the monitor runs every two minutes
 #   VIRTUAL=1 infra/local/run.sh        # virtual clock: POST /clock/advance?minutes=N replays time
 #
-# Ports (override with the variables): HTTP_PORT=8787, RECEIVING_PORT=2525, SUBMISSION_PORT=2587.
+# Ports (override with the variables): HTTP_PORT=8787, RECEIVING_PORT=2525 (the service's MX,
+# SES receiving's stand-in), SUBMISSION_PORT=2587 (the organisation's submission, STARTTLS+AUTH),
+# DELIVERY_PORT=2526 (the organisation's server's inbound SMTP, STARTTLS, where the service
+# delivers; the same Maildir).
 # Ctrl-C stops everything it started.
 set -euo pipefail
 
@@ -17,6 +20,7 @@ export CONTINUITY_HOME="${CONTINUITY_HOME:-$HOME/.cache/email-continuity}"
 HTTP_PORT="${HTTP_PORT:-8787}"
 RECEIVING_PORT="${RECEIVING_PORT:-2525}"
 SUBMISSION_PORT="${SUBMISSION_PORT:-2587}"
+DELIVERY_PORT="${DELIVERY_PORT:-2526}"
 STATE="$CONTINUITY_HOME/run"
 
 bash infra/local/install.sh
@@ -24,14 +28,14 @@ cargo build --locked -p local-runner
 RUNNER="$ROOT/target/debug/local-runner"
 
 if [[ -f "$STATE/pids" ]]; then bash infra/local/services.sh stop "$STATE" >/dev/null 2>&1 || true; fi
-[[ -f "$STATE/mailserver.pid" ]] && kill "$(cat "$STATE/mailserver.pid")" 2>/dev/null || true
+if [[ -f "$STATE/mailserver.pid" ]]; then while read -r p; do kill "$p" 2>/dev/null || true; done < "$STATE/mailserver.pid"; fi
 rm -rf "$STATE"
 mkdir -p "$STATE"
 
 RUNNER_PID=""
 cleanup() {
   [[ -n "$RUNNER_PID" ]] && kill "$RUNNER_PID" 2>/dev/null || true
-  [[ -f "$STATE/mailserver.pid" ]] && kill "$(cat "$STATE/mailserver.pid")" 2>/dev/null || true
+  [[ -f "$STATE/mailserver.pid" ]] && "$STATE/mailserver-stop.sh" 2>/dev/null || true
   bash "$ROOT/infra/local/services.sh" stop "$STATE" >/dev/null 2>&1 || true
   echo "run.sh: stopped"
 }
@@ -53,12 +57,22 @@ cat > "$STATE/mailserver-start.sh" <<SH
   --auth-user continuity-probe@demo.localhost --auth-password demo-password \\
   --relay probe.localhost=127.0.0.1:$RECEIVING_PORT >"$STATE/mailserver.out" 2>"$STATE/mailserver.log" &
 echo \$! > "$STATE/mailserver.pid"
-for _ in \$(seq 1 100); do grep -q READY "$STATE/mailserver.out" 2>/dev/null && exit 0; sleep 0.1; done
-echo "mail server did not start: see $STATE/mailserver.log" >&2; exit 1
+"$CONTINUITY_PYTHON" "$ROOT/infra/local/mailserver.py" --host 127.0.0.1 --port "$DELIVERY_PORT" \\
+  --maildir "$STATE/mail" --mode-file "$STATE/mail-mode" \\
+  --tls-cert "$STATE/cert/cert.pem" --tls-key "$STATE/cert/key.pem" \\
+  >"$STATE/mailserver-mx.out" 2>"$STATE/mailserver-mx.log" &
+echo \$! >> "$STATE/mailserver.pid"
+for _ in \$(seq 1 100); do
+  grep -q READY "$STATE/mailserver.out" 2>/dev/null && grep -q READY "$STATE/mailserver-mx.out" 2>/dev/null && exit 0
+  sleep 0.1
+done
+echo "mail server did not start: see $STATE/mailserver*.log" >&2; exit 1
 SH
 cat > "$STATE/mailserver-stop.sh" <<SH
 #!/usr/bin/env bash
-kill "\$(cat "$STATE/mailserver.pid")" 2>/dev/null && rm -f "$STATE/mailserver.pid"
+[[ -f "$STATE/mailserver.pid" ]] || exit 0
+while read -r p; do kill "\$p" 2>/dev/null || true; done < "$STATE/mailserver.pid"
+rm -f "$STATE/mailserver.pid" "$STATE/mailserver.out" "$STATE/mailserver-mx.out"
 SH
 chmod +x "$STATE"/mailserver-*.sh
 "$STATE/mailserver-start.sh"
@@ -71,7 +85,9 @@ export LINK_KEYS_SECRET=continuity/link-keys
 export ALERT_SENDER=alerts@continuity.localhost
 export EVENT_BUS_NAME=continuity-local
 "$RUNNER" prepare-local-aws
-sed "s/\"port\": 2587/\"port\": $SUBMISSION_PORT/g" infra/local/demo-org.json > "$STATE/demo-org.json"
+export MAIL_BUCKET=continuity-mail-local BOUNCE_SENDER=mailer-daemon@probe.localhost SMTP_HELO_NAME=continuity.localhost
+sed -e "s/\"port\": 2587/\"port\": $SUBMISSION_PORT/g" -e "s/\"port\": 2526/\"port\": $DELIVERY_PORT/g" \
+  infra/local/demo-org.json > "$STATE/demo-org.json"
 "$RUNNER" put-secret continuity/demo/probe demo-password
 
 VIRTUAL_ARGS=()
@@ -93,6 +109,11 @@ $( [[ "${VIRTUAL:-}" == 1 ]] && echo "  advance virtual time: curl -s -X POST 'h
     $STATE/mailserver-start.sh           (server back: the counter falls to 0)
   At 3 the demo admin is alerted: SMS and email land in the local SNS/SES stand-in:
     curl -s $MOTO_ENDPOINT/moto-api/data.json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(*[m["message"] for m in d["sns"]["SMS"]], sep="\n")'
+  Send mail in, as the Internet would (any SMTP client; here Python's smtplib):
+    $CONTINUITY_PYTHON -c 'import smtplib; smtplib.SMTP("127.0.0.1", $RECEIVING_PORT).sendmail("a@example.org", ["bob@demo.localhost"], "Subject: hi\\r\\n\\r\\nhello\\r\\n")'
+  It is stored in S3 (moto), filed for bob, and delivered to the server (or queued while it is down;
+  the queue retries every minute and drains when it is back):
+    curl -s http://127.0.0.1:$HTTP_PORT/orgs/demo/queue
   Mail the server accepted: $STATE/mail/new   Logs: $STATE/*.log
 MSG
 

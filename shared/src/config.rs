@@ -27,7 +27,73 @@ pub struct OrgConfig {
     /// Who is told, and when (A1-A6, D8).
     #[serde(default)]
     pub alerts: AlertSettings,
+    /// The inbound queue (Q3-Q5): retention, pause, backoff, drain rate.
+    #[serde(default)]
+    pub queue: QueueSettings,
+    /// Inbound delivery (Q2, U6): SMTP timeouts and distribution-list expansion.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
 }
+
+/// How the inbound queue treats mail the organisation's server did not take (Q3-Q5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSettings {
+    /// A message still queued this long after it arrived is bounced to its sender (Q3).
+    pub retention_hours: u32,
+    /// Paused: nothing is delivered or bounced; mail queues indefinitely (Q4).
+    pub paused: bool,
+    /// First retry this long after the server stopped taking mail; doubled after each failed retry ...
+    pub backoff_initial_minutes: u32,
+    /// ... up to this (at most 30: the server is the organisation's own).
+    pub backoff_max_minutes: u32,
+    /// At most this many queued messages are delivered per minute, so that a recovering server
+    /// is not flooded (Q5).
+    pub drain_per_minute: u32,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            retention_hours: 96,
+            paused: false,
+            backoff_initial_minutes: 1,
+            backoff_max_minutes: 30,
+            drain_per_minute: 60,
+        }
+    }
+}
+
+/// How inbound mail reaches the organisation's server and mailboxes (Q2, U6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Each SMTP step (connect, each command, the end of DATA) must answer within this; a route
+    /// that does not has failed.
+    pub timeout_secs: u32,
+    /// File mail sent to a distribution list for each of its members (membership as of the last
+    /// directory import). Delivery to the server is unchanged: the server expands its own lists.
+    pub expand_distribution_lists: bool,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            timeout_secs: 30,
+            expand_distribution_lists: false,
+        }
+    }
+}
+
+/// Most domains one organisation may list.
+pub const MAX_DOMAINS: usize = 48;
+/// The longest retention accepted: the raw message's bucket keeps mail for 30 days.
+pub const MAX_RETENTION_HOURS: u32 = 30 * 24;
+/// Retries back off to at most this (Q3).
+pub const MAX_BACKOFF_MINUTES: u32 = 30;
+/// The longest SMTP step timeout accepted.
+pub const MAX_DELIVERY_TIMEOUT_SECS: u32 = 300;
+
 
 /// Alert contacts and conditions (A1-A6, D8).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +268,11 @@ impl OrgConfig {
         }
         if self.domains.is_empty() {
             err("domains", "at least one domain is required".into());
+        } else if self.domains.len() > MAX_DOMAINS {
+            err(
+                "domains",
+                format!("at most {MAX_DOMAINS} domains (a configuration and its domains are stored in one transaction)"),
+            );
         }
         for (i, d) in self.domains.iter().enumerate() {
             if !is_domain(d) {
@@ -357,6 +428,45 @@ impl OrgConfig {
                 err("alerts.queue.max_age_minutes", "must be at least 1".into());
             }
         }
+        let q = &self.queue;
+        if q.retention_hours < 1 || q.retention_hours > MAX_RETENTION_HOURS {
+            err(
+                "queue.retention_hours",
+                format!(
+                    "must be between 1 and {MAX_RETENTION_HOURS} (the raw message is kept 30 days)"
+                ),
+            );
+        }
+        if q.backoff_initial_minutes < 1 || q.backoff_initial_minutes > MAX_BACKOFF_MINUTES {
+            err(
+                "queue.backoff_initial_minutes",
+                format!("must be between 1 and {MAX_BACKOFF_MINUTES}"),
+            );
+        }
+        if q.backoff_max_minutes > MAX_BACKOFF_MINUTES {
+            err(
+                "queue.backoff_max_minutes",
+                format!("must be at most {MAX_BACKOFF_MINUTES}: the server is the organisation's own, retries must stay frequent"),
+            );
+        } else if q.backoff_max_minutes < q.backoff_initial_minutes {
+            err(
+                "queue.backoff_max_minutes",
+                "must not be less than queue.backoff_initial_minutes".into(),
+            );
+        }
+        if q.drain_per_minute < 1 || q.drain_per_minute > 10_000 {
+            err(
+                "queue.drain_per_minute",
+                "must be between 1 and 10000 messages per minute".into(),
+            );
+        }
+        let d = &self.delivery;
+        if d.timeout_secs < 1 || d.timeout_secs > MAX_DELIVERY_TIMEOUT_SECS {
+            err(
+                "delivery.timeout_secs",
+                format!("must be between 1 and {MAX_DELIVERY_TIMEOUT_SECS}"),
+            );
+        }
 
         if errs.is_empty() {
             Ok(())
@@ -490,6 +600,8 @@ pub(crate) mod tests {
                 }),
                 notify_users: false,
             },
+            queue: QueueSettings::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 
@@ -512,6 +624,14 @@ pub(crate) mod tests {
             ("org_id", Box::new(|c| c.org_id = "Acme Corp".into())),
             ("name", Box::new(|c| c.name = "  ".into())),
             ("domains", Box::new(|c| c.domains.clear())),
+            (
+                "domains",
+                Box::new(|c| {
+                    c.domains = (0..=MAX_DOMAINS)
+                        .map(|i| format!("d{i}.acme.example"))
+                        .collect()
+                }),
+            ),
             (
                 "domains[0]",
                 Box::new(|c| c.domains[0] = "not a domain".into()),
@@ -568,6 +688,41 @@ pub(crate) mod tests {
                 "probe.username",
                 Box::new(|c| c.probe.as_mut().unwrap().username = "".into()),
             ),
+            (
+                "queue.retention_hours",
+                Box::new(|c| c.queue.retention_hours = 0),
+            ),
+            (
+                "queue.retention_hours",
+                Box::new(|c| c.queue.retention_hours = MAX_RETENTION_HOURS + 1),
+            ),
+            (
+                "queue.backoff_initial_minutes",
+                Box::new(|c| c.queue.backoff_initial_minutes = 0),
+            ),
+            (
+                "queue.backoff_max_minutes",
+                Box::new(|c| c.queue.backoff_max_minutes = 31),
+            ),
+            (
+                "queue.backoff_max_minutes",
+                Box::new(|c| {
+                    c.queue.backoff_initial_minutes = 10;
+                    c.queue.backoff_max_minutes = 5;
+                }),
+            ),
+            (
+                "queue.drain_per_minute",
+                Box::new(|c| c.queue.drain_per_minute = 0),
+            ),
+            (
+                "delivery.timeout_secs",
+                Box::new(|c| c.delivery.timeout_secs = 0),
+            ),
+            (
+                "delivery.timeout_secs",
+                Box::new(|c| c.delivery.timeout_secs = 301),
+            ),
         ];
         for (field, mutate) in cases {
             let mut c = sample();
@@ -620,6 +775,29 @@ pub(crate) mod tests {
                 "alerts.contacts[0].email: ops@acme.example is on the organisation's own domain"
             ),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn configurations_stored_before_the_queue_settings_still_load() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("queue");
+        obj.remove("delivery");
+        let c: OrgConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(c.queue.retention_hours, 96);
+        assert!(!c.queue.paused);
+        assert!(c.queue.backoff_max_minutes <= MAX_BACKOFF_MINUTES);
+        assert!(!c.delivery.expand_distribution_lists);
+        assert_eq!(c.validate(), Ok(()));
+        // A partial section fills in the rest.
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["queue"] = serde_json::json!({ "paused": true });
+        let c: OrgConfig = serde_json::from_value(v).unwrap();
+        assert!(c.queue.paused);
+        assert_eq!(
+            c.queue.drain_per_minute,
+            QueueSettings::default().drain_per_minute
         );
     }
 

@@ -40,3 +40,28 @@ pub enum SecretError {
     #[error("cannot read secret {name:?}: {reason}")]
     Permanent { name: String, reason: String },
 }
+
+/// Errors of the raw message store (S3).
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// No object under that key: the receipt rule's S3 action did not store it (or it expired).
+    #[error("raw message {0:?} not found")]
+    NotFound(String),
+    /// Throttling, a timeout, a 5xx: the same call may succeed later.
+    #[error("transient error reading raw message: {0}")]
+    Transient(String),
+    /// Access denied, missing bucket, bad request.
+    #[error("cannot access raw message: {0}")]
+    Permanent(String),
+}
+
+/// Errors sending mail through SES (bounces).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Throttling, a timeout, a 5xx: send again later.
+    #[error("transient error sending mail: {0}")]
+    Transient(String),
+    /// Refused (unverified sender, bad address, sending paused): will not succeed as it is.
+    #[error("mail refused: {0}")]
+    Permanent(String),
+}

@@ -96,7 +96,7 @@ fn setup(detail: String) -> ProbeSendError {
 }
 
 /// Splits a PEM bundle into single certificates (lettre takes one at a time).
-fn split_pem(bundle: Vec<u8>) -> Vec<Vec<u8>> {
+pub(crate) fn split_pem(bundle: Vec<u8>) -> Vec<Vec<u8>> {
     let text = String::from_utf8_lossy(&bundle);
     let end = "-----END CERTIFICATE-----";
     text.split_inclusive(end)

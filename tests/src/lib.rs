@@ -124,6 +124,8 @@ pub struct MailServerOptions {
     pub auth: Option<(String, String)>,
     /// `(domain, port)`: mail for `domain` is relayed to 127.0.0.1:port.
     pub relay: Vec<(String, u16)>,
+    /// Largest message accepted (bytes); default aiosmtpd's 32 MiB.
+    pub max_size: Option<usize>,
 }
 
 /// A real SMTP server (aiosmtpd) on 127.0.0.1, standing in for the organisation's server.
@@ -164,6 +166,9 @@ impl MailServer {
         }
         for (domain, port) in &self.options.relay {
             cmd.arg("--relay").arg(format!("{domain}=127.0.0.1:{port}"));
+        }
+        if let Some(max) = self.options.max_size {
+            cmd.arg("--max-size").arg(max.to_string());
         }
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -253,6 +258,7 @@ pub fn init_tracing() {
 use chrono::{DateTime, Utc};
 use local_runner::Runner;
 use monitor::Deps;
+pub use shared::blob::RawMessages;
 pub use shared::clock::{Clock, VirtualClock};
 use shared::config::{Monitoring, OrgConfig, ProbeMailbox, Route, RouteTls, SubmissionTls};
 use shared::secrets::SecretsManagerSource;
@@ -293,6 +299,8 @@ pub fn inbound_org(org_id: &str, threshold: u32) -> OrgConfig {
         },
         probe: None,
         alerts: Default::default(),
+        queue: Default::default(),
+        delivery: Default::default(),
     }
 }
 
@@ -326,6 +334,7 @@ pub async fn submission_server(secret: &str, relay: Vec<(String, u16)>) -> MailS
         tls: true,
         auth: Some((PROBE_USER.into(), password)),
         relay,
+        max_size: None,
     })
     .await
 }
@@ -542,8 +551,9 @@ pub async fn emails_to(address: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A whole local set-up on virtual time: a fresh table, the runner, and the receiving stand-in
-/// (recording probe arrivals `arrival_delay` after the virtual now).
+/// A whole local set-up on virtual time: a fresh table, the runner (monitor and queue), and the
+/// receiving stand-in (SES receiving: S3 then the inbound handler; probe arrivals are stamped
+/// `arrival_delay` after the virtual now).
 pub struct Rig {
     pub clock: VirtualClock,
     pub alerts: AlertEnv,
@@ -567,18 +577,18 @@ impl Rig {
             )
             .await,
         );
-        let runner = Arc::new(Runner::new(
-            deps,
-            Some(clock.clone()),
-            Duration::from_secs(5),
-        ));
+        let mail = Arc::new(mail_deps(store, Arc::new(clock.clone())).await);
+        let runner = Arc::new(
+            Runner::new(deps, Some(clock.clone()), Duration::from_secs(5))
+                .with_inbound(mail.clone()),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind receiving");
         let receiving_port = listener.local_addr().expect("addr").port();
         let receiving = tokio::spawn(local_runner::receiving::serve(
             listener,
-            Arc::new(store),
+            mail,
             Arc::new(OffsetClock(clock.clone(), arrival_delay)),
         ));
         Rig {
@@ -618,4 +628,209 @@ pub fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .expect("time")
         .with_timezone(&Utc)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbound mail and the queue.
+
+/// The bounce sender of the tests (verified in moto by [`mail_deps`]).
+pub const BOUNCE_SENDER: &str = "mailer-daemon@continuity.test";
+
+/// The inbound and queue functions' dependencies on the local services: `store`'s table, a
+/// fresh mail bucket, the bounce sender verified in moto's SES.
+pub async fn mail_deps(
+    store: shared::store::dynamodb::DynamoStore,
+    clock: Arc<dyn Clock>,
+) -> inbound::Deps {
+    let sdk = sdk().await;
+    let settings = inbound::Settings {
+        table: store.table().to_string(),
+        bucket: unique("mail").to_lowercase(),
+        prefix: "inbound/".into(),
+        bounce_sender: BOUNCE_SENDER.into(),
+        helo: "continuity.test".into(),
+        ca_bundle: None,
+        fan_out: 16,
+    };
+    let mut deps = inbound::Deps::new(&settings, &sdk, clock).expect("inbound deps");
+    deps.store = store;
+    deps.raw.ensure_bucket().await.expect("create bucket");
+    deps.bouncer
+        .verify_sender(BOUNCE_SENDER)
+        .await
+        .expect("verify bounce sender");
+    deps
+}
+
+/// A set-up for inbound mail on virtual time: a fresh table, the functions' dependencies, and
+/// the organisation's mail servers (real aiosmtpd processes the test can stop or misconfigure).
+pub struct MailRig {
+    pub clock: VirtualClock,
+    pub deps: Arc<inbound::Deps>,
+}
+
+impl MailRig {
+    pub async fn start(start: DateTime<Utc>) -> Self {
+        init_tracing();
+        let store = fresh_store().await;
+        let clock = VirtualClock::new(start);
+        let deps = Arc::new(mail_deps(store, Arc::new(clock.clone())).await);
+        MailRig { clock, deps }
+    }
+
+    pub fn store(&self) -> &shared::store::dynamodb::DynamoStore {
+        &self.deps.store
+    }
+
+    /// Stores an organisation receiving mail for `{org_id}.test`, delivering to `ports` in order
+    /// (plain SMTP on 127.0.0.1), inbound check only.
+    pub async fn org(&self, org_id: &str, ports: &[u16]) -> OrgConfig {
+        let mut c = inbound_org(org_id, 3);
+        c.routes = ports
+            .iter()
+            .map(|p| Route {
+                host: "127.0.0.1".into(),
+                port: *p,
+                tls: RouteTls::Opportunistic,
+            })
+            .collect();
+        c.delivery.timeout_secs = 2;
+        self.store()
+            .put_config(&c, self.clock.now())
+            .await
+            .expect("put config");
+        c
+    }
+
+    pub async fn put_config(&self, c: &OrgConfig) {
+        self.store()
+            .put_config(c, self.clock.now())
+            .await
+            .expect("put config");
+    }
+
+    /// Receives a message as SES would: the raw in S3 under a fresh id, then the inbound handler.
+    pub async fn receive(
+        &self,
+        sender: &str,
+        rcpts: &[&str],
+        raw: &[u8],
+    ) -> (String, shared::inbound::InboundReport) {
+        let id = unique("ses").replace('-', "");
+        self.deps
+            .raw
+            .put(&format!("{}{id}", self.deps.prefix), raw.to_vec())
+            .await
+            .expect("put raw");
+        let report = self.deliver_event(&id, sender, rcpts).await;
+        (id, report)
+    }
+
+    /// Runs the inbound handler for an already stored message (a repeated event).
+    pub async fn deliver_event(
+        &self,
+        id: &str,
+        sender: &str,
+        rcpts: &[&str],
+    ) -> shared::inbound::InboundReport {
+        let event = inbound::SesEvent::single(
+            id,
+            self.clock.now(),
+            sender,
+            rcpts.iter().map(|r| r.to_string()).collect(),
+        );
+        let mut r = inbound::handle_ses(&self.deps, &event)
+            .await
+            .expect("inbound handler");
+        r.remove(0)
+    }
+
+    /// Moves virtual time to `t` and runs one queue tick there.
+    pub async fn tick_at(&self, t: DateTime<Utc>) -> shared::queue::TickReport {
+        self.clock.set(t);
+        inbound::handle_queue(&self.deps, inbound::ScheduledEvent { time: Some(t) })
+            .await
+            .expect("queue tick")
+    }
+
+    /// Runs a queue tick every `step` from now until `until` (inclusive).
+    pub async fn tick_every(&self, step: chrono::Duration, until: DateTime<Utc>) -> (usize, usize) {
+        let (mut delivered, mut bounced) = (0, 0);
+        let mut t = self.clock.now() + step;
+        while t <= until {
+            let r = self.tick_at(t).await;
+            delivered += r.delivered;
+            bounced += r.bounced;
+            t += step;
+        }
+        (delivered, bounced)
+    }
+
+    pub async fn figures(&self, org: &str) -> shared::store::QueueFigures {
+        use shared::store::QueueFiguresSource;
+        self.store().queue_figures(org).await.expect("figures")
+    }
+}
+
+/// A plain SMTP server (no TLS, no AUTH) standing in for the organisation's inbound port.
+pub async fn plain_server() -> MailServer {
+    MailServer::start(MailServerOptions::default()).await
+}
+
+/// A simple message with a unique subject token.
+pub fn message(token: &str, to: &str) -> Vec<u8> {
+    format!(
+        "From: Alice <alice@example.org>\r\nTo: {to}\r\nSubject: {token}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{token}@example.org>\r\n\r\nBody of {token}\r\n"
+    )
+    .into_bytes()
+}
+
+/// What moto's SES sent (`ses.RawMessage[]`), as `(source, destinations, raw_data)`.
+pub async fn ses_raw_messages() -> Vec<(String, Vec<String>, String)> {
+    let data = moto_data().await;
+    let mut out = Vec::new();
+    if let Some(msgs) = data["ses"]["RawMessage"].as_array() {
+        for m in msgs {
+            out.push((
+                m["source"].as_str().unwrap_or_default().to_string(),
+                m["destinations"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                m["raw_data"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// Bounces (DSNs) moto's SES sent that mention `token` (the original subject is quoted).
+pub async fn bounces_mentioning(token: &str) -> Vec<(String, Vec<String>, String)> {
+    ses_raw_messages()
+        .await
+        .into_iter()
+        .filter(|(src, _, raw)| src == BOUNCE_SENDER && raw.contains(token))
+        .collect()
+}
+
+/// `GET /moto-api/data.json` of the local moto server.
+pub async fn moto_data() -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = env("MOTO_ENDPOINT");
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = tokio::net::TcpStream::connect(hostport)
+        .await
+        .expect("connect moto");
+    s.write_all(format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {hostport}\r\n\r\n").as_bytes())
+        .await
+        .expect("request moto data");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read moto data");
+    let text = String::from_utf8_lossy(&buf);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body).expect("moto data.json")
 }

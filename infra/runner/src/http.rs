@@ -19,6 +19,8 @@ pub fn router(runner: Arc<Runner>) -> Router {
         .route("/", get(text_status))
         .route("/status", get(status))
         .route("/orgs/{org}/history", get(history))
+        .route("/orgs/{org}/queue", get(queue))
+        .route("/run/queue", post(run_queue))
         .route("/run/monitor", post(run_monitor))
         .route("/clock/advance", post(advance))
         .with_state(runner)
@@ -121,7 +123,7 @@ async fn text_status(State(runner): State<Arc<Runner>>) -> Response {
                 .unwrap_or_default(),
         );
     }
-    let _ = writeln!(t, "\nhistory: GET /orgs/ORG/history?windows=30   run now: POST /run/monitor   virtual clock: POST /clock/advance?minutes=N");
+    let _ = writeln!(t, "\nhistory: GET /orgs/ORG/history?windows=30   run now: POST /run/monitor, POST /run/queue   queue: GET /orgs/ORG/queue   virtual clock: POST /clock/advance?minutes=N");
     ([("content-type", "text/plain; charset=utf-8")], t).into_response()
 }
 
@@ -157,6 +159,31 @@ async fn run_monitor(State(runner): State<Arc<Runner>>) -> Response {
     match runner.run_monitor(None).await {
         Ok(r) => Json(monitor::RunSummary::from(r)).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// The queue's figures (D8, P1) and its oldest messages.
+async fn queue(State(runner): State<Arc<Runner>>, Path(org): Path<String>) -> Response {
+    use shared::store::{QueueFiguresSource, QueueStore};
+    if !is_org_id(&org) {
+        return error(StatusCode::BAD_REQUEST, "not an organisation id");
+    }
+    let store = &runner.deps.store;
+    let figures = match store.queue_figures(&org).await {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    match store.oldest(&org, 20).await {
+        Ok(m) => Json(serde_json::json!({ "figures": figures, "oldest": m })).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn run_queue(State(runner): State<Arc<Runner>>) -> Response {
+    match runner.run_queue(runner.now()).await {
+        None => error(StatusCode::CONFLICT, "the runner has no inbound functions"),
+        Some(Ok(r)) => Json(r).into_response(),
+        Some(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The local runner: runs the functions' handlers on a workstation as AWS would run them.
 //!
-//! - Schedules: the monitor at every window start, on the machine's clock or on a
-//!   [`VirtualClock`] that `advance` moves window by window (a day replays in seconds).
-//! - A receiving SMTP stand-in ([`receiving`]) for the service's MX.
+//! - Schedules: the monitor at every window start and the queue every minute, on the machine's
+//!   clock or on a [`VirtualClock`] that `advance` moves minute by minute (a day replays in
+//!   seconds).
+//! - A receiving SMTP stand-in ([`receiving`]) for the service's MX: SES receiving, locally.
 //! - A control API on localhost ([`http`]): status, history, run once, advance the clock.
 
 pub mod http;
@@ -20,6 +21,8 @@ use std::time::Duration;
 /// Runs scheduled handlers.
 pub struct Runner {
     pub deps: Arc<Deps>,
+    /// The inbound and queue functions' dependencies (the queue runs only when set).
+    pub inbound: Option<Arc<inbound::Deps>>,
     /// Set when the runner is on virtual time.
     pub virtual_clock: Option<VirtualClock>,
     /// On virtual time: how long (real time) to wait after each tick for sent probes to arrive
@@ -40,9 +43,36 @@ impl Runner {
     pub fn new(deps: Arc<Deps>, virtual_clock: Option<VirtualClock>, settle: Duration) -> Self {
         Runner {
             deps,
+            inbound: None,
             virtual_clock,
             settle,
             tick: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Adds the inbound and queue functions: the queue then runs every minute too.
+    pub fn with_inbound(mut self, deps: Arc<inbound::Deps>) -> Self {
+        self.inbound = Some(deps);
+        self
+    }
+
+    /// Runs the queue once as its schedule would at `at` (`None` without the inbound functions).
+    pub async fn run_queue(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Option<Result<shared::queue::TickReport, shared::error::StoreError>> {
+        let deps = self.inbound.as_ref()?;
+        Some(inbound::handle_queue(deps, inbound::ScheduledEvent { time: Some(at) }).await)
+    }
+
+    async fn queue_tick(&self, at: DateTime<Utc>) {
+        match self.run_queue(at).await {
+            None => {}
+            Some(Ok(r)) if r.organisations > 0 => {
+                tracing::info!(%at, organisations = r.organisations, delivered = r.delivered, bounced = r.bounced, deferred = r.deferred, "queue run")
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => tracing::warn!(%at, error = %e, "queue run failed"),
         }
     }
 
@@ -57,8 +87,9 @@ impl Runner {
         monitor::handle(&self.deps, ScheduledEvent { time: Some(at) }).await
     }
 
-    /// Virtual time only: moves the clock forward by `by`, running the monitor at every window
-    /// start crossed (in order), and waiting after each for the probes it sent to arrive.
+    /// Virtual time only: moves the clock forward by `by`, running the queue at every minute and
+    /// the monitor at every window start crossed (in order), and waiting after each monitor run
+    /// for the probes it sent to arrive.
     pub async fn advance(&self, by: chrono::Duration) -> Result<Vec<Tick>, String> {
         let clock = self.virtual_clock.as_ref().ok_or(
             "the runner is on the machine's clock; start it with --virtual-start to advance time",
@@ -66,23 +97,37 @@ impl Runner {
         let _g = self.tick.lock().await;
         let target = clock.now() + by;
         let mut ticks = Vec::new();
-        let mut boundary = Window::containing(clock.now()).end();
-        while boundary <= target {
-            clock.set(boundary);
-            let report = monitor::handle(
-                &self.deps,
-                ScheduledEvent {
-                    time: Some(boundary),
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            self.settle_probes(&report).await;
-            ticks.push(Tick {
-                at: boundary,
-                summary: report.into(),
-            });
-            boundary += chrono::Duration::seconds(WINDOW_SECS);
+        let mut window_boundary = Window::containing(clock.now()).end();
+        let minute = chrono::Duration::minutes(1);
+        let mut minute_boundary = minute_floor(clock.now()) + minute;
+        if self.inbound.is_none() {
+            minute_boundary = window_boundary;
+        }
+        while minute_boundary <= target {
+            clock.set(minute_boundary);
+            // The queue every minute, then the monitor at window starts.
+            self.queue_tick(minute_boundary).await;
+            if minute_boundary == window_boundary {
+                let report = monitor::handle(
+                    &self.deps,
+                    ScheduledEvent {
+                        time: Some(window_boundary),
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                self.settle_probes(&report).await;
+                ticks.push(Tick {
+                    at: window_boundary,
+                    summary: report.into(),
+                });
+                window_boundary += chrono::Duration::seconds(WINDOW_SECS);
+            }
+            minute_boundary += if self.inbound.is_some() {
+                minute
+            } else {
+                chrono::Duration::seconds(WINDOW_SECS)
+            };
         }
         clock.set(target);
         Ok(ticks)
@@ -111,6 +156,17 @@ impl Runner {
         }
     }
 
+    /// Machine's clock only: runs the queue at every minute, forever.
+    pub async fn run_queue_schedule(self: Arc<Self>) {
+        loop {
+            let now = Utc::now();
+            let next = minute_floor(now) + chrono::Duration::minutes(1);
+            tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
+            let _g = self.tick.lock().await;
+            self.queue_tick(next).await;
+        }
+    }
+
     /// Machine's clock only: runs the monitor at every window start, forever.
     pub async fn run_schedule(self: Arc<Self>) {
         loop {
@@ -126,4 +182,9 @@ impl Runner {
             }
         }
     }
+}
+
+fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp().div_euclid(60) * 60;
+    DateTime::from_timestamp(secs, 0).unwrap_or(t)
 }

@@ -36,7 +36,8 @@ enum Command {
         /// Virtual clock: real milliseconds to wait after each tick for sent probes to arrive.
         #[arg(long, default_value_t = 3000)]
         settle_ms: u64,
-        /// Create the table first if it does not exist.
+        /// Create the table and the mail bucket first if they do not exist, and verify the
+        /// bounce sender (local stand-ins only).
         #[arg(long)]
         create_table: bool,
         /// Organisation configuration files (JSON) to apply at start.
@@ -45,7 +46,7 @@ enum Command {
     },
     /// Runs a scheduled function once and prints its summary.
     Once {
-        /// Only `monitor` today.
+        /// `monitor` or `queue`.
         function: String,
         /// The schedule time to run as (default: the start of the current window).
         #[arg(long)]
@@ -201,19 +202,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Once { function, at } => {
-            if function != "monitor" {
-                return Err(format!(
-                    "unknown scheduled function {function:?}: only `monitor` exists"
-                ));
-            }
-            let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock))?);
-            let runner = Runner::new(deps, None, Duration::ZERO);
-            let report = runner.run_monitor(at).await.map_err(|e| e.to_string())?;
-            let summary = RunSummary::from(report);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
-            );
+            let json = match function.as_str() {
+                "monitor" => {
+                    let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock))?);
+                    let runner = Runner::new(deps, None, Duration::ZERO);
+                    let report = runner.run_monitor(at).await.map_err(|e| e.to_string())?;
+                    serde_json::to_string_pretty(&RunSummary::from(report))
+                }
+                "queue" => {
+                    let inbound_settings = inbound::Settings::from_env()?;
+                    let deps = inbound::Deps::new(&inbound_settings, &sdk, Arc::new(SystemClock))?;
+                    let report = inbound::handle_queue(&deps, inbound::ScheduledEvent { time: at })
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    serde_json::to_string_pretty(&report)
+                }
+                other => {
+                    return Err(format!(
+                        "unknown scheduled function {other:?}: `monitor` or `queue`"
+                    ))
+                }
+            };
+            println!("{}", json.map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Serve {
@@ -231,31 +241,42 @@ async fn run(cli: Cli) -> Result<(), String> {
                 None => Arc::new(SystemClock),
             };
             let deps = Arc::new(Deps::new(&settings, &sdk, clock.clone())?);
+            let inbound_settings = inbound::Settings::from_env()?;
+            let mail = Arc::new(inbound::Deps::new(&inbound_settings, &sdk, clock.clone())?);
             if create_table {
                 ensure_table(&deps.store).await?;
+                mail.raw.ensure_bucket().await.map_err(|e| e.to_string())?;
+                mail.bouncer
+                    .verify_sender(&inbound_settings.bounce_sender)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             for file in &config {
                 apply_config(&deps.store, file).await?;
             }
-            let runner = Arc::new(Runner::new(
-                deps.clone(),
-                virtual_clock.clone(),
-                Duration::from_millis(settle_ms),
-            ));
+            let runner = Arc::new(
+                Runner::new(
+                    deps.clone(),
+                    virtual_clock.clone(),
+                    Duration::from_millis(settle_ms),
+                )
+                .with_inbound(mail.clone()),
+            );
 
             let recv = tokio::net::TcpListener::bind(recv_addr)
                 .await
                 .map_err(|e| format!("receiving {recv_addr}: {e}"))?;
-            tokio::spawn(receiving::serve(recv, Arc::new(deps.store.clone()), clock));
+            tokio::spawn(receiving::serve(recv, mail, clock));
             let listener = tokio::net::TcpListener::bind(http_addr)
                 .await
                 .map_err(|e| format!("control API {http_addr}: {e}"))?;
             if virtual_clock.is_none() {
                 tokio::spawn(runner.clone().run_schedule());
+                tokio::spawn(runner.clone().run_queue_schedule());
             }
             println!(
                 "local-runner: control API http://{http_addr}/  receiving SMTP {recv_addr}  clock {}",
-                if virtual_clock.is_some() { "virtual (POST /clock/advance?minutes=N)" } else { "machine (monitor every 2 minutes)" }
+                if virtual_clock.is_some() { "virtual (POST /clock/advance?minutes=N)" } else { "machine (monitor every 2 minutes, queue every minute)" }
             );
             axum::serve(listener, http::router(runner))
                 .with_graceful_shutdown(async {

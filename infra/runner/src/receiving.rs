@@ -1,30 +1,36 @@
-//! A local stand-in for the service's receiving MX (SES receiving in AWS).
+//! A local stand-in for SES receiving (the service's MX).
 //!
-//! It speaks enough SMTP for a mail server to deliver to it. Today it accepts probe mail only
-//! (D3, Q7): each probe recipient's arrival is recorded through the same [`ProbeArrivals`] port
-//! the inbound function uses. Other recipients are deferred with a 451 (never accepted and
-//! dropped), until the inbound path files them.
+//! It speaks enough SMTP for a mail server to deliver to it, and does what SES receiving and its
+//! receipt rule do: a recipient is accepted when it is a probe address or on a domain an
+//! organisation owns (550 otherwise, as SES refuses unverified domains); at the end of DATA the
+//! raw message is stored in the mail bucket (S3, moto locally) under a fresh SES-style message id,
+//! then the inbound function's handler runs with an SES-shaped event. The client gets 250 only
+//! after both succeeded, 451 otherwise (it keeps the message and retries: nothing is lost here).
 
+use inbound::{handle_ses, SesEvent};
+use shared::blob::RawMessages;
 use shared::clock::Clock;
+use shared::mail::{domain_of, mailbox_of};
 use shared::probe::ProbeToken;
-use shared::store::{ArrivalOutcome, ProbeArrivals};
+use shared::store::MailStore;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Largest message accepted (probes are tiny).
-pub const MAX_MESSAGE: usize = 1 << 20;
+/// Largest message accepted: SES receiving's limit (40 MB, headers included).
+pub const MAX_MESSAGE: usize = 40 * 1024 * 1024;
 const MAX_LINE: usize = 4096;
-const MAX_RECIPIENTS: usize = 100;
+/// Recipients per message (SES accepts 50; a local stand-in is generous, for tests).
+pub const MAX_RECIPIENTS: usize = 1000;
 
-/// Serves SMTP on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, arrivals: Arc<dyn ProbeArrivals>, clock: Arc<dyn Clock>) {
+/// Serves SMTP on `listener` until the task is dropped. `clock` stamps the receipt time.
+pub async fn serve(listener: TcpListener, deps: Arc<inbound::Deps>, clock: Arc<dyn Clock>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let (arrivals, clock) = (arrivals.clone(), clock.clone());
+                let (deps, clock) = (deps.clone(), clock.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = session(stream, arrivals.as_ref(), clock.as_ref()).await {
+                    if let Err(e) = session(stream, &deps, clock.as_ref()).await {
                         tracing::debug!(%peer, error = %e, "receiving session ended with an error");
                     }
                 });
@@ -49,55 +55,102 @@ async fn read_line(
     Ok(n > 0)
 }
 
+/// Whether SES would take mail for `address`: a probe, or a domain an organisation owns.
+async fn accepts(deps: &inbound::Deps, address: &str) -> Result<bool, String> {
+    if ProbeToken::from_recipient(address).is_some() {
+        return Ok(true);
+    }
+    let Some(domain) = domain_of(address) else {
+        return Ok(false);
+    };
+    let mut candidates = vec![domain.clone()];
+    let mut rest = domain.as_str();
+    while let Some((_, parent)) = rest.split_once('.') {
+        candidates.push(parent.to_string());
+        rest = parent;
+    }
+    deps.store
+        .orgs_for_domains(&candidates)
+        .await
+        .map(|m| !m.is_empty())
+        .map_err(|e| e.to_string())
+}
+
+/// An id shaped like SES's (lower-case letters and digits).
+fn ses_message_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..40)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 async fn session(
     stream: TcpStream,
-    arrivals: &dyn ProbeArrivals,
+    deps: &inbound::Deps,
     clock: &dyn Clock,
 ) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
-    w.write_all(b"220 receiving.localhost ESMTP continuity receiving stand-in\r\n")
+    w.write_all(b"220 receiving.localhost ESMTP continuity receiving stand-in (SES)\r\n")
         .await?;
     let mut line = Vec::new();
     let mut mail_from: Option<String> = None;
-    let mut tokens: Vec<ProbeToken> = Vec::new();
+    let mut rcpts: Vec<String> = Vec::new();
     while read_line(&mut r, &mut line).await? {
         let text = String::from_utf8_lossy(&line).trim_end().to_string();
         let upper = text.to_ascii_uppercase();
-        let reply: &[u8] = if upper.starts_with("EHLO") {
-            b"250-receiving.localhost\r\n250-8BITMIME\r\n250 SIZE 1048576\r\n"
+        let reply: String = if upper.starts_with("EHLO") {
+            format!("250-receiving.localhost\r\n250-8BITMIME\r\n250 SIZE {MAX_MESSAGE}\r\n")
         } else if upper.starts_with("HELO") {
-            b"250 receiving.localhost\r\n"
+            "250 receiving.localhost\r\n".into()
         } else if upper.starts_with("MAIL FROM:") {
-            mail_from = Some(text[10..].trim().to_string());
-            tokens.clear();
-            b"250 2.1.0 OK\r\n"
+            let arg = text[10..].split_whitespace().next().unwrap_or("");
+            mail_from = Some(
+                arg.trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string(),
+            );
+            rcpts.clear();
+            "250 2.1.0 OK\r\n".into()
         } else if upper.starts_with("RCPT TO:") {
             if mail_from.is_none() {
-                b"503 5.5.1 MAIL first\r\n"
-            } else if tokens.len() >= MAX_RECIPIENTS {
-                b"452 4.5.3 Too many recipients\r\n"
+                "503 5.5.1 MAIL first\r\n".into()
+            } else if rcpts.len() >= MAX_RECIPIENTS {
+                "452 4.5.3 Too many recipients\r\n".into()
             } else {
                 let addr = text[8..]
                     .split_whitespace()
                     .next()
                     .unwrap_or("")
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
                     .to_string();
-                match ProbeToken::from_recipient(&addr) {
-                    Some(t) => {
-                        tokens.push(t);
-                        b"250 2.1.5 OK\r\n"
+                if mailbox_of(&addr).is_none() {
+                    "553 5.1.3 Not a valid address\r\n".into()
+                } else {
+                    match accepts(deps, &addr).await {
+                        Ok(true) => {
+                            rcpts.push(addr);
+                            "250 2.1.5 OK\r\n".into()
+                        }
+                        Ok(false) => {
+                            "550 5.1.1 No organisation here receives mail for this domain\r\n"
+                                .into()
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "receiving: domain lookup failed");
+                            "451 4.3.0 Try again later\r\n".into()
+                        }
                     }
-                    None => b"451 4.3.2 This local stand-in accepts probe mail only for now\r\n",
                 }
             }
         } else if upper == "DATA" {
-            if tokens.is_empty() {
-                b"503 5.5.1 No valid recipients\r\n"
+            if rcpts.is_empty() {
+                "503 5.5.1 No valid recipients\r\n".into()
             } else {
                 w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                     .await?;
-                let mut size = 0usize;
+                let mut raw = Vec::new();
                 let mut too_big = false;
                 loop {
                     if !read_line(&mut r, &mut line).await? {
@@ -106,56 +159,65 @@ async fn session(
                     if line == b".\r\n" || line == b".\n" {
                         break;
                     }
-                    size += line.len();
-                    too_big |= size > MAX_MESSAGE;
+                    if too_big {
+                        continue;
+                    }
+                    // Dot-unstuffing (RFC 5321 4.5.2).
+                    let l = if line.starts_with(b"..") {
+                        &line[1..]
+                    } else {
+                        &line[..]
+                    };
+                    raw.extend_from_slice(l);
+                    too_big = raw.len() > MAX_MESSAGE;
                 }
                 let reply = if too_big {
-                    "552 5.3.4 Message too big\r\n".to_string()
+                    "552 5.3.4 Message too big (SES receives at most 40 MB)\r\n".to_string()
                 } else {
-                    record(arrivals, clock, &tokens).await
+                    let sender = mail_from.take().unwrap_or_default();
+                    receive(deps, clock, &sender, std::mem::take(&mut rcpts), raw).await
                 };
                 mail_from = None;
-                tokens.clear();
+                rcpts.clear();
                 w.write_all(reply.as_bytes()).await?;
                 continue;
             }
         } else if upper == "RSET" {
             mail_from = None;
-            tokens.clear();
-            b"250 2.0.0 OK\r\n"
+            rcpts.clear();
+            "250 2.0.0 OK\r\n".into()
         } else if upper == "NOOP" {
-            b"250 2.0.0 OK\r\n"
+            "250 2.0.0 OK\r\n".into()
         } else if upper == "QUIT" {
             w.write_all(b"221 2.0.0 Bye\r\n").await?;
             return Ok(());
         } else {
-            b"502 5.5.2 Command not recognised\r\n"
+            "502 5.5.2 Command not recognised\r\n".into()
         };
-        w.write_all(reply).await?;
+        w.write_all(reply.as_bytes()).await?;
     }
     Ok(())
 }
 
-/// Records every probe of the message; answers 451 if any could not be stored, so the sender
-/// retries rather than the arrival being lost.
-async fn record(arrivals: &dyn ProbeArrivals, clock: &dyn Clock, tokens: &[ProbeToken]) -> String {
-    let at = clock.now();
-    for t in tokens {
-        match arrivals.record_probe_arrival(t, at).await {
-            Ok(ArrivalOutcome::Recorded) => {
-                tracing::info!(org = %t.org_id, window = %t.window, "probe arrived")
-            }
-            Ok(ArrivalOutcome::Duplicate) => {
-                tracing::info!(org = %t.org_id, window = %t.window, "probe redelivered")
-            }
-            Ok(ArrivalOutcome::Unknown) => {
-                tracing::warn!(org = %t.org_id, window = %t.window, "unknown probe token ignored")
-            }
-            Err(e) => {
-                tracing::warn!(org = %t.org_id, error = %e, "probe arrival not stored");
-                return "451 4.3.0 Could not record the message, try again\r\n".into();
-            }
+/// Stores the raw message, then runs the inbound handler as the receipt rule would.
+async fn receive(
+    deps: &inbound::Deps,
+    clock: &dyn Clock,
+    sender: &str,
+    rcpts: Vec<String>,
+    raw: Vec<u8>,
+) -> String {
+    let id = ses_message_id();
+    if let Err(e) = deps.raw.put(&format!("{}{id}", deps.prefix), raw).await {
+        tracing::warn!(error = %e, "receiving: raw message not stored");
+        return "451 4.3.0 Could not store the message, try again\r\n".into();
+    }
+    let event = SesEvent::single(&id, clock.now(), sender, rcpts);
+    match handle_ses(deps, &event).await {
+        Ok(_) => format!("250 2.0.0 OK {id}\r\n"),
+        Err(e) => {
+            tracing::warn!(ses_id = %id, error = %e, "receiving: inbound handler failed");
+            "451 4.3.0 Could not process the message, try again\r\n".into()
         }
     }
-    "250 2.0.0 OK\r\n".into()
 }

@@ -18,6 +18,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod mail;
+pub use mail::*;
+
 type Item = HashMap<String, AttributeValue>;
 
 /// Name of the sparse index that lists monitored organisations.
@@ -345,8 +348,45 @@ impl DynamoStore {
             item.insert("gsi1pk".into(), s(MONITORED));
             item.insert("gsi1sk".into(), s(org_pk(&config.org_id)));
         }
-        self.put_raw(item).await?;
-        Ok(())
+        // The configuration and its domain ownership items (the inbound path finds the
+        // organisation of a recipient by its domain) change together, in one transaction.
+        let previous = self.get_config(&config.org_id).await.ok().flatten();
+        let domains = self.domain_writes(config, previous.as_ref())?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| StoreError::Permanent(e.to_string()))?;
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        for d in domains {
+            tx = tx.transact_items(d);
+        }
+        match tx.send().await {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity());
+                Ok(())
+            }
+            Err(err) => {
+                self.metrics.request(&[]);
+                match cancelled_by_condition(&err) {
+                    Some(reasons) => match reasons.iter().skip(1).position(|c| *c) {
+                        Some(i) => Err(PutConfigError::DomainTaken(
+                            config
+                                .domains
+                                .get(i)
+                                .cloned()
+                                .unwrap_or_else(|| "a removed domain".into()),
+                        )),
+                        None => Err(classify("TransactWriteItems config", err).into()),
+                    },
+                    None => Err(classify("TransactWriteItems config", err).into()),
+                }
+            }
+        }
     }
 
     /// Writes an item as given. Tests use it to plant items the API would refuse.
@@ -487,6 +527,9 @@ pub enum PutConfigError {
     Invalid(#[from] crate::config::ConfigErrors),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another organisation's configuration already lists this domain.
+    #[error("domains: {0:?} belongs to another organisation")]
+    DomainTaken(String),
 }
 
 fn parse_config(item: &Item) -> Result<OrgConfig, StoreError> {

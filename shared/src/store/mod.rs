@@ -218,3 +218,144 @@ pub struct QueueFigures {
 pub trait QueueFiguresSource: Send + Sync {
     async fn queue_figures(&self, org_id: &str) -> Result<QueueFigures, StoreError>;
 }
+
+/// A message in an organisation's queue (Q3): everything needed to deliver or bounce it again,
+/// with the raw bytes left in S3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    pub org_id: String,
+    /// The SES message id: one per received message, the key of everything about it.
+    pub id: String,
+    /// When SES received it (the same on every retry of the event): the queue's order.
+    pub enqueued_at: DateTime<Utc>,
+    /// Key of the raw message in the mail bucket.
+    pub raw_key: String,
+    /// Envelope sender; empty for a null sender (`<>`), which is never bounced to.
+    pub sender: String,
+    /// Recipients still to deliver.
+    pub recipients: Vec<String>,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// The queue leaves the message alone until then: the inbound function is still trying it
+    /// (a lease, so that the queue does not deliver it a second time in parallel).
+    pub not_before: DateTime<Utc>,
+    /// The message's `Message-ID` (read or derived), for the portal.
+    pub message_id: String,
+    pub subject: Option<String>,
+    pub size: u64,
+}
+
+/// What became of an attempt to take a message into the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// First time this SES message was seen for this organisation: it is queued.
+    Accepted,
+    /// Already taken (a repeated or concurrent invocation): nothing changed.
+    Duplicate,
+}
+
+/// Why a message left the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Departure {
+    /// The server answered 250 to its DATA (for every remaining recipient).
+    Delivered,
+    /// Its bounce was sent (or it had no sender to bounce to).
+    Bounced,
+}
+
+/// What the queue keeps about an organisation between runs (on `QUEUESTAT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueState {
+    /// Consecutive retries on which every route failed (the backoff's exponent).
+    pub failures: u32,
+    /// The last run that found deliveries paused: the retention counts from there (a pause
+    /// never makes mail bounce the moment it ends).
+    pub paused_at: Option<DateTime<Utc>>,
+}
+
+/// An organisation whose queue is due for a look, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueOrg {
+    pub org_id: String,
+    /// The marker as read (the claim is conditional on it).
+    pub marker: String,
+}
+
+/// A filed copy of a message in one mailbox (U1).
+#[derive(Debug, Clone)]
+pub struct Filing<'a> {
+    pub org_id: &'a str,
+    pub ses_id: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub raw_key: &'a str,
+    pub summary: &'a crate::mail::MessageSummary,
+}
+
+/// What the inbound function needs from storage (Q2, Q6, U6).
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    /// Which organisation owns each of `domains` (exact domain names; absent ones are not ours).
+    async fn orgs_for_domains(
+        &self,
+        domains: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
+    async fn org_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError>;
+    /// Members of those of `addresses` that are distribution lists (last directory import).
+    async fn group_members(
+        &self,
+        org_id: &str,
+        addresses: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError>;
+    /// Files the message in each mailbox; keyed on the SES message id, so a repeat overwrites
+    /// the same items (one record).
+    async fn file_message(
+        &self,
+        filing: &Filing<'_>,
+        mailboxes: &[String],
+    ) -> Result<(), StoreError>;
+    /// Takes the message into the queue once per SES message id (one transaction with the
+    /// queue count); `wake` is when the queue should look at the organisation at the latest.
+    async fn accept_message(
+        &self,
+        msg: &QueuedMessage,
+        wake: DateTime<Utc>,
+    ) -> Result<AcceptOutcome, StoreError>;
+}
+
+/// What the queue (and the inbound function after its attempt) needs from storage (Q3-Q6).
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Organisations whose queue marker is due at `now` (one Query of the sparse index).
+    async fn due_orgs(&self, now: DateTime<Utc>) -> Result<Vec<DueOrg>, StoreError>;
+    /// Claims a due organisation until `lease_until`; `None` when another run got it first.
+    async fn claim_org(
+        &self,
+        due: &DueOrg,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<QueueState>, StoreError>;
+    /// The oldest queued messages, oldest first.
+    async fn oldest(&self, org_id: &str, limit: usize) -> Result<Vec<QueuedMessage>, StoreError>;
+    /// Removes a message (if still there) with the count, and records why.
+    async fn dequeue(
+        &self,
+        msg: &QueuedMessage,
+        why: Departure,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Stores the message's new state (remaining recipients, attempts, error, lease), if still queued.
+    async fn requeue(&self, msg: &QueuedMessage) -> Result<(), StoreError>;
+    /// Sets when to look at the organisation next and its consecutive failures; `paused_at`
+    /// records that deliveries were paused at that time.
+    async fn set_wake(
+        &self,
+        org_id: &str,
+        wake: DateTime<Utc>,
+        failures: u32,
+        paused_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// The organisation's queue looked empty: takes it off the due index if the count is 0,
+    /// otherwise (a message arrived meanwhile) wakes it at `fallback`.
+    async fn settle_idle(&self, org_id: &str, fallback: DateTime<Utc>) -> Result<(), StoreError>;
+}

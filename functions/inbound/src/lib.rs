@@ -1,0 +1,249 @@
+//! The `inbound` and `queue` functions (one crate, two binaries: they share every collaborator).
+//!
+//! - `inbound`: invoked by the SES receipt rule after its S3 action (Q1). For each record of the
+//!   event it reads the raw message from the mail bucket, files it, delivers it or queues it
+//!   ([`shared::inbound`]). An error makes Lambda retry the event; a retried event makes no
+//!   second record (Q6).
+//! - `queue`: run every minute by an EventBridge schedule; retries, drains and bounces
+//!   ([`shared::queue`]). The run's time comes from the event's `time`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::aws::{env_or, required_env};
+use shared::blob::S3RawMessages;
+use shared::clock::Clock;
+use shared::inbound::{Inbound, InboundError, InboundReport, Receipt};
+use shared::queue::{Courier, Queue, TickReport};
+use shared::relay::SmtpRelay;
+use shared::ses::SesBounceSender;
+use shared::store::dynamodb::DynamoStore;
+use std::sync::Arc;
+
+/// Settings read once from the environment at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `TABLE_NAME`: the single table.
+    pub table: String,
+    /// `MAIL_BUCKET`: where the receipt rule's S3 action stores raw messages.
+    pub bucket: String,
+    /// `MAIL_PREFIX`: the S3 action's object key prefix (default empty).
+    pub prefix: String,
+    /// `BOUNCE_SENDER`: the address bounces come from (a verified SES identity).
+    pub bounce_sender: String,
+    /// `SMTP_HELO_NAME`: the name announced to organisations' servers.
+    pub helo: String,
+    /// `SMTP_CA_BUNDLE`: optional PEM file of extra trusted CAs for `starttls-required` routes.
+    pub ca_bundle: Option<String>,
+    /// `QUEUE_FAN_OUT`: organisations the queue handles at once (default 16).
+    pub fan_out: usize,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        let bounce_sender = required_env("BOUNCE_SENDER")?;
+        if !shared::config::is_address(&bounce_sender) {
+            return Err(format!(
+                "BOUNCE_SENDER {bounce_sender:?} is not an email address"
+            ));
+        }
+        Ok(Settings {
+            table: required_env("TABLE_NAME")?,
+            bucket: required_env("MAIL_BUCKET")?,
+            prefix: std::env::var("MAIL_PREFIX").unwrap_or_default(),
+            bounce_sender,
+            helo: std::env::var("SMTP_HELO_NAME")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "continuity.invalid".into()),
+            ca_bundle: std::env::var("SMTP_CA_BUNDLE")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            fan_out: env_or("QUEUE_FAN_OUT", 16usize)?.max(1),
+        })
+    }
+}
+
+/// Clients and adapters, built once per container.
+pub struct Deps {
+    pub store: DynamoStore,
+    pub raw: S3RawMessages,
+    pub relay: SmtpRelay,
+    pub bouncer: SesBounceSender,
+    pub clock: Arc<dyn Clock>,
+    pub prefix: String,
+    pub bounce_sender: String,
+    pub fan_out: usize,
+}
+
+impl Deps {
+    pub fn new(
+        settings: &Settings,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let roots = match &settings.ca_bundle {
+            None => None,
+            Some(path) => {
+                Some(std::fs::read(path).map_err(|e| format!("SMTP_CA_BUNDLE {path}: {e}"))?)
+            }
+        };
+        // Path-style addressing: bucket names with dots, and S3 stand-ins, need it.
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build();
+        Ok(Deps {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
+            raw: S3RawMessages::new(aws_sdk_s3::Client::from_conf(s3), &settings.bucket),
+            relay: SmtpRelay::new(&settings.helo, roots),
+            bouncer: SesBounceSender::new(aws_sdk_ses::Client::new(sdk)),
+            clock,
+            prefix: settings.prefix.clone(),
+            bounce_sender: settings.bounce_sender.clone(),
+            fan_out: settings.fan_out,
+        })
+    }
+
+    pub fn courier(&self) -> Courier<'_> {
+        Courier {
+            queue: &self.store,
+            recorder: &self.store,
+            raw: &self.raw,
+            transport: &self.relay,
+            bouncer: &self.bouncer,
+            bounce_sender: &self.bounce_sender,
+        }
+    }
+
+    pub fn inbound(&self) -> Inbound<'_> {
+        Inbound {
+            mail: &self.store,
+            probes: &self.store,
+            courier: self.courier(),
+            raw_prefix: &self.prefix,
+        }
+    }
+
+    pub fn queue(&self) -> Queue<'_> {
+        Queue {
+            store: &self.store,
+            mail: &self.store,
+            courier: self.courier(),
+            fan_out: self.fan_out,
+        }
+    }
+}
+
+/// The SES receiving event (the fields read; the rest of the event is ignored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SesEvent {
+    #[serde(rename = "Records")]
+    pub records: Vec<SesRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SesRecord {
+    pub ses: SesService,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SesService {
+    pub mail: SesMail,
+    pub receipt: SesReceipt,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SesMail {
+    pub timestamp: DateTime<Utc>,
+    /// Envelope sender; SES writes an empty string for `<>`.
+    #[serde(default)]
+    pub source: String,
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SesReceipt {
+    pub timestamp: DateTime<Utc>,
+    pub recipients: Vec<String>,
+}
+
+impl SesEvent {
+    /// An event for one message, as SES sends it (the local receiving stand-in builds these).
+    pub fn single(
+        message_id: &str,
+        at: DateTime<Utc>,
+        sender: &str,
+        recipients: Vec<String>,
+    ) -> Self {
+        SesEvent {
+            records: vec![SesRecord {
+                ses: SesService {
+                    mail: SesMail {
+                        timestamp: at,
+                        source: sender.to_string(),
+                        message_id: message_id.to_string(),
+                    },
+                    receipt: SesReceipt {
+                        timestamp: at,
+                        recipients,
+                    },
+                },
+            }],
+        }
+    }
+}
+
+impl From<&SesRecord> for Receipt {
+    fn from(r: &SesRecord) -> Self {
+        let sender = r.ses.mail.source.trim();
+        Receipt {
+            ses_id: r.ses.mail.message_id.clone(),
+            received_at: r.ses.mail.timestamp,
+            sender: if sender == "<>" {
+                String::new()
+            } else {
+                sender.to_string()
+            },
+            recipients: r.ses.receipt.recipients.clone(),
+        }
+    }
+}
+
+/// The inbound handler: every record of the event, in order. The first error stops the event
+/// (Lambda retries the whole event; records already handled are recognised as duplicates).
+pub async fn handle_ses(deps: &Deps, event: &SesEvent) -> Result<Vec<InboundReport>, InboundError> {
+    let mut out = Vec::with_capacity(event.records.len());
+    for record in &event.records {
+        let receipt = Receipt::from(record);
+        let report = deps.inbound().handle(&receipt, deps.clock.now()).await?;
+        tracing::info!(
+            ses_id = %report.ses_id,
+            message_id = %report.message_id,
+            size = report.size,
+            probes = report.probes,
+            filed = report.filed,
+            organisations = ?report.organisations,
+            refused = ?report.refused,
+            "inbound message handled"
+        );
+        out.push(report);
+    }
+    Ok(out)
+}
+
+/// The scheduled event; only `time` is read (without it, the current time).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ScheduledEvent {
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+}
+
+/// The queue handler: one run at the event's time.
+pub async fn handle_queue(
+    deps: &Deps,
+    event: ScheduledEvent,
+) -> Result<TickReport, shared::error::StoreError> {
+    let at = event.time.unwrap_or_else(|| deps.clock.now());
+    deps.queue().tick(at).await
+}

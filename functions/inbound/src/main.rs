@@ -1,0 +1,30 @@
+//! Lambda entry point of `inbound` (SES receipt rule action): settings and clients once, then the
+//! handler per event.
+
+use inbound::{handle_ses, Deps, SesEvent, Settings};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::clock::SystemClock;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .without_time()
+        .init();
+    let settings = Settings::from_env().map_err(|e| format!("inbound start-up: {e}"))?;
+    let sdk = shared::aws::sdk_config().await;
+    let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock))?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SesEvent>| {
+        let deps = deps.clone();
+        async move {
+            let reports = handle_ses(&deps, &event.payload).await?;
+            Ok::<_, Error>(serde_json::to_value(reports)?)
+        }
+    }))
+    .await
+}

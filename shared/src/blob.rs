@@ -1,0 +1,119 @@
+//! The raw message store (S3): SES receiving's S3 action writes each message under
+//! `{prefix}{SES message id}` before the inbound function runs (Q1, Q6: durable before anything
+//! else happens); the inbound path and the queue only read it. Locally the receiving stand-in
+//! writes it, as SES would.
+
+use crate::error::BlobError;
+use async_trait::async_trait;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+
+/// Reads (and, for local stand-ins and tests, writes) raw messages by key.
+#[async_trait]
+pub trait RawMessages: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError>;
+    async fn put(&self, key: &str, raw: Vec<u8>) -> Result<(), BlobError>;
+}
+
+/// Raw messages in one S3 bucket.
+#[derive(Debug, Clone)]
+pub struct S3RawMessages {
+    client: Client,
+    bucket: String,
+}
+
+impl S3RawMessages {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3RawMessages {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Creates the bucket if it does not exist (local stacks and tests; in AWS the template owns it).
+    pub async fn ensure_bucket(&self) -> Result<(), BlobError> {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        self.client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("CreateBucket", e))
+    }
+}
+
+fn classify<E, R>(op: &str, err: SdkError<E, R>) -> BlobError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().unwrap_or_default().to_string();
+    let msg = format!(
+        "{op}: {}{}",
+        if code.is_empty() { "error" } else { &code },
+        err.message().map(|m| format!(": {m}")).unwrap_or_default()
+    );
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            BlobError::Transient(format!("{op}: {err}"))
+        }
+        _ => match code.as_str() {
+            "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout" => {
+                BlobError::Transient(msg)
+            }
+            _ => BlobError::Permanent(msg),
+        },
+    }
+}
+
+#[async_trait]
+impl RawMessages for S3RawMessages {
+    async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    BlobError::NotFound(key.to_string())
+                } else {
+                    classify("GetObject", e)
+                }
+            })?;
+        let bytes =
+            out.body.collect().await.map_err(|e| {
+                BlobError::Transient(format!("GetObject {key}: reading the body: {e}"))
+            })?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
+    async fn put(&self, key: &str, raw: Vec<u8>) -> Result<(), BlobError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(raw))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutObject", e))
+    }
+}

@@ -1,0 +1,269 @@
+//! Delivery to the organisation's server over its routes, in order (Q2), domain side.
+//!
+//! A route fails on a connection error, a timeout or a 4xx: the recipients it did not take are
+//! tried on the next route. A 5xx for one recipient is final for that recipient (bounced now)
+//! and does not fail the route. What no route took stays queued. The SMTP adapter is
+//! [`crate::relay`].
+
+use crate::config::Route;
+use crate::store::DeliveryOutcome;
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// What one route answered for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptResult {
+    /// The server answered 250 to the end of DATA for this recipient.
+    Delivered,
+    /// A 5xx (at RCPT, MAIL or DATA): final for this recipient.
+    Rejected(String),
+    /// A 4xx, a timeout, a dropped connection: try another route, or later.
+    Deferred(String),
+}
+
+/// One SMTP conversation with one route: a result per recipient, in the order given.
+#[async_trait]
+pub trait RouteTransport: Send + Sync {
+    async fn attempt(
+        &self,
+        route: &Route,
+        timeout: Duration,
+        sender: &str,
+        recipients: &[String],
+        raw: &[u8],
+    ) -> Vec<RcptResult>;
+}
+
+/// What became of one delivery over all routes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub delivered: Vec<String>,
+    /// Recipients refused for good, with the server's answer.
+    pub rejected: Vec<(String, String)>,
+    /// Recipients no route took: they stay queued.
+    pub pending: Vec<String>,
+    /// Why each route fell short (`route 1 (host:port): reason`), for the queue's `last_error`.
+    pub errors: Vec<String>,
+}
+
+impl DeliveryReport {
+    /// The inbound check's view (D2): the delivery failed only when no route gave any final
+    /// answer (every route failed). A server that took or refused some recipients is up.
+    pub fn outcome(&self) -> DeliveryOutcome {
+        if !self.pending.is_empty() && self.delivered.is_empty() && self.rejected.is_empty() {
+            DeliveryOutcome::AllRoutesFailed
+        } else {
+            DeliveryOutcome::Accepted
+        }
+    }
+
+    /// Nothing left to deliver.
+    pub fn is_done(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The last route error, for display.
+    pub fn last_error(&self) -> Option<&str> {
+        self.errors.last().map(String::as_str)
+    }
+}
+
+/// Tries the routes in order until every recipient has a final answer or the routes run out.
+pub async fn deliver(
+    transport: &dyn RouteTransport,
+    routes: &[Route],
+    timeout: Duration,
+    sender: &str,
+    recipients: &[String],
+    raw: &[u8],
+) -> DeliveryReport {
+    let mut report = DeliveryReport {
+        pending: recipients.to_vec(),
+        ..Default::default()
+    };
+    for (i, route) in routes.iter().enumerate() {
+        if report.pending.is_empty() {
+            break;
+        }
+        let results = transport
+            .attempt(route, timeout, sender, &report.pending, raw)
+            .await;
+        let mut still = Vec::new();
+        let mut reason = None;
+        for (rcpt, result) in
+            report
+                .pending
+                .iter()
+                .zip(
+                    results
+                        .into_iter()
+                        .chain(std::iter::repeat(RcptResult::Deferred(
+                            "no answer for this recipient".into(),
+                        ))),
+                )
+        {
+            match result {
+                RcptResult::Delivered => report.delivered.push(rcpt.clone()),
+                RcptResult::Rejected(r) => report.rejected.push((rcpt.clone(), r)),
+                RcptResult::Deferred(r) => {
+                    reason.get_or_insert(r);
+                    still.push(rcpt.clone());
+                }
+            }
+        }
+        if let Some(r) = reason {
+            report.errors.push(format!(
+                "route {} ({}:{}): {r}",
+                i + 1,
+                route.host,
+                route.port
+            ));
+        }
+        report.pending = still;
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RouteTls;
+    use std::sync::Mutex;
+
+    type Answer = Box<dyn Fn(&str) -> RcptResult + Send + Sync>;
+
+    /// Answers per route from a table; records who was tried where.
+    struct Table {
+        answers: Vec<Answer>,
+        calls: Mutex<Vec<(u16, Vec<String>)>>,
+    }
+
+    #[async_trait]
+    impl RouteTransport for Table {
+        async fn attempt(
+            &self,
+            route: &Route,
+            _t: Duration,
+            _s: &str,
+            rcpts: &[String],
+            _raw: &[u8],
+        ) -> Vec<RcptResult> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push((route.port, rcpts.to_vec()));
+            let f = &self.answers[route.port as usize];
+            rcpts.iter().map(|r| f(r)).collect()
+        }
+    }
+
+    fn routes(n: u16) -> Vec<Route> {
+        (0..n)
+            .map(|p| Route {
+                host: "127.0.0.1".into(),
+                port: p,
+                tls: RouteTls::None,
+            })
+            .collect()
+    }
+
+    fn rcpts(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn run(answers: Vec<Answer>, r: &[&str]) -> (DeliveryReport, Vec<(u16, Vec<String>)>) {
+        let n = answers.len() as u16;
+        let t = Table {
+            answers,
+            calls: Mutex::new(vec![]),
+        };
+        let rep = deliver(
+            &t,
+            &routes(n),
+            Duration::from_secs(1),
+            "s@x.test",
+            &rcpts(r),
+            b"x",
+        )
+        .await;
+        (rep, t.calls.into_inner().unwrap())
+    }
+
+    #[tokio::test]
+    async fn first_route_takes_it() {
+        let (rep, calls) = run(
+            vec![
+                Box::new(|_| RcptResult::Delivered),
+                Box::new(|_| panic!("not tried")),
+            ],
+            &["a@o.test", "b@o.test"],
+        )
+        .await;
+        assert_eq!(rep.delivered.len(), 2);
+        assert!(rep.is_done());
+        assert_eq!(rep.outcome(), DeliveryOutcome::Accepted);
+        assert_eq!(calls.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn failover_carries_only_what_is_left() {
+        let (rep, calls) = run(
+            vec![
+                Box::new(|r| {
+                    if r.starts_with('a') {
+                        RcptResult::Delivered
+                    } else {
+                        RcptResult::Deferred("451 busy".into())
+                    }
+                }),
+                Box::new(|_| RcptResult::Delivered),
+            ],
+            &["a@o.test", "b@o.test"],
+        )
+        .await;
+        assert_eq!(rep.delivered, rcpts(&["a@o.test", "b@o.test"]));
+        assert_eq!(calls[1].1, rcpts(&["b@o.test"]));
+        assert_eq!(rep.errors.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_5xx_is_final_for_that_recipient_only() {
+        let (rep, calls) = run(
+            vec![
+                Box::new(|r| {
+                    if r.starts_with('a') {
+                        RcptResult::Rejected("550 no such user".into())
+                    } else {
+                        RcptResult::Delivered
+                    }
+                }),
+                Box::new(|_| panic!("the route did not fail")),
+            ],
+            &["a@o.test", "b@o.test"],
+        )
+        .await;
+        assert_eq!(
+            rep.rejected,
+            vec![("a@o.test".to_string(), "550 no such user".to_string())]
+        );
+        assert_eq!(rep.delivered, rcpts(&["b@o.test"]));
+        assert_eq!(calls.len(), 1);
+        assert_eq!(rep.outcome(), DeliveryOutcome::Accepted);
+    }
+
+    #[tokio::test]
+    async fn all_routes_failed() {
+        let (rep, calls) = run(
+            vec![
+                Box::new(|_| RcptResult::Deferred("connection refused".into())),
+                Box::new(|_| RcptResult::Deferred("timeout".into())),
+            ],
+            &["a@o.test"],
+        )
+        .await;
+        assert_eq!(rep.outcome(), DeliveryOutcome::AllRoutesFailed);
+        assert_eq!(rep.pending, rcpts(&["a@o.test"]));
+        assert_eq!(calls.len(), 2);
+        assert!(rep.last_error().unwrap().contains("route 2"));
+    }
+}

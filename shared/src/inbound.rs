@@ -1,0 +1,300 @@
+//! The inbound path (Q1, Q2, Q6, Q7, U6): one message received by SES, already stored in S3.
+//!
+//! Order matters for "nothing lost": the message is filed for its mailboxes (idempotent puts keyed
+//! on the SES message id), then taken into the queue once per SES message id (a conditional
+//! transaction that also moves the queue count), and only then delivered; the server's 250 takes
+//! it out of the queue again. A repeated or concurrent invocation finds the queue record and does
+//! nothing more; an invocation killed after delivery leaves the message queued, so the queue
+//! delivers it again (a duplicate), never drops it.
+
+use crate::config::OrgConfig;
+use crate::error::{BlobError, StoreError};
+use crate::mail::{domain_of, mailbox_of, summarize, MessageSummary};
+use crate::probe::ProbeToken;
+use crate::queue::{backoff, Attempt, Courier, IN_FLIGHT_LEASE_MINUTES};
+use crate::store::{
+    AcceptOutcome, ArrivalOutcome, Filing, MailStore, ProbeArrivals, QueuedMessage,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// One message as SES receiving reports it (the fields the inbound path reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The SES message id; the raw message is at `{prefix}{id}` in the mail bucket.
+    pub ses_id: String,
+    /// When SES received it: the same on every retry of the event.
+    pub received_at: DateTime<Utc>,
+    /// Envelope sender (`MAIL FROM`); empty for `<>`.
+    pub sender: String,
+    /// Envelope recipients this receipt rule matched (the service's domains only).
+    pub recipients: Vec<String>,
+}
+
+/// Why a message (or some of its recipients) was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    /// Reading the raw message failed: retry the event (Lambda does).
+    #[error(transparent)]
+    Raw(#[from] BlobError),
+    /// The table failed: retry the event.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl InboundError {
+    /// Whether the same event may succeed later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            InboundError::Raw(BlobError::Transient(_)) => true,
+            InboundError::Store(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// What became of the message for one organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "result")]
+pub enum OrgResult {
+    /// Delivered (or bounced for good) at once: not left in the queue.
+    Done { delivered: usize, bounced: usize },
+    /// Queued: the server did not take (all of) it; the queue retries.
+    Queued { remaining: usize, reason: String },
+    /// Queued without an attempt: deliveries are paused (Q4).
+    Paused,
+    /// Already taken by an earlier or concurrent invocation: nothing done.
+    Duplicate,
+    /// Not taken, with the reason.
+    Refused { reason: String },
+}
+
+/// The handler's answer for one message.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboundReport {
+    pub ses_id: String,
+    pub message_id: String,
+    pub size: u64,
+    /// Probe arrivals recorded (Q7).
+    pub probes: usize,
+    pub organisations: BTreeMap<String, OrgResult>,
+    /// Recipients no organisation owns or that are not addresses, with the reason.
+    pub refused: Vec<(String, String)>,
+    /// Mailboxes filed.
+    pub filed: usize,
+}
+
+/// The inbound path's collaborators.
+pub struct Inbound<'a> {
+    pub mail: &'a dyn MailStore,
+    pub probes: &'a dyn ProbeArrivals,
+    pub courier: Courier<'a>,
+    /// Prefix of raw message keys in the bucket (the receipt rule's S3 object key prefix).
+    pub raw_prefix: &'a str,
+}
+
+impl Inbound<'_> {
+    /// Handles one received message.
+    pub async fn handle(
+        &self,
+        r: &Receipt,
+        now: DateTime<Utc>,
+    ) -> Result<InboundReport, InboundError> {
+        let raw_key = format!("{}{}", self.raw_prefix, r.ses_id);
+        let raw = self.courier.raw.get(&raw_key).await?;
+        let summary = summarize(&raw);
+        let mut report = InboundReport {
+            ses_id: r.ses_id.clone(),
+            message_id: summary.message_id.clone(),
+            size: summary.size,
+            probes: 0,
+            organisations: BTreeMap::new(),
+            refused: Vec::new(),
+            filed: 0,
+        };
+
+        // Probes (Q7): recorded for the outbound check, shown to nobody, delivered nowhere.
+        let mut ordinary = Vec::new();
+        for rcpt in &r.recipients {
+            match ProbeToken::from_recipient(rcpt) {
+                Some(token) => {
+                    match self
+                        .probes
+                        .record_probe_arrival(&token, r.received_at)
+                        .await?
+                    {
+                        ArrivalOutcome::Recorded | ArrivalOutcome::Duplicate => report.probes += 1,
+                        ArrivalOutcome::Unknown => {
+                            tracing::warn!(org = %token.org_id, "unknown probe token ignored")
+                        }
+                    }
+                }
+                None => ordinary.push(rcpt.clone()),
+            }
+        }
+
+        // Recipients by organisation: the most specific owned domain wins.
+        let mut candidates = Vec::new();
+        for rcpt in &ordinary {
+            if let Some(d) = domain_of(rcpt) {
+                candidates.extend(parent_domains(&d));
+            }
+        }
+        let owners = if candidates.is_empty() {
+            HashMap::new()
+        } else {
+            self.mail.orgs_for_domains(&candidates).await?
+        };
+        let mut by_org: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for rcpt in ordinary {
+            let Some(domain) = domain_of(&rcpt) else {
+                report.refused.push((rcpt, "not an email address".into()));
+                continue;
+            };
+            match parent_domains(&domain)
+                .iter()
+                .find_map(|d| owners.get(d.as_str()))
+            {
+                Some(org) => by_org.entry(org.clone()).or_default().push(rcpt),
+                None => report.refused.push((
+                    rcpt,
+                    format!("no organisation here receives mail for {domain}"),
+                )),
+            }
+        }
+
+        for (org_id, rcpts) in by_org {
+            let result = self
+                .for_org(
+                    &org_id,
+                    r,
+                    &raw_key,
+                    &raw,
+                    &summary,
+                    rcpts,
+                    now,
+                    &mut report,
+                )
+                .await?;
+            report.organisations.insert(org_id, result);
+        }
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn for_org(
+        &self,
+        org_id: &str,
+        r: &Receipt,
+        raw_key: &str,
+        raw: &[u8],
+        summary: &MessageSummary,
+        rcpts: Vec<String>,
+        now: DateTime<Utc>,
+        report: &mut InboundReport,
+    ) -> Result<OrgResult, InboundError> {
+        let Some(config) = self.mail.org_config(org_id).await? else {
+            return Ok(OrgResult::Refused {
+                reason: format!("organisation {org_id} owns the domain but has no configuration"),
+            });
+        };
+        let mailboxes = self.mailboxes(&config, &rcpts).await?;
+        self.mail
+            .file_message(
+                &Filing {
+                    org_id,
+                    ses_id: &r.ses_id,
+                    received_at: r.received_at,
+                    raw_key,
+                    summary,
+                },
+                &mailboxes,
+            )
+            .await?;
+        report.filed += mailboxes.len();
+
+        let msg = QueuedMessage {
+            org_id: org_id.to_string(),
+            id: r.ses_id.clone(),
+            enqueued_at: r.received_at,
+            raw_key: raw_key.to_string(),
+            sender: r.sender.clone(),
+            recipients: rcpts,
+            attempts: 0,
+            last_error: None,
+            not_before: now + Duration::minutes(IN_FLIGHT_LEASE_MINUTES),
+            message_id: summary.message_id.clone(),
+            subject: summary.subject.clone(),
+            size: summary.size,
+        };
+        let wake = now + backoff(&config.queue, 1);
+        if self.mail.accept_message(&msg, wake).await? == AcceptOutcome::Duplicate {
+            return Ok(OrgResult::Duplicate);
+        }
+        if config.queue.paused {
+            // Released at once for the queue, which holds it while paused.
+            let released = QueuedMessage {
+                not_before: now,
+                ..msg
+            };
+            self.courier.queue.requeue(&released).await?;
+            return Ok(OrgResult::Paused);
+        }
+        Ok(match self.courier.attempt(&config, &msg, raw, now).await? {
+            Attempt::Done { delivered, bounced } => OrgResult::Done { delivered, bounced },
+            Attempt::Pending {
+                remaining, reason, ..
+            } => OrgResult::Queued { remaining, reason },
+        })
+    }
+
+    /// The mailboxes to file in: the recipients, with distribution lists replaced by their
+    /// members when expansion is on (U6). Delivery to the server is unchanged.
+    async fn mailboxes(
+        &self,
+        config: &OrgConfig,
+        rcpts: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut boxes: Vec<String> = rcpts.iter().filter_map(|a| mailbox_of(a)).collect();
+        if config.delivery.expand_distribution_lists {
+            let groups = self.mail.group_members(&config.org_id, &boxes).await?;
+            if !groups.is_empty() {
+                boxes = boxes
+                    .into_iter()
+                    .flat_map(|b| match groups.get(&b) {
+                        Some(members) => members.iter().filter_map(|m| mailbox_of(m)).collect(),
+                        None => vec![b],
+                    })
+                    .collect();
+            }
+        }
+        boxes.sort();
+        boxes.dedup();
+        Ok(boxes)
+    }
+}
+
+/// `a.b.example` -> `a.b.example`, `b.example`, `example`: owned domains cover subdomains.
+fn parent_domains(domain: &str) -> Vec<String> {
+    let mut out = vec![domain.to_string()];
+    let mut rest = domain;
+    while let Some((_, parent)) = rest.split_once('.') {
+        out.push(parent.to_string());
+        rest = parent;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents() {
+        assert_eq!(
+            parent_domains("eu.acme.test"),
+            vec!["eu.acme.test", "acme.test", "test"]
+        );
+    }
+}

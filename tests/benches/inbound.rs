@@ -1,0 +1,78 @@
+//! Inbound path figures: messages per second through parse, file and deliver (the `inbound`
+//! handler, raw already in S3 as SES leaves it) against DynamoDB Local, moto's S3 and a local
+//! aiosmtpd sink; DynamoDB requests per message; CPU time of this process per message (the
+//! service's own code and SDK work; DynamoDB Local, moto and the sink are other processes).
+//! Run with `infra/local/bench.sh`. BENCH_MESSAGES (default 500) sets the count.
+
+use futures::stream::{self, StreamExt};
+use integration_tests::*;
+use shared::inbound::OrgResult;
+use std::time::Instant;
+
+/// User + system CPU time of this process, in seconds (Linux `/proc/self/stat`, 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let rig = MailRig::start(t("2026-11-23T10:00:00Z")).await;
+    let server = plain_server().await;
+    rig.org("bench", &[server.port]).await;
+    println!("| concurrency | messages | wall | messages/s | DynamoDB requests / message | WCU / message | RCU / message | CPU ms / message |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for concurrency in [1usize, 8] {
+        // The raw messages are stored first: that is SES's part, not the service's.
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = unique("ses").replace('-', "");
+            let tok = format!("bench{concurrency}x{i}");
+            let raw = message(&tok, "bob@bench.test, carol@bench.test");
+            rig.deps
+                .raw
+                .put(&format!("{}{id}", rig.deps.prefix), raw)
+                .await
+                .expect("put raw");
+            ids.push(id);
+        }
+        let before = rig.store().metrics();
+        let cpu0 = cpu_seconds();
+        let started = Instant::now();
+        let rig_ref = &rig;
+        let done: usize = stream::iter(ids)
+            .map(|id| async move {
+                let r = rig_ref
+                    .deliver_event(
+                        &id,
+                        "alice@example.org",
+                        &["bob@bench.test", "carol@bench.test"],
+                    )
+                    .await;
+                usize::from(matches!(r.organisations["bench"], OrgResult::Done { .. }))
+            })
+            .buffer_unordered(concurrency)
+            .fold(0, |a, b| async move { a + b })
+            .await;
+        let wall = started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
+        let after = rig.store().metrics();
+        assert_eq!(done, n, "every message delivered");
+        let per = |x: f64| x / n as f64;
+        println!(
+            "| {concurrency} | {n} | {wall:.2} s | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            n as f64 / wall,
+            per((after.requests - before.requests) as f64),
+            per(after.write_units - before.write_units),
+            per(after.read_units - before.read_units),
+            per(cpu) * 1000.0,
+        );
+    }
+}
