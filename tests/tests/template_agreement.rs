@@ -440,16 +440,16 @@ fn the_table_matches_the_store_and_table_md() {
 fn a_function_crate_without_a_template_resource_is_reported() {
     let mut crates = function_crates();
     crates.push(FunctionCrate {
-        dir: "inbound".into(),
-        binaries: vec!["inbound".into()],
-        env: ["TABLE_NAME".to_string(), "MAIL_BUCKET".to_string()].into(),
+        dir: "portal".into(),
+        binaries: vec!["portal".into()],
+        env: ["TABLE_NAME".to_string(), "PORTAL_BASE_URL".to_string()].into(),
     });
     let problems = check_functions(&template(), &crates, &BTreeSet::new());
     assert!(
         problems
             .iter()
-            .any(|p| p.contains("functions/inbound builds binary `inbound`")
-                && p.contains("Metadata.BuildProperties.Binary: inbound")),
+            .any(|p| p.contains("functions/portal builds binary `portal`")
+                && p.contains("Metadata.BuildProperties.Binary: portal")),
         "{problems:?}"
     );
 }
