@@ -94,7 +94,6 @@ pub const MAX_BACKOFF_MINUTES: u32 = 30;
 /// The longest SMTP step timeout accepted.
 pub const MAX_DELIVERY_TIMEOUT_SECS: u32 = 300;
 
-
 /// Alert contacts and conditions (A1-A6, D8).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
