@@ -442,6 +442,59 @@ impl DynamoStore {
         }
     }
 
+    /// `BatchGetItem` of `keys` (any number: 100 a request), retrying unprocessed keys with
+    /// backoff; an error if some are still unprocessed after 8 attempts, never a partial answer.
+    pub(crate) async fn batch_get(
+        &self,
+        op: &str,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(consistent)
+                .build()
+                .map_err(|e| StoreError::Permanent(e.to_string()))?;
+            let mut done = false;
+            for attempt in 0..8u32 {
+                let res = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request.clone())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| classify(op, e))?;
+                self.metrics.read_request(res.consumed_capacity());
+                out.extend(
+                    res.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                match res.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys().is_empty() => {
+                        request = rest;
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(5)))
+                            .await;
+                    }
+                    _ => {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            if !done {
+                return Err(StoreError::Transient(format!(
+                    "{op}: keys left unprocessed after 8 attempts"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -679,61 +732,30 @@ impl MonitorStore for DynamoStore {
             .iter()
             .map(|sk| key(pk.clone(), sk.clone()))
             .collect::<Vec<_>>();
-        let mut request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::Permanent(e.to_string()))?;
         let mut state = WindowState::default();
-        for attempt in 0..8u32 {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request.clone())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| classify("BatchGetItem", e))?;
-            self.metrics.read_request(out.consumed_capacity());
-            for item in out
-                .responses
-                .unwrap_or_default()
-                .remove(&self.table)
-                .unwrap_or_default()
-            {
-                let sk = get_s(&item, "sk")?;
-                if sk == COUNTER_SK {
-                    state.counter = Some(parse_counter(&item)?);
-                } else if sk == wanted[1] {
-                    state.inbound = InboundCounts {
-                        failures: get_n_or(&item, "failures", 0)?,
-                        successes: get_n_or(&item, "successes", 0)?,
-                    };
-                } else if sk == wanted[2] {
-                    state.probe = Some(parse_probe(&item)?);
-                } else if sk == CONTINUITY_SK {
-                    state.continuity = ContinuityState {
-                        event_until: get_ts(&item, "event_until")?,
-                        suspended_until: get_ts(&item, "suspended_until")?,
-                    };
-                } else if sk == ALERT_SK {
-                    state.episode = Some(parse_episode(&item)?);
-                } else if sk == QUEUESTAT_SK {
-                    state.queue_count = get_n_or::<i64>(&item, "count", 0)?.max(0) as u64;
-                }
-            }
-            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.keys().is_empty() => {
-                    request = rest;
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(5)))
-                        .await;
-                }
-                _ => return Ok(state),
+        for item in self.batch_get("BatchGetItem", keys, true).await? {
+            let sk = get_s(&item, "sk")?;
+            if sk == COUNTER_SK {
+                state.counter = Some(parse_counter(&item)?);
+            } else if sk == wanted[1] {
+                state.inbound = InboundCounts {
+                    failures: get_n_or(&item, "failures", 0)?,
+                    successes: get_n_or(&item, "successes", 0)?,
+                };
+            } else if sk == wanted[2] {
+                state.probe = Some(parse_probe(&item)?);
+            } else if sk == CONTINUITY_SK {
+                state.continuity = ContinuityState {
+                    event_until: get_ts(&item, "event_until")?,
+                    suspended_until: get_ts(&item, "suspended_until")?,
+                };
+            } else if sk == ALERT_SK {
+                state.episode = Some(parse_episode(&item)?);
+            } else if sk == QUEUESTAT_SK {
+                state.queue_count = get_n_or::<i64>(&item, "count", 0)?.max(0) as u64;
             }
         }
-        Err(StoreError::Transient(
-            "BatchGetItem: keys left unprocessed after 8 attempts".into(),
-        ))
+        Ok(state)
     }
 
     async fn commit_window(

@@ -289,46 +289,16 @@ impl MailStore for DynamoStore {
         let mut wanted: Vec<String> = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
         wanted.sort();
         wanted.dedup();
+        let keys = wanted
+            .iter()
+            .map(|d| key(domain_pk(d), DOMAIN_SK))
+            .collect();
         let mut out = HashMap::new();
-        for chunk in wanted.chunks(100) {
-            let keys = chunk
-                .iter()
-                .map(|d| key(domain_pk(d), DOMAIN_SK))
-                .collect::<Vec<_>>();
-            let mut request = KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .build()
-                .map_err(|e| StoreError::Permanent(e.to_string()))?;
-            for attempt in 0..8u32 {
-                let res = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request.clone())
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(|e| classify("BatchGetItem domains", e))?;
-                self.metrics.read_request(res.consumed_capacity());
-                for item in res
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let d = get_s(&item, "pk")?
-                        .trim_start_matches("DOMAIN#")
-                        .to_string();
-                    out.insert(d, get_s(&item, "org_id")?.to_string());
-                }
-                match res.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                    Some(rest) if !rest.keys().is_empty() => {
-                        request = rest;
-                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(5)))
-                            .await;
-                    }
-                    _ => break,
-                }
-            }
+        for item in self.batch_get("BatchGetItem domains", keys, false).await? {
+            let d = get_s(&item, "pk")?
+                .trim_start_matches("DOMAIN#")
+                .to_string();
+            out.insert(d, get_s(&item, "org_id")?.to_string());
         }
         Ok(out)
     }
@@ -346,45 +316,16 @@ impl MailStore for DynamoStore {
         let mut wanted: Vec<String> = addresses.iter().map(|a| a.to_ascii_lowercase()).collect();
         wanted.sort();
         wanted.dedup();
+        let keys = wanted
+            .iter()
+            .map(|a| key(org_pk(org_id), group_sk(a)))
+            .collect();
         let mut out = HashMap::new();
-        for chunk in wanted.chunks(100) {
-            let keys = chunk
-                .iter()
-                .map(|a| key(org_pk(org_id), group_sk(a)))
-                .collect::<Vec<_>>();
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .build()
-                .map_err(|e| StoreError::Permanent(e.to_string()))?;
-            let res = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| classify("BatchGetItem groups", e))?;
-            self.metrics.read_request(res.consumed_capacity());
-            if res
-                .unprocessed_keys
-                .as_ref()
-                .is_some_and(|u| u.get(&self.table).is_some_and(|k| !k.keys().is_empty()))
-            {
-                return Err(StoreError::Transient(
-                    "BatchGetItem groups: keys left unprocessed".into(),
-                ));
-            }
-            for item in res
-                .responses
-                .unwrap_or_default()
-                .remove(&self.table)
-                .unwrap_or_default()
-            {
-                out.insert(
-                    get_s(&item, "address")?.to_string(),
-                    get_strings(&item, "members"),
-                );
-            }
+        for item in self.batch_get("BatchGetItem groups", keys, false).await? {
+            out.insert(
+                get_s(&item, "address")?.to_string(),
+                get_strings(&item, "members"),
+            );
         }
         Ok(out)
     }
