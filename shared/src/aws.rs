@@ -28,3 +28,16 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String>
             .map_err(|_| format!("environment variable {name}: {v:?} is not a valid value")),
     }
 }
+
+/// Logging of every function: JSON lines to stdout (CloudWatch Logs adds the time), level from
+/// `RUST_LOG` (default `info`). Called once at start-up.
+pub fn init_lambda_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .without_time()
+        .init();
+}

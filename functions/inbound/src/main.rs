@@ -8,14 +8,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_target(false)
-        .without_time()
-        .init();
+    shared::aws::init_lambda_logging();
     let settings = Settings::from_env().map_err(|e| format!("inbound start-up: {e}"))?;
     let sdk = shared::aws::sdk_config().await;
     let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock))?);
