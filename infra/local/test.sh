@@ -14,6 +14,7 @@ export CONTINUITY_HOME="${CONTINUITY_HOME:-$HOME/.cache/email-continuity}"
 
 if [[ "${1:-}" != "--inner" ]]; then
   bash infra/local/install.sh
+  bash infra/local/install-browser.sh
   command -v openssl >/dev/null || { echo "test.sh: openssl is required (apt-get install openssl)" >&2; exit 1; }
   echo "== build (tests and binaries)"
   cargo build --workspace --all-targets --locked

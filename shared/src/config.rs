@@ -33,7 +33,42 @@ pub struct OrgConfig {
     /// Inbound delivery (Q2, U6): SMTP timeouts and distribution-list expansion.
     #[serde(default)]
     pub delivery: DeliverySettings,
+    /// The organisation's time zone (an IANA name such as `Europe/London`): the portal shows
+    /// times in it beside UTC.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+    /// Continuity mode: automatic activation (P9) and BCC to the server (U8).
+    #[serde(default)]
+    pub continuity: ContinuitySettings,
 }
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+/// How continuity mode behaves (P9, U8).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContinuitySettings {
+    /// Activate continuity mode by itself when the condition has held this long (P9); off when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_activate: Option<AutoActivation>,
+    /// During continuity, queue a copy of what each user sends for their own mailbox on the
+    /// organisation's server (U8).
+    pub bcc_to_server: bool,
+}
+
+/// Automatic activation (P9): the condition (counter at its threshold) held for `after_minutes`
+/// activates continuity mode for `duration_minutes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoActivation {
+    pub after_minutes: u32,
+    pub duration_minutes: u32,
+}
+
+/// The longest continuity event one action may set (activate or extend by at most this).
+pub const MAX_EVENT_MINUTES: u32 = 14 * 24 * 60;
 
 /// How the inbound queue treats mail the organisation's server did not take (Q3-Q5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -459,6 +494,29 @@ impl OrgConfig {
                 "must be between 1 and 10000 messages per minute".into(),
             );
         }
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            err(
+                "time_zone",
+                format!(
+                    "{:?} is not an IANA time zone name (for example Europe/London or UTC)",
+                    self.time_zone
+                ),
+            );
+        }
+        if let Some(a) = &self.continuity.auto_activate {
+            if a.after_minutes < 2 || a.after_minutes > 24 * 60 {
+                err(
+                    "continuity.auto_activate.after_minutes",
+                    "must be between 2 and 1440 (a window is 2 minutes)".into(),
+                );
+            }
+            if a.duration_minutes < 10 || a.duration_minutes > MAX_EVENT_MINUTES {
+                err(
+                    "continuity.auto_activate.duration_minutes",
+                    format!("must be between 10 and {MAX_EVENT_MINUTES}"),
+                );
+            }
+        }
         let d = &self.delivery;
         if d.timeout_secs < 1 || d.timeout_secs > MAX_DELIVERY_TIMEOUT_SECS {
             err(
@@ -601,6 +659,8 @@ pub(crate) mod tests {
             },
             queue: QueueSettings::default(),
             delivery: DeliverySettings::default(),
+            time_zone: "Europe/London".into(),
+            continuity: ContinuitySettings::default(),
         }
     }
 

@@ -276,7 +276,7 @@ impl Inbound<'_> {
 }
 
 /// `a.b.example` -> `a.b.example`, `b.example`, `example`: owned domains cover subdomains.
-fn parent_domains(domain: &str) -> Vec<String> {
+pub fn parent_domains(domain: &str) -> Vec<String> {
     let mut out = vec![domain.to_string()];
     let mut rest = domain;
     while let Some((_, parent)) = rest.split_once('.') {

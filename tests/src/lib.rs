@@ -5,6 +5,9 @@
 //! Nothing here fakes a service: a test that needs one and finds no endpoint fails, naming the
 //! command that provides it.
 
+pub mod api;
+pub mod browser;
+
 use aws_sdk_dynamodb::Client as DynamoClient;
 use shared::store::dynamodb::DynamoStore;
 use std::path::{Path, PathBuf};
@@ -301,6 +304,8 @@ pub fn inbound_org(org_id: &str, threshold: u32) -> OrgConfig {
         alerts: Default::default(),
         queue: Default::default(),
         delivery: Default::default(),
+        time_zone: "UTC".into(),
+        continuity: Default::default(),
     }
 }
 

@@ -264,11 +264,12 @@ async fn none_while_suspended_or_while_an_event_is_active() {
         let state = match which {
             "suspended" => ContinuityState {
                 suspended_until: Some(until),
-                event_until: None,
+                ..Default::default()
             },
             _ => ContinuityState {
-                suspended_until: None,
+                event_started_at: Some(t(DAY)),
                 event_until: Some(until),
+                ..Default::default()
             },
         };
         rig.store()

@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod continuity;
 mod mail;
+mod mailbox;
 pub use mail::*;
 
 type Item = HashMap<String, AttributeValue>;
@@ -593,6 +595,15 @@ fn parse_config(item: &Item) -> Result<OrgConfig, StoreError> {
         .map_err(|e| corrupt(item, e.to_string()))
 }
 
+fn parse_continuity(item: &Item) -> Result<ContinuityState, StoreError> {
+    Ok(ContinuityState {
+        event_started_at: get_ts(item, "event_started_at")?,
+        event_until: get_ts(item, "event_until")?,
+        event_stopped_at: get_ts(item, "event_stopped_at")?,
+        suspended_until: get_ts(item, "suspended_until")?,
+    })
+}
+
 fn parse_counter(item: &Item) -> Result<CounterState, StoreError> {
     Ok(CounterState {
         value: get_n(item, "value")?,
@@ -745,10 +756,7 @@ impl MonitorStore for DynamoStore {
             } else if sk == wanted[2] {
                 state.probe = Some(parse_probe(&item)?);
             } else if sk == CONTINUITY_SK {
-                state.continuity = ContinuityState {
-                    event_until: get_ts(&item, "event_until")?,
-                    suspended_until: get_ts(&item, "suspended_until")?,
-                };
+                state.continuity = parse_continuity(&item)?;
             } else if sk == ALERT_SK {
                 state.episode = Some(parse_episode(&item)?);
             } else if sk == QUEUESTAT_SK {
@@ -999,21 +1007,33 @@ impl QueueFiguresSource for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Sets continuity mode and suspension as given (one PutItem). The portal's own actions
-    /// (activate, extend, suspend, stop) will use atomic updates; this is for tools and tests.
+    /// Sets continuity mode and suspension as given (one PutItem), for tools and tests. The
+    /// portal's actions use atomic updates.
     pub async fn set_continuity_state(
         &self,
         org_id: &str,
         state: &ContinuityState,
     ) -> Result<(), StoreError> {
         let mut item = key(org_pk(org_id), CONTINUITY_SK);
-        if let Some(t) = state.event_until {
-            item.insert("event_until".into(), ts(t));
-        }
-        if let Some(t) = state.suspended_until {
-            item.insert("suspended_until".into(), ts(t));
+        for (name, value) in [
+            ("event_started_at", state.event_started_at),
+            ("event_until", state.event_until),
+            ("event_stopped_at", state.event_stopped_at),
+            ("suspended_until", state.suspended_until),
+        ] {
+            if let Some(t) = value {
+                item.insert(name.into(), ts(t));
+            }
         }
         self.put_raw(item).await
+    }
+
+    /// The organisation's continuity state (one consistent GetItem; default when absent).
+    pub async fn continuity_state(&self, org_id: &str) -> Result<ContinuityState, StoreError> {
+        match self.get(org_pk(org_id), CONTINUITY_SK).await? {
+            Some(item) => parse_continuity(&item),
+            None => Ok(ContinuityState::default()),
+        }
     }
 
     /// A send claim's status (`sending`, `sent`, `failed`), for tests and diagnosis.

@@ -1,0 +1,188 @@
+//! One error type for every handler: a status, a stable code, a readable message; rendered as
+//! JSON (`{"error": {"code": ..., "message": ...}}`) or, for browsers, as a plain page. Every
+//! error is logged with its reason; server faults (5xx) keep their detail in the log only.
+
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use shared::alerts::html_escape;
+use shared::error::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Stable, machine-readable (`bad_request`, `unauthorized`, `not_found`, ...).
+    pub code: &'static str,
+    /// Shown to the caller.
+    pub message: String,
+    /// Render as an HTML page rather than JSON.
+    pub html: bool,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            html: false,
+        }
+    }
+    /// The same error as a page (for browser routes).
+    pub fn page(mut self) -> Self {
+        self.html = true;
+        self
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", m)
+    }
+    pub fn unauthorized(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", m)
+    }
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", m)
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", m)
+    }
+    pub fn conflict(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", m)
+    }
+    pub fn unsupported_media_type(m: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            m,
+        )
+    }
+    pub fn too_large(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+    }
+    pub fn unprocessable(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m)
+    }
+    /// A fault of the service or a dependency: the detail goes to the log, the caller gets a
+    /// generic message (503 for transient faults, to be retried; 500 otherwise).
+    pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
+        tracing::error!(context, error = %detail, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side; nothing was changed by this request. Try again shortly.",
+        )
+    }
+    pub fn unavailable(context: &str, detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(context, error = %detail, "dependency unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The service is busy or a dependency is unavailable; try again in a moment.",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Transient(_) => ApiError::unavailable("store", e),
+            StoreError::ConditionFailed(_) => ApiError::conflict(
+                "Someone else changed this at the same moment; reload and try again.",
+            ),
+            _ => ApiError::internal("store", e),
+        }
+    }
+}
+
+impl From<shared::auth::AuthError> for ApiError {
+    fn from(e: shared::auth::AuthError) -> Self {
+        if e.is_unavailable() {
+            ApiError::unavailable("identity provider keys", e)
+        } else {
+            ApiError::unauthorized(e.to_string())
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_client_error() {
+            tracing::info!(status = self.status.as_u16(), code = self.code, reason = %self.message, "request refused");
+        }
+        if self.html {
+            let title = self.status.canonical_reason().unwrap_or("Error");
+            return (self.status, Html(simple_page(title, &self.message))).into_response();
+        }
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// A minimal accessible page (errors, confirmations of routes that have no page of their own).
+pub fn simple_page(title: &str, message: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#111;background:#fff;line-height:1.5}}</style>\
+         </head><body><main><h1>{t}</h1><p>{m}</p></main></body></html>",
+        t = html_escape(title),
+        m = html_escape(message)
+    )
+}
+
+/// Whether the caller is a browser asking for a page.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// Unknown routes: 404 with the code `no_route` (told apart from a route's own 404 by the
+/// OpenAPI agreement test), as a page for browsers.
+pub async fn not_found(headers: HeaderMap) -> ApiError {
+    let e = ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "no_route",
+        "There is no such page or API route.",
+    );
+    if wants_html(&headers) {
+        e.page()
+    } else {
+        e
+    }
+}
+
+/// Headers on every response: no caching of personal pages, no framing, no sniffing, no referrer
+/// (link tokens are in URLs), and a content security policy that allows no inline script and no
+/// remote content.
+pub async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
+        if !h.contains_key(&k) {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+    };
+    set(h, header::CACHE_CONTROL, "no-store");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    resp
+}

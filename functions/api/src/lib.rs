@@ -1,0 +1,195 @@
+//! The HTTP API: one axum router, served by API Gateway through `lambda_http` in AWS and by the
+//! local runner on localhost.
+//!
+//! - [`portal`]: the continuity portal opened from alert links (P1-P6): server-rendered pages,
+//!   POST actions guarded by an anti-forgery token bound to the link.
+//! - [`admin`]: the administration API (P7-P10), signed in with the identity provider's JWT.
+//! - [`session`]: browser sign-in (authorization code flow with PKCE against the identity
+//!   provider; a local sign-in page in local runs), the session cookie.
+//! - [`inbox`]: the Online Inbox and Online Sent Items (U1-U8), web pages and JSON.
+//! - [`client`]: continuity mode for mail clients (C1-C3): status and sync.
+//!
+//! Shared pieces: [`AppState`] (settings and clients, built once per container), [`error`]
+//! (one error type: a JSON body or a plain page, always a readable message and a log line),
+//! [`auth`] (the signed-in principal, the caller's address).
+
+pub mod admin;
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod inbox;
+pub mod portal;
+pub mod session;
+
+use axum::Router;
+use shared::auth::{IdentitySettings, JwtVerifier, RemoteJwks};
+use shared::aws::{env_or, required_env};
+use shared::blob::S3RawMessages;
+use shared::clock::Clock;
+use shared::notify::AwsChannels;
+use shared::secrets::{SecretSource, SecretsManagerSource};
+use shared::store::dynamodb::DynamoStore;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The identity provider's browser sign-in endpoints (authorization code flow with PKCE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedSignIn {
+    /// e.g. `https://auth.example.com/oauth2/authorize` (a Cognito hosted UI domain).
+    pub authorize_url: String,
+    /// e.g. `https://auth.example.com/oauth2/token`.
+    pub token_url: String,
+    /// The app client id (a public client: no secret).
+    pub client_id: String,
+}
+
+/// Settings, from the environment in AWS.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub table: String,
+    /// Where the API is reached, e.g. `https://continuity.example.com` (links, redirects).
+    pub portal_base_url: String,
+    /// Secrets Manager secret holding the link key set (A3).
+    pub link_keys_secret: String,
+    /// The service's verified sender for notices (A6).
+    pub alert_sender: String,
+    pub alert_sender_name: String,
+    pub sms_sender_id: Option<String>,
+    pub event_bus: String,
+    /// The mail bucket (raw messages; .eml downloads, attachments).
+    pub mail_bucket: String,
+    pub mail_prefix: String,
+    pub identity: IdentitySettings,
+    /// The identity provider's JWKS URL.
+    pub jwks_url: String,
+    /// Browser sign-in; `None` when only bearer tokens are accepted (or the local sign-in is used).
+    pub hosted_sign_in: Option<HostedSignIn>,
+    /// Cookies carry `Secure` (off only for plain-HTTP local runs).
+    pub secure_cookies: bool,
+    pub secret_cache: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        let issuer = required_env("JWT_ISSUER")?;
+        let audience = required_env("JWT_AUDIENCE")?;
+        let mut identity = IdentitySettings::cognito(issuer.clone(), audience.clone());
+        identity.admin_group = env_or("ADMIN_GROUP", identity.admin_group)?;
+        identity.groups_claim = env_or("GROUPS_CLAIM", identity.groups_claim)?;
+        identity.org_claim = env_or("ORG_CLAIM", identity.org_claim)?;
+        let hosted_domain = std::env::var("SIGN_IN_DOMAIN")
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        Ok(Settings {
+            table: required_env("TABLE_NAME")?,
+            portal_base_url: required_env("PORTAL_BASE_URL")?,
+            link_keys_secret: required_env("LINK_KEYS_SECRET")?,
+            alert_sender: required_env("ALERT_SENDER")?,
+            alert_sender_name: env_or("ALERT_SENDER_NAME", "Email Continuity".to_string())?,
+            sms_sender_id: std::env::var("SMS_SENDER_ID")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            event_bus: required_env("EVENT_BUS_NAME")?,
+            mail_bucket: required_env("MAIL_BUCKET")?,
+            mail_prefix: env_or("MAIL_PREFIX", "inbound/".to_string())?,
+            jwks_url: env_or("JWKS_URL", format!("{issuer}/.well-known/jwks.json"))?,
+            hosted_sign_in: hosted_domain.map(|d| {
+                let d = d.trim_end_matches('/').to_string();
+                HostedSignIn {
+                    authorize_url: format!("{d}/oauth2/authorize"),
+                    token_url: format!("{d}/oauth2/token"),
+                    client_id: audience.clone(),
+                }
+            }),
+            identity,
+            secure_cookies: true,
+            secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 300u64)?),
+        })
+    }
+}
+
+/// Everything a handler needs, built once per container.
+pub struct Services {
+    pub settings: Settings,
+    pub store: DynamoStore,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: Arc<dyn SecretSource>,
+    /// SNS (A6 notices), SES (sending mail, notices), EventBridge (audit events).
+    pub channels: AwsChannels,
+    pub raw: S3RawMessages,
+    pub verifier: JwtVerifier,
+}
+
+impl Services {
+    /// Clients from the SDK configuration; the verifier fetches the provider's JWKS.
+    pub fn new(
+        settings: Settings,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let jwks = RemoteJwks::new(settings.jwks_url.clone()).map_err(|e| e.to_string())?;
+        let verifier = JwtVerifier::new(settings.identity.clone(), Arc::new(jwks));
+        Ok(Self::with_verifier(settings, sdk, clock, verifier))
+    }
+
+    /// As [`Services::new`], with a given verifier (the local runner's own issuer, tests).
+    pub fn with_verifier(
+        settings: Settings,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+        verifier: JwtVerifier,
+    ) -> Self {
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build();
+        Services {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
+            clock,
+            secrets: Arc::new(SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                settings.secret_cache,
+            )),
+            channels: AwsChannels {
+                sns: aws_sdk_sns::Client::new(sdk),
+                ses: aws_sdk_ses::Client::new(sdk),
+                events: aws_sdk_eventbridge::Client::new(sdk),
+                sender: settings.alert_sender.clone(),
+                sender_name: settings.alert_sender_name.clone(),
+                sms_sender_id: settings.sms_sender_id.clone(),
+                bus: settings.event_bus.clone(),
+            },
+            raw: S3RawMessages::new(aws_sdk_s3::Client::from_conf(s3), &settings.mail_bucket),
+            verifier,
+            settings,
+        }
+    }
+}
+
+/// The router's state: cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Services>);
+
+impl Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// Largest request body accepted (a message with attachments, base64 in JSON).
+pub const MAX_BODY_BYTES: usize = 14 * 1024 * 1024;
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(portal::routes())
+        .merge(admin::routes())
+        .merge(session::routes())
+        .merge(inbox::routes())
+        .merge(client::routes())
+        .fallback(error::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::security_headers))
+        .with_state(state)
+}

@@ -1,0 +1,125 @@
+//! The HTTP API on a loopback port, on virtual time, against the local services: a fresh table,
+//! a mail bucket, an event bus read back through SQS, a link key set, and a local identity
+//! provider that issues tokens for test users and administrators.
+
+use crate::{fresh_store, init_tracing, sdk, unique, AlertEnv};
+use api::{AppState, Services, Settings};
+use chrono::{DateTime, Utc};
+use shared::auth::{IdentitySettings, LocalIssuer, TokenRequest};
+use shared::clock::{Clock, VirtualClock};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const ISSUER: &str = "http://idp.test/local";
+pub const AUDIENCE: &str = "continuity-test";
+/// The service's sender (verified in moto's SES by [`ApiRig::start`]).
+pub const SERVICE_SENDER: &str = "alerts@continuity.test";
+
+pub struct ApiRig {
+    /// `http://127.0.0.1:{port}`
+    pub base: String,
+    pub state: AppState,
+    pub clock: VirtualClock,
+    pub issuer: Arc<LocalIssuer>,
+    pub env: AlertEnv,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ApiRig {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl ApiRig {
+    pub async fn start(start: DateTime<Utc>) -> Self {
+        init_tracing();
+        let sdk = sdk().await;
+        let store = fresh_store().await;
+        let env = AlertEnv::create().await;
+        let clock = VirtualClock::new(start);
+        let identity = IdentitySettings::cognito(ISSUER, AUDIENCE);
+        let issuer = Arc::new(LocalIssuer::generate(identity.clone()).expect("issuer"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://{addr}");
+        let settings = Settings {
+            table: store.table().to_string(),
+            portal_base_url: base.clone(),
+            link_keys_secret: env.link_keys_secret.clone(),
+            alert_sender: SERVICE_SENDER.into(),
+            alert_sender_name: "Email Continuity".into(),
+            sms_sender_id: None,
+            event_bus: env.bus.clone(),
+            mail_bucket: unique("mail").to_lowercase(),
+            mail_prefix: "inbound/".into(),
+            identity,
+            jwks_url: format!("{ISSUER}/.well-known/jwks.json"),
+            hosted_sign_in: None,
+            secure_cookies: false,
+            secret_cache: Duration::from_secs(0),
+        };
+        let mut services = Services::with_verifier(
+            settings,
+            &sdk,
+            Arc::new(clock.clone()) as Arc<dyn Clock>,
+            issuer.verifier(),
+        );
+        services.store = store;
+        services.raw.ensure_bucket().await.expect("bucket");
+        let state = AppState(Arc::new(services));
+        let app = api::router(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        ApiRig {
+            base,
+            state,
+            clock,
+            issuer,
+            env,
+            server,
+        }
+    }
+
+    pub fn store(&self) -> &shared::store::dynamodb::DynamoStore {
+        &self.state.store
+    }
+
+    /// A token for `email` (its organisation found by domain), an administrator when `admin`.
+    pub fn token(&self, email: &str, admin: bool) -> String {
+        let groups: &[&str] = if admin { &["continuity-admins"] } else { &[] };
+        self.issuer
+            .issue(
+                &TokenRequest {
+                    subject: &format!("sub-{email}"),
+                    email: Some(email),
+                    groups,
+                    org: None,
+                },
+                self.clock.now(),
+                chrono::Duration::hours(1),
+            )
+            .expect("token")
+    }
+
+    /// An HTTP client that does not follow redirects (tests look at them) and keeps no cookies.
+    pub fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}

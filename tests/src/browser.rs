@@ -1,0 +1,101 @@
+//! A real browser for end-to-end tests: Debian's `chromium`, headless, driven through
+//! `chromedriver` (WebDriver) started per test on a free loopback port and ended by its PID.
+//! `infra/local/test.sh` installs both packages.
+
+use fantoccini::{Client, ClientBuilder};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: crate::TempDir,
+}
+
+fn find(candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+impl Browser {
+    pub async fn start() -> Self {
+        let driver_bin = std::env::var("CHROMEDRIVER")
+            .ok()
+            .or_else(|| find(&["/usr/bin/chromedriver"]))
+            .expect("chromedriver not found: run the tests with infra/local/test.sh, which installs Debian's chromium and chromium-driver");
+        let chrome_bin = std::env::var("CHROMIUM")
+            .ok()
+            .or_else(|| find(&["/usr/bin/chromium"]))
+            .expect("chromium not found: infra/local/test.sh installs it");
+        let port = crate::free_port();
+        let driver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let profile = crate::TempDir::new("chromium-profile");
+        let caps: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chrome_bin,
+                    "args": [
+                        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        "--disable-dev-shm-usage", "--window-size=412,915",
+                        format!("--user-data-dir={}", profile.path().display()),
+                    ]
+                }
+            }))
+            .expect("capabilities");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            match ClientBuilder::rustls()
+                .expect("webdriver client")
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if tokio::time::Instant::now() > deadline => {
+                    panic!("chromedriver on {url} did not start a session: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    /// Saves a screenshot as a test artifact: `target/test-artifacts/{name}.png` (or under
+    /// `TEST_ARTIFACTS`), and returns its path.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = std::env::var("TEST_ARTIFACTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts")
+            });
+        std::fs::create_dir_all(&dir).expect("artifacts dir");
+        let png = self.client.screenshot().await.expect("screenshot");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Ends the session and the driver.
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill().await;
+    }
+}
