@@ -1,8 +1,315 @@
-//! The continuity portal opened from alert links (P1-P6): status page, duration buttons, POST actions with an anti-forgery token bound to the link.
+//! The continuity portal opened from alert links (P1-P6): status page, duration buttons, POST
+//! actions with an anti-forgery token bound to the link.
+//!
+//! `GET /l/{token}` only reads (mail scanners open links). Every action is a POST of a form
+//! carrying the link's anti-forgery token (an HMAC of the link, see
+//! [`shared::continuity::form_token`]) and a request id drawn when the page was rendered, so a
+//! resubmitted form changes nothing twice. The pages work without JavaScript.
 
+mod page;
+
+use crate::auth::ClientAddr;
+use crate::error::ApiError;
 use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
+use chrono::{DateTime, Utc};
+use shared::continuity::{self, Action, AuditRecord, Via};
+use shared::links::{LinkClaims, LinkKeys};
+use shared::notify::AlertChannels;
+use shared::store::{ActionOutcome, ContinuityStore};
+use shared::window::Window;
+
+pub use page::{chart_svg, Notice};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/l/{token}", get(status_page))
+        .route("/l/{token}/{action}", post(act))
+}
+
+/// The link key set, from the secret store (cached by the secret source).
+pub async fn link_keys(state: &AppState) -> Result<LinkKeys, ApiError> {
+    let text = state
+        .secrets
+        .secret(&state.settings.link_keys_secret)
+        .await
+        .map_err(|e| ApiError::unavailable("link keys", e))?;
+    LinkKeys::from_json(&text).map_err(|e| ApiError::internal("link keys", e))
+}
+
+/// Verifies the link; a refusal is a clear page.
+async fn verified(state: &AppState, token: &str) -> Result<(LinkKeys, LinkClaims), ApiError> {
+    let keys = link_keys(state).await.map_err(ApiError::page)?;
+    let claims = keys.verify(token, state.clock.now()).map_err(|e| {
+        let e = match e {
+            shared::links::LinkError::Expired(_) => ApiError::new(
+                StatusCode::GONE,
+                "link_expired",
+                format!("This link has expired ({e}). Use the link in a newer alert, or sign in to the administration API."),
+            ),
+            _ => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "bad_link",
+                format!("This link cannot be used: {e}. Nothing was changed."),
+            ),
+        };
+        e.page()
+    })?;
+    Ok((keys, claims))
+}
+
+/// A fresh request id for one form.
+pub fn request_id() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>())
+}
+
+/// A request id as sent: 8 to 64 letters, digits, `-` or `_`.
+pub fn valid_request_id(s: &str) -> bool {
+    (8..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+async fn render(
+    state: &AppState,
+    keys: &LinkKeys,
+    claims: &LinkClaims,
+    token: &str,
+    notice: Option<Notice>,
+) -> Result<String, ApiError> {
+    let now = state.clock.now();
+    let to = Window::containing(now).prev();
+    let from = Window(to.0 - 719);
+    let view = state
+        .store
+        .portal_view(&claims.org_id, from, to)
+        .await
+        .map_err(|e| ApiError::from(e).page())?;
+    let Some(cfg) = view.config.as_ref() else {
+        return Err(ApiError::not_found(
+            "The organisation of this link is not served by this service any more.",
+        )
+        .page());
+    };
+    let form_token = continuity::form_token(keys, &claims.key_id, token)
+        .ok_or_else(|| ApiError::internal("form token", "link key unreadable").page())?;
+    Ok(page::status_page(&page::PageInput {
+        cfg,
+        view: &view,
+        now,
+        token,
+        form_token: &form_token,
+        link_expires: claims.expires_at,
+        notice,
+    }))
+}
+
+async fn status_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let result = async {
+        let (keys, claims) = verified(&state, &token).await?;
+        render(&state, &keys, &claims, &token, None).await
+    }
+    .await;
+    match result {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The action a portal form names, with its duration.
+fn portal_action(name: &str, duration: Option<&str>) -> Result<Action, ApiError> {
+    let minutes = || -> Result<u32, ApiError> {
+        let d = duration.ok_or_else(|| {
+            ApiError::bad_request("Choose a duration (one of the buttons).").page()
+        })?;
+        continuity::button_minutes(d).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Unknown duration {:?}: use one of the buttons (1 h, 4 h, 12 h, 1 d, 3 d).",
+                d.chars().take(20).collect::<String>()
+            ))
+            .page()
+        })
+    };
+    match name {
+        "activate" => Ok(Action::Activate {
+            minutes: minutes()?,
+        }),
+        "extend" => Ok(Action::Extend {
+            minutes: minutes()?,
+        }),
+        "suspend" => Ok(Action::Suspend {
+            minutes: minutes()?,
+        }),
+        "stop" => Ok(Action::Stop),
+        _ => Err(ApiError::not_found("There is no such action.").page()),
+    }
+}
+
+/// The fields of a URL-encoded form; a repeated field is refused.
+pub fn form_fields(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.split(';').next().is_some_and(|m| {
+        m.trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    }) {
+        return Err(ApiError::unsupported_media_type(
+            "Actions are sent by the page's forms (application/x-www-form-urlencoded).",
+        ));
+    }
+    if body.len() > 4096 || std::str::from_utf8(body).is_err() {
+        return Err(ApiError::bad_request("The form is malformed."));
+    }
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if out.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err(ApiError::bad_request(
+                "The form is malformed (a field is repeated).",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+async fn act(
+    State(state): State<AppState>,
+    Path((token, name)): Path<(String, String)>,
+    ClientAddr(source): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match try_act(&state, &token, &name, &source, &headers, &body).await {
+        Ok((status, html)) => (status, Html(html)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn try_act(
+    state: &AppState,
+    token: &str,
+    name: &str,
+    source: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(StatusCode, String), ApiError> {
+    let (keys, claims) = verified(state, token).await?;
+    let fields = form_fields(headers, body).map_err(ApiError::page)?;
+    let given = fields.get("form_token").map(String::as_str).unwrap_or("");
+    if !continuity::form_token_ok(&keys, &claims.key_id, token, given) {
+        return Err(ApiError::forbidden(
+            "This form is not from this link's page (missing or wrong anti-forgery token). Open the link again; nothing was changed.",
+        )
+        .page());
+    }
+    let rid = fields.get("request_id").map(String::as_str).unwrap_or("");
+    if !valid_request_id(rid) {
+        return Err(ApiError::bad_request(
+            "The form is malformed (request id). Open the link again; nothing was changed.",
+        )
+        .page());
+    }
+    let action = portal_action(name, fields.get("duration").map(String::as_str))?;
+    let who = format!("link:{}", claims.alert_id);
+    let outcome = perform(state, &claims.org_id, &action, Via::Link, &who, source, rid)
+        .await
+        .map_err(ApiError::page)?;
+    let notice = match outcome {
+        ActionOutcome::Applied { after, .. } => Notice::Done { action, after },
+        ActionOutcome::Repeated { current } => Notice::Repeated { action, current },
+        ActionOutcome::Refused { refusal, .. } => Notice::Refused(refusal.to_string()),
+    };
+    let refused = matches!(notice, Notice::Refused(_));
+    let html = render(state, &keys, &claims, token, Some(notice)).await?;
+    // A refusal is a 409 with the whole page and its explanation.
+    let status = if refused {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, html))
+}
+
+/// Carries out an action for the portal or the API: one conditional update, then, if it took
+/// effect, the audit record and the event on the bus (P7).
+pub async fn perform(
+    state: &AppState,
+    org_id: &str,
+    action: &Action,
+    via: Via,
+    who: &str,
+    source: &str,
+    request_id: &str,
+) -> Result<ActionOutcome, ApiError> {
+    let now = state.clock.now();
+    let outcome =
+        ContinuityStore::continuity_action(&state.store, org_id, action, via, request_id, now)
+            .await?;
+    match &outcome {
+        ActionOutcome::Applied { before, after } => {
+            let record = AuditRecord {
+                org_id: org_id.to_string(),
+                at: now,
+                who: who.to_string(),
+                via,
+                what: action.name().to_string(),
+                minutes: action.minutes(),
+                before: serde_json::to_value(before).unwrap_or_default(),
+                after: serde_json::to_value(after).unwrap_or_default(),
+                source: source.to_string(),
+                request_id: request_id.to_string(),
+            };
+            tracing::info!(org = org_id, who, via = ?via, action = action.name(), minutes = ?action.minutes(), source, "continuity action");
+            audit_and_publish(state, &record, action.event_name(), end_of(action, after)).await;
+        }
+        ActionOutcome::Repeated { .. } => {
+            tracing::info!(
+                org = org_id,
+                who,
+                action = action.name(),
+                request_id,
+                "repeated request: nothing changed"
+            );
+        }
+        ActionOutcome::Refused { refusal, .. } => {
+            tracing::info!(org = org_id, who, action = action.name(), reason = %refusal, "continuity action refused");
+        }
+    }
+    Ok(outcome)
+}
+
+fn end_of(action: &Action, after: &shared::store::ContinuityState) -> Option<DateTime<Utc>> {
+    match action {
+        Action::Suspend { .. } => after.suspended_until,
+        _ => after.event_end(),
+    }
+}
+
+/// Stores the audit record and publishes its event; failures are logged (the action stands).
+pub async fn audit_and_publish(
+    state: &AppState,
+    record: &AuditRecord,
+    event: &str,
+    until: Option<DateTime<Utc>>,
+) {
+    if let Err(e) = ContinuityStore::put_audit(&state.store, record).await {
+        tracing::error!(org = %record.org_id, error = %e, "audit record not stored");
+    }
+    let mut detail = serde_json::to_value(record).unwrap_or_default();
+    if let (Some(obj), Some(u)) = (detail.as_object_mut(), until) {
+        obj.insert("until".into(), serde_json::json!(u));
+    }
+    if let Err(e) = state.channels.publish(event, detail).await {
+        tracing::warn!(org = %record.org_id, event, error = %e, "event not published");
+    }
 }

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 mod continuity;
+pub use continuity::{audit_sk, PortalView, AUDIT_PREFIX};
+use continuity::{parse_continuity, parse_marks};
 mod mail;
 mod mailbox;
 pub use mail::*;
@@ -595,15 +597,6 @@ fn parse_config(item: &Item) -> Result<OrgConfig, StoreError> {
         .map_err(|e| corrupt(item, e.to_string()))
 }
 
-fn parse_continuity(item: &Item) -> Result<ContinuityState, StoreError> {
-    Ok(ContinuityState {
-        event_started_at: get_ts(item, "event_started_at")?,
-        event_until: get_ts(item, "event_until")?,
-        event_stopped_at: get_ts(item, "event_stopped_at")?,
-        suspended_until: get_ts(item, "suspended_until")?,
-    })
-}
-
 fn parse_counter(item: &Item) -> Result<CounterState, StoreError> {
     Ok(CounterState {
         value: get_n(item, "value")?,
@@ -729,6 +722,10 @@ impl MonitorStore for DynamoStore {
         }
     }
 
+    fn continuity(&self) -> Option<&dyn ContinuityStore> {
+        Some(self)
+    }
+
     async fn window_state(&self, org_id: &str, window: Window) -> Result<WindowState, StoreError> {
         let pk = org_pk(org_id);
         let wanted = [
@@ -757,6 +754,7 @@ impl MonitorStore for DynamoStore {
                 state.probe = Some(parse_probe(&item)?);
             } else if sk == CONTINUITY_SK {
                 state.continuity = parse_continuity(&item)?;
+                state.continuity_marks = parse_marks(&item);
             } else if sk == ALERT_SK {
                 state.episode = Some(parse_episode(&item)?);
             } else if sk == QUEUESTAT_SK {
@@ -1007,35 +1005,6 @@ impl QueueFiguresSource for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Sets continuity mode and suspension as given (one PutItem), for tools and tests. The
-    /// portal's actions use atomic updates.
-    pub async fn set_continuity_state(
-        &self,
-        org_id: &str,
-        state: &ContinuityState,
-    ) -> Result<(), StoreError> {
-        let mut item = key(org_pk(org_id), CONTINUITY_SK);
-        for (name, value) in [
-            ("event_started_at", state.event_started_at),
-            ("event_until", state.event_until),
-            ("event_stopped_at", state.event_stopped_at),
-            ("suspended_until", state.suspended_until),
-        ] {
-            if let Some(t) = value {
-                item.insert(name.into(), ts(t));
-            }
-        }
-        self.put_raw(item).await
-    }
-
-    /// The organisation's continuity state (one consistent GetItem; default when absent).
-    pub async fn continuity_state(&self, org_id: &str) -> Result<ContinuityState, StoreError> {
-        match self.get(org_pk(org_id), CONTINUITY_SK).await? {
-            Some(item) => parse_continuity(&item),
-            None => Ok(ContinuityState::default()),
-        }
-    }
-
     /// A send claim's status (`sending`, `sent`, `failed`), for tests and diagnosis.
     pub async fn send_status(
         &self,

@@ -53,6 +53,72 @@ pub struct WindowState {
     pub episode: Option<Episode>,
     /// Messages in the inbound queue (the `QUEUESTAT` count).
     pub queue_count: u64,
+    /// Which event the continuity state belongs to, and what the monitor announced of it.
+    pub continuity_marks: EventMarks,
+}
+
+/// The identity of the current (or last) continuity event and what was announced of it (P6,
+/// P9, P10): the monitor announces a planned event's start and every event's end exactly once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMarks {
+    /// The request that created the event (activation or plan).
+    pub event_id: Option<String>,
+    /// How it was created: `link`, `console`, `automatic`.
+    pub via: Option<String>,
+    /// The event whose start was announced (ContinuityActivated).
+    pub start_announced: Option<String>,
+    /// The event whose end was announced (ContinuityEnded).
+    pub end_announced: Option<String>,
+    /// The alert episode that activated an event automatically (P9): once per episode.
+    pub auto_episode: Option<String>,
+}
+
+/// What became of a continuity action in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionOutcome {
+    /// The action took effect: the state just before it, and after it.
+    Applied {
+        before: ContinuityState,
+        after: ContinuityState,
+    },
+    /// The same request had already taken effect (a retry): nothing changed.
+    Repeated { current: ContinuityState },
+    /// Refused; nothing changed.
+    Refused {
+        current: ContinuityState,
+        refusal: crate::continuity::Refusal,
+    },
+}
+
+/// Continuity events and the audit (P2-P10), as the portal, the API and the monitor use them.
+#[async_trait]
+pub trait ContinuityStore: Send + Sync {
+    /// Applies `action` at `now` with one conditional atomic update, once per `request_id`.
+    async fn continuity_action(
+        &self,
+        org_id: &str,
+        action: &crate::continuity::Action,
+        via: crate::continuity::Via,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, StoreError>;
+    /// Records one audited action (idempotent: keyed on its time and request id).
+    async fn put_audit(&self, record: &crate::continuity::AuditRecord) -> Result<(), StoreError>;
+    /// Activates continuity mode for the alert episode `episode_id` (P9), at most once per episode.
+    async fn auto_activate(
+        &self,
+        org_id: &str,
+        episode_id: &str,
+        minutes: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, StoreError>;
+    /// Claims the announcement of event `event_id`'s start (`start`) or end; `true`: announce it.
+    async fn claim_announcement(
+        &self,
+        org_id: &str,
+        event_id: &str,
+        start: bool,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Continuity mode and notification suspension, as the portal leaves them (P2-P6, P10), on the
@@ -226,6 +292,10 @@ pub trait MonitorStore: Send + Sync {
     async fn monitored_orgs(&self) -> Result<Vec<OrgEntry>, StoreError>;
     /// Counter, inbound counts and probe of one window.
     async fn window_state(&self, org_id: &str, window: Window) -> Result<WindowState, StoreError>;
+    /// Continuity events (P6, P9, P10), when this store keeps them.
+    fn continuity(&self) -> Option<&dyn ContinuityStore> {
+        None
+    }
     /// Writes the history item and moves the counter, atomically, only if the window has not been
     /// evaluated and the counter is still at `expected` (the last window read; `None`: no counter yet).
     async fn commit_window(

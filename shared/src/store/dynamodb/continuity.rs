@@ -1,4 +1,526 @@
 //! DynamoDB adapter of continuity events, planned events and the audit trail (P2-P10).
+//!
+//! The `CONTINUITY` item keeps its times as epoch seconds (numbers), so that every action is one
+//! `UpdateItem` whose condition is the rule of [`crate::continuity::apply`] and whose arithmetic
+//! happens in DynamoDB (`SET event_until = event_until + :d`): two administrators extending at
+//! the same moment both count. Each request's id is added to `request_ids` in the same update,
+//! and the condition refuses an id already there, so a retried request changes nothing twice.
 
-#[allow(unused_imports)]
 use super::*;
+use crate::continuity::{apply, Action, AuditRecord, Via};
+use chrono::TimeZone;
+
+/// Prefix of audit items' sort keys: `AUDIT#{epoch ms, 13 digits}#{request id}`.
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+/// Audit items are kept this long.
+pub const AUDIT_DAYS: i64 = 400;
+
+/// Sort key of an audit item.
+pub fn audit_sk(at: DateTime<Utc>, request_id: &str) -> String {
+    format!(
+        "{AUDIT_PREFIX}{:013}#{request_id}",
+        at.timestamp_millis().max(0)
+    )
+}
+
+fn secs(t: DateTime<Utc>) -> AttributeValue {
+    n(t.timestamp())
+}
+
+/// A time stored as epoch seconds (or, as older items have it, RFC 3339 text).
+fn get_time(item: &Item, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => {
+            let s: i64 = v
+                .parse()
+                .map_err(|_| corrupt(item, format!("attribute {name}: not a number")))?;
+            Ok(Utc.timestamp_opt(s, 0).single())
+        }
+        _ => get_ts(item, name),
+    }
+}
+
+pub(super) fn parse_continuity(item: &Item) -> Result<ContinuityState, StoreError> {
+    Ok(ContinuityState {
+        event_started_at: get_time(item, "event_started_at")?,
+        event_until: get_time(item, "event_until")?,
+        event_stopped_at: get_time(item, "event_stopped_at")?,
+        suspended_until: get_time(item, "suspended_until")?,
+    })
+}
+
+pub(super) fn parse_marks(item: &Item) -> EventMarks {
+    let s = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).cloned();
+    EventMarks {
+        event_id: s("event_id"),
+        via: s("event_via"),
+        start_announced: s("start_announced"),
+        end_announced: s("end_announced"),
+        auto_episode: s("auto_episode"),
+    }
+}
+
+fn request_ids(item: &Item) -> Vec<String> {
+    item.get("request_ids")
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The event is active at `:now`.
+const ACTIVE: &str =
+    "(event_started_at <= :now AND event_until > :now AND attribute_not_exists(event_stopped_at))";
+/// A planned event has not started at `:now`.
+const PLANNED: &str = "(event_started_at > :now AND attribute_not_exists(event_stopped_at))";
+/// The request has not taken effect yet.
+const FRESH: &str = "(attribute_not_exists(request_ids) OR NOT contains(request_ids, :rid))";
+
+impl DynamoStore {
+    /// Sets continuity mode and suspension as given (one PutItem), for tools and tests. The
+    /// portal's actions use atomic updates.
+    pub async fn set_continuity_state(
+        &self,
+        org_id: &str,
+        state: &ContinuityState,
+    ) -> Result<(), StoreError> {
+        let mut item = key(org_pk(org_id), CONTINUITY_SK);
+        for (name, value) in [
+            ("event_started_at", state.event_started_at),
+            ("event_until", state.event_until),
+            ("event_stopped_at", state.event_stopped_at),
+            ("suspended_until", state.suspended_until),
+        ] {
+            if let Some(t) = value {
+                item.insert(name.into(), secs(t));
+            }
+        }
+        if state.event_until.is_some() {
+            let id = format!(
+                "set-{}",
+                state.event_until.map(|t| t.timestamp()).unwrap_or(0)
+            );
+            item.insert("event_id".into(), s(&id));
+            item.insert("start_announced".into(), s(&id));
+        }
+        self.put_raw(item).await
+    }
+
+    /// The organisation's continuity state (one consistent GetItem; default when absent).
+    pub async fn continuity_state(&self, org_id: &str) -> Result<ContinuityState, StoreError> {
+        Ok(self.continuity_record(org_id).await?.0)
+    }
+
+    /// The continuity state with its event marks (one consistent GetItem).
+    pub async fn continuity_record(
+        &self,
+        org_id: &str,
+    ) -> Result<(ContinuityState, EventMarks, Vec<String>), StoreError> {
+        match self.get(org_pk(org_id), CONTINUITY_SK).await? {
+            Some(item) => Ok((
+                parse_continuity(&item)?,
+                parse_marks(&item),
+                request_ids(&item),
+            )),
+            None => Ok(Default::default()),
+        }
+    }
+
+    /// Audit records of `org_id` from `from` to `to`, newest first, at most `limit` (one Query).
+    pub async fn audit(
+        &self,
+        org_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+            .expression_attribute_values(":pk", s(org_pk(org_id)))
+            .expression_attribute_values(
+                ":a",
+                s(format!(
+                    "{AUDIT_PREFIX}{:013}",
+                    from.timestamp_millis().max(0)
+                )),
+            )
+            .expression_attribute_values(
+                ":b",
+                s(format!(
+                    "{AUDIT_PREFIX}{:013}~",
+                    to.timestamp_millis().max(0)
+                )),
+            )
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| classify("Query audit", e))?;
+        self.metrics.read_request(out.consumed_capacity.as_slice());
+        out.items()
+            .iter()
+            .map(|item| {
+                let doc = item
+                    .get("record")
+                    .ok_or_else(|| corrupt(item, "attribute record missing"))?;
+                serde_json::from_str(doc.as_s().map_err(|_| corrupt(item, "record: not text"))?)
+                    .map_err(|e| corrupt(item, format!("record: {e}")))
+            })
+            .collect()
+    }
+
+    async fn update_continuity(
+        &self,
+        org_id: &str,
+        update: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<ContinuityState>, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org_pk(org_id), CONTINUITY_SK)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity.as_slice());
+                match out.attributes {
+                    Some(old) if !old.is_empty() => parse_continuity(&old).map(Some),
+                    _ => Ok(Some(ContinuityState::default())),
+                }
+            }
+            Err(e) => {
+                self.metrics.request(&[]);
+                match classify("UpdateItem continuity", e) {
+                    StoreError::ConditionFailed(_) => Ok(None),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
+    /// One attempt of `action`: `Some(before)` when applied, `None` when a condition failed.
+    async fn try_action(
+        &self,
+        org_id: &str,
+        action: &Action,
+        via: Via,
+        rid: &str,
+        now: DateTime<Utc>,
+        current: &ContinuityState,
+    ) -> Result<Option<ContinuityState>, StoreError> {
+        let mins = |m: u32| n(i64::from(m) * 60);
+        let base = || {
+            vec![
+                (":now", secs(now)),
+                (":rid", s(rid)),
+                (":rids", AttributeValue::Ss(vec![rid.to_string()])),
+            ]
+        };
+        let with = |extra: Vec<(&'static str, AttributeValue)>| {
+            let mut v = base();
+            v.extend(extra);
+            v
+        };
+        let via = s(enum_str(&via));
+        match *action {
+            Action::Activate { minutes } => {
+                self.update_continuity(
+                    org_id,
+                    "SET event_started_at = :now, event_until = :until, event_id = :rid, \
+                     event_via = :via, start_announced = :rid ADD request_ids :rids \
+                     REMOVE event_stopped_at",
+                    &format!("{FRESH} AND NOT {ACTIVE}"),
+                    with(vec![
+                        (":until", n(now.timestamp() + i64::from(minutes) * 60)),
+                        (":via", via),
+                    ]),
+                )
+                .await
+            }
+            Action::Extend { minutes } => {
+                self.update_continuity(
+                    org_id,
+                    "SET event_until = event_until + :d ADD request_ids :rids",
+                    &format!("{FRESH} AND {ACTIVE}"),
+                    with(vec![(":d", mins(minutes))]),
+                )
+                .await
+            }
+            Action::Suspend { minutes } => {
+                // Two forms, each atomic: add to a running suspension, or start one from now.
+                if current.suspended(now) {
+                    self.update_continuity(
+                        org_id,
+                        "SET suspended_until = suspended_until + :d ADD request_ids :rids",
+                        &format!("{FRESH} AND suspended_until > :now"),
+                        with(vec![(":d", mins(minutes))]),
+                    )
+                    .await
+                } else {
+                    self.update_continuity(
+                        org_id,
+                        "SET suspended_until = :until ADD request_ids :rids",
+                        &format!(
+                            "{FRESH} AND (attribute_not_exists(suspended_until) OR suspended_until <= :now)"
+                        ),
+                        with(vec![(
+                            ":until",
+                            n(now.timestamp() + i64::from(minutes) * 60),
+                        )]),
+                    )
+                    .await
+                }
+            }
+            Action::Stop => {
+                self.update_continuity(
+                    org_id,
+                    "SET event_stopped_at = :now ADD request_ids :rids",
+                    &format!("{FRESH} AND {ACTIVE}"),
+                    base(),
+                )
+                .await
+            }
+            Action::Schedule { start, end } => {
+                self.update_continuity(
+                    org_id,
+                    "SET event_started_at = :start, event_until = :until, event_id = :rid, \
+                     event_via = :via ADD request_ids :rids REMOVE event_stopped_at, start_announced",
+                    &format!("{FRESH} AND NOT {ACTIVE} AND NOT {PLANNED}"),
+                    with(vec![
+                        (":start", secs(start)),
+                        (":until", secs(end)),
+                        (":via", via),
+                    ]),
+                )
+                .await
+            }
+            Action::CancelPlanned => {
+                self.update_continuity(
+                    org_id,
+                    "REMOVE event_started_at, event_until, event_stopped_at, event_id \
+                     ADD request_ids :rids",
+                    &format!("{FRESH} AND {PLANNED}"),
+                    base(),
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// Seconds precision: what the item keeps.
+fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.timestamp_opt(t.timestamp(), 0).single().unwrap_or(t)
+}
+
+#[async_trait]
+impl ContinuityStore for DynamoStore {
+    async fn continuity_action(
+        &self,
+        org_id: &str,
+        action: &Action,
+        via: Via,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, StoreError> {
+        let now = whole_seconds(now);
+        // The state as last seen only chooses the form of the update (and explains a refusal);
+        // the condition of the update decides.
+        let mut current = self.continuity_state(org_id).await?;
+        for _ in 0..4 {
+            if let Some(before) = self
+                .try_action(org_id, action, via, request_id, now, &current)
+                .await?
+            {
+                let after = apply(&before, action, now).unwrap_or(before);
+                return Ok(ActionOutcome::Applied { before, after });
+            }
+            let (state, _, ids) = self.continuity_record(org_id).await?;
+            if ids.iter().any(|i| i == request_id) {
+                return Ok(ActionOutcome::Repeated { current: state });
+            }
+            if let Err(refusal) = apply(&state, action, now) {
+                return Ok(ActionOutcome::Refused {
+                    current: state,
+                    refusal,
+                });
+            }
+            // The state moved between the read and the update: try again with what is there now.
+            current = state;
+        }
+        Err(StoreError::Transient(
+            "continuity state kept changing during 4 attempts".into(),
+        ))
+    }
+
+    async fn put_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
+        let mut item = key(org_pk(&r.org_id), audit_sk(r.at, &r.request_id));
+        let doc = serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))?;
+        item.insert("record".into(), s(doc));
+        item.insert("at".into(), ts(r.at));
+        item.insert("what".into(), s(&r.what));
+        item.insert("who".into(), s(&r.who));
+        item.insert(TTL_ATTR.into(), expiry(r.at, AUDIT_DAYS));
+        // A repeat of the same record (same time and request) finds it there: nothing changes.
+        self.put_if(
+            "PutItem audit",
+            item,
+            "attribute_not_exists(pk)",
+            &[],
+            vec![],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn auto_activate(
+        &self,
+        org_id: &str,
+        episode_id: &str,
+        minutes: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, StoreError> {
+        let now = whole_seconds(now);
+        let rid = format!("auto-{episode_id}");
+        let action = Action::Activate { minutes };
+        let before = self
+            .update_continuity(
+                org_id,
+                "SET event_started_at = :now, event_until = :until, event_id = :rid, \
+                 event_via = :via, auto_episode = :ep ADD request_ids :rids \
+                 REMOVE event_stopped_at",
+                &format!(
+                    "{FRESH} AND NOT {ACTIVE} AND (attribute_not_exists(auto_episode) OR auto_episode <> :ep)"
+                ),
+                vec![
+                    (":now", secs(now)),
+                    (":rid", s(&rid)),
+                    (":rids", AttributeValue::Ss(vec![rid.clone()])),
+                    (":until", n(now.timestamp() + i64::from(minutes) * 60)),
+                    (":via", s(enum_str(&Via::Automatic))),
+                    (":ep", s(episode_id)),
+                ],
+            )
+            .await?;
+        match before {
+            Some(before) => Ok(ActionOutcome::Applied {
+                before,
+                after: apply(&before, &action, now).unwrap_or(before),
+            }),
+            None => {
+                let current = self.continuity_state(org_id).await?;
+                Ok(match apply(&current, &action, now) {
+                    Err(refusal) => ActionOutcome::Refused { current, refusal },
+                    Ok(_) => ActionOutcome::Repeated { current },
+                })
+            }
+        }
+    }
+
+    async fn claim_announcement(
+        &self,
+        org_id: &str,
+        event_id: &str,
+        start: bool,
+    ) -> Result<bool, StoreError> {
+        let (update, cond) = if start {
+            (
+                "SET start_announced = :id",
+                "event_id = :id AND (attribute_not_exists(start_announced) OR start_announced <> :id)",
+            )
+        } else {
+            // The event is over: its request ids are no longer needed to recognise retries.
+            (
+                "SET end_announced = :id REMOVE request_ids",
+                "event_id = :id AND (attribute_not_exists(end_announced) OR end_announced <> :id)",
+            )
+        };
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org_pk(org_id), CONTINUITY_SK)))
+            .update_expression(update)
+            .condition_expression(cond)
+            .expression_attribute_values(":id", s(event_id))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity.as_slice());
+                Ok(true)
+            }
+            Err(e) => {
+                self.metrics.request(&[]);
+                match classify("UpdateItem announcement", e) {
+                    StoreError::ConditionFailed(_) => Ok(false),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+}
+
+/// Everything the portal page shows (P1), read with one `BatchGetItem` (configuration,
+/// continuity, counter, queue figures), one `Query` of the history and, only when mail is
+/// queued, one `Query` for the oldest queued message.
+#[derive(Debug, Clone, Default)]
+pub struct PortalView {
+    pub config: Option<OrgConfig>,
+    pub state: ContinuityState,
+    pub marks: EventMarks,
+    pub counter: Option<CounterState>,
+    pub queue: QueueFigures,
+    pub history: Vec<HistoryEntry>,
+}
+
+impl DynamoStore {
+    /// The portal's view of `org_id` with the history of windows `from..=to`.
+    pub async fn portal_view(
+        &self,
+        org_id: &str,
+        from: Window,
+        to: Window,
+    ) -> Result<PortalView, StoreError> {
+        let pk = org_pk(org_id);
+        let keys = [CONFIG_SK, CONTINUITY_SK, COUNTER_SK, QUEUESTAT_SK]
+            .iter()
+            .map(|sk| key(pk.clone(), *sk))
+            .collect();
+        let mut view = PortalView::default();
+        for item in self.batch_get("BatchGetItem portal", keys, true).await? {
+            match get_s(&item, "sk")? {
+                CONFIG_SK => view.config = Some(parse_config(&item)?),
+                CONTINUITY_SK => {
+                    view.state = parse_continuity(&item)?;
+                    view.marks = parse_marks(&item);
+                }
+                COUNTER_SK => view.counter = Some(parse_counter(&item)?),
+                QUEUESTAT_SK => {
+                    view.queue.count = get_n_or::<i64>(&item, "count", 0)?.max(0) as u64
+                }
+                _ => {}
+            }
+        }
+        if view.config.is_none() {
+            return Ok(view);
+        }
+        if view.queue.count > 0 {
+            view.queue = self.queue_figures(org_id).await?;
+        }
+        view.history = self.history(org_id, from, to).await?;
+        Ok(view)
+    }
+}
