@@ -16,6 +16,7 @@ use crate::notify::AlertChannels;
 use crate::probe::{judge, probe_message, ProbeToken};
 use crate::secrets::SecretSource;
 use crate::smtp::ProbeSender;
+use crate::store::{ActionOutcome, EventMarks, Phase};
 use crate::store::{AlertStore, ContinuityState, QueueFigures, QueueFiguresSource};
 use crate::store::{CommitOutcome, HistoryEntry, MonitorStore};
 use crate::window::Window;
@@ -71,6 +72,7 @@ pub struct AlertOutcome {
 struct PostWindow {
     counter: u32,
     continuity: ContinuityState,
+    marks: EventMarks,
     episode: Option<Episode>,
     queue_count: u64,
     failing_now: Vec<Failing>,
@@ -162,7 +164,10 @@ impl<'a> Monitor<'a> {
                         let (evaluation, post) = self.evaluate_full(&cfg, window).await;
                         let probe = self.probe(&cfg, window.next()).await;
                         let alerts = match post {
-                            Some(post) => self.alert(&cfg, &post).await,
+                            Some(post) => {
+                                self.continuity_events(&cfg, &post).await;
+                                self.alert(&cfg, &post).await
+                            }
                             None => AlertOutcome::default(),
                         };
                         OrgOutcome {
@@ -241,6 +246,7 @@ impl<'a> Monitor<'a> {
             let post = |counter: u32, failing_now: Vec<Failing>| PostWindow {
                 counter,
                 continuity: state.continuity,
+                marks: state.continuity_marks.clone(),
                 episode: state.episode.clone(),
                 queue_count: state.queue_count,
                 failing_now,
@@ -312,6 +318,168 @@ impl<'a> Monitor<'a> {
         Err(StoreError::Transient(format!(
             "counter kept moving during {COMMIT_ATTEMPTS} attempts"
         )))
+    }
+
+    /// Continuity events the monitor owns (P6, P9, P10): announces a planned event's start and
+    /// every event's end once (conditional writes: concurrent runs announce nothing twice), and
+    /// activates continuity mode by itself when the policy says so. Never fails the run.
+    async fn continuity_events(&self, cfg: &OrgConfig, post: &PostWindow) {
+        let Some(cs) = self.store.continuity() else {
+            return;
+        };
+        let org = cfg.org_id.as_str();
+        let now = self.clock.now();
+        let marks = &post.marks;
+        // P9: the condition has held long enough; once per alert episode.
+        if let (Some(minutes), Some(ep)) = (
+            crate::continuity::auto_activation_due(
+                cfg.continuity.auto_activate.as_ref(),
+                post.episode.as_ref().map(|e| e.since),
+                &post.continuity,
+                now,
+            ),
+            post.episode.as_ref(),
+        ) {
+            if marks.auto_episode.as_deref() != Some(ep.id.as_str()) {
+                match cs.auto_activate(org, &ep.id, minutes, now).await {
+                    Ok(ActionOutcome::Applied { before, after }) => {
+                        tracing::info!(org, episode = %ep.id, minutes, "continuity mode activated automatically");
+                        let record = crate::continuity::AuditRecord {
+                            org_id: org.to_string(),
+                            at: now,
+                            who: "service:auto-activation".into(),
+                            via: crate::continuity::Via::Automatic,
+                            what: "activate".into(),
+                            minutes: Some(minutes),
+                            before: serde_json::to_value(before).unwrap_or_default(),
+                            after: serde_json::to_value(after).unwrap_or_default(),
+                            source: "-".into(),
+                            request_id: format!("auto-{}", ep.id),
+                        };
+                        if let Err(e) = cs.put_audit(&record).await {
+                            tracing::error!(org, error = %e, "audit record not stored");
+                        }
+                        let mut detail = serde_json::to_value(&record).unwrap_or_default();
+                        detail["until"] = serde_json::json!(after.event_until);
+                        detail["automatic"] = serde_json::json!(true);
+                        self.publish("ContinuityActivated", detail).await;
+                        self.tell_auto_activation(cfg, ep, &after).await;
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(org, error = %e, "automatic activation failed; tried again next run")
+                    }
+                }
+            }
+        }
+        let Some(event_id) = marks.event_id.as_deref() else {
+            return;
+        };
+        // P10: a planned event has started.
+        if let Phase::Continuity { start, end } = post.continuity.phase(now) {
+            if marks.start_announced.as_deref() != Some(event_id) {
+                match cs.claim_announcement(org, event_id, true).await {
+                    Ok(true) => {
+                        tracing::info!(org, event = event_id, "planned continuity event started");
+                        self.publish(
+                            "ContinuityActivated",
+                            serde_json::json!({
+                                "org_id": org, "event_id": event_id, "via": marks.via,
+                                "planned": true, "start": start, "until": end,
+                            }),
+                        )
+                        .await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(org, error = %e, "event start not announced"),
+                }
+            }
+        }
+        // P6: the event is over (its end passed, or it was stopped).
+        if let Some(end) = post.continuity.event_end() {
+            let started = post.continuity.event_started_at.unwrap_or(end);
+            if end <= now && started <= end && marks.end_announced.as_deref() != Some(event_id) {
+                match cs.claim_announcement(org, event_id, false).await {
+                    Ok(true) => {
+                        tracing::info!(org, event = event_id, ended = %end, "continuity event ended");
+                        self.publish(
+                            "ContinuityEnded",
+                            serde_json::json!({
+                                "org_id": org, "event_id": event_id, "via": marks.via,
+                                "start": started, "ended_at": end,
+                                "stopped": post.continuity.event_stopped_at.is_some(),
+                            }),
+                        )
+                        .await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(org, error = %e, "event end not announced"),
+                }
+            }
+        }
+    }
+
+    /// Tells the contacts that continuity mode was activated automatically (P9), once per
+    /// contact and channel (claimed like alerts).
+    async fn tell_auto_activation(&self, cfg: &OrgConfig, ep: &Episode, s: &ContinuityState) {
+        let a = &self.alerting;
+        let org = cfg.org_id.as_str();
+        let now = self.clock.now();
+        let alert_id = format!("auto-{}", ep.id);
+        let until = s
+            .event_until
+            .map(crate::continuity::utc_text)
+            .unwrap_or_default();
+        let url = match self.link(org, &alert_id, now).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(org, error = %e, "automatic activation notice not sent: no link");
+                return;
+            }
+        };
+        for (i, c) in cfg.alerts.contacts.iter().enumerate() {
+            for (channel, to) in [("sms", c.mobile.as_deref()), ("email", c.email.as_deref())] {
+                let Some(to) = to else { continue };
+                let key = format!("{alert_id}#{i}#{channel}");
+                match a
+                    .store
+                    .claim_send(
+                        org,
+                        &key,
+                        now,
+                        chrono::Duration::minutes(STALE_SEND_MINUTES),
+                    )
+                    .await
+                {
+                    Ok(true) => {}
+                    _ => continue,
+                }
+                let text = format!(
+                    "{}: continuity mode was activated automatically (the mail problem lasted), until {until}. Manage: {url}",
+                    cfg.name
+                );
+                let result = if channel == "sms" {
+                    a.channels.send_sms(to, &text).await
+                } else {
+                    let html = format!(
+                        "<!doctype html><html><body><p>{}</p><p><a href=\"{u}\">Manage Event</a></p><p>{u}</p></body></html>",
+                        alerts::html_escape(&text),
+                        u = alerts::html_escape(&url)
+                    );
+                    let content = alerts::EmailContent {
+                        subject: format!("{}: continuity mode activated automatically", cfg.name),
+                        text: text.clone(),
+                        html,
+                    };
+                    a.channels.send_email(to, &content).await
+                };
+                let _ = a
+                    .store
+                    .finish_send(org, &key, result.map_err(|e| e.to_string()))
+                    .await;
+            }
+        }
     }
 
     /// Raises, repeats and clears alerts for one organisation (A1-A5, D8). Never fails the run.

@@ -95,7 +95,8 @@ async fn activate_extend_suspend_stop_with_confirmations_audit_and_events() {
         s.phase(rig.clock.now()),
         Phase::PostEvent { ended, .. } if ended == t("2026-11-23T12:30:00Z")
     ));
-    // Nothing to extend or stop any more.
+    // A stopped event can be activated again.
+    rig.clock.set(t("2026-11-23T12:31:00Z"));
     let (status, page) = act(&rig, &token, "activate", Some("1h")).await;
     assert_eq!(status, 200, "activating again after a stop: {page}");
 

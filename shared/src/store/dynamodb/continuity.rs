@@ -398,7 +398,7 @@ impl ContinuityStore for DynamoStore {
             .update_continuity(
                 org_id,
                 "SET event_started_at = :now, event_until = :until, event_id = :rid, \
-                 event_via = :via, auto_episode = :ep ADD request_ids :rids \
+                 event_via = :via, auto_episode = :ep, start_announced = :rid ADD request_ids :rids \
                  REMOVE event_stopped_at",
                 &format!(
                     "{FRESH} AND NOT {ACTIVE} AND (attribute_not_exists(auto_episode) OR auto_episode <> :ep)"

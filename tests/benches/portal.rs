@@ -1,0 +1,137 @@
+//! Portal figures against DynamoDB Local and moto: p50 and p99 latency of the portal page and of
+//! each action (the whole HTTP round trip on loopback, so the handler plus a few tens of
+//! microseconds), DynamoDB requests per call (the store's request metrics), and the page weight.
+//! Needs the local services (see `infra/local/services.sh`); BENCH_PORTAL_N (default 200) sets
+//! the number of calls per operation.
+
+use integration_tests::api::ApiRig;
+use integration_tests::portal_support::org_with_link;
+use integration_tests::t;
+use std::time::{Duration, Instant};
+
+struct Row {
+    op: &'static str,
+    times: Vec<Duration>,
+    requests: u64,
+    bytes: usize,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn post(url: &str, body: String) -> (u16, usize) {
+    let r = ApiRig::http()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    let s = r.status().as_u16();
+    (s, r.bytes().await.map(|b| b.len()).unwrap_or(0))
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("BENCH_PORTAL_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let rig = ApiRig::start(t("2026-11-23T10:00:00Z")).await;
+    let token = org_with_link(&rig, "acme", "Europe/Paris").await;
+    let ft = shared::continuity::form_token(&rig.env.link_keys, "k1", &token).expect("form token");
+    let page_url = rig.url(&format!("/l/{token}"));
+    let mut rows: Vec<Row> = Vec::new();
+    let mut seq = 0u64;
+    let mut body = |duration: Option<&str>| {
+        seq += 1;
+        let mut b = format!("form_token={ft}&request_id=bench-request-{seq:08}");
+        if let Some(d) = duration {
+            b.push_str(&format!("&duration={d}"));
+        }
+        b
+    };
+
+    // Warm up the connection pool, the secret cache and DynamoDB Local.
+    for _ in 0..10 {
+        let _ = ApiRig::http().get(&page_url).send().await;
+    }
+
+    let mut measure = |op: &'static str| {
+        rows.push(Row {
+            op,
+            times: Vec::with_capacity(n),
+            requests: 0,
+            bytes: 0,
+        });
+        rows.len() - 1
+    };
+    let (page, activate, extend, suspend, stop) = (
+        measure("GET portal page (inactive)"),
+        measure("POST activate"),
+        measure("POST extend"),
+        measure("POST suspend"),
+        measure("POST stop"),
+    );
+    let page_active = measure("GET portal page (active)");
+    for _ in 0..n {
+        let before = rig.store().metrics().requests;
+        let t0 = Instant::now();
+        let r = ApiRig::http().get(&page_url).send().await.expect("get");
+        let len = r.bytes().await.map(|b| b.len()).unwrap_or(0);
+        rows[page].times.push(t0.elapsed());
+        rows[page].requests += rig.store().metrics().requests - before;
+        rows[page].bytes = len;
+
+        for (i, action, d) in [
+            (activate, "activate", Some("4h")),
+            (extend, "extend", Some("1h")),
+            (suspend, "suspend", Some("1h")),
+        ] {
+            let b = body(d);
+            let before = rig.store().metrics().requests;
+            let t0 = Instant::now();
+            let (status, len) = post(&rig.url(&format!("/l/{token}/{action}")), b).await;
+            rows[i].times.push(t0.elapsed());
+            assert_eq!(status, 200, "{action}");
+            rows[i].requests += rig.store().metrics().requests - before;
+            rows[i].bytes = len;
+        }
+
+        let before = rig.store().metrics().requests;
+        let t0 = Instant::now();
+        let r = ApiRig::http().get(&page_url).send().await.expect("get");
+        let len = r.bytes().await.map(|b| b.len()).unwrap_or(0);
+        rows[page_active].times.push(t0.elapsed());
+        rows[page_active].requests += rig.store().metrics().requests - before;
+        rows[page_active].bytes = len;
+
+        let b = body(None);
+        let before = rig.store().metrics().requests;
+        let t0 = Instant::now();
+        let (status, len) = post(&rig.url(&format!("/l/{token}/stop")), b).await;
+        rows[stop].times.push(t0.elapsed());
+        assert_eq!(status, 200, "stop");
+        rows[stop].requests += rig.store().metrics().requests - before;
+        rows[stop].bytes = len;
+    }
+
+    println!(
+        "Portal against DynamoDB Local and moto, {n} calls each (HTTP on loopback, sequential):"
+    );
+    println!("| operation | p50 | p99 | DynamoDB requests per call | response bytes |");
+    println!("|---|---:|---:|---:|---:|");
+    for mut r in rows {
+        r.times.sort();
+        println!(
+            "| {} | {:.2} ms | {:.2} ms | {:.1} | {} |",
+            r.op,
+            pct(&r.times, 0.5),
+            pct(&r.times, 0.99),
+            r.requests as f64 / r.times.len().max(1) as f64,
+            r.bytes
+        );
+    }
+}

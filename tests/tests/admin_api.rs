@@ -1,0 +1,326 @@
+//! The administration API (P7-P10) against DynamoDB Local and moto: sign-in refusals, the same
+//! event actions as the portal (audited as console), planned events, configuration with
+//! validation, audit query, queue pause.
+
+use integration_tests::api::{ApiRig, AUDIENCE, ISSUER};
+use integration_tests::portal_support::{org_with_link, partition};
+use integration_tests::t;
+use serde_json::{json, Value};
+use shared::auth::{IdentitySettings, LocalIssuer, TokenRequest};
+use shared::clock::Clock;
+use shared::store::Phase;
+
+const NOW: &str = "2026-11-23T10:00:00Z";
+
+async fn call(
+    rig: &ApiRig,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let c = ApiRig::http();
+    let url = rig.url(path);
+    let mut req = match method {
+        "GET" => c.get(url),
+        "PUT" => c.put(url),
+        _ => c.post(url),
+    };
+    if let Some(tk) = token {
+        req = req.bearer_auth(tk);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn sign_in_is_required_and_checked() {
+    let rig = ApiRig::start(t(NOW)).await;
+    org_with_link(&rig, "acme", "UTC").await;
+    let before = partition(&rig, "acme").await;
+    let path = "/api/v1/admin/continuity/activate";
+    let body = Some(json!({"minutes": 60}));
+
+    let (s, v) = call(&rig, "POST", path, None, body.clone()).await;
+    assert_eq!(s, 401, "{v}");
+    // Not an administrator.
+    let user = rig.token("user@acme.test", false);
+    let (s, _) = call(&rig, "POST", path, Some(&user), body.clone()).await;
+    assert_eq!(s, 403);
+    // Bad signature: another key with the same issuer and audience.
+    let stranger =
+        LocalIssuer::generate(IdentitySettings::cognito(ISSUER, AUDIENCE)).expect("issuer");
+    let req = TokenRequest {
+        subject: "sub-admin",
+        email: Some("admin@acme.test"),
+        groups: &["continuity-admins"],
+        org: None,
+    };
+    let forged = stranger
+        .issue(&req, rig.clock.now(), chrono::Duration::hours(1))
+        .unwrap();
+    let (s, _) = call(&rig, "POST", path, Some(&forged), body.clone()).await;
+    assert_eq!(s, 401);
+    // Tampered payload.
+    let good = rig.token("admin@acme.test", true);
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    parts[1] = parts[1].chars().rev().collect();
+    let (s, _) = call(&rig, "POST", path, Some(&parts.join(".")), body.clone()).await;
+    assert_eq!(s, 401);
+    // Expired.
+    let old = rig
+        .issuer
+        .issue(
+            &req,
+            rig.clock.now() - chrono::Duration::hours(3),
+            chrono::Duration::hours(1),
+        )
+        .unwrap();
+    let (s, v) = call(&rig, "POST", path, Some(&old), body.clone()).await;
+    assert_eq!(s, 401, "{v}");
+    // Wrong audience (an issuer for another application).
+    let other_app =
+        LocalIssuer::generate(IdentitySettings::cognito(ISSUER, "another-app")).unwrap();
+    let tok = other_app
+        .issue(&req, rig.clock.now(), chrono::Duration::hours(1))
+        .unwrap();
+    let (s, _) = call(&rig, "POST", path, Some(&tok), body.clone()).await;
+    assert_eq!(s, 401);
+
+    assert_eq!(partition(&rig, "acme").await, before, "nothing changed");
+    assert!(rig.env.events().await.is_empty());
+}
+
+#[tokio::test]
+async fn event_actions_through_the_api_are_audited_as_console() {
+    let rig = ApiRig::start(t(NOW)).await;
+    org_with_link(&rig, "acme", "UTC").await;
+    let admin = rig.token("admin@acme.test", true);
+    let tk = Some(admin.as_str());
+
+    let (s, v) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/continuity/activate",
+        tk,
+        Some(json!({"minutes": 120})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["message"], "Continuity mode activated");
+    assert_eq!(v["status"]["event_until"], "2026-11-23T12:00:00Z");
+    let (s, v) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/continuity/activate",
+        tk,
+        Some(json!({"minutes": 120})),
+    )
+    .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "refused");
+    let (s, _) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/continuity/extend",
+        tk,
+        Some(json!({"duration": "1h"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Refusals: unknown duration, minutes out of bounds, malformed body, unknown field.
+    for body in [
+        json!({"duration": "2h"}),
+        json!({"minutes": 0}),
+        json!({"minutes": 20161}),
+        json!({}),
+    ] {
+        let (s, v) = call(
+            &rig,
+            "POST",
+            "/api/v1/admin/continuity/extend",
+            tk,
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, 422, "{v}");
+    }
+    let (s, _) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/continuity/extend",
+        tk,
+        Some(json!({"hours": 1})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let r = ApiRig::http()
+        .post(rig.url("/api/v1/admin/continuity/extend"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/plain")
+        .body("minutes=60")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    // Idempotency-Key: a retry changes nothing twice.
+    for _ in 0..2 {
+        let r = ApiRig::http()
+            .post(rig.url("/api/v1/admin/continuity/extend"))
+            .bearer_auth(&admin)
+            .header("idempotency-key", "retry-key-0001")
+            .json(&json!({"minutes": 30}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let s = rig.store().continuity_state("acme").await.unwrap();
+    assert_eq!(s.event_until, Some(t("2026-11-23T13:30:00Z")));
+
+    let (st, v) = call(&rig, "POST", "/api/v1/admin/continuity/stop", tk, None).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["message"], "Continuity mode was ended");
+
+    let (s, v) = call(&rig, "GET", "/api/v1/admin/audit", tk, None).await;
+    assert_eq!(s, 200);
+    let records = v["records"].as_array().unwrap();
+    let whats: Vec<&str> = records
+        .iter()
+        .map(|r| r["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(whats.len(), 4, "{whats:?}");
+    for r in records {
+        assert_eq!(r["via"], "console");
+        assert_eq!(r["who"], "admin:sub-admin@acme.test");
+        assert_eq!(r["source"], "127.0.0.1");
+    }
+    let events = rig.env.events().await;
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "ContinuityExtended").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"ContinuityActivated") && kinds.contains(&"ContinuityStopped"));
+}
+
+#[tokio::test]
+async fn planned_events_start_and_end_by_themselves() {
+    let rig = ApiRig::start(t(NOW)).await;
+    org_with_link(&rig, "acme", "UTC").await;
+    let admin = rig.token("admin@acme.test", true);
+    let tk = Some(admin.as_str());
+    let plan = json!({"start": "2026-11-24T02:00:00Z", "end": "2026-11-24T04:00:00Z"});
+    let (s, v) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/continuity/schedule",
+        tk,
+        Some(plan.clone()),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"]["planned"]["start"], "2026-11-24T02:00:00Z");
+    let (s, _) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/continuity/schedule",
+        tk,
+        Some(plan),
+    )
+    .await;
+    assert_eq!(s, 409, "one plan at a time");
+    let st = rig.store().continuity_state("acme").await.unwrap();
+    assert_eq!(st.phase(t(NOW)), Phase::Normal);
+    assert!(matches!(
+        st.phase(t("2026-11-24T03:00:00Z")),
+        Phase::Continuity { .. }
+    ));
+    assert!(matches!(
+        st.phase(t("2026-11-24T04:05:00Z")),
+        Phase::PostEvent { .. }
+    ));
+    let (s, _) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/continuity/cancel-planned",
+        tk,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let st = rig.store().continuity_state("acme").await.unwrap();
+    assert_eq!(st.phase(t("2026-11-24T03:00:00Z")), Phase::Normal);
+}
+
+#[tokio::test]
+async fn configuration_read_update_validation_and_queue_pause() {
+    let rig = ApiRig::start(t(NOW)).await;
+    org_with_link(&rig, "acme", "UTC").await;
+    org_with_link(&rig, "globex", "UTC").await;
+    let admin = rig.token("admin@acme.test", true);
+    let tk = Some(admin.as_str());
+
+    let (s, mut cfg) = call(&rig, "GET", "/api/v1/admin/config", tk, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(cfg["org_id"], "acme");
+
+    // Invalid: every wrong field named; nothing stored.
+    let mut bad = cfg.clone();
+    bad["monitoring"]["threshold"] = json!(0);
+    bad["time_zone"] = json!("Mars/Olympus");
+    let (s, v) = call(&rig, "PUT", "/api/v1/admin/config", tk, Some(bad)).await;
+    assert_eq!(s, 422, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("monitoring.threshold") && msg.contains("time_zone"),
+        "{msg}"
+    );
+    // Another organisation's configuration, another's domain.
+    let mut other = cfg.clone();
+    other["org_id"] = json!("globex");
+    let (s, _) = call(&rig, "PUT", "/api/v1/admin/config", tk, Some(other)).await;
+    assert_eq!(s, 403);
+    let mut steal = cfg.clone();
+    steal["domains"] = json!(["acme.test", "globex.test"]);
+    let (s, _) = call(&rig, "PUT", "/api/v1/admin/config", tk, Some(steal)).await;
+    assert_eq!(s, 409);
+    assert!(rig.env.events().await.is_empty());
+
+    cfg["monitoring"]["threshold"] = json!(7);
+    cfg["time_zone"] = json!("Europe/Paris");
+    let (s, v) = call(&rig, "PUT", "/api/v1/admin/config", tk, Some(cfg)).await;
+    assert_eq!(s, 200, "{v}");
+    let stored = rig.store().get_config("acme").await.unwrap().unwrap();
+    assert_eq!(stored.monitoring.threshold, 7);
+
+    let (s, v) = call(&rig, "POST", "/api/v1/admin/queue/pause", tk, None).await;
+    assert_eq!((s, &v["paused"]), (200, &json!(true)));
+    let (s, v) = call(&rig, "GET", "/api/v1/admin/queue", tk, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["paused"], true);
+    assert_eq!(v["count"], 0);
+    assert!(
+        rig.store()
+            .get_config("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .queue
+            .paused
+    );
+
+    let events = rig.env.events().await;
+    let changed: Vec<_> = events
+        .iter()
+        .filter(|(k, _)| k == "ConfigChanged")
+        .collect();
+    assert_eq!(changed.len(), 2, "{events:?}");
+    assert_eq!(changed[0].1["before"]["monitoring"]["threshold"], 5);
+    assert_eq!(changed[0].1["after"]["monitoring"]["threshold"], 7);
+}
