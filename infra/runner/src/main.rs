@@ -5,7 +5,6 @@ use clap::{Parser, Subcommand};
 use local_runner::{http, receiving, Runner};
 use monitor::{Deps, RunSummary, Settings};
 use shared::clock::{Clock, SystemClock, VirtualClock};
-use shared::config::OrgConfig;
 use shared::store::dynamodb::DynamoStore;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,7 +53,8 @@ enum Command {
     },
     /// Creates the table (index and TTL as in infra/template.yaml).
     CreateTable,
-    /// Validates an organisation configuration file and stores it.
+    /// Validates an organisation configuration file and stores what differs (see also the
+    /// `continuity-config plan|apply` command).
     ApplyConfig { file: PathBuf },
     /// Stores a secret string in Secrets Manager (creates or updates it).
     PutSecret { name: String, value: String },
@@ -74,14 +74,11 @@ fn loopback(addr: &str) -> Result<std::net::SocketAddr, String> {
 }
 
 async fn apply_config(store: &DynamoStore, file: &PathBuf) -> Result<(), String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let cfg: OrgConfig =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    store
-        .put_config(&cfg, Utc::now())
-        .await
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    println!("applied {} (organisation {})", file.display(), cfg.org_id);
+    for plan in
+        local_runner::config_as_code::apply(store, std::slice::from_ref(file), Utc::now()).await?
+    {
+        print!("{}", shared::iac::render(&plan));
+    }
     Ok(())
 }
 
