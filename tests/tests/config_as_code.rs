@@ -16,8 +16,14 @@ async fn updated_at(store: &shared::store::dynamodb::DynamoStore, org: &str) -> 
         .client()
         .get_item()
         .table_name(store.table())
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}")))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("CONFIG".into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONFIG".into()),
+        )
         .consistent_read(true)
         .send()
         .await
@@ -39,13 +45,20 @@ async fn plan_apply_and_apply_again() {
     assert!(p.iter().all(|(p, _)| p.create));
     assert_eq!(store.get_config("acme").await.expect("get"), None);
 
-    let applied = apply(&store, &[&file], t("2026-11-23T10:00:00Z")).await.expect("apply");
+    let applied = apply(&store, &[&file], t("2026-11-23T10:00:00Z"))
+        .await
+        .expect("apply");
     assert_eq!(applied.iter().filter(|p| p.create).count(), 2);
-    assert_eq!(store.get_config("acme").await.expect("get"), Some(acme.clone()));
+    assert_eq!(
+        store.get_config("acme").await.expect("get"),
+        Some(acme.clone())
+    );
     let first = updated_at(&store, "acme").await;
 
     // The same file again: no changes, nothing written (the timestamp stays).
-    let again = apply(&store, &[&file], t("2026-11-23T11:00:00Z")).await.expect("apply");
+    let again = apply(&store, &[&file], t("2026-11-23T11:00:00Z"))
+        .await
+        .expect("apply");
     assert!(again.iter().all(|p| p.is_noop()), "{again:?}");
     assert_eq!(updated_at(&store, "acme").await, first);
 
@@ -57,10 +70,26 @@ async fn plan_apply_and_apply_again() {
     let acme_plan = &p.iter().find(|(p, _)| p.org_id == "acme").expect("acme").0;
     assert_eq!(acme_plan.changes.len(), 1);
     assert_eq!(acme_plan.changes[0].path, "monitoring.threshold");
-    assert_eq!(store.get_config("acme").await.expect("get"), Some(acme.clone()), "plan wrote nothing");
-    apply(&store, &[&file2], t("2026-11-23T12:00:00Z")).await.expect("apply");
-    assert_eq!(store.get_config("acme").await.expect("get").map(|c| c.monitoring.threshold), Some(6));
-    assert_eq!(store.get_config("globex").await.expect("get"), Some(globex.clone()));
+    assert_eq!(
+        store.get_config("acme").await.expect("get"),
+        Some(acme.clone()),
+        "plan wrote nothing"
+    );
+    apply(&store, &[&file2], t("2026-11-23T12:00:00Z"))
+        .await
+        .expect("apply");
+    assert_eq!(
+        store
+            .get_config("acme")
+            .await
+            .expect("get")
+            .map(|c| c.monitoring.threshold),
+        Some(6)
+    );
+    assert_eq!(
+        store.get_config("globex").await.expect("get"),
+        Some(globex.clone())
+    );
 
     // An invalid file (one good organisation, one bad): refused, naming the field; nothing written.
     let mut bad = globex.clone();
@@ -68,7 +97,9 @@ async fn plan_apply_and_apply_again() {
     let mut acme3 = acme2.clone();
     acme3.name = "Acme renamed".into();
     let file3 = write(&dir, "bad.json", &serde_json::json!([acme3, bad]));
-    let e = apply(&store, &[&file3], t("2026-11-23T13:00:00Z")).await.expect_err("invalid");
+    let e = apply(&store, &[&file3], t("2026-11-23T13:00:00Z"))
+        .await
+        .expect_err("invalid");
     assert!(e.contains("monitoring.threshold"), "{e}");
     assert_eq!(store.get_config("acme").await.expect("get"), Some(acme2));
 
@@ -76,6 +107,8 @@ async fn plan_apply_and_apply_again() {
     let mut thief = inbound_org("initech", 3);
     thief.domains = vec!["acme.test".into()];
     let file4 = write(&dir, "thief.json", &serde_json::json!(thief));
-    assert!(apply(&store, &[&file4], t("2026-11-23T14:00:00Z")).await.is_err());
+    assert!(apply(&store, &[&file4], t("2026-11-23T14:00:00Z"))
+        .await
+        .is_err());
     assert_eq!(store.get_config("initech").await.expect("get"), None);
 }
