@@ -14,6 +14,10 @@ use aws_sdk_s3::Client;
 pub trait RawMessages: Send + Sync {
     async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError>;
     async fn put(&self, key: &str, raw: Vec<u8>) -> Result<(), BlobError>;
+    /// Copies an object within the bucket (server-side).
+    async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError>;
+    /// Deletes an object (absent is fine).
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
 }
 
 /// Raw messages in one S3 bucket.
@@ -115,5 +119,48 @@ impl RawMessages for S3RawMessages {
             .await
             .map(|_| ())
             .map_err(|e| classify("PutObject", e))
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError> {
+        // The copy source is `bucket/key`, URL-encoded (SES message ids are plain, but a
+        // configured prefix may not be).
+        let source: String = format!("{}/{from}", self.bucket)
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.code() == Some("NoSuchKey"))
+                {
+                    BlobError::NotFound(from.to_string())
+                } else {
+                    classify("CopyObject", e)
+                }
+            })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteObject", e))
     }
 }

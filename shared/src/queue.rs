@@ -30,6 +30,14 @@ pub const IN_FLIGHT_LEASE_MINUTES: i64 = 5;
 pub const TICK_LEASE_MINUTES: i64 = 5;
 /// The queue runs every minute.
 pub const TICK_MINUTES: i64 = 1;
+/// The bucket expires raw mail under the receipt rule's prefix after 35 days. A message queued
+/// longer than this (only while deliveries are paused, Q4, or just after) gets a copy under
+/// [`HELD_PREFIX`], which does not expire, and the queue uses that copy from then on (Q6).
+pub const HOLD_AFTER_DAYS: i64 = 25;
+/// Where long-queued raw mail is kept until it leaves the queue.
+pub const HELD_PREFIX: &str = "held/";
+/// Messages moved to the held prefix per organisation per run, at most.
+const HOLD_BATCH: usize = 100;
 
 /// Wait after the `failures`-th consecutive failed retry: initial x 2^(failures-1), capped.
 pub fn backoff(q: &QueueSettings, failures: u32) -> Duration {
@@ -100,6 +108,16 @@ impl Courier<'_> {
         self.settle(msg, &report, raw, now).await
     }
 
+    /// Deletes a held copy once its message has left the queue (best effort: a copy left
+    /// behind costs storage, never mail).
+    pub async fn release_held(&self, msg: &QueuedMessage) {
+        if msg.raw_key.starts_with(HELD_PREFIX) {
+            if let Err(e) = self.raw.delete(&msg.raw_key).await {
+                tracing::warn!(org = %msg.org_id, id = %msg.id, error = %e, "held copy not deleted");
+            }
+        }
+    }
+
     async fn settle(
         &self,
         msg: &QueuedMessage,
@@ -136,6 +154,7 @@ impl Courier<'_> {
                 Departure::Delivered
             };
             self.queue.dequeue(msg, why, now).await?;
+            self.release_held(msg).await;
             return Ok(Attempt::Done {
                 delivered: report.delivered.len(),
                 bounced,
@@ -298,6 +317,10 @@ impl Queue<'_> {
             // Q4: nothing delivered or bounced. Looked at every minute, so that unpausing
             // takes effect at the next run.
             t.paused = true;
+            let oldest = self.store.oldest(org_id, HOLD_BATCH).await?;
+            if let Err(e) = self.hold_old(&oldest, now).await {
+                t.error = Some(e);
+            }
             self.store
                 .set_wake(org_id, next_tick, state.failures, Some(now))
                 .await?;
@@ -308,6 +331,9 @@ impl Queue<'_> {
         if msgs.is_empty() {
             self.store.settle_idle(org_id, next_tick).await?;
             return Ok(t);
+        }
+        if let Err(e) = self.hold_old(&msgs, now).await {
+            t.error = Some(e);
         }
         let mut more = msgs.len() >= limit;
         let mut route_failed = None;
@@ -385,6 +411,33 @@ impl Queue<'_> {
         Ok(t)
     }
 
+    /// Copies the raw bytes of messages queued longer than [`HOLD_AFTER_DAYS`] out of the
+    /// expiring prefix, and points the queued items at the copies (`msgs` oldest first).
+    /// Copy first, then repoint: a crash between the two leaves an extra copy, never a lost one.
+    async fn hold_old(&self, msgs: &[QueuedMessage], now: DateTime<Utc>) -> Result<(), String> {
+        let cutoff = now - Duration::days(HOLD_AFTER_DAYS);
+        for m in msgs
+            .iter()
+            .take_while(|m| m.enqueued_at < cutoff)
+            .filter(|m| !m.raw_key.starts_with(HELD_PREFIX))
+            .take(HOLD_BATCH)
+        {
+            let held = format!("{HELD_PREFIX}{}/{}", m.org_id, m.id);
+            match self.courier.raw.copy(&m.raw_key, &held).await {
+                Ok(()) => {}
+                // Already gone: nothing to keep (delivery or the bounce says so).
+                Err(BlobError::NotFound(_)) => continue,
+                Err(e) => return Err(format!("keeping raw message {}: {e}", m.id)),
+            }
+            self.store
+                .set_raw_key(m, &held)
+                .await
+                .map_err(|e| format!("keeping raw message {}: {e}", m.id))?;
+            tracing::info!(org = %m.org_id, id = %m.id, key = %held, "long-queued message kept outside the expiring prefix");
+        }
+        Ok(())
+    }
+
     /// Bounces a message that outlived the retention (Q3) and dequeues it once the bounce went.
     async fn expire(
         &self,
@@ -421,7 +474,9 @@ impl Queue<'_> {
         self.store
             .dequeue(m, Departure::Bounced, now)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        self.courier.release_held(m).await;
+        Ok(())
     }
 }
 

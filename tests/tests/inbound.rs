@@ -595,3 +595,71 @@ async fn the_runner_runs_the_queue_every_virtual_minute() {
         .unwrap();
     assert_eq!(s1.messages().len(), 1);
 }
+
+/// Q4 with Q6: a queue paused longer than the bucket keeps raw mail under the receipt rule's
+/// prefix. After 25 days the queue copies each queued message under `held/` and uses that copy;
+/// the original's expiry (simulated by deleting it, as the lifecycle rule would at 35 days) loses
+/// nothing; the held copy is deleted once the message is delivered.
+#[tokio::test]
+async fn paused_for_forty_days_the_raw_mail_outlives_the_bucket_expiry() {
+    use shared::blob::RawMessages;
+    use shared::store::QueueStore;
+    let rig = MailRig::start(t(T0)).await;
+    let s1 = plain_server().await;
+    let mut cfg = rig.org("longpause", &[s1.port]).await;
+    cfg.queue.paused = true;
+    rig.put_config(&cfg).await;
+    let tok = token("held");
+    let (id, r) = rig
+        .receive(
+            "alice@example.org",
+            &["bob@longpause.test"],
+            &message(&tok, "bob@longpause.test"),
+        )
+        .await;
+    assert_eq!(r.organisations["longpause"], OrgResult::Paused);
+    let original = format!("{}{id}", rig.deps.prefix);
+
+    // Before 25 days nothing moves.
+    rig.tick_at(t(T0) + chrono::Duration::days(24)).await;
+    let q = rig.store().oldest("longpause", 10).await.expect("oldest");
+    assert_eq!(q[0].raw_key, original);
+    // After 25 days: a held copy, and the queued item points at it. Two runs (a retry) hold it once.
+    let at = t(T0) + chrono::Duration::days(26);
+    rig.tick_at(at).await;
+    rig.tick_at(at + chrono::Duration::minutes(1)).await;
+    let q = rig.store().oldest("longpause", 10).await.expect("oldest");
+    let held = format!("held/longpause/{id}");
+    assert_eq!(q[0].raw_key, held);
+    assert_eq!(
+        rig.deps.raw.get(&held).await.expect("held copy"),
+        rig.deps.raw.get(&original).await.expect("original")
+    );
+    // Day 35: the lifecycle rule expires the original.
+    rig.deps
+        .raw
+        .delete(&original)
+        .await
+        .expect("expire original");
+    assert!(rig.deps.raw.get(&original).await.is_err());
+    // Day 40: unpaused (the queue looked at the paused organisation every minute until then: the
+    // retention counts from the end of the pause); the message is delivered whole, from the held
+    // copy, and the copy goes.
+    rig.tick_at(t(T0) + chrono::Duration::days(40) - chrono::Duration::minutes(1))
+        .await;
+    cfg.queue.paused = false;
+    rig.put_config(&cfg).await;
+    let r = rig.tick_at(t(T0) + chrono::Duration::days(40)).await;
+    assert_eq!(r.delivered, 1, "{r:?}");
+    let got = s1.messages();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].contains(&format!("Body of {tok}")), "{}", got[0]);
+    assert!(bounces_mentioning(&tok).await.is_empty());
+    assert!(
+        matches!(
+            rig.deps.raw.get(&held).await,
+            Err(shared::error::BlobError::NotFound(_))
+        ),
+        "the held copy is deleted once delivered"
+    );
+}

@@ -487,6 +487,8 @@ pub trait QueueStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Stores the message's new state (remaining recipients, attempts, error, lease), if still queued.
     async fn requeue(&self, msg: &QueuedMessage) -> Result<(), StoreError>;
+    /// Points a queued message at another copy of its raw bytes (if still queued).
+    async fn set_raw_key(&self, msg: &QueuedMessage, raw_key: &str) -> Result<(), StoreError>;
     /// Sets when to look at the organisation next and its consecutive failures; `paused_at`
     /// records that deliveries were paused at that time.
     async fn set_wake(

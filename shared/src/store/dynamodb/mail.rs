@@ -595,6 +595,31 @@ impl QueueStore for DynamoStore {
     }
 
     /// `UpdateItem QUEUE#..` if present.
+    async fn set_raw_key(&self, m: &QueuedMessage, raw_key: &str) -> Result<(), StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org_pk(&m.org_id), queue_sk(m.enqueued_at, &m.id))))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET raw_key = :k")
+            .expression_attribute_values(":k", s(raw_key))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        match req.send().await {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity.as_slice());
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.request(&[]);
+                match classify("UpdateItem raw_key", e) {
+                    StoreError::ConditionFailed(_) => Ok(()),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
     async fn requeue(&self, m: &QueuedMessage) -> Result<(), StoreError> {
         let mut req = self
             .client
