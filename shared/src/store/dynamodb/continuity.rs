@@ -335,9 +335,12 @@ impl ContinuityStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, StoreError> {
         let now = whole_seconds(now);
-        // The state as last seen only chooses the form of the update (and explains a refusal);
-        // the condition of the update decides.
-        let mut current = self.continuity_state(org_id).await?;
+        // The state as last seen only chooses the form of a suspension's update (and explains a
+        // refusal); the condition of the update decides. Other actions need no read first.
+        let mut current = match action {
+            Action::Suspend { .. } => self.continuity_state(org_id).await?,
+            _ => ContinuityState::default(),
+        };
         for _ in 0..4 {
             if let Some(before) = self
                 .try_action(org_id, action, via, request_id, now, &current)
