@@ -43,6 +43,46 @@ async fn main() {
     let token = org_with_link(&rig, "acme", "Europe/Paris").await;
     let ft = shared::continuity::form_token(&rig.env.link_keys, "k1", &token).expect("form token");
     let page_url = rig.url(&format!("/l/{token}"));
+    // A full chart: 24 hours of history (720 windows), the counter rising and falling.
+    {
+        use shared::clock::Clock;
+        use shared::counter::{Step, Verdict};
+        use shared::store::{HistoryEntry, MonitorStore};
+        use shared::window::Window;
+        let last = Window::containing(rig.clock.now()).prev();
+        let mut prev = None;
+        let mut value = 0u32;
+        for k in 0..720 {
+            let w = Window(last.0 - 719 + k);
+            let fail = (k / 40) % 2 == 1;
+            let delta = if fail {
+                1
+            } else if value > 0 {
+                -1
+            } else {
+                0
+            };
+            value = (value as i32 + delta).clamp(0, 10) as u32;
+            let entry = HistoryEntry {
+                window: w,
+                inbound_counts: Default::default(),
+                inbound: None,
+                outbound: None,
+                step: Step {
+                    verdict: if fail { Verdict::Fail } else { Verdict::Pass },
+                    delta,
+                    value,
+                },
+                threshold: 5,
+                evaluated_at: w.end(),
+            };
+            rig.store()
+                .commit_window("acme", prev, &entry)
+                .await
+                .expect("history");
+            prev = Some(w);
+        }
+    }
     let mut rows: Vec<Row> = Vec::new();
     let mut seq = 0u64;
     let mut body = |duration: Option<&str>| {
