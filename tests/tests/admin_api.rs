@@ -324,3 +324,52 @@ async fn configuration_read_update_validation_and_queue_pause() {
     assert_eq!(changed[0].1["before"]["monitoring"]["threshold"], 5);
     assert_eq!(changed[0].1["after"]["monitoring"]["threshold"], 7);
 }
+
+#[tokio::test]
+async fn test_the_delivery_route() {
+    let rig = ApiRig::start(t(NOW)).await;
+    let mut server = integration_tests::plain_server().await;
+    let mut cfg = integration_tests::inbound_org("acme", 5);
+    cfg.routes[0].port = server.port;
+    rig.store().put_config(&cfg, t(NOW)).await.unwrap();
+    let admin = rig.token("admin@acme.test", true);
+    let tk = Some(admin.as_str());
+
+    let (s, v) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/delivery-test",
+        tk,
+        Some(json!({"recipient": "someone@acme.test"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["delivered"], true, "{v}");
+    let got = server.messages();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].contains("delivery route test"), "{}", got[0]);
+
+    // Only the organisation's own addresses.
+    let (s, _) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/delivery-test",
+        tk,
+        Some(json!({"recipient": "someone@globex.test"})),
+    )
+    .await;
+    assert_eq!(s, 422);
+    // A server that is down: reported, not a failure of the API.
+    server.stop().await;
+    let (s, v) = call(
+        &rig,
+        "POST",
+        "/api/v1/admin/delivery-test",
+        tk,
+        Some(json!({"recipient": "someone@acme.test"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["delivered"], false);
+    assert!(!v["errors"].as_array().unwrap().is_empty(), "{v}");
+}
