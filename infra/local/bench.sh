@@ -33,3 +33,9 @@ export TABLE_NAME=coldstart PORTAL_BASE_URL=https://continuity.test LINK_KEYS_SE
   ALERT_SENDER=alerts@continuity.test EVENT_BUS_NAME=default
 cargo run -q --locked --offline -p local-runner -- create-table >/dev/null
 "$CONTINUITY_PYTHON" infra/local/coldstart.py target/release/monitor tests/fixtures/eventbridge-scheduled.json 20
+# BENCH_POSTFIX=1 (default off): the inbound path side by side with a private Postfix instance
+# relaying to the same kind of sink (infra/local/bench-postfix.sh; root, installs Debian's postfix).
+if [[ "${BENCH_POSTFIX:-0}" == 1 ]]; then
+  echo
+  bash infra/local/bench-postfix.sh
+fi
