@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod browser;
+pub mod inbox_support;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use shared::store::dynamodb::DynamoStore;

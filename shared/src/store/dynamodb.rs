@@ -22,6 +22,7 @@ mod continuity;
 mod mail;
 mod mailbox;
 pub use mail::*;
+pub use mailbox::*;
 
 type Item = HashMap<String, AttributeValue>;
 
