@@ -56,5 +56,20 @@ echo "== sam build (cargo-lambda, arm64)"
 sam build --template-file infra/template.yaml --beta-features
 echo "== sam deploy"
 sam deploy "${guided[@]}" --capabilities CAPABILITY_IAM
+# Configuration as code: organisations' files beside the infrastructure, applied idempotently.
+shopt -s nullglob
+ORGS=(infra/orgs/*.json)
+if [[ ${#ORGS[@]} -gt 0 ]]; then
+  STACK="$(python3 -c 'import tomllib; c=tomllib.load(open("samconfig.toml","rb")); print(c["default"]["deploy"]["parameters"]["stack_name"])')"
+  if command -v aws >/dev/null 2>&1; then
+    TABLE_NAME="$(aws cloudformation describe-stacks --stack-name "$STACK" --query "Stacks[0].Outputs[?OutputKey=='TableName'].OutputValue" --output text)"
+    export TABLE_NAME
+    echo "== continuity-config apply ${ORGS[*]} (table $TABLE_NAME)"
+    cargo build --release --locked -p local-runner --bin continuity-config
+    target/release/continuity-config apply "${ORGS[@]}"
+  else
+    echo "deploy.sh: infra/orgs/*.json exist but the AWS CLI is missing: apply them with continuity-config (README, Deploy, step 7)." >&2
+  fi
+fi
 echo "deploy.sh: deployed. The manual steps that follow (DNS, SES, SMS) are in README.md, section Deploy;"
 echo "  the stack's outputs (sam list stack-outputs) hold the DNS records to create."

@@ -7,7 +7,9 @@
 #   infra/local/run.sh                  # machine clock: the monitor runs every two minutes
 #   VIRTUAL=1 infra/local/run.sh        # virtual clock: POST /clock/advance?minutes=N replays time
 #
-# Ports (override with the variables): HTTP_PORT=8787, RECEIVING_PORT=2525 (the service's MX,
+# Ports (override with the variables): API_PORT=8080 (the portal, administration API, Online
+# Inbox and sign-in, as API Gateway serves them), HTTP_PORT=8787 (the runner's control API and
+# local identity provider), RECEIVING_PORT=2525 (the service's MX,
 # SES receiving's stand-in), SUBMISSION_PORT=2587 (the organisation's submission, STARTTLS+AUTH),
 # DELIVERY_PORT=2526 (the organisation's server's inbound SMTP, STARTTLS, where the service
 # delivers; the same Maildir).
@@ -18,6 +20,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 export CONTINUITY_HOME="${CONTINUITY_HOME:-$HOME/.cache/email-continuity}"
 HTTP_PORT="${HTTP_PORT:-8787}"
+API_PORT="${API_PORT:-8080}"
 RECEIVING_PORT="${RECEIVING_PORT:-2525}"
 SUBMISSION_PORT="${SUBMISSION_PORT:-2587}"
 DELIVERY_PORT="${DELIVERY_PORT:-2526}"
@@ -80,7 +83,7 @@ chmod +x "$STATE"/mailserver-*.sh
 export TABLE_NAME=continuity-local
 export SMTP_CA_BUNDLE="$STATE/cert/cert.pem"
 export SMTP_TIMEOUT_SECS=10
-export PORTAL_BASE_URL="http://127.0.0.1:$HTTP_PORT"
+export PORTAL_BASE_URL="http://127.0.0.1:$API_PORT"
 export LINK_KEYS_SECRET=continuity/link-keys
 export ALERT_SENDER=alerts@continuity.localhost
 export EVENT_BUS_NAME=continuity-local
@@ -98,6 +101,8 @@ fi
 cat <<MSG
 
 == Email continuity, running locally ==
+  web pages:            http://127.0.0.1:$API_PORT/auth/login   (sign in as bob@demo.localhost; tick Administrator for admin pages)
+  admin API token:      curl -s 'http://127.0.0.1:$HTTP_PORT/dev/token?email=admin@demo.localhost&admin=true'
   status (plain text):  curl -s http://127.0.0.1:$HTTP_PORT/
   counter history:      curl -s 'http://127.0.0.1:$HTTP_PORT/orgs/demo/history?windows=10'
   run the monitor now:  curl -s -X POST http://127.0.0.1:$HTTP_PORT/run/monitor
@@ -118,6 +123,6 @@ $( [[ "${VIRTUAL:-}" == 1 ]] && echo "  advance virtual time: curl -s -X POST 'h
 MSG
 
 "$RUNNER" serve --create-table --config "$STATE/demo-org.json" \
-  --http "127.0.0.1:$HTTP_PORT" --receiving "127.0.0.1:$RECEIVING_PORT" "${VIRTUAL_ARGS[@]}" &
+  --http "127.0.0.1:$HTTP_PORT" --api "127.0.0.1:$API_PORT" --receiving "127.0.0.1:$RECEIVING_PORT" "${VIRTUAL_ARGS[@]}" &
 RUNNER_PID=$!
 wait "$RUNNER_PID"

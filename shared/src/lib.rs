@@ -20,6 +20,7 @@ pub mod continuity;
 pub mod counter;
 pub mod delivery;
 pub mod error;
+pub mod iac;
 pub mod inbound;
 pub mod links;
 pub mod mail;

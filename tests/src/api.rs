@@ -33,7 +33,13 @@ impl Drop for ApiRig {
 }
 
 impl ApiRig {
+    /// The API as the local runner serves it (its own issuer offers the local sign-in form).
     pub async fn start(start: DateTime<Utc>) -> Self {
+        Self::start_with(start, |_| {}).await
+    }
+
+    /// As [`ApiRig::start`], with the services adjusted by `adjust` before the server starts.
+    pub async fn start_with(start: DateTime<Utc>, adjust: impl FnOnce(&mut Services)) -> Self {
         init_tracing();
         let sdk = sdk().await;
         let store = fresh_store().await;
@@ -69,7 +75,9 @@ impl ApiRig {
             issuer.verifier(),
         );
         services.store = store;
+        services.local_issuer = Some(issuer.clone());
         services.raw.ensure_bucket().await.expect("bucket");
+        adjust(&mut services);
         let state = AppState(Arc::new(services));
         let app = api::router(state.clone());
         let server = tokio::spawn(async move {

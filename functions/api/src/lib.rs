@@ -22,7 +22,7 @@ pub mod portal;
 pub mod session;
 
 use axum::Router;
-use shared::auth::{IdentitySettings, JwtVerifier, RemoteJwks};
+use shared::auth::{IdentitySettings, JwtVerifier, LocalIssuer, RemoteJwks};
 use shared::aws::{env_or, required_env};
 use shared::blob::S3RawMessages;
 use shared::clock::Clock;
@@ -119,6 +119,9 @@ pub struct Services {
     pub channels: AwsChannels,
     pub raw: S3RawMessages,
     pub verifier: JwtVerifier,
+    /// A local run's own identity provider: `/auth/login` then offers a sign-in form that issues
+    /// its tokens (never set in AWS).
+    pub local_issuer: Option<Arc<LocalIssuer>>,
 }
 
 impl Services {
@@ -161,6 +164,7 @@ impl Services {
             },
             raw: S3RawMessages::new(aws_sdk_s3::Client::from_conf(s3), &settings.mail_bucket),
             verifier,
+            local_issuer: None,
             settings,
         }
     }

@@ -1,5 +1,6 @@
-//! The runner's control API on localhost. The continuity portal and Online Inbox routes of later
-//! work join this router; today it shows the monitor's state and drives the clock.
+//! The runner's control API on localhost: the monitor's state, the clock, and the local identity
+//! provider (its key set, and bearer tokens for demo users). The portal, administration API and
+//! Online Inbox are the `api` crate's router, served on a port of their own.
 
 use crate::Runner;
 use axum::extract::{Path, Query, State};
@@ -215,4 +216,68 @@ async fn advance(State(runner): State<Arc<Runner>>, Query(q): Query<AdvanceQuery
         }
         Err(e) => error(StatusCode::CONFLICT, e),
     }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    email: String,
+    #[serde(default)]
+    admin: bool,
+    #[serde(default)]
+    hours: Option<i64>,
+}
+
+/// The local identity provider: `GET /local-idp/.well-known/jwks.json` (its keys) and
+/// `GET /dev/token?email=...&admin=true` (a bearer token for a demo user, as the organisation's
+/// identity provider would issue after sign-in).
+pub fn identity_router(
+    issuer: Arc<shared::auth::LocalIssuer>,
+    clock: Arc<dyn shared::clock::Clock>,
+) -> Router {
+    let jwks = issuer.jwks();
+    Router::new()
+        .route(
+            "/local-idp/.well-known/jwks.json",
+            get(move || {
+                let jwks = jwks.clone();
+                async move { Json((*jwks).clone()) }
+            }),
+        )
+        .route(
+            "/dev/token",
+            get(move |Query(q): Query<TokenQuery>| {
+                let issuer = issuer.clone();
+                let clock = clock.clone();
+                async move {
+                    let email = q.email.trim().to_ascii_lowercase();
+                    if !shared::config::is_address(&email) {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            format!("{email:?} is not an email address"),
+                        );
+                    }
+                    let group = issuer.settings.admin_group.clone();
+                    let groups: Vec<&str> = if q.admin {
+                        vec![group.as_str()]
+                    } else {
+                        vec![]
+                    };
+                    let hours = q.hours.unwrap_or(8).clamp(1, 24);
+                    match issuer.issue(
+                        &shared::auth::TokenRequest {
+                            subject: &format!("local:{email}"),
+                            email: Some(&email),
+                            groups: &groups,
+                            org: None,
+                        },
+                        clock.now(),
+                        chrono::Duration::hours(hours),
+                    ) {
+                        Ok(t) => Json(serde_json::json!({"token": t, "expires_in_hours": hours}))
+                            .into_response(),
+                        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+                    }
+                }
+            }),
+        )
 }

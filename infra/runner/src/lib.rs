@@ -6,6 +6,7 @@
 //! - A receiving SMTP stand-in ([`receiving`]) for the service's MX: SES receiving, locally.
 //! - A control API on localhost ([`http`]): status, history, run once, advance the clock.
 
+pub mod config_as_code;
 pub mod http;
 pub mod receiving;
 

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use local_runner::{http, receiving, Runner};
 use monitor::{Deps, RunSummary, Settings};
+use shared::auth::{IdentitySettings, LocalIssuer};
 use shared::clock::{Clock, SystemClock, VirtualClock};
-use shared::config::OrgConfig;
 use shared::store::dynamodb::DynamoStore;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +30,10 @@ enum Command {
         /// Receiving SMTP stand-in address (loopback only).
         #[arg(long, default_value = "127.0.0.1:2525")]
         receiving: String,
+        /// The HTTP API (portal, administration API, Online Inbox, sign-in), as API Gateway
+        /// serves it in AWS (loopback only).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api: String,
         /// Run on a virtual clock starting here (RFC 3339); advance it with POST /clock/advance.
         #[arg(long)]
         virtual_start: Option<DateTime<Utc>>,
@@ -54,7 +58,8 @@ enum Command {
     },
     /// Creates the table (index and TTL as in infra/template.yaml).
     CreateTable,
-    /// Validates an organisation configuration file and stores it.
+    /// Validates an organisation configuration file and stores what differs (see also the
+    /// `continuity-config plan|apply` command).
     ApplyConfig { file: PathBuf },
     /// Stores a secret string in Secrets Manager (creates or updates it).
     PutSecret { name: String, value: String },
@@ -74,14 +79,11 @@ fn loopback(addr: &str) -> Result<std::net::SocketAddr, String> {
 }
 
 async fn apply_config(store: &DynamoStore, file: &PathBuf) -> Result<(), String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let cfg: OrgConfig =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    store
-        .put_config(&cfg, Utc::now())
-        .await
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    println!("applied {} (organisation {})", file.display(), cfg.org_id);
+    for plan in
+        local_runner::config_as_code::apply(store, std::slice::from_ref(file), Utc::now()).await?
+    {
+        print!("{}", shared::iac::render(&plan));
+    }
     Ok(())
 }
 
@@ -229,12 +231,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve {
             http: http_addr,
             receiving: recv_addr,
+            api: api_addr,
             virtual_start,
             settle_ms,
             create_table,
             config,
         } => {
-            let (http_addr, recv_addr) = (loopback(&http_addr)?, loopback(&recv_addr)?);
+            let (http_addr, recv_addr, api_addr) = (
+                loopback(&http_addr)?,
+                loopback(&recv_addr)?,
+                loopback(&api_addr)?,
+            );
             let virtual_clock = virtual_start.map(VirtualClock::new);
             let clock: Arc<dyn Clock> = match &virtual_clock {
                 Some(v) => Arc::new(v.clone()),
@@ -266,7 +273,46 @@ async fn run(cli: Cli) -> Result<(), String> {
             let recv = tokio::net::TcpListener::bind(recv_addr)
                 .await
                 .map_err(|e| format!("receiving {recv_addr}: {e}"))?;
-            tokio::spawn(receiving::serve(recv, mail, clock));
+            tokio::spawn(receiving::serve(recv, mail, clock.clone()));
+            // The HTTP API, with the runner's own identity provider (demo users sign in on its
+            // form; `GET /dev/token` on the control API issues bearer tokens).
+            let issuer = Arc::new(LocalIssuer::generate(IdentitySettings::cognito(
+                format!("http://{http_addr}/local-idp"),
+                "continuity-local",
+            ))?);
+            let api_settings = api::Settings {
+                table: settings.table.clone(),
+                portal_base_url: settings.portal_base_url.clone(),
+                link_keys_secret: settings.link_keys_secret.clone(),
+                alert_sender: settings.alert_sender.clone(),
+                alert_sender_name: settings.alert_sender_name.clone(),
+                sms_sender_id: settings.sms_sender_id.clone(),
+                event_bus: settings.event_bus.clone(),
+                mail_bucket: inbound_settings.bucket.clone(),
+                mail_prefix: inbound_settings.prefix.clone(),
+                identity: issuer.settings.clone(),
+                jwks_url: format!("http://{http_addr}/local-idp/.well-known/jwks.json"),
+                hosted_sign_in: None,
+                secure_cookies: false,
+                secret_cache: settings.secret_cache,
+            };
+            let mut services =
+                api::Services::with_verifier(api_settings, &sdk, clock.clone(), issuer.verifier());
+            services.local_issuer = Some(issuer.clone());
+            let api_app = api::router(api::AppState(Arc::new(services)));
+            let api_listener = tokio::net::TcpListener::bind(api_addr)
+                .await
+                .map_err(|e| format!("HTTP API {api_addr}: {e}"))?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(
+                    api_listener,
+                    api_app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "HTTP API stopped");
+                }
+            });
             let listener = tokio::net::TcpListener::bind(http_addr)
                 .await
                 .map_err(|e| format!("control API {http_addr}: {e}"))?;
@@ -275,15 +321,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tokio::spawn(runner.clone().run_queue_schedule());
             }
             println!(
-                "local-runner: control API http://{http_addr}/  receiving SMTP {recv_addr}  clock {}",
+                "local-runner: HTTP API http://{api_addr}/  control API http://{http_addr}/  receiving SMTP {recv_addr}  clock {}",
                 if virtual_clock.is_some() { "virtual (POST /clock/advance?minutes=N)" } else { "machine (monitor every 2 minutes, queue every minute)" }
             );
-            axum::serve(listener, http::router(runner))
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await
-                .map_err(|e| e.to_string())
+            axum::serve(
+                listener,
+                http::router(runner).merge(http::identity_router(issuer, clock)),
+            )
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| e.to_string())
         }
     }
 }

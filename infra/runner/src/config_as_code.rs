@@ -1,0 +1,59 @@
+//! Configuration as code, against a table: plan (show what would change) and apply (store what
+//! changed, through the same validation as the administration API). Used by the
+//! `continuity-config` command (AWS or local) and by the local runner's `--config` files.
+
+use chrono::{DateTime, Utc};
+use shared::iac::{self, OrgPlan};
+use shared::store::dynamodb::DynamoStore;
+use std::path::Path;
+
+/// Reads, validates and plans every file; nothing is written.
+pub async fn plan(
+    store: &DynamoStore,
+    files: &[impl AsRef<Path>],
+) -> Result<Vec<(OrgPlan, shared::config::OrgConfig)>, String> {
+    let mut out = Vec::new();
+    for f in files {
+        let f = f.as_ref();
+        let name = f.display().to_string();
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{name}: {e}"))?;
+        for cfg in iac::parse(&name, &text).map_err(|e| e.to_string())? {
+            if out
+                .iter()
+                .any(|(p, _): &(OrgPlan, _)| p.org_id == cfg.org_id)
+            {
+                return Err(format!(
+                    "organisation {} is configured by more than one file",
+                    cfg.org_id
+                ));
+            }
+            let stored = store
+                .get_config(&cfg.org_id)
+                .await
+                .map_err(|e| format!("{name}: reading organisation {}: {e}", cfg.org_id))?;
+            out.push((iac::plan(stored.as_ref(), &cfg), cfg));
+        }
+    }
+    Ok(out)
+}
+
+/// Plans, then stores every configuration that differs; returns the plans (all files are
+/// validated before anything is written).
+pub async fn apply(
+    store: &DynamoStore,
+    files: &[impl AsRef<Path>],
+    now: DateTime<Utc>,
+) -> Result<Vec<OrgPlan>, String> {
+    let plans = plan(store, files).await?;
+    let mut out = Vec::new();
+    for (p, cfg) in plans {
+        if !p.is_noop() {
+            store
+                .put_config(&cfg, now)
+                .await
+                .map_err(|e| format!("organisation {}: {e}", cfg.org_id))?;
+        }
+        out.push(p);
+    }
+    Ok(out)
+}

@@ -1,0 +1,114 @@
+//! Configuration as code against DynamoDB Local: plan shows what would change and writes nothing;
+//! apply stores it through the same validation; applying the same file twice changes nothing; an
+//! invalid file writes nothing at all.
+
+use integration_tests::{fresh_store, inbound_org, t, TempDir};
+use local_runner::config_as_code::{apply, plan};
+
+fn write(dir: &TempDir, name: &str, v: &serde_json::Value) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, serde_json::to_string_pretty(v).expect("json")).expect("write");
+    p
+}
+
+async fn updated_at(store: &shared::store::dynamodb::DynamoStore, org: &str) -> Option<String> {
+    let out = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONFIG".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get");
+    out.item
+        .and_then(|i| i.get("updated_at").and_then(|v| v.as_s().ok()).cloned())
+}
+
+#[tokio::test]
+async fn plan_apply_and_apply_again() {
+    let store = fresh_store().await;
+    let dir = TempDir::new("iac");
+    let acme = inbound_org("acme", 3);
+    let globex = inbound_org("globex", 4);
+    let file = write(&dir, "orgs.json", &serde_json::json!([acme, globex]));
+
+    // Plan: both new; nothing written.
+    let p = plan(&store, &[&file]).await.expect("plan");
+    assert!(p.iter().all(|(p, _)| p.create));
+    assert_eq!(store.get_config("acme").await.expect("get"), None);
+
+    let applied = apply(&store, &[&file], t("2026-11-23T10:00:00Z"))
+        .await
+        .expect("apply");
+    assert_eq!(applied.iter().filter(|p| p.create).count(), 2);
+    assert_eq!(
+        store.get_config("acme").await.expect("get"),
+        Some(acme.clone())
+    );
+    let first = updated_at(&store, "acme").await;
+
+    // The same file again: no changes, nothing written (the timestamp stays).
+    let again = apply(&store, &[&file], t("2026-11-23T11:00:00Z"))
+        .await
+        .expect("apply");
+    assert!(again.iter().all(|p| p.is_noop()), "{again:?}");
+    assert_eq!(updated_at(&store, "acme").await, first);
+
+    // A change shows in the plan by field, then applies; the other organisation is untouched.
+    let mut acme2 = acme.clone();
+    acme2.monitoring.threshold = 6;
+    let file2 = write(&dir, "orgs2.json", &serde_json::json!([acme2, globex]));
+    let p = plan(&store, &[&file2]).await.expect("plan");
+    let acme_plan = &p.iter().find(|(p, _)| p.org_id == "acme").expect("acme").0;
+    assert_eq!(acme_plan.changes.len(), 1);
+    assert_eq!(acme_plan.changes[0].path, "monitoring.threshold");
+    assert_eq!(
+        store.get_config("acme").await.expect("get"),
+        Some(acme.clone()),
+        "plan wrote nothing"
+    );
+    apply(&store, &[&file2], t("2026-11-23T12:00:00Z"))
+        .await
+        .expect("apply");
+    assert_eq!(
+        store
+            .get_config("acme")
+            .await
+            .expect("get")
+            .map(|c| c.monitoring.threshold),
+        Some(6)
+    );
+    assert_eq!(
+        store.get_config("globex").await.expect("get"),
+        Some(globex.clone())
+    );
+
+    // An invalid file (one good organisation, one bad): refused, naming the field; nothing written.
+    let mut bad = globex.clone();
+    bad.monitoring.threshold = 0;
+    let mut acme3 = acme2.clone();
+    acme3.name = "Acme renamed".into();
+    let file3 = write(&dir, "bad.json", &serde_json::json!([acme3, bad]));
+    let e = apply(&store, &[&file3], t("2026-11-23T13:00:00Z"))
+        .await
+        .expect_err("invalid");
+    assert!(e.contains("monitoring.threshold"), "{e}");
+    assert_eq!(store.get_config("acme").await.expect("get"), Some(acme2));
+
+    // A domain another organisation already owns is refused by the store's transaction.
+    let mut thief = inbound_org("initech", 3);
+    thief.domains = vec!["acme.test".into()];
+    let file4 = write(&dir, "thief.json", &serde_json::json!(thief));
+    assert!(apply(&store, &[&file4], t("2026-11-23T14:00:00Z"))
+        .await
+        .is_err());
+    assert_eq!(store.get_config("initech").await.expect("get"), None);
+}
