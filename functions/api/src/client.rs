@@ -12,9 +12,10 @@
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::inbox::Qs;
 use crate::inbox::{authorise, own_mailbox};
 use crate::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
@@ -178,7 +179,7 @@ pub fn plan(
 async fn sync(
     State(state): State<AppState>,
     p: Principal,
-    Query(q): Query<SyncQuery>,
+    Qs(q): Qs<SyncQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let requested = match q.mailbox.as_deref() {
         Some(m) => m.to_string(),
@@ -273,7 +274,7 @@ async fn sync(
 async fn handed_out(
     State(state): State<AppState>,
     p: Principal,
-    Query(q): Query<SyncQuery>,
+    Qs(q): Qs<SyncQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let requested = match q.mailbox.as_deref() {
         Some(m) => m.to_string(),

@@ -6,10 +6,11 @@
 //! (`{"groups": [{"address": .., "members": [..]}]}`) or CSV (`group,member` per line, an
 //! optional header line).
 
+use super::{Body, Qs};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -45,7 +46,7 @@ pub struct GrantRequest {
 async fn grant(
     State(state): State<AppState>,
     Admin(p): Admin,
-    Json(req): Json<GrantRequest>,
+    Body(req): Body<GrantRequest>,
 ) -> Result<(StatusCode, Json<Grant>), ApiError> {
     let user = mailbox_of(&req.user)
         .ok_or_else(|| ApiError::unprocessable("user must be an email address."))?;
@@ -83,7 +84,7 @@ pub struct DelegatesQuery {
 async fn list_delegates(
     State(state): State<AppState>,
     Admin(p): Admin,
-    Query(q): Query<DelegatesQuery>,
+    Qs(q): Qs<DelegatesQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let user = match q.user.as_deref() {
         Some(u) => Some(

@@ -79,6 +79,41 @@ pub fn routes() -> Router<AppState> {
 
 // ---------------------------------------------------------------- access
 
+/// A query string, refused with a clear 400 (and a log line) when it does not parse.
+pub struct Qs<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Qs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Qs(v))
+            .map_err(|e| {
+                ApiError::bad_request(format!("The query string is not valid: {}", e.body_text()))
+            })
+    }
+}
+
+/// A JSON body, refused with a clear 400 (and a log line) when it does not parse.
+pub struct Body<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Body(v))
+            .map_err(|e| {
+                ApiError::bad_request(format!("The request body is not valid: {}", e.body_text()))
+            })
+    }
+}
+
 /// Errors of page routes render as pages.
 trait Paged<T> {
     fn paged(self) -> Result<T, ApiError>;
@@ -265,7 +300,7 @@ async fn api_list(
     State(state): State<AppState>,
     p: Principal,
     Path(mailbox): Path<String>,
-    Query(q): Query<ListQuery>,
+    Qs(q): Qs<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mailbox = authorise(&state, &p, &mailbox).await?;
     let l = list(&state, &p.org_id, &mailbox, &q).await?;
@@ -317,7 +352,11 @@ fn open_raw(raw: &[u8], images: bool) -> Opened {
             has_images: false,
         };
     };
-    let raw_html = m.body_html(0);
+    // Only a real HTML part (mail-parser also renders plain text as HTML).
+    let raw_html = m
+        .html_part(0)
+        .filter(|p| p.is_text_html())
+        .and_then(|_| m.body_html(0));
     let has_images = raw_html
         .as_ref()
         .is_some_and(|h| h.to_ascii_lowercase().contains("<img"));
@@ -805,7 +844,7 @@ async fn api_add_block(
     State(state): State<AppState>,
     p: Principal,
     Path(mailbox): Path<String>,
-    Json(req): Json<BlockRequest>,
+    Body(req): Body<BlockRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let mailbox = authorise(&state, &p, &mailbox).await?;
     let (target, kind) = add_block(&state, &p, &mailbox, &req).await?;
@@ -951,7 +990,7 @@ async fn page_list(
     State(state): State<AppState>,
     p: Result<Principal, ApiError>,
     Path(mailbox): Path<String>,
-    Query(q): Query<ListQuery>,
+    Qs(q): Qs<ListQuery>,
 ) -> Result<Html<String>, ApiError> {
     let p = p.paged()?;
     let mailbox = authorise(&state, &p, &mailbox).await.paged()?;
@@ -1120,7 +1159,7 @@ async fn page_message(
     State(state): State<AppState>,
     p: Result<Principal, ApiError>,
     Path((mailbox, id)): Path<(String, String)>,
-    Query(q): Query<ViewQuery>,
+    Qs(q): Qs<ViewQuery>,
 ) -> Result<Response, ApiError> {
     let images = q.images.as_deref() == Some("1");
     view(&state, p, &mailbox, &id, images, false).await
@@ -1220,7 +1259,7 @@ async fn page_compose(
     State(state): State<AppState>,
     p: Result<Principal, ApiError>,
     Path(mailbox): Path<String>,
-    Query(q): Query<ComposeQuery>,
+    Qs(q): Qs<ComposeQuery>,
 ) -> Result<Html<String>, ApiError> {
     let p = p.paged()?;
     let mailbox = authorise(&state, &p, &mailbox).await.paged()?;
