@@ -108,6 +108,21 @@ async fn pages_of_100_100_50_without_gaps_or_repeats_while_mail_arrives() {
     let (_, fresh) = rig.get(&tok, &base).await;
     assert_eq!(ids(&fresh)[..5].len(), 5);
     assert_eq!(fresh["messages"][0]["subject"], "new4");
+    // Without JavaScript: the page's plain "More" link leads to the next page.
+    let (st, html) = rig.get_text(&tok, &format!("/inbox/{bob}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(html.matches("<tr>").count(), 100);
+    let more = html
+        .split("id=\"more\" class=\"btn\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a More link")
+        .replace("&amp;", "&");
+    let (st, html2) = rig.get_text(&tok, &more).await;
+    assert_eq!(st, 200);
+    assert_eq!(html2.matches("<tr>").count(), 100);
+    // Page one: new4..new0 and m249..m155; page two: m154..m55.
+    assert!(html2.contains(">m154<") && html2.contains(">m55<") && !html2.contains(">m155<"));
     // A tampered cursor is refused; a cursor of another folder too.
     let (st, _) = rig.get(&tok, &format!("{base}?cursor=AAAA")).await;
     assert_eq!(st, 400);
@@ -125,11 +140,16 @@ async fn another_users_mailbox_answers_404_on_every_route() {
     let r = rig.file(&bob, rig.now(), att.as_bytes()).await;
     let id = r.encode();
     let bob_tok = rig.token("bob", false);
-    // Bob reaches everything of his own.
-    for path in [
-        format!("/api/v1/mailboxes/{bob}/messages/{id}"),
-        format!("/api/v1/mailboxes/{bob}/messages/{id}/raw"),
-        format!("/api/v1/mailboxes/{bob}/messages/{id}/attachments/0"),
+    // Bob reaches everything of his own: the .eml is the raw message, attachments are downloads.
+    for (path, body) in [
+        (
+            format!("/api/v1/mailboxes/{bob}/messages/{id}/raw"),
+            att.as_bytes(),
+        ),
+        (
+            format!("/api/v1/mailboxes/{bob}/messages/{id}/attachments/0"),
+            &b"%PDF"[..],
+        ),
     ] {
         let r = rig
             .http
@@ -139,7 +159,18 @@ async fn another_users_mailbox_answers_404_on_every_route() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/octet-stream");
+        assert!(r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;"));
+        assert_eq!(&r.bytes().await.unwrap()[..], body, "{path}");
     }
+    let (st, opened) = rig
+        .get(&bob_tok, &format!("/api/v1/mailboxes/{bob}/messages/{id}"))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(opened["attachment_list"][0]["name"], "r.pdf");
     let eve_tok = rig.token("eve", false);
     let gets = [
         format!("/api/v1/mailboxes/{bob}/messages"),
