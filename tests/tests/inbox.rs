@@ -275,6 +275,18 @@ async fn another_users_mailbox_answers_404_on_every_route() {
         .unwrap()
         .items
         .is_empty());
+    // Unsigned: a page goes to the sign-in page and back; the API answers 401.
+    let r = rig
+        .http
+        .get(rig.api.url(&format!("/inbox/{bob}/messages/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/auth/login?next=%2Finbox%2Fbob%40acme.test%2Fmessages%2F{id}").as_str()
+    );
     // Unsigned: 401.
     let r = rig
         .http

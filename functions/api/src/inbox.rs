@@ -114,6 +114,36 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
+/// A signed-in user of a page route: without a session, a GET goes to the sign-in page (and
+/// back here afterwards); other refusals are pages.
+pub struct PageUser(pub Principal);
+
+impl axum::extract::FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        match Principal::from_request_parts(parts, state).await {
+            Ok(p) => Ok(PageUser(p)),
+            Err(e)
+                if e.status == StatusCode::UNAUTHORIZED
+                    && parts.method == axum::http::Method::GET =>
+            {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map(|x| x.as_str())
+                    .unwrap_or("/inbox");
+                let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                Err(Redirect::to(&format!("/auth/login?next={next}")).into_response())
+            }
+            Err(e) => Err(e.page().into_response()),
+        }
+    }
+}
+
 /// Errors of page routes render as pages.
 trait Paged<T> {
     fn paged(self) -> Result<T, ApiError>;
@@ -951,9 +981,8 @@ async fn script() -> Response {
 
 async fn page_home(
     State(state): State<AppState>,
-    p: Result<Principal, ApiError>,
+    PageUser(p): PageUser,
 ) -> Result<Response, ApiError> {
-    let p = p.paged()?;
     let boxes = reachable(&state, &p).await.paged()?;
     if boxes.is_empty() {
         return Err(ApiError::forbidden("Your account has no mailbox address.").page());
@@ -988,11 +1017,10 @@ async fn page_home(
 
 async fn page_list(
     State(state): State<AppState>,
-    p: Result<Principal, ApiError>,
+    PageUser(p): PageUser,
     Path(mailbox): Path<String>,
     Qs(q): Qs<ListQuery>,
 ) -> Result<Html<String>, ApiError> {
-    let p = p.paged()?;
     let mailbox = authorise(&state, &p, &mailbox).await.paged()?;
     let l = list(&state, &p.org_id, &mailbox, &q).await.paged()?;
     let m = html_escape(&mailbox);
@@ -1123,14 +1151,13 @@ fn message_html(mailbox: &str, l: &Listed, o: &Opened, images: bool, print: bool
 
 async fn view(
     state: &AppState,
-    p: Result<Principal, ApiError>,
+    p: &Principal,
     mailbox: &str,
     id: &str,
     images: bool,
     print: bool,
 ) -> Result<Response, ApiError> {
-    let p = p.paged()?;
-    let mailbox = authorise(state, &p, mailbox).await.paged()?;
+    let mailbox = authorise(state, p, mailbox).await.paged()?;
     let l = load(state, &p.org_id, &mailbox, id).await.paged()?;
     let raw = raw_of(state, &l).await.paged()?;
     let o = open_raw(&raw, images);
@@ -1157,20 +1184,20 @@ async fn view(
 
 async fn page_message(
     State(state): State<AppState>,
-    p: Result<Principal, ApiError>,
+    PageUser(p): PageUser,
     Path((mailbox, id)): Path<(String, String)>,
     Qs(q): Qs<ViewQuery>,
 ) -> Result<Response, ApiError> {
     let images = q.images.as_deref() == Some("1");
-    view(&state, p, &mailbox, &id, images, false).await
+    view(&state, &p, &mailbox, &id, images, false).await
 }
 
 async fn page_print(
     State(state): State<AppState>,
-    p: Result<Principal, ApiError>,
+    PageUser(p): PageUser,
     Path((mailbox, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    view(&state, p, &mailbox, &id, false, true).await
+    view(&state, &p, &mailbox, &id, false, true).await
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -1257,11 +1284,10 @@ fn compose_form(
 
 async fn page_compose(
     State(state): State<AppState>,
-    p: Result<Principal, ApiError>,
+    PageUser(p): PageUser,
     Path(mailbox): Path<String>,
     Qs(q): Qs<ComposeQuery>,
 ) -> Result<Html<String>, ApiError> {
-    let p = p.paged()?;
     let mailbox = authorise(&state, &p, &mailbox).await.paged()?;
     let allowed = reachable(&state, &p).await.paged()?;
     let mode = ComposeMode::from_name(q.mode.as_deref().unwrap_or("new"))
@@ -1319,11 +1345,10 @@ pub struct ComposeForm {
 
 async fn page_send(
     State(state): State<AppState>,
-    p: Result<Principal, ApiError>,
+    PageUser(p): PageUser,
     Path(mailbox): Path<String>,
     form: Result<Form<ComposeForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ApiError> {
-    let p = p.paged()?;
     let mailbox = authorise(&state, &p, &mailbox).await.paged()?;
     let Form(f) =
         form.map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}")).page())?;
@@ -1387,11 +1412,10 @@ pub struct BlockForm {
 
 async fn page_block(
     State(state): State<AppState>,
-    p: Result<Principal, ApiError>,
+    PageUser(p): PageUser,
     Path(mailbox): Path<String>,
     form: Result<Form<BlockForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ApiError> {
-    let p = p.paged()?;
     let mailbox = authorise(&state, &p, &mailbox).await.paged()?;
     let Form(f) =
         form.map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}")).page())?;
