@@ -199,7 +199,16 @@ impl Inbound<'_> {
                 reason: format!("organisation {org_id} owns the domain but has no configuration"),
             });
         };
-        let mailboxes = self.mailboxes(&config, &rcpts).await?;
+        let mut mailboxes = self.mailboxes(&config, &rcpts).await?;
+        // U4: mailboxes that blocked the sender (or marked it as spam) do not file it; delivery
+        // to the organisation's server is unchanged.
+        if let Some(from) = &summary.from {
+            let blocked = self
+                .mail
+                .blocked_mailboxes(org_id, &mailboxes, from)
+                .await?;
+            mailboxes.retain(|m| !blocked.contains(m));
+        }
         self.mail
             .file_message(
                 &Filing {

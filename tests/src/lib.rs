@@ -8,6 +8,7 @@
 pub mod api;
 pub mod browser;
 pub mod portal_support;
+pub mod inbox_support;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use shared::store::dynamodb::DynamoStore;

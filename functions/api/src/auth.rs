@@ -81,7 +81,14 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Whether an unsafe request comes from this service's own pages.
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    // `Origin: null` is what Chrome sends on a form POST from a page with
+    // `Referrer-Policy: no-referrer` (every page here): it says nothing, so the browser's
+    // `Sec-Fetch-Site` decides, as without `Origin` (opaque origins get `cross-site` there).
+    if let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+    {
         let Some(host) = host else { return false };
         let origin_host = origin
             .split_once("://")
@@ -230,5 +237,10 @@ mod tests {
             HeaderValue::from_static("http://portal.example:8080"),
         );
         assert!(same_origin(&h));
+        // A form POST under no-referrer: Origin null, Sec-Fetch-Site decides.
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(same_origin(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(!same_origin(&h));
     }
 }

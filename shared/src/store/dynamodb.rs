@@ -24,6 +24,7 @@ use continuity::{parse_continuity, parse_marks};
 mod mail;
 mod mailbox;
 pub use mail::*;
+pub use mailbox::*;
 
 type Item = HashMap<String, AttributeValue>;
 

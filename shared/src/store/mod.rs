@@ -449,6 +449,14 @@ pub trait MailStore: Send + Sync {
         org_id: &str,
         addresses: &[String],
     ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError>;
+    /// Which of `mailboxes` have blocked `sender` (its address or domain) or marked it as spam
+    /// (U4): their Online Inbox does not get its mail.
+    async fn blocked_mailboxes(
+        &self,
+        org_id: &str,
+        mailboxes: &[String],
+        sender: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError>;
     /// Files the message in each mailbox; keyed on the SES message id, so a repeat overwrites
     /// the same items (one record).
     async fn file_message(

@@ -123,7 +123,7 @@ impl DynamoStore {
             .and_then(|i| i.get("state").and_then(|v| v.as_s().ok()).cloned()))
     }
 
-    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+    pub(super) async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for chunk in requests.chunks(25) {
             let mut pending = chunk.to_vec();
             for attempt in 0..10u32 {
@@ -328,6 +328,18 @@ impl MailStore for DynamoStore {
             );
         }
         Ok(out)
+    }
+
+    /// One `BatchGetItem` of `BLOCK#{mailbox}#{target}` items (U4).
+    async fn blocked_mailboxes(
+        &self,
+        org_id: &str,
+        mailboxes: &[String],
+        sender: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let candidates = crate::mailbox::block_candidates(sender);
+        self.blocking_mailboxes(org_id, mailboxes, &candidates)
+            .await
     }
 
     /// `BatchWriteItem` of one item per mailbox (25 a request), keys derived from the SES id.

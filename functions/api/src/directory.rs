@@ -1,0 +1,257 @@
+//! The administrators' directory API (U5, U6): delegate grants and the distribution-list import.
+//! Signed-in administrators of the organisation only; everything stays in their organisation.
+//!
+//! The import replaces the previous one atomically (one DynamoDB transaction) and records its
+//! time, which users see on their mailbox page. It takes JSON
+//! (`{"groups": [{"address": .., "members": [..]}]}`) or CSV (`group,member` per line, an
+//! optional header line).
+
+use super::{Body, Qs};
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use shared::mail::mailbox_of;
+use shared::store::dynamodb::{Grant, ImportOutcome, MAX_GROUP_CHANGES};
+use std::collections::BTreeMap;
+
+/// Most members one list may have in an import (an item holds 400 KB).
+pub const MAX_MEMBERS: usize = 5_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/admin/delegates", get(list_delegates).post(grant))
+        .route("/api/v1/admin/delegates/{user}/{mailbox}", delete(revoke))
+        .route("/api/v1/admin/groups", get(list_groups).put(import_groups))
+}
+
+/// Whether `address` is on one of the organisation's domains (one BatchGetItem).
+async fn in_org(state: &AppState, org: &str, address: &str) -> Result<bool, ApiError> {
+    Ok(crate::auth::org_for_address(state, address)
+        .await?
+        .as_deref()
+        == Some(org))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GrantRequest {
+    pub user: String,
+    pub mailbox: String,
+}
+
+async fn grant(
+    State(state): State<AppState>,
+    Admin(p): Admin,
+    Body(req): Body<GrantRequest>,
+) -> Result<(StatusCode, Json<Grant>), ApiError> {
+    let user = mailbox_of(&req.user)
+        .ok_or_else(|| ApiError::unprocessable("user must be an email address."))?;
+    let mailbox = mailbox_of(&req.mailbox)
+        .ok_or_else(|| ApiError::unprocessable("mailbox must be an email address."))?;
+    if user == mailbox {
+        return Err(ApiError::unprocessable(
+            "A user already has their own mailbox; grant another one.",
+        ));
+    }
+    for a in [&user, &mailbox] {
+        if !in_org(&state, &p.org_id, a).await? {
+            return Err(ApiError::unprocessable(format!(
+                "{a} is not on one of your organisation's domains."
+            )));
+        }
+    }
+    let g = Grant {
+        user,
+        mailbox,
+        granted_by: p.subject.clone(),
+        granted_at: state.clock.now(),
+    };
+    state.store.grant_delegate(&p.org_id, &g).await?;
+    tracing::info!(org = %p.org_id, by = %p.subject, "delegate granted");
+    Ok((StatusCode::CREATED, Json(g)))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct DelegatesQuery {
+    #[serde(default)]
+    user: Option<String>,
+}
+
+async fn list_delegates(
+    State(state): State<AppState>,
+    Admin(p): Admin,
+    Qs(q): Qs<DelegatesQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let user = match q.user.as_deref() {
+        Some(u) => Some(
+            mailbox_of(u).ok_or_else(|| ApiError::bad_request("user must be an email address."))?,
+        ),
+        None => None,
+    };
+    let grants = state.store.delegates(&p.org_id, user.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "delegates": grants })))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Admin(p): Admin,
+    Path((user, mailbox)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (Some(user), Some(mailbox)) = (mailbox_of(&user), mailbox_of(&mailbox)) else {
+        return Err(ApiError::not_found("There is no such grant."));
+    };
+    state
+        .store
+        .revoke_delegate(&p.org_id, &user, &mailbox)
+        .await?;
+    tracing::info!(org = %p.org_id, by = %p.subject, "delegate revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupsJson {
+    groups: Vec<GroupJson>,
+}
+#[derive(Debug, Deserialize)]
+struct GroupJson {
+    address: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+/// Reads an import body (JSON or CSV) into lists, addresses checked and lower-cased.
+pub fn parse_import(content_type: &str, body: &[u8]) -> Result<Vec<(String, Vec<String>)>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "The body is not UTF-8.".to_string())?;
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut add = |g: &str, m: Option<&str>, line: usize| -> Result<(), String> {
+        let g =
+            mailbox_of(g).ok_or_else(|| format!("Line {line}: '{g}' is not a group address."))?;
+        let entry = groups.entry(g).or_default();
+        if let Some(m) = m.filter(|m| !m.trim().is_empty()) {
+            let m = mailbox_of(m)
+                .ok_or_else(|| format!("Line {line}: '{m}' is not a member address."))?;
+            if !entry.contains(&m) {
+                entry.push(m);
+            }
+        }
+        Ok(())
+    };
+    if content_type.starts_with("application/json") {
+        let j: GroupsJson =
+            serde_json::from_str(text).map_err(|e| format!("The JSON is not an import: {e}"))?;
+        for (i, g) in j.groups.iter().enumerate() {
+            add(&g.address, None, i + 1)?;
+            for m in &g.members {
+                add(&g.address, Some(m), i + 1)?;
+            }
+        }
+    } else if content_type.starts_with("text/csv") || content_type.starts_with("text/plain") {
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut cols = line.split(',').map(|c| c.trim().trim_matches('"'));
+            let g = cols.next().unwrap_or("");
+            let m = cols.next();
+            if i == 0 && mailbox_of(g).is_none() {
+                continue; // a header line
+            }
+            add(g, m, i + 1)?;
+        }
+    } else {
+        return Err("Send the import as application/json or text/csv.".into());
+    }
+    for (g, members) in &groups {
+        if members.len() > MAX_MEMBERS {
+            return Err(format!(
+                "The list {g} has {} members; at most {MAX_MEMBERS} are supported.",
+                members.len()
+            ));
+        }
+    }
+    Ok(groups.into_iter().collect())
+}
+
+async fn import_groups(
+    State(state): State<AppState>,
+    Admin(p): Admin,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !(ct.starts_with("application/json")
+        || ct.starts_with("text/csv")
+        || ct.starts_with("text/plain"))
+    {
+        return Err(ApiError::unsupported_media_type(
+            "Send the import as application/json or text/csv.",
+        ));
+    }
+    let groups = parse_import(&ct, &body).map_err(ApiError::unprocessable)?;
+    let now = state.clock.now();
+    match state.store.replace_groups(&p.org_id, &groups, now).await? {
+        ImportOutcome::Replaced { groups, removed } => {
+            tracing::info!(org = %p.org_id, by = %p.subject, groups, removed, "directory imported");
+            Ok(Json(serde_json::json!({
+                "groups": groups,
+                "removed": removed,
+                "synced_at": now,
+            })))
+        }
+        ImportOutcome::TooLarge { changes } => Err(ApiError::unprocessable(format!(
+            "This import would change {changes} lists; one import changes at most {MAX_GROUP_CHANGES} (lists written plus lists removed)."
+        ))),
+    }
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    Admin(p): Admin,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (groups, synced_at) = state.store.groups(&p.org_id).await?;
+    let groups: Vec<serde_json::Value> = groups
+        .into_iter()
+        .map(|(a, m)| serde_json::json!({"address": a, "members": m}))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "synced_at": synced_at,
+        "groups": groups,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_json_imports() {
+        let csv = b"group,member\nsales@acme.test,bob@acme.test\nsales@acme.test,Carol@acme.test\nall@acme.test,bob@acme.test\n";
+        let g = parse_import("text/csv", csv).unwrap();
+        assert_eq!(
+            g,
+            vec![
+                (
+                    "all@acme.test".to_string(),
+                    vec!["bob@acme.test".to_string()]
+                ),
+                (
+                    "sales@acme.test".to_string(),
+                    vec!["bob@acme.test".to_string(), "carol@acme.test".to_string()]
+                ),
+            ]
+        );
+        let json = br#"{"groups":[{"address":"sales@acme.test","members":["bob@acme.test"]}]}"#;
+        assert_eq!(parse_import("application/json", json).unwrap().len(), 1);
+        assert!(parse_import("text/csv", b"sales@acme.test,not an address\n").is_err());
+        assert!(parse_import("application/xml", b"<x/>").is_err());
+    }
+}

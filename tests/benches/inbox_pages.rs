@@ -1,0 +1,147 @@
+//! Online Inbox figures: latency of the first inbox page (p50, p99) for a mailbox of 30,000
+//! messages (30 days x 1,000) against DynamoDB Local, DynamoDB requests per page, page weight.
+//! Both the store's one Query and the whole HTTP request (token check, organisation lookup,
+//! the Query, rendering) are measured. Needs the local services (as `infra/local/bench.sh`
+//! starts them). BENCH_INBOX_MESSAGES (default 30000) and BENCH_INBOX_RUNS (default 200).
+
+use chrono::Duration;
+use futures::stream::{self, StreamExt};
+use integration_tests::inbox_support::{addr, InboxRig, ORG};
+use integration_tests::t;
+use shared::mail::summarize;
+use shared::mailbox::{window_start, Folder};
+use shared::store::{Filing, MailStore};
+use std::time::Instant;
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let n: i64 = std::env::var("BENCH_INBOX_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000);
+    let runs: usize = std::env::var("BENCH_INBOX_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let now = t("2026-11-23T10:00:00Z");
+    let rig = InboxRig::start(now).await;
+    let bob = addr("bob");
+    let store = rig.api.store().clone();
+    // 30 days x 1,000 a day, spread evenly.
+    let step_ms = (30 * 24 * 3600 * 1000) / n.max(1);
+    let filed = Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let store = store.clone();
+            let bob = bob.clone();
+            async move {
+                let raw = format!(
+                    "From: Sender {i} <sender{i}@example.org>\r\nTo: {bob}\r\nSubject: Weekly report number {i} for the team\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <bench{i}@example.org>\r\n\r\nbody\r\n"
+                );
+                let summary = summarize(raw.as_bytes());
+                let at = now - Duration::milliseconds(i * step_ms + 1);
+                let ses_id = format!("bench{i:08}");
+                store
+                    .file_message(
+                        &Filing {
+                            org_id: ORG,
+                            ses_id: &ses_id,
+                            received_at: at,
+                            raw_key: &format!("inbound/{ses_id}"),
+                            summary: &summary,
+                        },
+                        &[bob],
+                    )
+                    .await
+                    .expect("file");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    eprintln!(
+        "filed {n} messages in {:.1} s",
+        filed.elapsed().as_secs_f64()
+    );
+
+    // The store's one Query.
+    let mut q = Vec::with_capacity(runs);
+    let before = store.metrics();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let page = store
+            .mailbox_page(ORG, &bob, Folder::Inbox, window_start(now), None, 100)
+            .await
+            .expect("page");
+        q.push(t0.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(page.items.len(), 100);
+    }
+    let after = store.metrics();
+    let q_req = (after.requests - before.requests) as f64 / runs as f64;
+    let q_rcu = (after.read_units - before.read_units) / runs as f64;
+
+    // The whole HTTP request, JSON and page.
+    let tok = rig.token("bob", false);
+    let measure = |path: String, html: bool| {
+        let rig = &rig;
+        let tok = tok.clone();
+        async move {
+            let mut lat = Vec::with_capacity(runs);
+            let mut bytes = 0usize;
+            let m0 = rig.api.store().metrics();
+            for _ in 0..runs {
+                let t0 = Instant::now();
+                let mut req = rig.http.get(rig.api.url(&path)).bearer_auth(&tok);
+                if html {
+                    req = req.header("accept", "text/html");
+                }
+                let body = req.send().await.expect("GET").bytes().await.expect("body");
+                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                bytes = body.len();
+            }
+            let m1 = rig.api.store().metrics();
+            lat.sort_by(|a, b| a.total_cmp(b));
+            (lat, bytes, (m1.requests - m0.requests) as f64 / runs as f64)
+        }
+    };
+    let (json_lat, json_bytes, json_req) =
+        measure(format!("/api/v1/mailboxes/{bob}/messages"), false).await;
+    let (page_lat, page_bytes, page_req) = measure(format!("/inbox/{bob}"), true).await;
+    q.sort_by(|a, b| a.total_cmp(b));
+
+    println!(
+        "Online Inbox, first page of 100, mailbox of {n} messages (30 days), {runs} runs each"
+    );
+    println!();
+    println!("| what | p50 | p99 | DynamoDB requests / page | RCU / page | bytes / page |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| store: one Query (Limit 100, newest first) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | - |",
+        pct(&q, 0.5),
+        pct(&q, 0.99),
+        q_req,
+        q_rcu
+    );
+    println!(
+        "| HTTP JSON `GET /api/v1/mailboxes/{{m}}/messages` | {:.2} ms | {:.2} ms | {:.2} | - | {} |",
+        pct(&json_lat, 0.5),
+        pct(&json_lat, 0.99),
+        json_req,
+        json_bytes
+    );
+    println!(
+        "| HTTP page `GET /inbox/{{m}}` | {:.2} ms | {:.2} ms | {:.2} | - | {} |",
+        pct(&page_lat, 0.5),
+        pct(&page_lat, 0.99),
+        page_req,
+        page_bytes
+    );
+}

@@ -1,0 +1,155 @@
+//! Support for the Online Inbox and client sync tests: an organisation `acme` (domain
+//! `acme.test`) on an [`ApiRig`], its SES domain verified in moto, messages filed straight into
+//! mailboxes (the inbound function's own store call) with their raw bytes in the API's bucket,
+//! and small HTTP helpers.
+
+use crate::api::ApiRig;
+use crate::{inbound_org, sdk, unique};
+use chrono::{DateTime, Utc};
+use shared::blob::RawMessages;
+use shared::mail::summarize;
+use shared::mailbox::{Folder, MessageRef};
+use shared::store::{Filing, MailStore};
+
+pub const ORG: &str = "acme";
+pub const DOMAIN: &str = "acme.test";
+
+pub struct InboxRig {
+    pub api: ApiRig,
+    pub http: reqwest::Client,
+}
+
+/// `local@acme.test`.
+pub fn addr(local: &str) -> String {
+    format!("{local}@{DOMAIN}")
+}
+
+impl InboxRig {
+    pub async fn start(now: DateTime<Utc>) -> Self {
+        let api = ApiRig::start(now).await;
+        let config = inbound_org(ORG, 3);
+        api.store()
+            .put_config(&config, now)
+            .await
+            .expect("put config");
+        let ses = aws_sdk_ses::Client::new(&sdk().await);
+        ses.verify_domain_identity()
+            .domain(DOMAIN)
+            .send()
+            .await
+            .expect("verify domain in moto");
+        InboxRig {
+            api,
+            http: ApiRig::http(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        use shared::clock::Clock;
+        self.api.clock.now()
+    }
+
+    /// A user's token (an administrator when `admin`).
+    pub fn token(&self, local: &str, admin: bool) -> String {
+        self.api.token(&addr(local), admin)
+    }
+
+    /// Files `raw` in `mailbox` as received at `at` (raw stored first, as SES does).
+    pub async fn file(&self, mailbox: &str, at: DateTime<Utc>, raw: &[u8]) -> MessageRef {
+        let ses_id = unique("ses").replace('-', "").to_lowercase();
+        let raw_key = format!("inbound/{ses_id}");
+        self.api
+            .state
+            .raw
+            .put(&raw_key, raw.to_vec())
+            .await
+            .expect("put raw");
+        let summary = summarize(raw);
+        self.api
+            .store()
+            .file_message(
+                &Filing {
+                    org_id: ORG,
+                    ses_id: &ses_id,
+                    received_at: at,
+                    raw_key: &raw_key,
+                    summary: &summary,
+                },
+                &[mailbox.to_string()],
+            )
+            .await
+            .expect("file message");
+        MessageRef::new(Folder::Inbox, at, &ses_id)
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .get(self.api.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get_text(&self, token: &str, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(self.api.url(path))
+            .bearer_auth(token)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .request(method, self.api.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.send_json(reqwest::Method::POST, token, path, body)
+            .await
+    }
+}
+
+/// A plain message from `from` with `subject`, Message-ID `<{id}>`.
+pub fn plain(from: &str, to: &str, subject: &str, id: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{id}>\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// What moto's SES sent whose raw data contains `token`.
+pub async fn sent_with(token: &str) -> Vec<(String, Vec<String>, String)> {
+    crate::ses_raw_messages()
+        .await
+        .into_iter()
+        .filter(|(_, _, raw)| raw.contains(token))
+        .collect()
+}
