@@ -7,8 +7,8 @@
 
 pub mod api;
 pub mod browser;
-pub mod portal_support;
 pub mod inbox_support;
+pub mod portal_support;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use shared::store::dynamodb::DynamoStore;
