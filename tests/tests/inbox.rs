@@ -791,3 +791,48 @@ async fn blocks_are_listed_and_removed() {
     let (_, list) = rig.get(&tok, &p).await;
     assert_eq!(list["blocks"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_retries_of_one_send_send_once() {
+    let rig = InboxRig::start(t("2026-11-23T10:00:00Z")).await;
+    let bob = addr("bob");
+    let tok = rig.token("bob", false);
+    let token = unique("twice");
+    let path = format!("/api/v1/mailboxes/{bob}/send");
+    let body = json!({"idempotency_key": "same-key", "to": ["x@example.org"], "subject": token, "text": "once"});
+    let sends = (0..4).map(|_| rig.post(&tok, &path, &body));
+    let results = futures::future::join_all(sends).await;
+    let statuses: Vec<u16> = results.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 201, 409].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(sent_with(&token).await.len(), 1, "one message reached SES");
+    // Afterwards, a retry answers the same sent item.
+    let (st, again) = rig.post(&tok, &path, &body).await;
+    assert_eq!(st, 200);
+    let first = results
+        .iter()
+        .find(|(s, _)| *s == 201)
+        .map(|(_, b)| b["id"].clone());
+    assert_eq!(Some(again["id"].clone()), first);
+    let page = rig
+        .api
+        .store()
+        .mailbox_page(
+            ORG,
+            &bob,
+            Folder::Sent,
+            rig.now() - Duration::days(1),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1, "one sent item");
+}
