@@ -37,7 +37,12 @@ bash infra/local/services.sh start "$STATE"
 source "$STATE/env"
 SCOPE=(--workspace)
 for a in "$@"; do [[ "$a" == -p || "$a" == --package ]] && SCOPE=(); done
-cargo test "${SCOPE[@]}" --locked --offline "$@" 2>&1 | tee "$STATE/test.log"
+# --no-fail-fast: every test binary runs even after one fails, so one run shows every failure.
+set +e
+cargo test "${SCOPE[@]}" --locked --offline --no-fail-fast "$@" 2>&1 | tee "$STATE/test.log"
+status=${PIPESTATUS[0]}
+set -e
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$STATE/test.log"
+exit "$status"

@@ -418,6 +418,84 @@ impl<'a> Monitor<'a> {
                 }
             }
         }
+        // A6: users are told by SMS when the event starts and when it ends.
+        if cfg.alerts.notify_users {
+            let phase = post.continuity.phase(now);
+            if matches!(phase, Phase::Continuity { .. })
+                && marks.users_told_start.as_deref() != Some(event_id)
+            {
+                self.tell_users(cfg, cs, event_id, true).await;
+            }
+            let ended = post.continuity.event_end().is_some_and(|end| {
+                end <= now && post.continuity.event_started_at.unwrap_or(end) <= end
+            });
+            if ended && marks.users_told_end.as_deref() != Some(event_id) {
+                self.tell_users(cfg, cs, event_id, false).await;
+            }
+        }
+    }
+
+    /// Sends the A6 notice of event `event_id`'s start (`started`) or end to every user with a
+    /// mobile number (the last directory import), then marks the event so that later runs do not
+    /// look again. Each user's send is claimed under the event and phase, so a repeated or
+    /// concurrent run sends nobody a second one; a failed send leaves the mark unset and is
+    /// retried at the next run.
+    async fn tell_users(
+        &self,
+        cfg: &OrgConfig,
+        cs: &dyn crate::store::ContinuityStore,
+        event_id: &str,
+        started: bool,
+    ) {
+        let org = cfg.org_id.as_str();
+        let directory = match cs.user_directory(org).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(org, error = %e, "user notices not sent: directory unreadable");
+                return;
+            }
+        };
+        let users: Vec<crate::user_notice::UserPhone> = directory
+            .mobiles
+            .iter()
+            .map(|(address, mobile)| crate::user_notice::UserPhone {
+                user_id: address.clone(),
+                mobile: mobile.clone(),
+            })
+            .collect();
+        let inbox_url = format!(
+            "{}/inbox",
+            self.alerting.portal_base_url.trim_end_matches('/')
+        );
+        match crate::user_notice::notify_users(
+            self.alerting.store,
+            self.alerting.channels,
+            cfg,
+            event_id,
+            started,
+            &users,
+            &inbox_url,
+            self.clock.now(),
+        )
+        .await
+        {
+            Ok(r) if r.failed == 0 => {
+                tracing::info!(org, event = event_id, started, sent = r.sent, "users told");
+                if let Err(e) = cs.mark_users_told(org, event_id, started).await {
+                    tracing::warn!(org, error = %e, "users told, mark not stored (a later run claims nothing twice)");
+                }
+            }
+            Ok(r) => {
+                tracing::warn!(
+                    org,
+                    event = event_id,
+                    started,
+                    failed = r.failed,
+                    "some user notices failed; retried next run"
+                )
+            }
+            Err(e) => tracing::warn!(org, error = %e, "user notices not sent"),
+        }
     }
 
     /// Tells the contacts that continuity mode was activated automatically (P9), once per

@@ -1,7 +1,8 @@
 //! Telling users when a continuity event starts and ends (A6): one SMS each, saying where to read
-//! and send mail meanwhile. Per organisation, optional (`alerts.notify_users`). The portal calls
-//! this when an administrator activates or stops an event; each send is claimed under the event,
-//! the phase and the user, so a repeated call sends nothing twice.
+//! and send mail meanwhile. Per organisation, optional (`alerts.notify_users`). The monitor calls
+//! this at the first run after an event starts and after it ends, with the users' numbers the
+//! administrator imported (`USERS`); each send is claimed under the event, the phase and the
+//! user, so a repeated or concurrent run sends nothing twice.
 
 use crate::alerts::user_notice_sms;
 use crate::config::{is_e164, OrgConfig};

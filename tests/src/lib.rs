@@ -824,20 +824,35 @@ pub async fn bounces_mentioning(token: &str) -> Vec<(String, Vec<String>, String
         .collect()
 }
 
-/// `GET /moto-api/data.json` of the local moto server.
+/// `GET /moto-api/data.json` of the local moto server. moto builds that dump from live state and
+/// can answer with an error while another test changes that state at the same moment: a failed
+/// read is tried again (20 times, 100 ms apart) before the test fails.
 pub async fn moto_data() -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let endpoint = env("MOTO_ENDPOINT");
     let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = tokio::net::TcpStream::connect(hostport)
-        .await
-        .expect("connect moto");
-    s.write_all(format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {hostport}\r\n\r\n").as_bytes())
-        .await
-        .expect("request moto data");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.expect("read moto data");
-    let text = String::from_utf8_lossy(&buf);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(body).expect("moto data.json")
+    let mut last = String::new();
+    for _ in 0..20 {
+        match tokio::net::TcpStream::connect(hostport).await {
+            Ok(mut s) => {
+                let req = format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
+                let mut buf = Vec::new();
+                if s.write_all(req.as_bytes()).await.is_ok()
+                    && s.read_to_end(&mut buf).await.is_ok()
+                {
+                    let text = String::from_utf8_lossy(&buf);
+                    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+                    match serde_json::from_str(body) {
+                        Ok(v) => return v,
+                        Err(e) => {
+                            last = format!("{e}: {}", &body.chars().take(200).collect::<String>())
+                        }
+                    }
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("moto's data.json did not answer with JSON in 20 attempts: {last}")
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod inbox;
 pub mod portal;
 pub mod session;
+pub mod users;
 
 use axum::Router;
 use shared::auth::{IdentitySettings, JwtVerifier, LocalIssuer, RemoteJwks};
@@ -189,6 +190,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(portal::routes())
         .merge(admin::routes())
+        .merge(users::routes())
         .merge(session::routes())
         .merge(inbox::routes())
         .merge(client::routes())

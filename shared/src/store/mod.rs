@@ -71,6 +71,17 @@ pub struct EventMarks {
     pub end_announced: Option<String>,
     /// The alert episode that activated an event automatically (P9): once per episode.
     pub auto_episode: Option<String>,
+    /// The event whose start, and whose end, users were told of by SMS (A6).
+    pub users_told_start: Option<String>,
+    pub users_told_end: Option<String>,
+}
+
+/// The organisation's users with a mobile number, for the A6 notices (the last import).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDirectory {
+    /// Address (lower case) -> mobile number (E.164).
+    pub mobiles: std::collections::BTreeMap<String, String>,
+    pub synced_at: Option<DateTime<Utc>>,
 }
 
 /// What became of a continuity action in the store.
@@ -119,6 +130,21 @@ pub trait ContinuityStore: Send + Sync {
         event_id: &str,
         start: bool,
     ) -> Result<bool, StoreError>;
+    /// Records that users were told of event `event_id`'s start (`start`) or end (A6).
+    async fn mark_users_told(
+        &self,
+        org_id: &str,
+        event_id: &str,
+        start: bool,
+    ) -> Result<(), StoreError>;
+    /// The users' mobile numbers (one GetItem; empty when never imported).
+    async fn user_directory(&self, org_id: &str) -> Result<UserDirectory, StoreError>;
+    /// Replaces the user directory as a whole (one PutItem).
+    async fn put_user_directory(
+        &self,
+        org_id: &str,
+        directory: &UserDirectory,
+    ) -> Result<(), StoreError>;
 }
 
 /// Continuity mode and notification suspension, as the portal leaves them (P2-P6, P10), on the

@@ -10,6 +10,9 @@ use super::*;
 use crate::continuity::{apply, Action, AuditRecord, Via};
 use chrono::TimeZone;
 
+/// Sort key of the users' mobile numbers (A6).
+pub const USERS_SK: &str = "USERS";
+
 /// Prefix of audit items' sort keys: `AUDIT#{epoch ms, 13 digits}#{request id}`.
 pub const AUDIT_PREFIX: &str = "AUDIT#";
 /// Audit items are kept this long.
@@ -57,6 +60,8 @@ pub(super) fn parse_marks(item: &Item) -> EventMarks {
         start_announced: s("start_announced"),
         end_announced: s("end_announced"),
         auto_episode: s("auto_episode"),
+        users_told_start: s("users_told_start"),
+        users_told_end: s("users_told_end"),
     }
 }
 
@@ -326,6 +331,74 @@ fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
 
 #[async_trait]
 impl ContinuityStore for DynamoStore {
+    async fn mark_users_told(
+        &self,
+        org_id: &str,
+        event_id: &str,
+        start: bool,
+    ) -> Result<(), StoreError> {
+        let attr = if start {
+            "users_told_start"
+        } else {
+            "users_told_end"
+        };
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org_pk(org_id), CONTINUITY_SK)))
+            .update_expression(format!("SET {attr} = :id"))
+            .condition_expression("event_id = :id")
+            .expression_attribute_values(":id", s(event_id))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity.as_slice());
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.request(&[]);
+                match classify("UpdateItem users told", e) {
+                    // Another event replaced this one meanwhile: nothing to mark.
+                    StoreError::ConditionFailed(_) => Ok(()),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
+    async fn user_directory(&self, org_id: &str) -> Result<UserDirectory, StoreError> {
+        let Some(item) = self.get(org_pk(org_id), USERS_SK).await? else {
+            return Ok(UserDirectory::default());
+        };
+        let mut d = UserDirectory {
+            synced_at: get_ts(&item, "synced_at")?,
+            ..Default::default()
+        };
+        if let Some(m) = item.get("mobiles").and_then(|v| v.as_m().ok()) {
+            for (address, mobile) in m {
+                if let Ok(mobile) = mobile.as_s() {
+                    d.mobiles.insert(address.clone(), mobile.clone());
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    async fn put_user_directory(&self, org_id: &str, d: &UserDirectory) -> Result<(), StoreError> {
+        let mut item = key(org_pk(org_id), USERS_SK);
+        item.insert(
+            "mobiles".into(),
+            AttributeValue::M(d.mobiles.iter().map(|(a, m)| (a.clone(), s(m))).collect()),
+        );
+        if let Some(t) = d.synced_at {
+            item.insert("synced_at".into(), ts(t));
+        }
+        self.put_raw(item).await
+    }
+
     async fn continuity_action(
         &self,
         org_id: &str,
