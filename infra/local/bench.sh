@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks: starts the local services, runs `cargo bench -p integration-tests` (the monitor
 # against DynamoDB Local and a real SMTP server; the inbound path against DynamoDB Local, moto
-# and an SMTP sink) and prints the figures as a table, then the
+# and an SMTP sink; the portal's page and actions; the Online Inbox's first page of a 30,000-message
+# mailbox) and prints the figures as tables, then the
 # release size of each function binary. BENCH_ORGS / BENCH_PROBE_ORGS select the sizes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 export CONTINUITY_HOME="${CONTINUITY_HOME:-$HOME/.cache/email-continuity}"
 bash infra/local/install.sh >/dev/null
-cargo bench -p integration-tests --bench monitor --bench inbound --no-run --locked
+cargo bench -p integration-tests --bench monitor --bench inbound --bench portal --bench inbox_pages --no-run --locked
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/continuity-bench.XXXXXX")"
 cleanup() { bash "$ROOT/infra/local/services.sh" stop "$STATE" >/dev/null 2>&1 || true; rm -rf "$STATE"; }
 trap cleanup EXIT
@@ -19,9 +20,13 @@ cargo bench -p integration-tests --bench monitor --locked --offline
 echo
 cargo bench -p integration-tests --bench inbound --locked --offline
 echo
-cargo build --release --locked -p monitor -p inbound
+cargo bench -p integration-tests --bench portal --locked --offline
+echo
+cargo bench -p integration-tests --bench inbox_pages --locked --offline
+echo
+cargo build --release --locked -p monitor -p inbound -p api
 printf '| binary | release size (x86_64, stripped) |\n|---|---:|\n'
-for f in monitor inbound queue; do
+for f in monitor inbound queue api; do
   size=$(stat -c %s "target/release/$f")
   awk -v f="$f" -v s="$size" 'BEGIN { printf "| %s | %d bytes (%.1f MiB) |\n", f, s, s / 1048576 }'
 done
