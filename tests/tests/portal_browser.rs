@@ -11,13 +11,20 @@ use integration_tests::t;
 const NOW: &str = "2026-11-23T10:00:00Z";
 
 async fn text(b: &Browser, css: &str) -> String {
-    b.client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .expect("text")
+    // An element found just as a navigation replaces the page goes stale: find it again (the
+    // page is the new one by then); any other error, or 10 s of staleness, fails the test.
+    let mut last = String::new();
+    for _ in 0..100 {
+        match b.client.find(Locator::Css(css)).await {
+            Ok(e) => match e.text().await {
+                Ok(t) => return t,
+                Err(err) => last = err.to_string(),
+            },
+            Err(err) => last = err.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css}: {last}")
 }
 
 /// Presses the button of `form_action` labelled `label`.
@@ -102,6 +109,7 @@ async fn an_administrator_manages_an_event_from_a_phone() {
         .click()
         .await
         .expect("click");
+    arrived(&b, &link, "stop").await;
     assert_eq!(
         text(&b, "#confirmation h2").await,
         "Continuity mode was ended"

@@ -360,3 +360,38 @@ async fn hosted_sign_in_with_pkce_and_state() {
     assert_eq!(body["subject"], "idp-1");
     assert_eq!(body["org_id"], "acme");
 }
+
+/// A token signed with the provider's own key but for another application (audience) is refused.
+#[tokio::test]
+async fn a_correctly_signed_token_for_another_audience_is_refused() {
+    use shared::auth::{JwtVerifier, StaticJwks};
+    use std::sync::Arc;
+    let rig = ApiRig::start_with(t(NOW), |s| {
+        let jwks = s.local_issuer.as_ref().expect("issuer").jwks();
+        s.verifier = JwtVerifier::new(
+            IdentitySettings::cognito(ISSUER, "another-app"),
+            Arc::new(StaticJwks(jwks)),
+        );
+    })
+    .await;
+    rig.store()
+        .put_config(&inbound_org("acme", 3), t(NOW))
+        .await
+        .expect("config");
+    let (status, body) = me(&rig, &rig.token("alice@acme.test", true)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("audience"),
+        "{body}"
+    );
+    let r = ApiRig::http()
+        .get(rig.url("/api/v1/admin/config"))
+        .bearer_auth(rig.token("alice@acme.test", true))
+        .send()
+        .await
+        .expect("config");
+    assert_eq!(r.status().as_u16(), 401);
+}
