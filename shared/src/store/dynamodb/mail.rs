@@ -35,10 +35,10 @@ pub fn wake_key(wake: DateTime<Utc>, org_id: &str) -> String {
     format!("{:013}#{org_id}", wake.timestamp_millis().max(0))
 }
 
-fn strings(v: &[String]) -> AttributeValue {
+pub(super) fn strings(v: &[String]) -> AttributeValue {
     AttributeValue::L(v.iter().map(|x| s(x.clone())).collect())
 }
-fn get_strings(item: &Item, name: &str) -> Vec<String> {
+pub(super) fn get_strings(item: &Item, name: &str) -> Vec<String> {
     item.get(name)
         .and_then(|v| v.as_l().ok())
         .map(|l| l.iter().filter_map(|x| x.as_s().ok().cloned()).collect())
@@ -249,13 +249,25 @@ fn parse_queued(org_id: &str, item: &Item) -> Result<QueuedMessage, StoreError> 
 }
 
 fn filing_item(f: &Filing<'_>, mailbox: &str) -> Item {
-    let sum: &MessageSummary = f.summary;
-    let mut item = key(
+    let item = key(
         org_pk(f.org_id),
         mailbox_sk(mailbox, f.received_at, f.ses_id),
     );
+    listed_item(item, mailbox, f.ses_id, f.summary, f.raw_key, f.received_at)
+}
+
+/// A message as a mailbox lists it (Online Inbox filings and Sent Items alike): the summary's
+/// attributes, the raw message's key, and the 30-day TTL, on the item `item` (its key set).
+pub(super) fn listed_item(
+    mut item: Item,
+    mailbox: &str,
+    id: &str,
+    sum: &MessageSummary,
+    raw_key: &str,
+    at: DateTime<Utc>,
+) -> Item {
     item.insert("mailbox".into(), s(mailbox));
-    item.insert("ses_id".into(), s(f.ses_id));
+    item.insert("ses_id".into(), s(id));
     item.insert("message_id".into(), s(&sum.message_id));
     if let Some(from) = &sum.from {
         item.insert("from".into(), s(from));
@@ -273,9 +285,9 @@ fn filing_item(f: &Filing<'_>, mailbox: &str) -> Item {
     item.insert("size".into(), n(sum.size));
     item.insert("attachments".into(), strings(&sum.attachments));
     item.insert("kind".into(), s(enum_str(&sum.kind)));
-    item.insert("raw_key".into(), s(f.raw_key));
-    item.insert("received_at".into(), ts(f.received_at));
-    item.insert(TTL_ATTR.into(), expiry(f.received_at, MAIL_DAYS));
+    item.insert("raw_key".into(), s(raw_key));
+    item.insert("received_at".into(), ts(at));
+    item.insert(TTL_ATTR.into(), expiry(at, MAIL_DAYS));
     item
 }
 

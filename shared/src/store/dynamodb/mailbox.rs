@@ -94,6 +94,25 @@ pub enum ImportOutcome {
     },
 }
 
+/// A Query's answer as a page of a mailbox: its readable items (an unreadable one is logged and
+/// skipped), and the cursor after the last item DynamoDB looked at.
+fn page_of(mailbox: &str, out: &aws_sdk_dynamodb::operation::query::QueryOutput) -> Page {
+    let mut items = Vec::with_capacity(out.items().len());
+    for item in out.items() {
+        match parse_listed(mailbox, item) {
+            Ok(l) => items.push(l),
+            Err(e) => tracing::warn!(error = %e, "unreadable mailbox item skipped"),
+        }
+    }
+    let next = out
+        .last_evaluated_key
+        .as_ref()
+        .and_then(|k| k.get("sk"))
+        .and_then(|v| v.as_s().ok())
+        .and_then(|sk| MessageRef::from_sort_key(mailbox, sk));
+    Page { items, next }
+}
+
 fn strs(v: &[String]) -> AttributeValue {
     AttributeValue::L(v.iter().map(|x| s(x.clone())).collect())
 }
@@ -187,20 +206,7 @@ impl DynamoStore {
             .await
             .map_err(|e| classify("Query mailbox page", e))?;
         self.metrics.read_request(out.consumed_capacity.as_slice());
-        let mut items = Vec::with_capacity(out.items().len());
-        for item in out.items() {
-            match parse_listed(mailbox, item) {
-                Ok(l) => items.push(l),
-                Err(e) => tracing::warn!(error = %e, "unreadable mailbox item skipped"),
-            }
-        }
-        let next = out
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|k| k.get("sk"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|sk| MessageRef::from_sort_key(mailbox, sk));
-        Ok(Page { items, next })
+        Ok(page_of(mailbox, &out))
     }
 
     /// The inbox filings after `after` (oldest first; from `since` when there is none or it is
@@ -237,20 +243,7 @@ impl DynamoStore {
             .await
             .map_err(|e| classify("Query inbox since", e))?;
         self.metrics.read_request(out.consumed_capacity.as_slice());
-        let mut items = Vec::new();
-        for item in out.items() {
-            match parse_listed(mailbox, item) {
-                Ok(l) => items.push(l),
-                Err(e) => tracing::warn!(error = %e, "unreadable mailbox item skipped"),
-            }
-        }
-        let next = out
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|k| k.get("sk"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|sk| MessageRef::from_sort_key(mailbox, sk));
-        Ok(Page { items, next })
+        Ok(page_of(mailbox, &out))
     }
 
     /// One message of a mailbox (one GetItem); `None` when the mailbox has no such message.
@@ -276,29 +269,14 @@ impl DynamoStore {
         raw_key: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut item = key(org_pk(org_id), r.sort_key(mailbox));
-        item.insert("mailbox".into(), s(mailbox));
-        item.insert("ses_id".into(), s(&r.id));
-        item.insert("message_id".into(), s(&summary.message_id));
-        if let Some(f) = &summary.from {
-            item.insert("from".into(), s(f));
-        }
-        item.insert("to".into(), strs(&summary.to));
-        item.insert("to_count".into(), n(summary.to_count));
-        item.insert("cc".into(), strs(&summary.cc));
-        item.insert("cc_count".into(), n(summary.cc_count));
-        if let Some(sub) = &summary.subject {
-            item.insert("subject".into(), s(sub));
-        }
-        if let Some(d) = summary.date {
-            item.insert("date".into(), ts(d));
-        }
-        item.insert("size".into(), n(summary.size));
-        item.insert("attachments".into(), strs(&summary.attachments));
-        item.insert("kind".into(), s(enum_str(&summary.kind)));
-        item.insert("raw_key".into(), s(raw_key));
-        item.insert("received_at".into(), ts(at));
-        item.insert(TTL_ATTR.into(), expiry(at, MAIL_DAYS));
+        let item = super::mail::listed_item(
+            key(org_pk(org_id), r.sort_key(mailbox)),
+            mailbox,
+            &r.id,
+            summary,
+            raw_key,
+            at,
+        );
         self.put_raw(item).await
     }
 
