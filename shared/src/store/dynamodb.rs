@@ -447,6 +447,29 @@ impl DynamoStore {
         }
     }
 
+    /// Sends one conditional `UpdateItem` (built with its key, expressions and
+    /// `ReturnConsumedCapacity`): `Ok(true)` when applied, `Ok(false)` when its condition failed,
+    /// an error otherwise. Counts the request either way.
+    pub(super) async fn update_if(
+        &self,
+        op: &str,
+        req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> Result<bool, StoreError> {
+        match req.send().await {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity.as_slice());
+                Ok(true)
+            }
+            Err(e) => {
+                self.metrics.request(&[]);
+                match classify(op, e) {
+                    StoreError::ConditionFailed(_) => Ok(false),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
     /// `BatchGetItem` of `keys` (any number: 100 a request), retrying unprocessed keys with
     /// backoff; an error if some are still unprocessed after 8 attempts, never a partial answer.
     pub(crate) async fn batch_get(

@@ -342,7 +342,7 @@ impl ContinuityStore for DynamoStore {
         } else {
             "users_told_end"
         };
-        let res = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -350,23 +350,11 @@ impl ContinuityStore for DynamoStore {
             .update_expression(format!("SET {attr} = :id"))
             .condition_expression("event_id = :id")
             .expression_attribute_values(":id", s(event_id))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match res {
-            Ok(out) => {
-                self.metrics.request(out.consumed_capacity.as_slice());
-                Ok(())
-            }
-            Err(e) => {
-                self.metrics.request(&[]);
-                match classify("UpdateItem users told", e) {
-                    // Another event replaced this one meanwhile: nothing to mark.
-                    StoreError::ConditionFailed(_) => Ok(()),
-                    other => Err(other),
-                }
-            }
-        }
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        // A failed condition: another event replaced this one meanwhile, nothing to mark.
+        self.update_if("UpdateItem users told", req)
+            .await
+            .map(|_| ())
     }
 
     async fn user_directory(&self, org_id: &str) -> Result<UserDirectory, StoreError> {
@@ -522,7 +510,7 @@ impl ContinuityStore for DynamoStore {
                 "event_id = :id AND (attribute_not_exists(end_announced) OR end_announced <> :id)",
             )
         };
-        let res = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -530,22 +518,8 @@ impl ContinuityStore for DynamoStore {
             .update_expression(update)
             .condition_expression(cond)
             .expression_attribute_values(":id", s(event_id))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match res {
-            Ok(out) => {
-                self.metrics.request(out.consumed_capacity.as_slice());
-                Ok(true)
-            }
-            Err(e) => {
-                self.metrics.request(&[]);
-                match classify("UpdateItem announcement", e) {
-                    StoreError::ConditionFailed(_) => Ok(false),
-                    other => Err(other),
-                }
-            }
-        }
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        self.update_if("UpdateItem announcement", req).await
     }
 }
 

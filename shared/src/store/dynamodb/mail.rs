@@ -629,19 +629,8 @@ impl QueueStore for DynamoStore {
             .update_expression("SET raw_key = :k")
             .expression_attribute_values(":k", s(raw_key))
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        match req.send().await {
-            Ok(out) => {
-                self.metrics.request(out.consumed_capacity.as_slice());
-                Ok(())
-            }
-            Err(e) => {
-                self.metrics.request(&[]);
-                match classify("UpdateItem raw_key", e) {
-                    StoreError::ConditionFailed(_) => Ok(()),
-                    other => Err(other),
-                }
-            }
-        }
+        // A message no longer queued (another run took it out) has nothing to update.
+        self.update_if("UpdateItem raw_key", req).await.map(|_| ())
     }
 
     async fn requeue(&self, m: &QueuedMessage) -> Result<(), StoreError> {
@@ -663,19 +652,8 @@ impl QueueStore for DynamoStore {
                 .expression_attribute_values(":e", s(e)),
             None => req.update_expression("SET recipients = :r, attempts = :a, not_before = :nb"),
         };
-        match req.send().await {
-            Ok(out) => {
-                self.metrics.request(out.consumed_capacity.as_slice());
-                Ok(())
-            }
-            Err(e) => {
-                self.metrics.request(&[]);
-                match classify("UpdateItem requeue", e) {
-                    StoreError::ConditionFailed(_) => Ok(()),
-                    other => Err(other),
-                }
-            }
-        }
+        // A message no longer queued (another run took it out) has nothing to update.
+        self.update_if("UpdateItem requeue", req).await.map(|_| ())
     }
 
     async fn set_wake(
