@@ -1,38 +1,23 @@
-//! Shared library of the email continuity functions.
+//! The library every function shares, in four parts that import in one direction only:
 //!
-//! Domain modules (no AWS imports): [`window`], [`config`], [`counter`], [`probe`], [`clock`],
-//! [`alerts`] (episodes, messages), [`links`] (signed portal links),
-//! [`mail`] (summaries, bounces), [`delivery`] (routes in order), [`queue`] (backoff, drain).
-//! Sign-in: [`auth`] (JWT verification against the identity provider's JWKS; a local issuer).
-//! Portal and inbox domains: [`continuity`] (events, audit), [`mailbox`] (Online Inbox).
-//! Orchestration: [`monitor`] (with alerting), [`user_notice`], [`inbound`], [`queue`].
-//! Adapters: [`store`] (DynamoDB), [`notify`] (SNS, SES, EventBridge),
-//! [`secrets`] (Secrets Manager), [`smtp`] (probe submission), [`relay`] (inbound delivery
-//! over SMTP), [`blob`] (S3 raw messages), [`ses`] (bounces), [`aws`] (client settings).
+//! ```text
+//!   adapters ──▶ ports ◀── app
+//!       │          │        │
+//!       └────────▶ domain ◀─┘
+//! ```
+//!
+//! - [`domain`]: the rules and records, pure (no AWS, no I/O, time as a parameter);
+//! - [`ports`]: traits for what the use cases need from the world (storage by capability, mail
+//!   out, alert channels, raw messages, secrets, the clock);
+//! - [`app`]: the use cases, taking ports and `now` (the monitor's run, the inbound path, the
+//!   queue, continuity actions, sending mail);
+//! - [`adapters`]: the ports implemented against DynamoDB, SES, SNS, EventBridge, S3, Secrets
+//!   Manager and SMTP; the only place an `aws_sdk_*` crate is named.
+//!
+//! `ARCHITECTURE.md` at the repository's root draws the whole picture and says where to add
+//! things.
 
-pub mod alerts;
-pub mod auth;
-pub mod aws;
-pub mod blob;
-pub mod clock;
-pub mod config;
-pub mod continuity;
-pub mod counter;
-pub mod delivery;
-pub mod error;
-pub mod iac;
-pub mod inbound;
-pub mod links;
-pub mod mail;
-pub mod mailbox;
-pub mod monitor;
-pub mod notify;
-pub mod probe;
-pub mod queue;
-pub mod relay;
-pub mod secrets;
-pub mod ses;
-pub mod smtp;
-pub mod store;
-pub mod user_notice;
-pub mod window;
+pub mod adapters;
+pub mod app;
+pub mod domain;
+pub mod ports;

@@ -24,33 +24,8 @@ use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-/// How long the inbound function holds a message it is delivering before the queue may try it.
-pub const IN_FLIGHT_LEASE_MINUTES: i64 = 5;
-/// How long a queue run holds an organisation it is working on.
-pub const TICK_LEASE_MINUTES: i64 = 5;
-/// The queue runs every minute.
-pub const TICK_MINUTES: i64 = 1;
-/// The bucket expires raw mail under the receipt rule's prefix after 35 days. A message queued
-/// longer than this (only while deliveries are paused, Q4, or just after) gets a copy under
-/// [`HELD_PREFIX`], which does not expire, and the queue uses that copy from then on (Q6).
-pub const HOLD_AFTER_DAYS: i64 = 25;
-/// Where long-queued raw mail is kept until it leaves the queue.
-pub const HELD_PREFIX: &str = "held/";
 /// Messages moved to the held prefix per organisation per run, at most.
 const HOLD_BATCH: usize = 100;
-
-/// Wait after the `failures`-th consecutive failed retry: initial x 2^(failures-1), capped.
-pub fn backoff(q: &QueueSettings, failures: u32) -> Duration {
-    let initial = i64::from(q.backoff_initial_minutes.max(1));
-    let max = i64::from(q.backoff_max_minutes.max(q.backoff_initial_minutes).max(1));
-    let doubled = initial.saturating_mul(1i64 << failures.saturating_sub(1).min(20));
-    Duration::minutes(doubled.min(max))
-}
-
-/// Whether a message queued at `enqueued_at` has outlived the retention at `now`.
-pub fn expired(q: &QueueSettings, enqueued_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    now - enqueued_at >= Duration::hours(i64::from(q.retention_hours))
-}
 
 /// What delivering and bouncing need; shared by the inbound function and the queue.
 pub struct Courier<'a> {
@@ -58,7 +33,7 @@ pub struct Courier<'a> {
     pub recorder: &'a dyn InboundRecorder,
     pub raw: &'a dyn RawMessages,
     pub transport: &'a dyn RouteTransport,
-    pub bouncer: &'a dyn BounceSender,
+    pub bouncer: &'a dyn MailSender,
     /// The address bounces come from (`BOUNCE_SENDER`).
     pub bounce_sender: &'a str,
 }
@@ -201,7 +176,11 @@ impl Courier<'_> {
                 tracing::info!(org = %msg.org_id, id = %msg.id, "undeliverable message with an empty sender: no bounce");
                 Ok(())
             }
-            Some(b) => self.bouncer.send_bounce(&b).await,
+            Some(b) => self
+                .bouncer
+                .send_raw(&b.from, std::slice::from_ref(&b.to), b.raw)
+                .await
+                .map(|_| ()),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The DynamoDB adapter: one table, keys with prefixes, conditional writes for exactly-once.
 //! Item types, keys and access patterns are listed in `TABLE.md` beside this file.
 
-use super::*;
+use crate::adapters::aws;
 use crate::config::OrgConfig;
 use crate::counter::Verdict;
 use crate::probe::ProbeStatus;
@@ -215,45 +215,13 @@ fn enum_str<T: Serialize>(v: &T) -> String {
     }
 }
 
-/// Maps an SDK error onto what a caller can act on.
+/// Maps an SDK error onto what a caller can act on (the reading is [`aws::classify`]).
 fn classify<E, R>(op: &str, err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    let code = err.code().unwrap_or_default().to_string();
-    let msg = format!(
-        "{op}: {}{}",
-        if code.is_empty() { "error" } else { &code },
-        err.message().map(|m| format!(": {m}")).unwrap_or_default()
-    );
-    match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Transient(format!("{op}: {}", aws_smithy_error_chain(&err)))
-        }
-        _ => match code.as_str() {
-            "ConditionalCheckFailedException" => StoreError::ConditionFailed(msg),
-            "ThrottlingException"
-            | "ProvisionedThroughputExceededException"
-            | "RequestLimitExceeded"
-            | "InternalServerError"
-            | "ServiceUnavailable"
-            | "TransactionConflictException"
-            | "TransactionInProgressException" => StoreError::Transient(msg),
-            _ => StoreError::Permanent(msg),
-        },
-    }
-}
-
-fn aws_smithy_error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut src = err.source();
-    while let Some(e) = src {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        src = e.source();
-    }
-    out
+    aws::classify(op, &err).into_store_error()
 }
 
 impl DynamoStore {

@@ -73,7 +73,7 @@ async fn step<T>(
         ))),
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
-            let detail = format!("{what}: {}", chain(&e));
+            let detail = format!("{what}: {}", error_chain(&e));
             if e.status().is_some() {
                 if e.is_permanent() {
                     Err(Step::Permanent(detail))
@@ -85,20 +85,6 @@ async fn step<T>(
             }
         }
     }
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut src = err.source();
-    while let Some(e) = src {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        src = e.source();
-    }
-    out
 }
 
 /// Closes a connection in trouble: `abort` sends QUIT and waits for the answer, which a hung

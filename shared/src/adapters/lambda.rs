@@ -1,13 +1,5 @@
-//! Building AWS SDK clients. Endpoints come from the SDK's own settings
-//! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, ...), so a local stack needs no code path
-//! of its own.
-
-/// Loads the shared SDK configuration from the environment.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
-}
+//! What every function's `main` needs: settings from the environment (read once, failing fast
+//! with the variable's name) and logging.
 
 /// Reads a required environment variable, naming it when missing.
 pub fn required_env(name: &str) -> Result<String, String> {

@@ -3,22 +3,13 @@
 //! else happens); the inbound path and the queue only read it. Locally the receiving stand-in
 //! writes it, as SES would.
 
-use crate::error::BlobError;
+use crate::adapters::aws;
+use crate::ports::blob::RawMessages;
+use crate::ports::error::BlobError;
 use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-
-/// Reads (and, for local stand-ins and tests, writes) raw messages by key.
-#[async_trait]
-pub trait RawMessages: Send + Sync {
-    async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError>;
-    async fn put(&self, key: &str, raw: Vec<u8>) -> Result<(), BlobError>;
-    /// Copies an object within the bucket (server-side).
-    async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError>;
-    /// Deletes an object (absent is fine).
-    async fn delete(&self, key: &str) -> Result<(), BlobError>;
-}
 
 /// Raw messages in one S3 bucket.
 #[derive(Debug, Clone)]
@@ -61,28 +52,13 @@ impl S3RawMessages {
     }
 }
 
+/// Maps an SDK error onto the port's error (the reading is [`aws::classify`]).
 fn classify<E, R>(op: &str, err: SdkError<E, R>) -> BlobError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    let code = err.code().unwrap_or_default().to_string();
-    let msg = format!(
-        "{op}: {}{}",
-        if code.is_empty() { "error" } else { &code },
-        err.message().map(|m| format!(": {m}")).unwrap_or_default()
-    );
-    match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            BlobError::Transient(format!("{op}: {err}"))
-        }
-        _ => match code.as_str() {
-            "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout" => {
-                BlobError::Transient(msg)
-            }
-            _ => BlobError::Permanent(msg),
-        },
-    }
+    aws::classify(op, &err).into_blob_error()
 }
 
 #[async_trait]

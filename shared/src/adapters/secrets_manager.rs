@@ -3,17 +3,11 @@
 
 use crate::error::SecretError;
 use async_trait::async_trait;
-use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use crate::adapters::aws::{self, Fault};
 use aws_sdk_secretsmanager::Client;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Something that hands out secret strings by name.
-#[async_trait]
-pub trait SecretSource: Send + Sync {
-    async fn secret(&self, name: &str) -> Result<String, SecretError>;
-}
 
 /// Reads from AWS Secrets Manager (or any endpoint speaking its API).
 pub struct SecretsManagerSource {
@@ -53,35 +47,17 @@ impl SecretSource for SecretsManagerSource {
             .send()
             .await
             .map_err(|e| {
-                let code = e.code().unwrap_or_default().to_string();
-                let reason = format!("{code} {}", e.message().unwrap_or_default())
-                    .trim()
-                    .to_string();
-                match (&e, code.as_str()) {
-                    (_, "ResourceNotFoundException") => SecretError::NotFound(name.to_string()),
-                    (
-                        SdkError::TimeoutError(_)
-                        | SdkError::DispatchFailure(_)
-                        | SdkError::ResponseError(_),
-                        _,
-                    )
-                    | (_, "ThrottlingException" | "InternalServiceError") => {
-                        SecretError::Transient {
-                            name: name.to_string(),
-                            reason: if reason.is_empty() {
-                                e.to_string()
-                            } else {
-                                reason
-                            },
-                        }
-                    }
+                let f = aws::classify("GetSecretValue", &e);
+                let name = name.to_string();
+                match (f.code.as_str(), f.fault) {
+                    ("ResourceNotFoundException", _) => SecretError::NotFound(name),
+                    (_, Fault::Transient) => SecretError::Transient {
+                        name,
+                        reason: f.message,
+                    },
                     _ => SecretError::Permanent {
-                        name: name.to_string(),
-                        reason: if reason.is_empty() {
-                            e.to_string()
-                        } else {
-                            reason
-                        },
+                        name,
+                        reason: f.message,
                     },
                 }
             })?;

@@ -1,13 +1,8 @@
-//! Where "now" comes from. The domain takes `now` as a parameter; the edges (handlers, the local
-//! runner) ask a [`Clock`], which in tests and demos is a [`VirtualClock`] that a caller advances.
+//! Clocks: the machine's, and a [`VirtualClock`] that tests and demos advance by hand.
 
+use crate::ports::clock::Clock;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
-
-/// A source of the current time.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
 
 /// The machine's clock.
 #[derive(Debug, Default, Clone, Copy)]

@@ -1,28 +1,14 @@
-//! Alert channels, adapters side: SMS through SNS (transactional), email through SES (raw MIME:
-//! an HTML and a plain-text part), events on the service's EventBridge bus.
+//! Alert channels: SMS through SNS (transactional), email through SES (raw MIME: an HTML and a
+//! plain-text part, sent by [`SesMailSender`]), events on the service's EventBridge bus.
 
-use crate::alerts::EmailContent;
+use crate::adapters::aws::send_error;
+use crate::adapters::ses::SesMailSender;
+use crate::domain::alerts::EmailContent;
+use crate::ports::error::SendError;
+use crate::ports::mail::MailSender;
+use crate::ports::notify::AlertChannels;
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
-
-/// Why a send failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{channel}: {message}")]
-pub struct SendError {
-    pub channel: &'static str,
-    pub message: String,
-}
-
-/// Where alerts go out.
-#[async_trait]
-pub trait AlertChannels: Send + Sync {
-    /// One SMS; returns the provider's message id.
-    async fn send_sms(&self, to: &str, text: &str) -> Result<String, SendError>;
-    /// One email to one address; returns the provider's message id.
-    async fn send_email(&self, to: &str, content: &EmailContent) -> Result<String, SendError>;
-    /// One event on the service's bus.
-    async fn publish(&self, detail_type: &str, detail: serde_json::Value) -> Result<(), SendError>;
-}
 
 /// The `source` of every event the service publishes.
 pub const EVENT_SOURCE: &str = "email-continuity";
@@ -30,7 +16,8 @@ pub const EVENT_SOURCE: &str = "email-continuity";
 /// SNS, SES and EventBridge.
 pub struct AwsChannels {
     pub sns: aws_sdk_sns::Client,
-    pub ses: aws_sdk_ses::Client,
+    /// Alert email goes out through the one SES sender.
+    pub mail: SesMailSender,
     pub events: aws_sdk_eventbridge::Client,
     /// The service's own verified sender address (never an organisation's domain).
     pub sender: String,
@@ -41,22 +28,9 @@ pub struct AwsChannels {
     pub bus: String,
 }
 
+/// A request that could not be built: it will not succeed as it is.
 fn err(channel: &'static str, e: impl std::fmt::Display) -> SendError {
-    SendError {
-        channel,
-        message: e.to_string(),
-    }
-}
-
-fn sdk_err<E: std::error::Error + 'static>(channel: &'static str, e: &E) -> SendError {
-    let mut message = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        src = s.source();
-    }
-    SendError { channel, message }
+    SendError::Permanent(format!("{channel}: {e}"))
 }
 
 fn attr(value: &str) -> Result<MessageAttributeValue, SendError> {
@@ -79,7 +53,7 @@ impl AlertChannels for AwsChannels {
         if let Some(id) = &self.sms_sender_id {
             req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
         }
-        let out = req.send().await.map_err(|e| sdk_err("sms", &e))?;
+        let out = req.send().await.map_err(|e| send_error("SNS Publish (SMS)", e))?;
         Ok(out.message_id.unwrap_or_default())
     }
 
@@ -96,20 +70,9 @@ impl AlertChannels for AwsChannels {
             .html_body(content.html.as_str())
             .write_to_vec()
             .map_err(|e| err("email", e))?;
-        let message = aws_sdk_ses::types::RawMessage::builder()
-            .data(aws_sdk_ses::primitives::Blob::new(raw))
-            .build()
-            .map_err(|e| err("email", e))?;
-        let out = self
-            .ses
-            .send_raw_email()
-            .source(&self.sender)
-            .destinations(to)
-            .raw_message(message)
-            .send()
+        self.mail
+            .send_raw(&self.sender, &[to.to_string()], raw)
             .await
-            .map_err(|e| sdk_err("email", &e))?;
-        Ok(out.message_id)
     }
 
     async fn publish(&self, detail_type: &str, detail: serde_json::Value) -> Result<(), SendError> {
@@ -125,7 +88,7 @@ impl AlertChannels for AwsChannels {
             .entries(entry)
             .send()
             .await
-            .map_err(|e| sdk_err("events", &e))?;
+            .map_err(|e| send_error("EventBridge PutEvents", e))?;
         if out.failed_entry_count > 0 {
             let why = out
                 .entries()

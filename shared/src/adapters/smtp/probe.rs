@@ -10,56 +10,6 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 
-/// Why a probe could not be sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}: {detail}")]
-pub struct ProbeSendError {
-    pub kind: SendFailure,
-    pub detail: String,
-}
-
-/// The step at which sending failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendFailure {
-    /// Bad address or TLS setup on our side.
-    Setup,
-    /// No connection, or TLS failed.
-    Connection,
-    /// No answer within the timeout.
-    Timeout,
-    /// The server refused the credentials.
-    Auth,
-    /// The server refused the message for now (4xx).
-    Transient,
-    /// The server refused the message (5xx).
-    Permanent,
-}
-
-impl std::fmt::Display for SendFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SendFailure::Setup => "probe setup",
-            SendFailure::Connection => "could not connect to the submission server",
-            SendFailure::Timeout => "the submission server did not answer in time",
-            SendFailure::Auth => "the submission server refused the login",
-            SendFailure::Transient => "the submission server deferred the probe",
-            SendFailure::Permanent => "the submission server refused the probe",
-        })
-    }
-}
-
-/// Sends one probe message.
-#[async_trait]
-pub trait ProbeSender: Send + Sync {
-    async fn send_probe(
-        &self,
-        mailbox: &ProbeMailbox,
-        password: &str,
-        recipient: &str,
-        message: &[u8],
-    ) -> Result<(), ProbeSendError>;
-}
-
 /// Real SMTP submission with lettre.
 pub struct SmtpProbeSender {
     timeout: Duration,
@@ -129,20 +79,6 @@ fn classify(e: lettre::transport::smtp::Error) -> ProbeSendError {
         SendFailure::Connection
     };
     ProbeSendError { kind, detail }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut src = err.source();
-    while let Some(e) = src {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        src = e.source();
-    }
-    out
 }
 
 #[async_trait]

@@ -13,6 +13,129 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+/// The identity of the current (or last) continuity event and what was announced of it (P6,
+/// P9, P10): the monitor announces a planned event's start and every event's end exactly once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMarks {
+    /// The request that created the event (activation or plan).
+    pub event_id: Option<String>,
+    /// How it was created: `link`, `console`, `automatic`.
+    pub via: Option<String>,
+    /// The event whose start was announced (ContinuityActivated).
+    pub start_announced: Option<String>,
+    /// The event whose end was announced (ContinuityEnded).
+    pub end_announced: Option<String>,
+    /// The alert episode that activated an event automatically (P9): once per episode.
+    pub auto_episode: Option<String>,
+    /// The event whose start, and whose end, users were told of by SMS (A6).
+    pub users_told_start: Option<String>,
+    pub users_told_end: Option<String>,
+}
+
+/// What became of a continuity action in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionOutcome {
+    /// The action took effect: the state just before it, and after it.
+    Applied {
+        before: ContinuityState,
+        after: ContinuityState,
+    },
+    /// The same request had already taken effect (a retry): nothing changed.
+    Repeated { current: ContinuityState },
+    /// Refused; nothing changed.
+    Refused {
+        current: ContinuityState,
+        refusal: crate::continuity::Refusal,
+    },
+}
+
+/// Continuity mode and notification suspension, as the portal leaves them (P2-P6, P10), on the
+/// organisation's `CONTINUITY` item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContinuityState {
+    /// When the current (or last) event started; later than now for a planned event (P10).
+    pub event_started_at: Option<DateTime<Utc>>,
+    /// The event's end as scheduled (activate, extend).
+    pub event_until: Option<DateTime<Utc>>,
+    /// Set when an administrator stopped the event before `event_until` (P5).
+    pub event_stopped_at: Option<DateTime<Utc>>,
+    /// Notifications are suspended until then.
+    pub suspended_until: Option<DateTime<Utc>>,
+}
+
+/// How long the post-event phase lasts after an event ends (P5, C1, C3).
+pub const POST_EVENT_MINUTES: i64 = 10;
+/// Duplicate resolution starts this long before an event's start (C3).
+pub const DEDUPE_LEAD_MINUTES: i64 = 5;
+
+/// Where an organisation stands (C1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum Phase {
+    /// No event, and none ended in the last [`POST_EVENT_MINUTES`].
+    Normal,
+    /// Continuity mode is on, from `start` until `end` (as now scheduled).
+    Continuity {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    /// The event `start`..`ended` is over; clients hand back to the server until `until`.
+    PostEvent {
+        start: DateTime<Utc>,
+        ended: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+}
+
+impl ContinuityState {
+    /// When the event ended or ends: its stop, or its scheduled end, whichever is first.
+    pub fn event_end(&self) -> Option<DateTime<Utc>> {
+        match (self.event_until, self.event_stopped_at) {
+            (Some(u), Some(s)) => Some(u.min(s)),
+            (u, s) => u.or(s),
+        }
+    }
+
+    /// The phase at `now`: an event whose end time has passed is over by itself (P6).
+    pub fn phase(&self, now: DateTime<Utc>) -> Phase {
+        let (Some(start), Some(end)) =
+            (self.event_started_at.or(self.event_until), self.event_end())
+        else {
+            return Phase::Normal;
+        };
+        let start = start.min(end);
+        if start <= now && now < end {
+            Phase::Continuity {
+                start,
+                end: self.event_until.unwrap_or(end),
+            }
+        } else if end <= now && now < end + chrono::Duration::minutes(POST_EVENT_MINUTES) {
+            Phase::PostEvent {
+                start,
+                ended: end,
+                until: end + chrono::Duration::minutes(POST_EVENT_MINUTES),
+            }
+        } else {
+            Phase::Normal
+        }
+    }
+
+    /// Continuity mode is on at `now`.
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        matches!(self.phase(now), Phase::Continuity { .. })
+    }
+
+    /// Notifications are suspended at `now`.
+    pub fn suspended(&self, now: DateTime<Utc>) -> bool {
+        self.suspended_until.is_some_and(|t| t > now)
+    }
+
+    /// Alerts are held back while an event is active or notifications are suspended (A2).
+    pub fn suppresses_alerts(&self, now: DateTime<Utc>) -> bool {
+        self.active(now) || self.suspended(now)
+    }
+}
+
 /// The duration buttons of the portal (P2): value, label.
 pub const BUTTONS: [(&str, &str, u32); 5] = [
     ("1h", "1 hour", 60),

@@ -13,6 +13,16 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// A filed copy of a message in one mailbox (U1).
+#[derive(Debug, Clone)]
+pub struct Filing<'a> {
+    pub org_id: &'a str,
+    pub ses_id: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub raw_key: &'a str,
+    pub summary: &'a crate::mail::MessageSummary,
+}
+
 /// The Online Inbox shows this many days (U1).
 pub const WINDOW_DAYS: i64 = 30;
 /// Messages a page by default (U1), and the most a caller may ask for.

@@ -1,0 +1,133 @@
+//! What every AWS adapter shares: the SDK configuration, and one reading of SDK errors.
+//!
+//! Endpoints come from the SDK's own settings (`AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_DYNAMODB`, ...), so a local stack needs no code path of its own.
+//!
+//! [`classify`] reads any SDK call's error the same way (every `aws-sdk-*` crate re-exports the
+//! same smithy `SdkError`): a fault of the connection or a throttle is [`Fault::Transient`], a
+//! lost condition [`Fault::ConditionFailed`], the rest [`Fault::Permanent`]. Each adapter maps
+//! that onto its port's error type, so that callers act on kinds, never on strings.
+
+use super::error_chain;
+use crate::ports::error::{BlobError, SendError, StoreError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+/// Loads the shared SDK configuration from the environment.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+
+/// What an SDK error means to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Throttling, a timeout, a 5xx, a dropped connection: the same call may succeed later.
+    Transient,
+    /// A conditional write lost (DynamoDB): someone else changed the item first.
+    ConditionFailed,
+    /// Anything else: bad request, access denied, missing resource.
+    Permanent,
+}
+
+/// An SDK error, read: its kind, the service's error code (empty when the call never reached
+/// the service) and a message naming the operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkFailure {
+    pub fault: Fault,
+    pub code: String,
+    pub message: String,
+}
+
+/// Error codes that mean "try again" across the services this project calls.
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "InternalServiceError",
+    "InternalFailure",
+    "InternalError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "SlowDown",
+    "RequestTimeout",
+];
+
+/// Reads an SDK error of operation `op` (for example `PutItem`).
+pub fn classify<E, R>(op: &str, err: &SdkError<E, R>) -> SdkFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            SdkFailure {
+                fault: Fault::Transient,
+                code: String::new(),
+                message: format!("{op}: {}", error_chain(err)),
+            }
+        }
+        _ => {
+            let code = err.code().unwrap_or_default().to_string();
+            let message = match (code.is_empty(), err.message()) {
+                (false, Some(m)) => format!("{op}: {code}: {m}"),
+                (false, None) => format!("{op}: {code}"),
+                (true, _) => format!("{op}: {}", error_chain(err)),
+            };
+            let fault = if code == "ConditionalCheckFailedException" {
+                Fault::ConditionFailed
+            } else if TRANSIENT_CODES.contains(&code.as_str()) {
+                Fault::Transient
+            } else {
+                Fault::Permanent
+            };
+            SdkFailure {
+                fault,
+                code,
+                message,
+            }
+        }
+    }
+}
+
+impl SdkFailure {
+    /// As the storage ports report it.
+    pub fn into_store_error(self) -> StoreError {
+        match self.fault {
+            Fault::ConditionFailed => StoreError::ConditionFailed(self.message),
+            Fault::Transient => StoreError::Transient(self.message),
+            Fault::Permanent => StoreError::Permanent(self.message),
+        }
+    }
+
+    /// As the sending ports (mail, SMS, events) report it.
+    pub fn into_send_error(self) -> SendError {
+        match self.fault {
+            Fault::Transient => SendError::Transient(self.message),
+            Fault::ConditionFailed | Fault::Permanent => SendError::Permanent(self.message),
+        }
+    }
+
+    /// As the raw message store reports it.
+    pub fn into_blob_error(self) -> BlobError {
+        match self.fault {
+            Fault::Transient => BlobError::Transient(self.message),
+            Fault::ConditionFailed | Fault::Permanent => BlobError::Permanent(self.message),
+        }
+    }
+}
+
+/// An SDK error of a sending call (SES, SNS, EventBridge), as the sending ports report it.
+pub fn send_error<E, R>(op: &str, err: SdkError<E, R>) -> SendError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    classify(op, &err).into_send_error()
+}

@@ -1,0 +1,34 @@
+//! Adapters: the ports implemented against the outside world. One module per service:
+//! [`dynamodb`] (the table), [`ses`] (mail out through SES), [`notify`] (SMS through SNS, alert
+//! email, events on EventBridge), [`s3`] (raw messages), [`secrets_manager`], [`smtp`] (the
+//! probe's submission and delivery to the organisation's server), [`jwks`] (the identity
+//! provider's keys, and a local issuer), [`clock`]. What they share: [`aws`] (SDK settings and
+//! the one reading of SDK errors), [`lambda`] (settings and logging of every function), and
+//! [`error_chain`].
+
+pub mod aws;
+pub mod clock;
+pub mod dynamodb;
+pub mod jwks;
+pub mod lambda;
+pub mod notify;
+pub mod s3;
+pub mod secrets_manager;
+pub mod ses;
+pub mod smtp;
+
+/// An error and its sources, one after the other (`a: b: c`), each said once: SDK and SMTP
+/// errors hide the useful part (a refused connection, a TLS failure) in their sources.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut src = err.source();
+    while let Some(e) = src {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        src = e.source();
+    }
+    out
+}

@@ -1,0 +1,60 @@
+//! Mail out through SES (v1 `SendRawEmail`): the one [`MailSender`] for bounces (Q3, RFC 3464
+//! `multipart/report` exactly as built), alert email (A1) and users' mail from the Online Inbox
+//! (U3).
+
+use crate::adapters::aws::send_error;
+use crate::ports::error::SendError;
+use crate::ports::mail::MailSender;
+use async_trait::async_trait;
+use aws_sdk_ses::primitives::Blob;
+use aws_sdk_ses::types::RawMessage;
+use aws_sdk_ses::Client;
+
+/// SES (v1 API) `SendRawEmail`.
+#[derive(Debug, Clone)]
+pub struct SesMailSender {
+    client: Client,
+}
+
+impl SesMailSender {
+    pub fn new(client: Client) -> Self {
+        SesMailSender { client }
+    }
+
+    /// Verifies the sender's address (local stacks and tests: moto, like SES, refuses mail from
+    /// unverified senders; in AWS the template verifies the domain).
+    pub async fn verify_sender(&self, address: &str) -> Result<(), SendError> {
+        self.client
+            .verify_email_identity()
+            .email_address(address)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| send_error("VerifyEmailIdentity", e))
+    }
+}
+
+#[async_trait]
+impl MailSender for SesMailSender {
+    async fn send_raw(
+        &self,
+        from: &str,
+        recipients: &[String],
+        raw: Vec<u8>,
+    ) -> Result<String, SendError> {
+        let message = RawMessage::builder()
+            .data(Blob::new(raw))
+            .build()
+            .map_err(|e| SendError::Permanent(format!("SendRawEmail: {e}")))?;
+        let out = self
+            .client
+            .send_raw_email()
+            .source(from)
+            .set_destinations(Some(recipients.to_vec()))
+            .raw_message(message)
+            .send()
+            .await
+            .map_err(|e| send_error("SendRawEmail", e))?;
+        Ok(out.message_id)
+    }
+}

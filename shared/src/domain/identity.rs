@@ -1,0 +1,84 @@
+//! Who signed in (P8, U7): the identity provider's settings, what a verified token says, and why
+//! a token is refused.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Where tokens come from, and what in them means what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentitySettings {
+    /// The `iss` every token must carry (a Cognito pool: `https://cognito-idp.{region}.amazonaws.com/{pool id}`).
+    pub issuer: String,
+    /// The `aud` (or, for Cognito access tokens, `client_id`) every token must carry.
+    pub audience: String,
+    /// Members of this group (in [`IdentitySettings::groups_claim`]) are administrators of their organisation.
+    pub admin_group: String,
+    /// The claim listing the user's groups.
+    pub groups_claim: String,
+    /// The claim naming the user's organisation; without it, the organisation is the one that
+    /// owns the domain of the user's `email`.
+    pub org_claim: String,
+}
+
+impl IdentitySettings {
+    /// Cognito's claim names, the given issuer and audience, administrators in `continuity-admins`.
+    pub fn cognito(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        IdentitySettings {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            admin_group: "continuity-admins".into(),
+            groups_claim: "cognito:groups".into(),
+            org_claim: "custom:org_id".into(),
+        }
+    }
+}
+
+/// What a verified token says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// The provider's stable id of the person (`sub`).
+    pub subject: String,
+    /// Their address (lower case), when the token carries a verified one.
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    /// The organisation named by the token, if it names one.
+    pub org_claim: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    /// Member of the administrators' group.
+    pub admin: bool,
+}
+
+/// Why a token was refused. Every one answers 401 and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("sign-in required: no token was sent")]
+    Missing,
+    #[error("the token is not a well-formed JWT: {0}")]
+    Malformed(String),
+    #[error("the token's algorithm {0} is not accepted (asymmetric signatures only)")]
+    Algorithm(String),
+    #[error("the token is signed with a key the identity provider does not publish")]
+    UnknownKey,
+    #[error("the token's signature does not verify")]
+    BadSignature,
+    #[error("the token was issued by {0:?}, not by this service's identity provider")]
+    WrongIssuer(String),
+    #[error("the token is for another application (audience)")]
+    WrongAudience,
+    #[error("the token expired at {0}")]
+    Expired(DateTime<Utc>),
+    #[error("the token is not valid before {0}")]
+    NotYetValid(DateTime<Utc>),
+    #[error("the token has no subject")]
+    NoSubject,
+    #[error("the identity provider's keys cannot be read: {0}")]
+    Keys(String),
+}
+
+impl AuthError {
+    /// The provider's keys could not be read: the service's fault, not the caller's (503).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, AuthError::Keys(_))
+    }
+}
+

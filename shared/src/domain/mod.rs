@@ -1,0 +1,28 @@
+//! The domain: the rules and records of email continuity, with no I/O. Nothing here imports an
+//! AWS SDK, opens a socket or reads the clock: time comes in as a parameter (`now`).
+//!
+//! Monitoring: [`window`] (two-minute windows, D1), [`counter`] (the failure counter's rule,
+//! D2-D5), [`probe`] (the outbound probe's token and verdict, D3), [`monitoring`] (what a window
+//! reads and keeps, D6-D7). Alerts: [`alerts`] (episodes, when to alert, the messages, A1-A5),
+//! [`links`] (signed portal links, A3). Continuity: [`continuity`] (events, actions, phases,
+//! audit records, P2-P10, C1). Mail: [`mail`] (summaries, bounces), [`delivery`] (outcomes
+//! over routes), [`queue`] (queued messages, backoff, retention, Q3-Q6), [`mailbox`] (the
+//! Online Inbox, U1-U9), [`directory`] (users, U6, A6). Configuration: [`config`] (an
+//! organisation's settings and their validation), [`config_as_code`] (plans of changes).
+//! Sign-in: [`identity`].
+
+pub mod alerts;
+pub mod config;
+pub mod config_as_code;
+pub mod continuity;
+pub mod counter;
+pub mod delivery;
+pub mod directory;
+pub mod identity;
+pub mod links;
+pub mod mail;
+pub mod mailbox;
+pub mod monitoring;
+pub mod probe;
+pub mod queue;
+pub mod window;

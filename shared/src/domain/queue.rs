@@ -1,0 +1,107 @@
+//! The delivery queue's records and rules (Q3-Q6): what a queued message holds, why it leaves,
+//! how long the queue waits between tries (per organisation) and when a message has outlived
+//! the retention.
+
+use crate::domain::config::QueueSettings;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How long the inbound function holds a message it is delivering before the queue may try it.
+pub const IN_FLIGHT_LEASE_MINUTES: i64 = 5;
+/// How long a queue run holds an organisation it is working on.
+pub const TICK_LEASE_MINUTES: i64 = 5;
+/// The queue runs every minute.
+pub const TICK_MINUTES: i64 = 1;
+/// The bucket expires raw mail under the receipt rule's prefix after 35 days. A message queued
+/// longer than this (only while deliveries are paused, Q4, or just after) gets a copy under
+/// [`HELD_PREFIX`], which does not expire, and the queue uses that copy from then on (Q6).
+pub const HOLD_AFTER_DAYS: i64 = 25;
+/// Where long-queued raw mail is kept until it leaves the queue.
+pub const HELD_PREFIX: &str = "held/";
+
+/// Wait after the `failures`-th consecutive failed retry: initial x 2^(failures-1), capped.
+pub fn backoff(q: &QueueSettings, failures: u32) -> Duration {
+    let initial = i64::from(q.backoff_initial_minutes.max(1));
+    let max = i64::from(q.backoff_max_minutes.max(q.backoff_initial_minutes).max(1));
+    let doubled = initial.saturating_mul(1i64 << failures.saturating_sub(1).min(20));
+    Duration::minutes(doubled.min(max))
+}
+
+/// Whether a message queued at `enqueued_at` has outlived the retention at `now`.
+pub fn expired(q: &QueueSettings, enqueued_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - enqueued_at >= Duration::hours(i64::from(q.retention_hours))
+}
+
+
+/// The inbound queue of one organisation, as alerts (D8) and the portal (P1) see it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueFigures {
+    /// Messages waiting for the organisation's server.
+    pub count: u64,
+    /// When the oldest of them was queued.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// A message in an organisation's queue (Q3): everything needed to deliver or bounce it again,
+/// with the raw bytes left in S3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    pub org_id: String,
+    /// The SES message id: one per received message, the key of everything about it.
+    pub id: String,
+    /// When SES received it (the same on every retry of the event): the queue's order.
+    pub enqueued_at: DateTime<Utc>,
+    /// Key of the raw message in the mail bucket.
+    pub raw_key: String,
+    /// Envelope sender; empty for a null sender (`<>`), which is never bounced to.
+    pub sender: String,
+    /// Recipients still to deliver.
+    pub recipients: Vec<String>,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// The queue leaves the message alone until then: the inbound function is still trying it
+    /// (a lease, so that the queue does not deliver it a second time in parallel).
+    pub not_before: DateTime<Utc>,
+    /// The message's `Message-ID` (read or derived), for the portal.
+    pub message_id: String,
+    pub subject: Option<String>,
+    pub size: u64,
+}
+
+/// What became of an attempt to take a message into the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// First time this SES message was seen for this organisation: it is queued.
+    Accepted,
+    /// Already taken (a repeated or concurrent invocation): nothing changed.
+    Duplicate,
+}
+
+/// Why a message left the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Departure {
+    /// The server answered 250 to its DATA (for every remaining recipient).
+    Delivered,
+    /// Its bounce was sent (or it had no sender to bounce to).
+    Bounced,
+}
+
+/// What the queue keeps about an organisation between runs (on `QUEUESTAT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueState {
+    /// Consecutive retries on which every route failed (the backoff's exponent).
+    pub failures: u32,
+    /// The last run that found deliveries paused: the retention counts from there (a pause
+    /// never makes mail bounce the moment it ends).
+    pub paused_at: Option<DateTime<Utc>>,
+}
+
+/// An organisation whose queue is due for a look, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueOrg {
+    pub org_id: String,
+    /// The marker as read (the claim is conditional on it).
+    pub marker: String,
+}

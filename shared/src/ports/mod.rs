@@ -1,0 +1,16 @@
+//! Ports: what the use cases need from the world, one trait per capability, each as narrow as
+//! its callers allow. Adapters implement them (`crate::adapters`); tests may implement them in
+//! memory for pure logic, never in place of the real services for behaviour that depends on them.
+//!
+//! [`store`] (the table, by capability), [`mail`] (mail out: routes, probe, SES), [`notify`]
+//! (alert channels, the event bus), [`blob`] (raw messages), [`secrets`], [`identity`] (the
+//! identity provider's keys), [`clock`], and [`error`] (the errors they answer with, by kind).
+
+pub mod blob;
+pub mod clock;
+pub mod error;
+pub mod identity;
+pub mod mail;
+pub mod notify;
+pub mod secrets;
+pub mod store;

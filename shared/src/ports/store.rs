@@ -1,0 +1,246 @@
+//! Storage ports: what the domain needs from the table, one trait per capability, and the
+//! records that cross them. The DynamoDB adapter is [`dynamodb`]; its item layout is in
+//! `store/TABLE.md`.
+
+pub mod dynamodb;
+
+use crate::alerts::Episode;
+use crate::config::OrgConfig;
+use crate::counter::{InboundObservation, ProbeObservation, Step, WindowInputs};
+use crate::error::StoreError;
+use crate::probe::{ProbeRecord, ProbeToken};
+use crate::window::Window;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+
+
+
+
+
+
+
+/// Continuity events and the audit (P2-P10), as the portal, the API and the monitor use them.
+#[async_trait]
+pub trait ContinuityStore: Send + Sync {
+    /// Applies `action` at `now` with one conditional atomic update, once per `request_id`.
+    async fn continuity_action(
+        &self,
+        org_id: &str,
+        action: &crate::continuity::Action,
+        via: crate::continuity::Via,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, StoreError>;
+    /// Records one audited action (idempotent: keyed on its time and request id).
+    async fn put_audit(&self, record: &crate::continuity::AuditRecord) -> Result<(), StoreError>;
+    /// Activates continuity mode for the alert episode `episode_id` (P9), at most once per episode.
+    async fn auto_activate(
+        &self,
+        org_id: &str,
+        episode_id: &str,
+        minutes: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, StoreError>;
+    /// Claims the announcement of event `event_id`'s start (`start`) or end; `true`: announce it.
+    async fn claim_announcement(
+        &self,
+        org_id: &str,
+        event_id: &str,
+        start: bool,
+    ) -> Result<bool, StoreError>;
+    /// Records that users were told of event `event_id`'s start (`start`) or end (A6).
+    async fn mark_users_told(
+        &self,
+        org_id: &str,
+        event_id: &str,
+        start: bool,
+    ) -> Result<(), StoreError>;
+    /// The users' mobile numbers (one GetItem; empty when never imported).
+    async fn user_directory(&self, org_id: &str) -> Result<UserDirectory, StoreError>;
+    /// Replaces the user directory as a whole (one PutItem).
+    async fn put_user_directory(
+        &self,
+        org_id: &str,
+        directory: &UserDirectory,
+    ) -> Result<(), StoreError>;
+}
+
+
+/// What the alerting needs from storage (A2, A4, A5).
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Opens an episode; `false` when one is already open (another run got there first).
+    async fn start_episode(&self, org_id: &str, episode: &Episode) -> Result<bool, StoreError>;
+    /// The open episode.
+    async fn episode(&self, org_id: &str) -> Result<Option<Episode>, StoreError>;
+    /// Closes the episode `id`; `false` when it was no longer open.
+    async fn end_episode(&self, org_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// Claims one send (alert id, contact, channel). `true`: the caller sends. A claim whose send
+    /// failed, or that was left unfinished for longer than `stale_after`, can be claimed again.
+    async fn claim_send(
+        &self,
+        org_id: &str,
+        send_key: &str,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Records the result of a claimed send.
+    async fn finish_send(
+        &self,
+        org_id: &str,
+        send_key: &str,
+        result: Result<String, String>,
+    ) -> Result<(), StoreError>;
+}
+
+
+
+
+
+/// What the monitor needs from storage.
+#[async_trait]
+pub trait MonitorStore: Send + Sync {
+    /// Every organisation with monitoring on.
+    async fn monitored_orgs(&self) -> Result<Vec<OrgEntry>, StoreError>;
+    /// Counter, inbound counts and probe of one window.
+    async fn window_state(&self, org_id: &str, window: Window) -> Result<WindowState, StoreError>;
+    /// Continuity events (P6, P9, P10), when this store keeps them.
+    fn continuity(&self) -> Option<&dyn ContinuityStore> {
+        None
+    }
+    /// Writes the history item and moves the counter, atomically, only if the window has not been
+    /// evaluated and the counter is still at `expected` (the last window read; `None`: no counter yet).
+    async fn commit_window(
+        &self,
+        org_id: &str,
+        expected: Option<Window>,
+        entry: &HistoryEntry,
+    ) -> Result<CommitOutcome, StoreError>;
+    /// Claims the right to send the probe of `window`; `false` when another run holds it.
+    async fn claim_probe(
+        &self,
+        org_id: &str,
+        window: Window,
+        nonce: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Records the send result of a claimed probe.
+    async fn finish_probe(
+        &self,
+        org_id: &str,
+        window: Window,
+        result: Result<DateTime<Utc>, String>,
+    ) -> Result<(), StoreError>;
+}
+
+/// What the delivery path reports for the inbound check (D2).
+#[async_trait]
+pub trait InboundRecorder: Send + Sync {
+    /// Counts one delivery outcome in the window containing `at`: one atomic update.
+    async fn record_delivery(
+        &self,
+        org_id: &str,
+        at: DateTime<Utc>,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StoreError>;
+}
+
+/// What the receiving path reports when a probe arrives (D3, Q7).
+#[async_trait]
+pub trait ProbeArrivals: Send + Sync {
+    async fn record_probe_arrival(
+        &self,
+        token: &ProbeToken,
+        at: DateTime<Utc>,
+    ) -> Result<ArrivalOutcome, StoreError>;
+}
+
+
+/// Reads the queue figures. The queue keeps them: the `QUEUESTAT` item's `count` moves in the
+/// same transaction as each enqueue and dequeue, and queued messages sort by enqueue time under
+/// `QUEUE#` (see TABLE.md).
+#[async_trait]
+pub trait QueueFiguresSource: Send + Sync {
+    async fn queue_figures(&self, org_id: &str) -> Result<QueueFigures, StoreError>;
+}
+
+
+
+/// What the inbound function needs from storage (Q2, Q6, U6).
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    /// Which organisation owns each of `domains` (exact domain names; absent ones are not ours).
+    async fn orgs_for_domains(
+        &self,
+        domains: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
+    async fn org_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError>;
+    /// Members of those of `addresses` that are distribution lists (last directory import).
+    async fn group_members(
+        &self,
+        org_id: &str,
+        addresses: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError>;
+    /// Which of `mailboxes` have blocked `sender` (its address or domain) or marked it as spam
+    /// (U4): their Online Inbox does not get its mail.
+    async fn blocked_mailboxes(
+        &self,
+        org_id: &str,
+        mailboxes: &[String],
+        sender: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError>;
+    /// Files the message in each mailbox; keyed on the SES message id, so a repeat overwrites
+    /// the same items (one record).
+    async fn file_message(
+        &self,
+        filing: &Filing<'_>,
+        mailboxes: &[String],
+    ) -> Result<(), StoreError>;
+    /// Takes the message into the queue once per SES message id (one transaction with the
+    /// queue count); `wake` is when the queue should look at the organisation at the latest.
+    async fn accept_message(
+        &self,
+        msg: &QueuedMessage,
+        wake: DateTime<Utc>,
+    ) -> Result<AcceptOutcome, StoreError>;
+}
+
+/// What the queue (and the inbound function after its attempt) needs from storage (Q3-Q6).
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Organisations whose queue marker is due at `now` (one Query of the sparse index).
+    async fn due_orgs(&self, now: DateTime<Utc>) -> Result<Vec<DueOrg>, StoreError>;
+    /// Claims a due organisation until `lease_until`; `None` when another run got it first.
+    async fn claim_org(
+        &self,
+        due: &DueOrg,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<QueueState>, StoreError>;
+    /// The oldest queued messages, oldest first.
+    async fn oldest(&self, org_id: &str, limit: usize) -> Result<Vec<QueuedMessage>, StoreError>;
+    /// Removes a message (if still there) with the count, and records why.
+    async fn dequeue(
+        &self,
+        msg: &QueuedMessage,
+        why: Departure,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Stores the message's new state (remaining recipients, attempts, error, lease), if still queued.
+    async fn requeue(&self, msg: &QueuedMessage) -> Result<(), StoreError>;
+    /// Points a queued message at another copy of its raw bytes (if still queued).
+    async fn set_raw_key(&self, msg: &QueuedMessage, raw_key: &str) -> Result<(), StoreError>;
+    /// Sets when to look at the organisation next and its consecutive failures; `paused_at`
+    /// records that deliveries were paused at that time.
+    async fn set_wake(
+        &self,
+        org_id: &str,
+        wake: DateTime<Utc>,
+        failures: u32,
+        paused_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// The organisation's queue looked empty: takes it off the due index if the count is 0,
+    /// otherwise (a message arrived meanwhile) wakes it at `fallback`.
+    async fn settle_idle(&self, org_id: &str, fallback: DateTime<Utc>) -> Result<(), StoreError>;
+}
