@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::mail::{delivery_status_notification, header_block, summarize, FailedRecipient};
+use shared::domain::mail::{FailedRecipient, delivery_status_notification, header_block, summarize};
 
 fuzz_target!(|raw: &[u8]| {
     let s = summarize(raw);

@@ -9,7 +9,7 @@
 
 use futures::stream::{self, StreamExt};
 use integration_tests::*;
-use shared::inbound::OrgResult;
+use shared::app::inbound::OrgResult;
 use std::time::Instant;
 
 /// User + system CPU time of this process, in seconds (Linux `/proc/self/stat`, 100 ticks/s).

@@ -8,9 +8,10 @@ use chrono::Duration;
 use futures::stream::{self, StreamExt};
 use integration_tests::inbox_support::{addr, InboxRig, ORG};
 use integration_tests::t;
-use shared::mail::summarize;
-use shared::mailbox::{window_start, Folder};
-use shared::store::{Filing, MailStore};
+use shared::domain::mail::summarize;
+use shared::domain::mailbox::Filing;
+use shared::domain::mailbox::{window_start, Folder};
+use shared::ports::store::MailStore;
 use std::time::Instant;
 
 fn pct(sorted: &[f64], p: f64) -> f64 {

@@ -7,9 +7,10 @@
 
 use futures::stream::{self, StreamExt};
 use integration_tests::*;
-use shared::store::dynamodb::{DynamoStore, MetricsSnapshot};
-use shared::store::{DeliveryOutcome, InboundRecorder};
-use shared::window::Window;
+use shared::adapters::dynamodb::{DynamoStore, MetricsSnapshot};
+use shared::domain::monitoring::DeliveryOutcome;
+use shared::domain::window::Window;
+use shared::ports::store::InboundRecorder;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,11 @@ fn diff(a: MetricsSnapshot, b: MetricsSnapshot) -> MetricsSnapshot {
     }
 }
 
-async fn seed(store: &DynamoStore, n: usize, cfg: impl Fn(usize) -> shared::config::OrgConfig) {
+async fn seed(
+    store: &DynamoStore,
+    n: usize,
+    cfg: impl Fn(usize) -> shared::domain::config::OrgConfig,
+) {
     let cfg = &cfg;
     stream::iter(0..n)
         .for_each_concurrent(64, |i| async move {
@@ -61,10 +66,10 @@ async fn run(store: &DynamoStore, at: Window, scenario: &str, orgs: usize, rows:
         report.failed,
         0,
         "{:?}",
-        report
-            .outcomes
-            .iter()
-            .find(|o| matches!(o.evaluation, shared::monitor::Evaluation::Failed { .. }))
+        report.outcomes.iter().find(|o| matches!(
+            o.evaluation,
+            shared::app::monitor::Evaluation::Failed { .. }
+        ))
     );
     rows.push(Row {
         scenario: scenario.to_string(),
@@ -145,7 +150,7 @@ async fn main() {
         let store = fresh_store().await;
         seed(&store, alert_orgs, |i| {
             let mut c = inbound_org(&format!("org-{i:06}"), 1);
-            c.alerts.contacts = vec![shared::config::Contact {
+            c.alerts.contacts = vec![shared::domain::config::Contact {
                 name: "Admin".into(),
                 mobile: Some(format!("+4477{i:08}")),
                 email: Some(format!("admin-{i}@backup-mail.test")),

@@ -41,14 +41,16 @@ async fn main() {
         .unwrap_or(200);
     let rig = ApiRig::start(t("2026-11-23T10:00:00Z")).await;
     let token = org_with_link(&rig, "acme", "Europe/Paris").await;
-    let ft = shared::continuity::form_token(&rig.env.link_keys, "k1", &token).expect("form token");
+    let ft = shared::domain::continuity::form_token(&rig.env.link_keys, "k1", &token)
+        .expect("form token");
     let page_url = rig.url(&format!("/l/{token}"));
     // A full chart: 24 hours of history (720 windows), the counter rising and falling.
     {
-        use shared::clock::Clock;
-        use shared::counter::{Step, Verdict};
-        use shared::store::{HistoryEntry, MonitorStore};
-        use shared::window::Window;
+        use shared::domain::counter::{Step, Verdict};
+        use shared::domain::monitoring::HistoryEntry;
+        use shared::domain::window::Window;
+        use shared::ports::clock::Clock;
+        use shared::ports::store::MonitorStore;
         let last = Window::containing(rig.clock.now()).prev();
         let mut prev = None;
         let mut value = 0u32;

@@ -5,8 +5,10 @@
 use crate::{fresh_store, init_tracing, sdk, unique, AlertEnv};
 use api::{AppState, Services, Settings};
 use chrono::{DateTime, Utc};
-use shared::auth::{IdentitySettings, LocalIssuer, TokenRequest};
-use shared::clock::{Clock, VirtualClock};
+use shared::adapters::clock::VirtualClock;
+use shared::adapters::jwks::{LocalIssuer, TokenRequest};
+use shared::domain::identity::IdentitySettings;
+use shared::ports::clock::Clock;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,7 +99,7 @@ impl ApiRig {
         }
     }
 
-    pub fn store(&self) -> &shared::store::dynamodb::DynamoStore {
+    pub fn store(&self) -> &shared::adapters::dynamodb::DynamoStore {
         &self.state.store
     }
 

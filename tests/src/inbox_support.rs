@@ -6,10 +6,11 @@
 use crate::api::ApiRig;
 use crate::{inbound_org, sdk, unique};
 use chrono::{DateTime, Utc};
-use shared::blob::RawMessages;
-use shared::mail::summarize;
-use shared::mailbox::{Folder, MessageRef};
-use shared::store::{Filing, MailStore};
+use shared::domain::mail::summarize;
+use shared::domain::mailbox::Filing;
+use shared::domain::mailbox::{Folder, MessageRef};
+use shared::ports::blob::RawMessages;
+use shared::ports::store::MailStore;
 
 pub const ORG: &str = "acme";
 pub const DOMAIN: &str = "acme.test";
@@ -45,7 +46,7 @@ impl InboxRig {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        use shared::clock::Clock;
+        use shared::ports::clock::Clock;
         self.api.clock.now()
     }
 

@@ -11,7 +11,7 @@ pub mod inbox_support;
 pub mod portal_support;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
-use shared::store::dynamodb::DynamoStore;
+use shared::adapters::dynamodb::DynamoStore;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -30,7 +30,7 @@ fn env(name: &str) -> String {
 pub async fn sdk() -> aws_config::SdkConfig {
     env("AWS_ENDPOINT_URL_DYNAMODB");
     env("AWS_ENDPOINT_URL");
-    shared::aws::sdk_config().await
+    shared::adapters::aws::sdk_config().await
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -263,11 +263,12 @@ pub fn init_tracing() {
 use chrono::{DateTime, Utc};
 use local_runner::Runner;
 use monitor::Deps;
-pub use shared::blob::RawMessages;
-pub use shared::clock::{Clock, VirtualClock};
-use shared::config::{Monitoring, OrgConfig, ProbeMailbox, Route, RouteTls, SubmissionTls};
-use shared::secrets::SecretsManagerSource;
-use shared::smtp::SmtpProbeSender;
+pub use shared::adapters::clock::VirtualClock;
+use shared::adapters::secrets_manager::SecretsManagerSource;
+use shared::adapters::smtp::probe::SmtpProbeSender;
+use shared::domain::config::{Monitoring, OrgConfig, ProbeMailbox, Route, RouteTls, SubmissionTls};
+pub use shared::ports::blob::RawMessages;
+pub use shared::ports::clock::Clock;
 use std::sync::Arc;
 
 /// The service's receiving domain in tests.
@@ -357,7 +358,7 @@ pub struct AlertEnv {
     pub bus: String,
     pub events_queue_url: String,
     pub link_keys_secret: String,
-    pub link_keys: shared::links::LinkKeys,
+    pub link_keys: shared::domain::links::LinkKeys,
 }
 
 impl AlertEnv {
@@ -421,13 +422,13 @@ impl AlertEnv {
         let link_keys_secret = unique("continuity/link-keys");
         let json = format!(
             r#"{{"current":"k1","keys":{{"k1":{{"secret":"{}"}}}}}}"#,
-            shared::links::generate_key_secret()
+            shared::domain::links::generate_key_secret()
         );
         put_secret(&link_keys_secret, &json).await;
         AlertEnv {
             bus,
             events_queue_url,
-            link_keys: shared::links::LinkKeys::from_json(&json).expect("keys"),
+            link_keys: shared::domain::links::LinkKeys::from_json(&json).expect("keys"),
             link_keys_secret,
         }
     }
@@ -470,7 +471,7 @@ impl AlertEnv {
 
 /// The monitor's dependencies on the local services, with the test CA trusted for SMTP.
 pub async fn deps(
-    store: shared::store::dynamodb::DynamoStore,
+    store: shared::adapters::dynamodb::DynamoStore,
     clock: Arc<dyn Clock>,
     smtp_timeout: Duration,
 ) -> Deps {
@@ -479,7 +480,7 @@ pub async fn deps(
 
 /// As [`deps`], with a given alert environment.
 pub async fn deps_with(
-    store: shared::store::dynamodb::DynamoStore,
+    store: shared::adapters::dynamodb::DynamoStore,
     clock: Arc<dyn Clock>,
     smtp_timeout: Duration,
     env: &AlertEnv,
@@ -493,9 +494,9 @@ pub async fn deps_with(
             Duration::from_secs(3600),
         ),
         sender: SmtpProbeSender::new(smtp_timeout, Some(ca)),
-        channels: shared::notify::AwsChannels {
+        channels: shared::adapters::notify::AwsChannels {
             sns: aws_sdk_sns::Client::new(&sdk),
-            ses: aws_sdk_ses::Client::new(&sdk),
+            mail: shared::adapters::ses::SesMailSender::new(aws_sdk_ses::Client::new(&sdk)),
             events: aws_sdk_eventbridge::Client::new(&sdk),
             sender: ALERT_SENDER.into(),
             sender_name: "Email continuity".into(),
@@ -607,7 +608,7 @@ impl Rig {
         }
     }
 
-    pub fn store(&self) -> &shared::store::dynamodb::DynamoStore {
+    pub fn store(&self) -> &shared::adapters::dynamodb::DynamoStore {
         &self.runner.deps.store
     }
 
@@ -646,7 +647,7 @@ pub const BOUNCE_SENDER: &str = "mailer-daemon@continuity.test";
 /// The inbound and queue functions' dependencies on the local services: `store`'s table, a
 /// fresh mail bucket, the bounce sender verified in moto's SES.
 pub async fn mail_deps(
-    store: shared::store::dynamodb::DynamoStore,
+    store: shared::adapters::dynamodb::DynamoStore,
     clock: Arc<dyn Clock>,
 ) -> inbound::Deps {
     let sdk = sdk().await;
@@ -685,7 +686,7 @@ impl MailRig {
         MailRig { clock, deps }
     }
 
-    pub fn store(&self) -> &shared::store::dynamodb::DynamoStore {
+    pub fn store(&self) -> &shared::adapters::dynamodb::DynamoStore {
         &self.deps.store
     }
 
@@ -722,7 +723,7 @@ impl MailRig {
         sender: &str,
         rcpts: &[&str],
         raw: &[u8],
-    ) -> (String, shared::inbound::InboundReport) {
+    ) -> (String, shared::app::inbound::InboundReport) {
         let id = unique("ses").replace('-', "");
         self.deps
             .raw
@@ -739,7 +740,7 @@ impl MailRig {
         id: &str,
         sender: &str,
         rcpts: &[&str],
-    ) -> shared::inbound::InboundReport {
+    ) -> shared::app::inbound::InboundReport {
         let event = inbound::SesEvent::single(
             id,
             self.clock.now(),
@@ -753,7 +754,7 @@ impl MailRig {
     }
 
     /// Moves virtual time to `t` and runs one queue tick there.
-    pub async fn tick_at(&self, t: DateTime<Utc>) -> shared::queue::TickReport {
+    pub async fn tick_at(&self, t: DateTime<Utc>) -> shared::app::queue::TickReport {
         self.clock.set(t);
         inbound::handle_queue(&self.deps, inbound::ScheduledEvent { time: Some(t) })
             .await
@@ -773,8 +774,8 @@ impl MailRig {
         (delivered, bounced)
     }
 
-    pub async fn figures(&self, org: &str) -> shared::store::QueueFigures {
-        use shared::store::QueueFiguresSource;
+    pub async fn figures(&self, org: &str) -> shared::domain::queue::QueueFigures {
+        use shared::ports::store::QueueFiguresSource;
         self.store().queue_figures(org).await.expect("figures")
     }
 }

@@ -20,7 +20,7 @@ pub async fn org_with_link(rig: &ApiRig, org: &str, zone: &str) -> String {
         .expect("sign")
 }
 
-use shared::clock::Clock;
+use shared::ports::clock::Clock;
 
 /// GET a page: (status, body).
 pub async fn get(url: &str) -> (u16, String) {

@@ -6,9 +6,10 @@ use integration_tests::api::{ApiRig, AUDIENCE, ISSUER};
 use integration_tests::portal_support::{org_with_link, partition};
 use integration_tests::t;
 use serde_json::{json, Value};
-use shared::auth::{IdentitySettings, LocalIssuer, TokenRequest};
-use shared::clock::Clock;
-use shared::store::Phase;
+use shared::adapters::jwks::{LocalIssuer, TokenRequest};
+use shared::domain::continuity::Phase;
+use shared::domain::identity::IdentitySettings;
+use shared::ports::clock::Clock;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 

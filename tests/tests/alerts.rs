@@ -3,9 +3,11 @@
 
 use integration_tests::*;
 use monitor::ScheduledEvent;
-use shared::config::{Contact, OrgConfig, QueueAlert};
-use shared::store::{ContinuityState, DeliveryOutcome, InboundRecorder};
-use shared::window::Window;
+use shared::domain::config::{Contact, OrgConfig, QueueAlert};
+use shared::domain::continuity::ContinuityState;
+use shared::domain::monitoring::DeliveryOutcome;
+use shared::domain::window::Window;
+use shared::ports::store::InboundRecorder;
 use std::sync::Arc;
 
 const DAY: &str = "2026-11-23T00:00:00Z";
@@ -118,7 +120,7 @@ async fn one_alert_per_contact_at_threshold_with_a_working_link() {
         rig.alerts
             .link_keys
             .verify_for(&link_token(&admin[0]), "globex", rig.clock.now()),
-        Err(shared::links::LinkError::OtherOrganisation)
+        Err(shared::domain::links::LinkError::OtherOrganisation)
     );
 
     // The email: from the service's own identity, HTML with the button and a plain part, both with the URL.
@@ -330,7 +332,7 @@ async fn a_failed_send_is_retried_on_the_next_run() {
     .unwrap();
     assert_eq!((first.alerts_sent, first.alerts_failed), (1, 1));
     assert!(emails_to(&o.admin_email).await.is_empty());
-    let episode = shared::store::AlertStore::episode(rig.store(), "acme")
+    let episode = shared::ports::store::AlertStore::episode(rig.store(), "acme")
         .await
         .unwrap()
         .unwrap();
@@ -420,7 +422,7 @@ async fn recovery_notice_when_the_counter_is_back_at_zero() {
 #[tokio::test]
 async fn a_queue_over_its_limit_is_a_condition_of_its_own() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use shared::store::dynamodb::{org_pk, queue_sk, QUEUESTAT_SK};
+    use shared::adapters::dynamodb::{org_pk, queue_sk, QUEUESTAT_SK};
     use std::collections::HashMap;
     let rig = Rig::start(t(DAY), chrono::Duration::seconds(1)).await;
     let mut o = org("acme");
@@ -502,10 +504,10 @@ async fn rotated_link_keys_sign_new_links_and_old_links_still_verify() {
     let k1 = &rig.alerts.link_keys.keys["k1"].secret;
     let rotated = format!(
         r#"{{"current":"k2","keys":{{"k1":{{"secret":"{k1}"}},"k2":{{"secret":"{}"}}}}}}"#,
-        shared::links::generate_key_secret()
+        shared::domain::links::generate_key_secret()
     );
     put_secret(&rig.alerts.link_keys_secret, &rotated).await;
-    let keys = shared::links::LinkKeys::from_json(&rotated).unwrap();
+    let keys = shared::domain::links::LinkKeys::from_json(&rotated).unwrap();
     // Still failing until 01:04; the hourly repeat is due at the 01:06 tick, which a new container
     // runs (the key set is cached per container): it signs with k2.
     for k in 3..32 {
@@ -543,21 +545,21 @@ async fn rotated_link_keys_sign_new_links_and_old_links_still_verify() {
         r#"{{"current":"k2","keys":{{"k2":{}}}}}"#,
         serde_json::json!({"secret": keys.keys["k2"].secret})
     );
-    let only_k2 = shared::links::LinkKeys::from_json(&only_k2).unwrap();
+    let only_k2 = shared::domain::links::LinkKeys::from_json(&only_k2).unwrap();
     assert_eq!(
         only_k2.verify(&old_link, at),
-        Err(shared::links::LinkError::BadSignature)
+        Err(shared::domain::links::LinkError::BadSignature)
     );
     // And the old link expires 24 hours after it was issued.
     assert!(matches!(
         keys.verify(&old_link, at + chrono::Duration::hours(24)),
-        Err(shared::links::LinkError::Expired(_))
+        Err(shared::domain::links::LinkError::Expired(_))
     ));
 }
 
 #[tokio::test]
 async fn users_hear_when_an_event_starts_and_ends_once_each() {
-    use shared::user_notice::{notify_users, UserPhone};
+    use shared::app::user_notice::{notify_users, UserPhone};
     let rig = Rig::start(t(DAY), chrono::Duration::seconds(1)).await;
     let mut o = org("acme");
     let users = vec![

@@ -4,7 +4,7 @@
 use chrono::Duration;
 use integration_tests::inbox_support::{addr, plain, InboxRig, ORG};
 use integration_tests::t;
-use shared::store::ContinuityState;
+use shared::domain::continuity::ContinuityState;
 
 fn report(id: &str) -> Vec<u8> {
     format!("From: mailer-daemon@example.org\r\nTo: bob@acme.test\r\nSubject: Undelivered\r\nMessage-ID: <{id}>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nbounced\r\n--x--\r\n").into_bytes()

@@ -11,7 +11,7 @@ fn write(dir: &TempDir, name: &str, v: &serde_json::Value) -> std::path::PathBuf
     p
 }
 
-async fn updated_at(store: &shared::store::dynamodb::DynamoStore, org: &str) -> Option<String> {
+async fn updated_at(store: &shared::adapters::dynamodb::DynamoStore, org: &str) -> Option<String> {
     let out = store
         .client()
         .get_item()

@@ -3,10 +3,11 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::*;
-use shared::monitor::Evaluation;
-use shared::store::dynamodb::{org_pk, PutConfigError, CONFIG_SK, MONITORED};
-use shared::store::{DeliveryOutcome, InboundRecorder};
-use shared::window::Window;
+use shared::adapters::dynamodb::{org_pk, PutConfigError, CONFIG_SK, MONITORED};
+use shared::app::monitor::Evaluation;
+use shared::domain::monitoring::DeliveryOutcome;
+use shared::domain::window::Window;
+use shared::ports::store::InboundRecorder;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -152,7 +153,7 @@ async fn broken_organisations_do_not_stop_the_others() {
     let u = by_id("unreachable");
     assert!(matches!(u.evaluation, Evaluation::Committed { .. }));
     assert!(
-        matches!(u.probe, shared::monitor::ProbeResult::NotSent { ref reason } if reason.contains("could not connect"))
+        matches!(u.probe, shared::app::monitor::ProbeResult::NotSent { ref reason } if reason.contains("could not connect"))
     );
     assert_eq!(report.committed, 4);
     assert_eq!(report.failed, 3);
@@ -171,7 +172,7 @@ async fn turning_monitoring_off_removes_the_organisation_from_the_run() {
         .put_config(&cfg, t("2026-11-23T00:00:00Z"))
         .await
         .unwrap();
-    let orgs = shared::store::MonitorStore::monitored_orgs(&store)
+    let orgs = shared::ports::store::MonitorStore::monitored_orgs(&store)
         .await
         .unwrap();
     assert!(orgs.is_empty());

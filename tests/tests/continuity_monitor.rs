@@ -4,10 +4,12 @@
 //! condition held N minutes, audited as automatic, and the contacts are told so.
 
 use integration_tests::*;
-use shared::config::{AutoActivation, Contact};
-use shared::continuity::{Action, Via};
-use shared::store::{ContinuityStore, DeliveryOutcome, InboundRecorder, Phase};
-use shared::window::Window;
+use shared::domain::config::{AutoActivation, Contact};
+use shared::domain::continuity::Phase;
+use shared::domain::continuity::{Action, Via};
+use shared::domain::monitoring::DeliveryOutcome;
+use shared::domain::window::Window;
+use shared::ports::store::{ContinuityStore, InboundRecorder};
 
 const DAY: &str = "2026-11-23T00:00:00Z";
 
@@ -35,7 +37,10 @@ async fn an_event_ends_by_itself_and_its_end_is_announced_once() {
         )
         .await
         .unwrap();
-    assert!(matches!(out, shared::store::ActionOutcome::Applied { .. }));
+    assert!(matches!(
+        out,
+        shared::domain::continuity::ActionOutcome::Applied { .. }
+    ));
     rig.advance_to(t("2026-11-23T00:58:00Z")).await;
     assert!(kinds(&rig.alerts.events().await, "ContinuityEnded").is_empty());
     // The end (01:00) passes: within one window it is over and announced, once.

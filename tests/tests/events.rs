@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use monitor::ScheduledEvent;
-use shared::window::Window;
+use shared::domain::window::Window;
 
 const SCHEDULED: &str = include_str!("../fixtures/eventbridge-scheduled.json");
 

@@ -3,9 +3,10 @@
 
 use integration_tests::*;
 use monitor::ScheduledEvent;
-use shared::monitor::{Evaluation, ProbeResult};
-use shared::store::{DeliveryOutcome, InboundRecorder};
-use shared::window::Window;
+use shared::app::monitor::{Evaluation, ProbeResult};
+use shared::domain::monitoring::DeliveryOutcome;
+use shared::domain::window::Window;
+use shared::ports::store::InboundRecorder;
 use std::sync::Arc;
 use std::time::Duration;
 

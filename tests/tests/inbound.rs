@@ -3,9 +3,9 @@
 //! drain rate, retention and pause, once per SES message, never lost.
 
 use integration_tests::*;
-use shared::inbound::OrgResult;
-use shared::store::MonitorStore;
-use shared::window::Window;
+use shared::app::inbound::OrgResult;
+use shared::domain::window::Window;
+use shared::ports::store::MonitorStore;
 
 const T0: &str = "2026-11-23T10:00:00Z";
 
@@ -434,7 +434,8 @@ async fn a_server_that_drops_or_hangs_after_data_is_retried_never_lost() {
 async fn a_function_killed_after_delivery_delivers_again_never_drops() {
     // Simulated by taking the message into the queue without the attempt (as if the function
     // died between accept and dequeue): the queue delivers it once the lease ran out.
-    use shared::store::{MailStore, QueuedMessage};
+    use shared::domain::queue::QueuedMessage;
+    use shared::ports::store::MailStore;
     let rig = MailRig::start(t(T0)).await;
     let s1 = plain_server().await;
     rig.org("killed", &[s1.port]).await;
@@ -483,7 +484,7 @@ async fn a_function_killed_after_delivery_delivers_again_never_drops() {
 
 #[tokio::test]
 async fn probes_are_recorded_and_shown_to_nobody() {
-    use shared::probe::ProbeToken;
+    use shared::domain::probe::ProbeToken;
     let rig = MailRig::start(t(T0)).await;
     let s1 = plain_server().await;
     rig.org("prb", &[s1.port]).await;
@@ -602,8 +603,8 @@ async fn the_runner_runs_the_queue_every_virtual_minute() {
 /// nothing; the held copy is deleted once the message is delivered.
 #[tokio::test]
 async fn paused_for_forty_days_the_raw_mail_outlives_the_bucket_expiry() {
-    use shared::blob::RawMessages;
-    use shared::store::QueueStore;
+    use shared::ports::blob::RawMessages;
+    use shared::ports::store::QueueStore;
     let rig = MailRig::start(t(T0)).await;
     let s1 = plain_server().await;
     let mut cfg = rig.org("longpause", &[s1.port]).await;
@@ -658,7 +659,7 @@ async fn paused_for_forty_days_the_raw_mail_outlives_the_bucket_expiry() {
     assert!(
         matches!(
             rig.deps.raw.get(&held).await,
-            Err(shared::error::BlobError::NotFound(_))
+            Err(shared::ports::error::BlobError::NotFound(_))
         ),
         "the held copy is deleted once delivered"
     );

@@ -6,7 +6,7 @@ use integration_tests::inbox_support::{addr, plain, sent_with, InboxRig, ORG};
 use integration_tests::{t, unique};
 use reqwest::Method;
 use serde_json::json;
-use shared::mailbox::Folder;
+use shared::domain::mailbox::Folder;
 use std::collections::HashSet;
 
 fn ids(v: &serde_json::Value) -> Vec<String> {
@@ -614,7 +614,7 @@ async fn forward_keeps_the_attachments_and_bcc_to_server_queues_a_copy() {
         .store()
         .set_continuity_state(
             ORG,
-            &shared::store::ContinuityState {
+            &shared::domain::continuity::ContinuityState {
                 event_started_at: Some(now - Duration::hours(1)),
                 event_until: Some(now + Duration::hours(3)),
                 ..Default::default()
@@ -645,7 +645,7 @@ async fn forward_keeps_the_attachments_and_bcc_to_server_queues_a_copy() {
     assert_eq!(att.len(), 1);
     assert_eq!(att[0].contents(), b"%PDF-1.4\n");
     // U8: a copy queued for Bob's mailbox on the organisation's server.
-    use shared::store::QueueStore;
+    use shared::ports::store::QueueStore;
     let queued = rig.api.store().oldest(ORG, 10).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].recipients, vec![bob.clone()]);

@@ -5,9 +5,9 @@ use chrono::Duration;
 use integration_tests::inbox_support::{addr, plain, InboxRig, ORG};
 use integration_tests::{mail_deps, t, unique};
 use serde_json::json;
-use shared::blob::RawMessages;
-use shared::clock::Clock;
-use shared::mailbox::Folder;
+use shared::domain::mailbox::Folder;
+use shared::ports::blob::RawMessages;
+use shared::ports::clock::Clock;
 use std::sync::Arc;
 
 async fn subjects(rig: &InboxRig, mailbox: &str) -> Vec<String> {

@@ -5,7 +5,7 @@
 use integration_tests::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::inbound::OrgResult;
+use shared::app::inbound::OrgResult;
 
 /// Raw bytes of the messages in a server's Maildir (non-UTF-8 kept).
 fn raw_messages(server: &MailServer) -> Vec<Vec<u8>> {
@@ -64,7 +64,7 @@ async fn broken_mime_8bit_headers_nul_bytes_and_no_message_id_are_delivered_as_t
             assert!(mid.ends_with("@continuity.invalid"), "{name}: {mid}");
             assert_eq!(
                 mid,
-                &shared::mail::derived_message_id(raw),
+                &shared::domain::mail::derived_message_id(raw),
                 "stable: from the content"
             );
         }
@@ -145,7 +145,7 @@ async fn ten_thousand_recipients_are_filed_and_delivered_in_transactions_of_100(
     assert_eq!(one[0]["to_count"].as_n().unwrap(), "10000");
     assert_eq!(
         one[0]["to"].as_l().unwrap().len(),
-        shared::mail::MAX_FILED_ADDRESSES
+        shared::domain::mail::MAX_FILED_ADDRESSES
     );
 }
 

@@ -6,8 +6,8 @@ use chrono::Duration;
 use integration_tests::api::ApiRig;
 use integration_tests::portal_support::*;
 use integration_tests::t;
-use shared::clock::Clock;
-use shared::store::Phase;
+use shared::domain::continuity::Phase;
+use shared::ports::clock::Clock;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 
@@ -114,7 +114,7 @@ async fn activate_extend_suspend_stop_with_confirmations_audit_and_events() {
     for r in &audit {
         assert_eq!(r.who, "link:ep1-0");
         assert_eq!(r.source, "127.0.0.1");
-        assert_eq!(r.via, shared::continuity::Via::Link);
+        assert_eq!(r.via, shared::domain::continuity::Via::Link);
     }
     let ext = &audit[audit.len() - 2];
     assert_eq!(ext.what, "extend");

@@ -3,16 +3,19 @@
 //! probe at a window start and judges it at the next, on virtual time.
 
 use integration_tests::*;
-use shared::counter::ProbeObservation;
-use shared::monitor::ProbeResult;
-use shared::store::HistoryEntry;
-use shared::window::Window;
+use shared::app::monitor::ProbeResult;
+use shared::domain::counter::ProbeObservation;
+use shared::domain::monitoring::HistoryEntry;
+use shared::domain::window::Window;
 
 const START: &str = "2026-11-23T08:00:00Z";
 
 /// Runs the tick at W.start (sends the probe of W) and the tick at W.end (judges it);
 /// returns the probe result of the first tick and the history entry of W.
-async fn probe_window(rig: &Rig, org: &shared::config::OrgConfig) -> (ProbeResult, HistoryEntry) {
+async fn probe_window(
+    rig: &Rig,
+    org: &shared::domain::config::OrgConfig,
+) -> (ProbeResult, HistoryEntry) {
     rig.store()
         .put_config(org, rig.clock.now())
         .await
@@ -46,7 +49,7 @@ async fn probe_in_time_lowers_the_counter_and_uses_tls_and_auth() {
     let (probe, h) = probe_window(&rig, &org).await;
     assert_eq!(probe, ProbeResult::Sent);
     assert_eq!(h.outbound, Some(ProbeObservation::InTime));
-    assert_eq!(h.step.verdict, shared::counter::Verdict::Pass);
+    assert_eq!(h.step.verdict, shared::domain::counter::Verdict::Pass);
 
     // The probe of W, then the one of W+1 sent by the tick that judged W.
     let msgs = server.messages();
@@ -178,10 +181,13 @@ async fn untrusted_certificate_is_refused_before_the_password_is_sent() {
     let secret = unique("acme/probe");
     let server = rig.org_server(&secret).await;
     // A sender that trusts only the public roots: the test server's self-signed certificate fails.
-    let sender = shared::smtp::SmtpProbeSender::new(std::time::Duration::from_secs(3), None);
+    let sender = shared::adapters::smtp::probe::SmtpProbeSender::new(
+        std::time::Duration::from_secs(3),
+        None,
+    );
     let org = probed_org("acme", 3, server.port, &secret);
     let mailbox = org.probe.as_ref().unwrap();
-    let err = shared::smtp::ProbeSender::send_probe(
+    let err = shared::ports::mail::ProbeSender::send_probe(
         &sender,
         mailbox,
         "irrelevant",
@@ -190,7 +196,11 @@ async fn untrusted_certificate_is_refused_before_the_password_is_sent() {
     )
     .await
     .expect_err("untrusted certificate must fail");
-    assert_eq!(err.kind, shared::smtp::SendFailure::Connection, "{err}");
+    assert_eq!(
+        err.kind,
+        shared::ports::mail::SendFailure::Connection,
+        "{err}"
+    );
     assert!(server.messages().is_empty());
     drop(rig);
 }

@@ -3,9 +3,9 @@
 //! inbound handler before answering 250.
 
 use integration_tests::*;
-use shared::probe::ProbeToken;
-use shared::store::MonitorStore;
-use shared::window::Window;
+use shared::domain::probe::ProbeToken;
+use shared::domain::window::Window;
+use shared::ports::store::MonitorStore;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 async fn smtp(port: u16, lines: &[&str]) -> Vec<String> {
@@ -110,7 +110,7 @@ async fn ordinary_mail_goes_through_s3_and_the_inbound_handler_before_250() {
     let server = plain_server().await;
     let mut cfg = inbound_org("rcv", 3);
     cfg.routes[0].port = server.port;
-    cfg.routes[0].tls = shared::config::RouteTls::None;
+    cfg.routes[0].tls = shared::domain::config::RouteTls::None;
     rig.store()
         .put_config(&cfg, t("2026-11-23T10:00:00Z"))
         .await

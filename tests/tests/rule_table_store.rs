@@ -4,11 +4,12 @@
 //! Inputs are planted through the same store calls the delivery and receiving paths use.
 
 use integration_tests::*;
-use shared::counter::{InboundObservation as I, ProbeObservation as P};
-use shared::monitor::Evaluation;
-use shared::probe::ProbeToken;
-use shared::store::{DeliveryOutcome, HistoryEntry, InboundRecorder, MonitorStore, ProbeArrivals};
-use shared::window::Window;
+use shared::app::monitor::Evaluation;
+use shared::domain::counter::{InboundObservation as I, ProbeObservation as P};
+use shared::domain::monitoring::{DeliveryOutcome, HistoryEntry};
+use shared::domain::probe::ProbeToken;
+use shared::domain::window::Window;
+use shared::ports::store::{InboundRecorder, MonitorStore, ProbeArrivals};
 use std::sync::Arc;
 
 const THRESHOLD: u32 = 3;
@@ -77,8 +78,8 @@ async fn every_combination_moves_the_stored_counter_as_the_rules_say() {
                     inbound_counts: Default::default(),
                     inbound: None,
                     outbound: None,
-                    step: shared::counter::Step {
-                        verdict: shared::counter::Verdict::None,
+                    step: shared::domain::counter::Step {
+                        verdict: shared::domain::counter::Verdict::None,
                         delta: 0,
                         value: prev,
                     },
@@ -138,7 +139,7 @@ async fn every_combination_moves_the_stored_counter_as_the_rules_say() {
                                 .record_probe_arrival(&token, sent + chrono::Duration::seconds(d))
                                 .await
                                 .unwrap();
-                            assert_eq!(r, shared::store::ArrivalOutcome::Recorded);
+                            assert_eq!(r, shared::domain::monitoring::ArrivalOutcome::Recorded);
                         }
                     }
                     Some(P::NotSent) => {

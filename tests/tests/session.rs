@@ -5,8 +5,9 @@
 use api::HostedSignIn;
 use integration_tests::api::{ApiRig, AUDIENCE, ISSUER};
 use integration_tests::{inbound_org, t};
-use shared::auth::{IdentitySettings, LocalIssuer, TokenRequest};
-use shared::clock::Clock;
+use shared::adapters::jwks::{LocalIssuer, TokenRequest};
+use shared::domain::identity::IdentitySettings;
+use shared::ports::clock::Clock;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 
@@ -364,7 +365,8 @@ async fn hosted_sign_in_with_pkce_and_state() {
 /// A token signed with the provider's own key but for another application (audience) is refused.
 #[tokio::test]
 async fn a_correctly_signed_token_for_another_audience_is_refused() {
-    use shared::auth::{JwtVerifier, StaticJwks};
+    use shared::adapters::jwks::StaticJwks;
+    use shared::app::auth::JwtVerifier;
     use std::sync::Arc;
     let rig = ApiRig::start_with(t(NOW), |s| {
         let jwks = s.local_issuer.as_ref().expect("issuer").jwks();

@@ -5,16 +5,15 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::stream::{self, StreamExt};
 use integration_tests::*;
-use shared::probe::ProbeToken;
-use shared::store::dynamodb::{inbound_sk, org_pk};
-use shared::store::{
-    ArrivalOutcome, DeliveryOutcome, InboundRecorder, MonitorStore, ProbeArrivals,
-};
-use shared::window::Window;
+use shared::adapters::dynamodb::{inbound_sk, org_pk};
+use shared::domain::monitoring::{ArrivalOutcome, DeliveryOutcome};
+use shared::domain::probe::ProbeToken;
+use shared::domain::window::Window;
+use shared::ports::store::{InboundRecorder, MonitorStore, ProbeArrivals};
 
 /// The raw TTL attribute of one of acme's items (DynamoDB Local never deletes expired items, so
 /// the attribute's value is what is tested).
-async fn ttl_of(store: &shared::store::dynamodb::DynamoStore, sk: &str) -> i64 {
+async fn ttl_of(store: &shared::adapters::dynamodb::DynamoStore, sk: &str) -> i64 {
     let item = store
         .client()
         .get_item()
@@ -106,7 +105,7 @@ async fn history_items_expire_after_thirty_days() {
     .await;
     deps.monitor().run(w.end()).await.unwrap();
     assert_eq!(
-        ttl_of(&store, &shared::store::dynamodb::history_sk(w)).await,
+        ttl_of(&store, &shared::adapters::dynamodb::history_sk(w)).await,
         (w.end() + chrono::Duration::days(30)).timestamp()
     );
 }
@@ -173,8 +172,9 @@ async fn probe_arrivals_are_recorded_once_and_only_for_our_probes() {
 
 #[tokio::test]
 async fn queue_figures_read_the_count_and_the_oldest_queued_message() {
-    use shared::store::dynamodb::{queue_sk, QUEUESTAT_SK};
-    use shared::store::{QueueFigures, QueueFiguresSource};
+    use shared::adapters::dynamodb::{queue_sk, QUEUESTAT_SK};
+    use shared::domain::queue::QueueFigures;
+    use shared::ports::store::QueueFiguresSource;
     use std::collections::HashMap;
     let store = fresh_store().await;
     assert_eq!(

@@ -15,7 +15,7 @@
 //! a made-up workspace (the last tests) to show they fail with a useful message.
 
 use serde_norway::Value;
-use shared::store::dynamodb::{GSI1, TTL_ATTR};
+use shared::adapters::dynamodb::{GSI1, TTL_ATTR};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -4,8 +4,9 @@
 
 use integration_tests::api::ApiRig;
 use integration_tests::*;
-use shared::continuity::{Action, Via};
-use shared::store::{ContinuityStore, UserDirectory};
+use shared::domain::continuity::{Action, Via};
+use shared::domain::directory::UserDirectory;
+use shared::ports::store::ContinuityStore;
 
 const DAY: &str = "2026-11-23T00:00:00Z";
 

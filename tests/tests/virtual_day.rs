@@ -4,8 +4,9 @@
 //! compared with one worked out by hand.
 
 use integration_tests::*;
-use shared::store::{DeliveryOutcome, InboundRecorder};
-use shared::window::Window;
+use shared::domain::monitoring::DeliveryOutcome;
+use shared::domain::window::Window;
+use shared::ports::store::InboundRecorder;
 
 #[tokio::test]
 async fn a_day_with_a_forty_minute_outage() {
@@ -87,6 +88,6 @@ async fn a_day_with_a_forty_minute_outage() {
         .unwrap();
     assert_eq!(
         before[0].outbound,
-        Some(shared::counter::ProbeObservation::NotAttempted)
+        Some(shared::domain::counter::ProbeObservation::NotAttempted)
     );
 }

@@ -18,12 +18,12 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::config::OrgConfig;
-use shared::continuity::{self, Action, AuditRecord, Via};
-use shared::delivery::deliver;
-use shared::store::dynamodb::PutConfigError;
-use shared::store::{ActionOutcome, ContinuityState};
-use shared::window::Window;
+use shared::adapters::dynamodb::PutConfigError;
+use shared::app::delivery::deliver;
+use shared::domain::config::OrgConfig;
+use shared::domain::continuity::{self, Action, AuditRecord, Via};
+use shared::domain::continuity::{ActionOutcome, ContinuityState};
+use shared::domain::window::Window;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -314,7 +314,7 @@ async fn audit(
 }
 
 async fn queue(State(state): State<AppState>, Admin(p): Admin) -> Result<Json<Value>, ApiError> {
-    use shared::store::QueueFiguresSource;
+    use shared::ports::store::QueueFiguresSource;
     let cfg = current_config(&state, &p.org_id).await?;
     let figures = state.store.queue_figures(&p.org_id).await?;
     Ok(Json(json!({
@@ -372,7 +372,7 @@ async fn delivery_test(
 ) -> Result<Json<Value>, ApiError> {
     let b: DeliveryTestBody = json_body(&headers, &body)?;
     let cfg = current_config(&state, &p.org_id).await?;
-    if !shared::config::is_address(&b.recipient) || !cfg.owns_address(&b.recipient) {
+    if !shared::domain::config::is_address(&b.recipient) || !cfg.owns_address(&b.recipient) {
         return Err(ApiError::unprocessable(
             "recipient must be an address on one of your organisation's domains.",
         ));
@@ -391,7 +391,7 @@ async fn delivery_test(
         date = now.to_rfc2822(),
         id = request_id(),
     );
-    let relay = shared::relay::SmtpRelay::new(helo, None);
+    let relay = shared::adapters::smtp::relay::SmtpRelay::new(helo, None);
     let report = deliver(
         &relay,
         &cfg.routes,

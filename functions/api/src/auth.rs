@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use serde::Serialize;
-use shared::store::MailStore;
+use shared::ports::store::MailStore;
 use std::net::SocketAddr;
 
 /// Name of the session cookie (holds the identity provider's ID token).
@@ -123,7 +123,7 @@ impl FromRequestParts<AppState> for Principal {
         }
         let id = state.verifier.verify(&token, state.clock.now()).await?;
         let org_id = match (&id.org_claim, &id.email) {
-            (Some(org), _) if shared::config::is_org_id(org) => org.clone(),
+            (Some(org), _) if shared::domain::config::is_org_id(org) => org.clone(),
             (Some(_), _) => {
                 return Err(ApiError::forbidden(
                     "The token's organisation claim is not a valid organisation id.",
@@ -155,7 +155,7 @@ pub async fn org_for_address(state: &AppState, address: &str) -> Result<Option<S
     let Some((_, domain)) = address.rsplit_once('@') else {
         return Ok(None);
     };
-    let candidates = shared::inbound::parent_domains(&domain.to_ascii_lowercase());
+    let candidates = shared::app::inbound::parent_domains(&domain.to_ascii_lowercase());
     let owners = state.store.orgs_for_domains(&candidates).await?;
     Ok(candidates.iter().find_map(|d| owners.get(d).cloned()))
 }

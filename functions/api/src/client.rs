@@ -20,9 +20,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use shared::mail::MessageKind;
-use shared::mailbox::{in_dedupe_window, window_start, Folder, MessageRef, SyncCursor};
-use shared::store::{ContinuityState, Phase, DEDUPE_LEAD_MINUTES, POST_EVENT_MINUTES};
+use shared::domain::continuity::{ContinuityState, Phase, DEDUPE_LEAD_MINUTES, POST_EVENT_MINUTES};
+use shared::domain::mail::MessageKind;
+use shared::domain::mailbox::{in_dedupe_window, window_start, Folder, MessageRef, SyncCursor};
 
 /// Clients poll the status this often (C1).
 pub const POLL_SECONDS: i64 = 180;

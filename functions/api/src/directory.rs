@@ -15,8 +15,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
-use shared::mail::mailbox_of;
-use shared::store::dynamodb::{Grant, ImportOutcome, MAX_GROUP_CHANGES};
+use shared::adapters::dynamodb::{Grant, ImportOutcome, MAX_GROUP_CHANGES};
+use shared::domain::mail::mailbox_of;
 use std::collections::BTreeMap;
 
 /// Most members one list may have in an import (an item holds 400 KB).

@@ -5,8 +5,8 @@
 use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use shared::alerts::html_escape;
-use shared::error::StoreError;
+use shared::domain::alerts::html_escape;
+use shared::ports::error::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -93,8 +93,8 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<shared::auth::AuthError> for ApiError {
-    fn from(e: shared::auth::AuthError) -> Self {
+impl From<shared::domain::identity::AuthError> for ApiError {
+    fn from(e: shared::domain::identity::AuthError) -> Self {
         if e.is_unavailable() {
             ApiError::unavailable("identity provider keys", e)
         } else {

@@ -26,15 +26,18 @@ use axum::{Form, Json, Router};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::alerts::html_escape;
-use shared::blob::RawMessages;
-use shared::mail::{mailbox_of, summarize, MessageKind};
-use shared::mailbox::{
+use shared::adapters::dynamodb::{Listed, SendClaim};
+use shared::domain::alerts::html_escape;
+use shared::domain::continuity::Phase;
+use shared::domain::mail::{mailbox_of, summarize, MessageKind};
+use shared::domain::mailbox::{
     self as domain, BlockKind, ComposeMode, Draft, Folder, MessageRef, Original,
     OutgoingAttachment, PAGE_SIZE,
 };
-use shared::store::dynamodb::{Listed, SendClaim};
-use shared::store::{MailStore, Phase, QueuedMessage};
+use shared::domain::queue::QueuedMessage;
+use shared::ports::blob::RawMessages;
+use shared::ports::mail::MailSender;
+use shared::ports::store::MailStore;
 
 /// A send claim older than this that never finished is taken over by a retry.
 const SEND_CLAIM_STALE_MINUTES: i64 = 2;
@@ -216,7 +219,7 @@ async fn load(state: &AppState, org: &str, mailbox: &str, id: &str) -> Result<Li
 async fn raw_of(state: &AppState, l: &Listed) -> Result<Vec<u8>, ApiError> {
     match state.raw.get(&l.raw_key).await {
         Ok(raw) => Ok(raw),
-        Err(shared::error::BlobError::NotFound(_)) => Err(ApiError::not_found(
+        Err(shared::ports::error::BlobError::NotFound(_)) => Err(ApiError::not_found(
             "The message's content is no longer stored (older than the retention).",
         )),
         Err(e) => Err(ApiError::unavailable("raw message", e)),
@@ -399,7 +402,7 @@ fn open_raw(raw: &[u8], images: bool) -> Opened {
             index: i,
             name: a
                 .attachment_name()
-                .map(shared::mail::clean_text)
+                .map(shared::domain::mail::clean_text)
                 .unwrap_or_else(|| format!("attachment-{}", i + 1)),
             content_type: a
                 .content_type()
@@ -412,7 +415,7 @@ fn open_raw(raw: &[u8], images: bool) -> Opened {
         .reply_to()
         .map(|a| {
             a.iter()
-                .filter_map(|x| x.address.as_deref().map(shared::mail::clean_text))
+                .filter_map(|x| x.address.as_deref().map(shared::domain::mail::clean_text))
                 .collect()
         })
         .unwrap_or_default();
@@ -686,28 +689,19 @@ async fn send(
             .await;
         return Err(ApiError::unavailable("storing the sent message", e));
     }
-    let ses_raw = aws_sdk_ses::types::RawMessage::builder()
-        .data(aws_sdk_ses::primitives::Blob::new(raw.clone()))
-        .build()
-        .map_err(|e| ApiError::internal("SES raw message", e))?;
     let sent = state
         .channels
-        .ses
-        .send_raw_email()
-        .source(&valid.from)
-        .set_destinations(Some(valid.recipients()))
-        .raw_message(ses_raw)
-        .send()
+        .mail
+        .send_raw(&valid.from, &valid.recipients(), raw.clone())
         .await;
     let ses_id = match sent {
-        Ok(out) => out.message_id().to_string(),
+        Ok(id) => id,
         Err(e) => {
             let _ = state
                 .store
                 .release_send_key(org, &valid.from, &input.idem)
                 .await;
-            let detail = aws_sdk_ses::error::DisplayErrorContext(&e).to_string();
-            tracing::warn!(error = %detail, "SendRawEmail failed");
+            tracing::warn!(error = %e, "SendRawEmail failed");
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "send_failed",

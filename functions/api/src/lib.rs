@@ -23,13 +23,16 @@ pub mod session;
 pub mod users;
 
 use axum::Router;
-use shared::auth::{IdentitySettings, JwtVerifier, LocalIssuer, RemoteJwks};
-use shared::aws::{env_or, required_env};
-use shared::blob::S3RawMessages;
-use shared::clock::Clock;
-use shared::notify::AwsChannels;
-use shared::secrets::{SecretSource, SecretsManagerSource};
-use shared::store::dynamodb::DynamoStore;
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::jwks::{LocalIssuer, RemoteJwks};
+use shared::adapters::lambda::{env_or, required_env};
+use shared::adapters::notify::AwsChannels;
+use shared::adapters::s3::S3RawMessages;
+use shared::adapters::secrets_manager::SecretsManagerSource;
+use shared::app::auth::JwtVerifier;
+use shared::domain::identity::IdentitySettings;
+use shared::ports::clock::Clock;
+use shared::ports::secrets::SecretSource;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,7 +159,7 @@ impl Services {
             )),
             channels: AwsChannels {
                 sns: aws_sdk_sns::Client::new(sdk),
-                ses: aws_sdk_ses::Client::new(sdk),
+                mail: shared::adapters::ses::SesMailSender::new(aws_sdk_ses::Client::new(sdk)),
                 events: aws_sdk_eventbridge::Client::new(sdk),
                 sender: settings.alert_sender.clone(),
                 sender_name: settings.alert_sender_name.clone(),

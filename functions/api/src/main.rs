@@ -2,14 +2,14 @@
 //! once per container, then the router per request.
 
 use api::{router, AppState, Services, Settings};
-use shared::clock::SystemClock;
+use shared::adapters::clock::SystemClock;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::aws::init_lambda_logging();
+    shared::adapters::lambda::init_lambda_logging();
     let settings = Settings::from_env().map_err(|e| format!("api start-up: {e}"))?;
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::adapters::aws::sdk_config().await;
     let services = Services::new(settings, &sdk, Arc::new(SystemClock))
         .map_err(|e| format!("api start-up: {e}"))?;
     lambda_http::run(router(AppState(Arc::new(services)))).await

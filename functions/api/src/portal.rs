@@ -3,7 +3,7 @@
 //!
 //! `GET /l/{token}` only reads (mail scanners open links). Every action is a POST of a form
 //! carrying the link's anti-forgery token (an HMAC of the link, see
-//! [`shared::continuity::form_token`]) and a request id drawn when the page was rendered, so a
+//! [`shared::domain::continuity::form_token`]) and a request id drawn when the page was rendered, so a
 //! resubmitted form changes nothing twice. The pages work without JavaScript.
 
 mod page;
@@ -18,11 +18,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use shared::continuity::{self, Action, AuditRecord, Via};
-use shared::links::{LinkClaims, LinkKeys};
-use shared::notify::AlertChannels;
-use shared::store::{ActionOutcome, ContinuityStore};
-use shared::window::Window;
+use shared::domain::continuity::ActionOutcome;
+use shared::domain::continuity::{self, Action, AuditRecord, Via};
+use shared::domain::links::{LinkClaims, LinkKeys};
+use shared::domain::window::Window;
+use shared::ports::notify::AlertChannels;
+use shared::ports::store::ContinuityStore;
 
 pub use page::{chart_svg, Notice};
 
@@ -47,7 +48,7 @@ async fn verified(state: &AppState, token: &str) -> Result<(LinkKeys, LinkClaims
     let keys = link_keys(state).await.map_err(ApiError::page)?;
     let claims = keys.verify(token, state.clock.now()).map_err(|e| {
         let e = match e {
-            shared::links::LinkError::Expired(_) => ApiError::new(
+            shared::domain::links::LinkError::Expired(_) => ApiError::new(
                 StatusCode::GONE,
                 "link_expired",
                 format!("This link has expired ({e}). Use the link in a newer alert, or sign in to the administration API."),
@@ -288,7 +289,10 @@ pub async fn perform(
     Ok(outcome)
 }
 
-fn end_of(action: &Action, after: &shared::store::ContinuityState) -> Option<DateTime<Utc>> {
+fn end_of(
+    action: &Action,
+    after: &shared::domain::continuity::ContinuityState,
+) -> Option<DateTime<Utc>> {
     match action {
         Action::Suspend { .. } => after.suspended_until,
         _ => after.event_end(),

@@ -25,8 +25,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use shared::alerts::html_escape;
-use shared::auth::TokenRequest;
+use shared::adapters::jwks::TokenRequest;
+use shared::domain::alerts::html_escape;
 
 /// Cookie carrying the sign-in attempt (`state.verifier.next`) between login and callback.
 const OAUTH_COOKIE: &str = "ec_oauth";
@@ -187,7 +187,7 @@ async fn local_sign_in(
         return Err(ApiError::forbidden("Sign-in must come from this site's own form.").page());
     }
     let email = f.email.trim().to_ascii_lowercase();
-    if !shared::config::is_address(&email) {
+    if !shared::domain::config::is_address(&email) {
         return Err(ApiError::bad_request(format!("{email:?} is not an email address.")).page());
     }
     if crate::auth::org_for_address(&state, &email)

@@ -17,9 +17,10 @@ use axum::http::{header, HeaderMap};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use shared::config::{is_address, is_e164};
-use shared::continuity::{AuditRecord, Via};
-use shared::store::{ContinuityStore, UserDirectory};
+use shared::domain::config::{is_address, is_e164};
+use shared::domain::continuity::{AuditRecord, Via};
+use shared::domain::directory::UserDirectory;
+use shared::ports::store::ContinuityStore;
 
 /// Most users one import may list (the list is one item: at most 400 KB).
 pub const MAX_USERS: usize = 5000;

@@ -9,14 +9,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::aws::{env_or, required_env};
-use shared::blob::S3RawMessages;
-use shared::clock::Clock;
-use shared::inbound::{Inbound, InboundError, InboundReport, Receipt};
-use shared::queue::{Courier, Queue, TickReport};
-use shared::relay::SmtpRelay;
-use shared::ses::SesBounceSender;
-use shared::store::dynamodb::DynamoStore;
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::lambda::{env_or, required_env};
+use shared::adapters::s3::S3RawMessages;
+use shared::adapters::ses::SesMailSender;
+use shared::adapters::smtp::relay::SmtpRelay;
+use shared::app::inbound::{Inbound, InboundError, InboundReport, Receipt};
+use shared::app::queue::{Courier, Queue, TickReport};
+use shared::ports::clock::Clock;
 use std::sync::Arc;
 
 /// Settings read once from the environment at start-up.
@@ -41,7 +41,7 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> Result<Self, String> {
         let bounce_sender = required_env("BOUNCE_SENDER")?;
-        if !shared::config::is_address(&bounce_sender) {
+        if !shared::domain::config::is_address(&bounce_sender) {
             return Err(format!(
                 "BOUNCE_SENDER {bounce_sender:?} is not an email address"
             ));
@@ -68,7 +68,7 @@ pub struct Deps {
     pub store: DynamoStore,
     pub raw: S3RawMessages,
     pub relay: SmtpRelay,
-    pub bouncer: SesBounceSender,
+    pub bouncer: SesMailSender,
     pub clock: Arc<dyn Clock>,
     pub prefix: String,
     pub bounce_sender: String,
@@ -95,7 +95,7 @@ impl Deps {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
             raw: S3RawMessages::new(aws_sdk_s3::Client::from_conf(s3), &settings.bucket),
             relay: SmtpRelay::new(&settings.helo, roots),
-            bouncer: SesBounceSender::new(aws_sdk_ses::Client::new(sdk)),
+            bouncer: SesMailSender::new(aws_sdk_ses::Client::new(sdk)),
             clock,
             prefix: settings.prefix.clone(),
             bounce_sender: settings.bounce_sender.clone(),
@@ -243,7 +243,7 @@ pub struct ScheduledEvent {
 pub async fn handle_queue(
     deps: &Deps,
     event: ScheduledEvent,
-) -> Result<TickReport, shared::error::StoreError> {
+) -> Result<TickReport, shared::ports::error::StoreError> {
     let at = event.time.unwrap_or_else(|| deps.clock.now());
     deps.queue().tick(at).await
 }

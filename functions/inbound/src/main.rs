@@ -3,14 +3,14 @@
 
 use inbound::{handle_ses, Deps, SesEvent, Settings};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::clock::SystemClock;
+use shared::adapters::clock::SystemClock;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::aws::init_lambda_logging();
+    shared::adapters::lambda::init_lambda_logging();
     let settings = Settings::from_env().map_err(|e| format!("inbound start-up: {e}"))?;
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::adapters::aws::sdk_config().await;
     let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock))?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SesEvent>| {
         let deps = deps.clone();

@@ -6,14 +6,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::aws::{env_or, required_env};
-use shared::clock::Clock;
-use shared::monitor::{Alerting, Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
-use shared::notify::AwsChannels;
-use shared::secrets::SecretsManagerSource;
-use shared::smtp::SmtpProbeSender;
-use shared::store::dynamodb::DynamoStore;
-use shared::window::Window;
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::lambda::{env_or, required_env};
+use shared::adapters::notify::AwsChannels;
+use shared::adapters::secrets_manager::SecretsManagerSource;
+use shared::adapters::smtp::probe::SmtpProbeSender;
+use shared::app::monitor::{Alerting, Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
+use shared::domain::window::Window;
+use shared::ports::clock::Clock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +74,7 @@ impl Settings {
             link_keys_secret: required_env("LINK_KEYS_SECRET")?,
             alert_sender: {
                 let a = required_env("ALERT_SENDER")?;
-                if !shared::config::is_address(&a) {
+                if !shared::domain::config::is_address(&a) {
                     return Err(format!("ALERT_SENDER {a:?} is not an email address"));
                 }
                 a
@@ -124,7 +124,7 @@ impl Deps {
             sender: SmtpProbeSender::new(settings.smtp_timeout, roots),
             channels: AwsChannels {
                 sns: aws_sdk_sns::Client::new(sdk),
-                ses: aws_sdk_ses::Client::new(sdk),
+                mail: shared::adapters::ses::SesMailSender::new(aws_sdk_ses::Client::new(sdk)),
                 events: aws_sdk_eventbridge::Client::new(sdk),
                 sender: settings.alert_sender.clone(),
                 sender_name: settings.alert_sender_name.clone(),
@@ -212,7 +212,7 @@ impl From<RunReport> for RunSummary {
 /// Error of a whole run (the organisations could not be listed): retryable.
 #[derive(Debug, thiserror::Error)]
 #[error("monitor run failed: {0}")]
-pub struct RunError(#[from] pub shared::error::StoreError);
+pub struct RunError(#[from] pub shared::ports::error::StoreError);
 
 /// The handler: evaluates the window that ended at the event's time.
 pub async fn handle(deps: &Deps, event: ScheduledEvent) -> Result<RunReport, RunError> {

@@ -3,21 +3,21 @@
 //! `continuity-config` command (AWS or local) and by the local runner's `--config` files.
 
 use chrono::{DateTime, Utc};
-use shared::iac::{self, OrgPlan};
-use shared::store::dynamodb::DynamoStore;
+use shared::adapters::dynamodb::DynamoStore;
+use shared::domain::config_as_code::{self, OrgPlan};
 use std::path::Path;
 
 /// Reads, validates and plans every file; nothing is written.
 pub async fn plan(
     store: &DynamoStore,
     files: &[impl AsRef<Path>],
-) -> Result<Vec<(OrgPlan, shared::config::OrgConfig)>, String> {
+) -> Result<Vec<(OrgPlan, shared::domain::config::OrgConfig)>, String> {
     let mut out = Vec::new();
     for f in files {
         let f = f.as_ref();
         let name = f.display().to_string();
         let text = std::fs::read_to_string(f).map_err(|e| format!("{name}: {e}"))?;
-        for cfg in iac::parse(&name, &text).map_err(|e| e.to_string())? {
+        for cfg in config_as_code::parse(&name, &text).map_err(|e| e.to_string())? {
             if out
                 .iter()
                 .any(|(p, _): &(OrgPlan, _)| p.org_id == cfg.org_id)
@@ -31,7 +31,7 @@ pub async fn plan(
                 .get_config(&cfg.org_id)
                 .await
                 .map_err(|e| format!("{name}: reading organisation {}: {e}", cfg.org_id))?;
-            out.push((iac::plan(stored.as_ref(), &cfg), cfg));
+            out.push((config_as_code::plan(stored.as_ref(), &cfg), cfg));
         }
     }
     Ok(out)

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use shared::config::is_org_id;
-use shared::store::MonitorStore;
-use shared::window::Window;
+use shared::domain::config::is_org_id;
+use shared::domain::window::Window;
+use shared::ports::store::MonitorStore;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -165,7 +165,7 @@ async fn run_monitor(State(runner): State<Arc<Runner>>) -> Response {
 
 /// The queue's figures (D8, P1) and its oldest messages.
 async fn queue(State(runner): State<Arc<Runner>>, Path(org): Path<String>) -> Response {
-    use shared::store::{QueueFiguresSource, QueueStore};
+    use shared::ports::store::{QueueFiguresSource, QueueStore};
     if !is_org_id(&org) {
         return error(StatusCode::BAD_REQUEST, "not an organisation id");
     }
@@ -231,8 +231,8 @@ struct TokenQuery {
 /// `GET /dev/token?email=...&admin=true` (a bearer token for a demo user, as the organisation's
 /// identity provider would issue after sign-in).
 pub fn identity_router(
-    issuer: Arc<shared::auth::LocalIssuer>,
-    clock: Arc<dyn shared::clock::Clock>,
+    issuer: Arc<shared::adapters::jwks::LocalIssuer>,
+    clock: Arc<dyn shared::ports::clock::Clock>,
 ) -> Router {
     let jwks = issuer.jwks();
     Router::new()
@@ -250,7 +250,7 @@ pub fn identity_router(
                 let clock = clock.clone();
                 async move {
                     let email = q.email.trim().to_ascii_lowercase();
-                    if !shared::config::is_address(&email) {
+                    if !shared::domain::config::is_address(&email) {
                         return error(
                             StatusCode::BAD_REQUEST,
                             format!("{email:?} is not an email address"),
@@ -264,7 +264,7 @@ pub fn identity_router(
                     };
                     let hours = q.hours.unwrap_or(8).clamp(1, 24);
                     match issuer.issue(
-                        &shared::auth::TokenRequest {
+                        &shared::adapters::jwks::TokenRequest {
                             subject: &format!("local:{email}"),
                             email: Some(&email),
                             groups: &groups,

@@ -13,9 +13,10 @@ pub mod receiving;
 use chrono::{DateTime, Utc};
 use monitor::{Deps, RunError, RunSummary, ScheduledEvent};
 use serde::Serialize;
-use shared::clock::{Clock, VirtualClock};
-use shared::monitor::{ProbeResult, RunReport};
-use shared::window::{Window, WINDOW_SECS};
+use shared::adapters::clock::VirtualClock;
+use shared::app::monitor::{ProbeResult, RunReport};
+use shared::domain::window::{Window, WINDOW_SECS};
+use shared::ports::clock::Clock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +62,7 @@ impl Runner {
     pub async fn run_queue(
         &self,
         at: DateTime<Utc>,
-    ) -> Option<Result<shared::queue::TickReport, shared::error::StoreError>> {
+    ) -> Option<Result<shared::app::queue::TickReport, shared::ports::error::StoreError>> {
         let deps = self.inbound.as_ref()?;
         Some(inbound::handle_queue(deps, inbound::ScheduledEvent { time: Some(at) }).await)
     }

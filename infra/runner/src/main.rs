@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use local_runner::{http, receiving, Runner};
 use monitor::{Deps, RunSummary, Settings};
-use shared::auth::{IdentitySettings, LocalIssuer};
-use shared::clock::{Clock, SystemClock, VirtualClock};
-use shared::store::dynamodb::DynamoStore;
+use shared::adapters::clock::{SystemClock, VirtualClock};
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::jwks::LocalIssuer;
+use shared::domain::identity::IdentitySettings;
+use shared::ports::clock::Clock;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +84,7 @@ async fn apply_config(store: &DynamoStore, file: &PathBuf) -> Result<(), String>
     for plan in
         local_runner::config_as_code::apply(store, std::slice::from_ref(file), Utc::now()).await?
     {
-        print!("{}", shared::iac::render(&plan));
+        print!("{}", shared::domain::config_as_code::render(&plan));
     }
     Ok(())
 }
@@ -120,7 +122,7 @@ async fn main() {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::from_env()?;
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::adapters::aws::sdk_config().await;
     match cli.command {
         Command::CreateTable => {
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table);
@@ -187,7 +189,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             {
                 let json = format!(
                     r#"{{"current":"k1","keys":{{"k1":{{"secret":"{}"}}}}}}"#,
-                    shared::links::generate_key_secret()
+                    shared::domain::links::generate_key_secret()
                 );
                 secrets
                     .create_secret()

@@ -8,11 +8,11 @@
 //! after both succeeded, 451 otherwise (it keeps the message and retries: nothing is lost here).
 
 use inbound::{handle_ses, SesEvent};
-use shared::blob::RawMessages;
-use shared::clock::Clock;
-use shared::mail::{domain_of, mailbox_of};
-use shared::probe::ProbeToken;
-use shared::store::MailStore;
+use shared::domain::mail::{domain_of, mailbox_of};
+use shared::domain::probe::ProbeToken;
+use shared::ports::blob::RawMessages;
+use shared::ports::clock::Clock;
+use shared::ports::store::MailStore;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};

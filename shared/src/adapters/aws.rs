@@ -19,7 +19,6 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-
 /// What an SDK error means to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {

@@ -103,7 +103,7 @@ impl JwksSource for RemoteJwks {
 /// A local identity provider: signs tokens with a fresh ES256 key (local runs and tests).
 pub struct LocalIssuer {
     pub settings: IdentitySettings,
-    kid: String,
+    pub(crate) kid: String,
     key: EncodingKey,
     jwks: Arc<JwkSet>,
 }
@@ -187,4 +187,3 @@ impl LocalIssuer {
         jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| e.to_string())
     }
 }
-

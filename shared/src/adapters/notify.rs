@@ -53,7 +53,10 @@ impl AlertChannels for AwsChannels {
         if let Some(id) = &self.sms_sender_id {
             req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
         }
-        let out = req.send().await.map_err(|e| send_error("SNS Publish (SMS)", e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| send_error("SNS Publish (SMS)", e))?;
         Ok(out.message_id.unwrap_or_default())
     }
 

@@ -1,9 +1,10 @@
 //! Secrets Manager adapter with a small cache: a warm function reads each secret at most once
 //! per `ttl`, so 10,000 organisations' probe passwords cost 10,000 reads an hour, not a window.
 
-use crate::error::SecretError;
-use async_trait::async_trait;
 use crate::adapters::aws::{self, Fault};
+use crate::ports::error::SecretError;
+use crate::ports::secrets::SecretSource;
+use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -10,19 +10,17 @@
 //! - The key set is fetched once and cached; a token with an unknown `kid` (the provider rotated
 //!   its keys) refetches it, at most once a minute.
 //!
-//! [`LocalIssuer`] signs tokens for a local run and for tests (ES256, a fresh key per start):
-//! the local runner's stand-in for the identity provider.
+//! The keys come through the `JwksSource` port: fetched from the provider, or given by the local
+//! runner's own issuer (`crate::adapters::jwks`).
 
-use async_trait::async_trait;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use crate::domain::identity::AuthError;
+use crate::domain::identity::Identity;
+use crate::domain::identity::IdentitySettings;
+use crate::ports::identity::JwksSource;
 use chrono::{DateTime, Utc};
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 
 /// Clock difference tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: i64 = 60;
@@ -155,7 +153,7 @@ impl JwtVerifier {
             .email
             .filter(|_| verified)
             .map(|e| e.trim().to_ascii_lowercase())
-            .filter(|e| crate::config::is_address(e));
+            .filter(|e| crate::domain::config::is_address(e));
         let groups = match c.rest.get(&self.settings.groups_claim) {
             Some(serde_json::Value::Array(a)) => a
                 .iter()
@@ -188,6 +186,9 @@ impl JwtVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::jwks::{LocalIssuer, StaticJwks, TokenRequest};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
     use chrono::TimeZone;
 
     fn settings() -> IdentitySettings {

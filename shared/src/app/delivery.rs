@@ -5,9 +5,10 @@
 //! and does not fail the route. What no route took stays queued. The SMTP adapter is
 //! [`crate::relay`].
 
-use crate::config::Route;
-use crate::store::DeliveryOutcome;
-use async_trait::async_trait;
+use crate::domain::config::Route;
+use crate::domain::delivery::DeliveryReport;
+use crate::domain::delivery::RcptResult;
+use crate::ports::mail::RouteTransport;
 use std::time::Duration;
 
 /// Tries the routes in order until every recipient has a final answer or the routes run out.
@@ -69,7 +70,9 @@ pub async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RouteTls;
+    use crate::domain::config::RouteTls;
+    use crate::domain::monitoring::DeliveryOutcome;
+    use async_trait::async_trait;
     use std::sync::Mutex;
 
     type Answer = Box<dyn Fn(&str) -> RcptResult + Send + Sync>;

@@ -7,14 +7,16 @@
 //! nothing more; an invocation killed after delivery leaves the message queued, so the queue
 //! delivers it again (a duplicate), never drops it.
 
-use crate::config::OrgConfig;
-use crate::error::{BlobError, StoreError};
-use crate::mail::{domain_of, mailbox_of, summarize, MessageSummary};
-use crate::probe::ProbeToken;
-use crate::queue::{backoff, Attempt, Courier, IN_FLIGHT_LEASE_MINUTES};
-use crate::store::{
-    AcceptOutcome, ArrivalOutcome, Filing, MailStore, ProbeArrivals, QueuedMessage,
-};
+use crate::app::queue::{Attempt, Courier};
+use crate::domain::config::OrgConfig;
+use crate::domain::mail::{domain_of, mailbox_of, summarize, MessageSummary};
+use crate::domain::mailbox::Filing;
+use crate::domain::monitoring::ArrivalOutcome;
+use crate::domain::probe::ProbeToken;
+use crate::domain::queue::{backoff, IN_FLIGHT_LEASE_MINUTES};
+use crate::domain::queue::{AcceptOutcome, QueuedMessage};
+use crate::ports::error::{BlobError, StoreError};
+use crate::ports::store::{MailStore, ProbeArrivals};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};

@@ -6,20 +6,23 @@
 //! transaction keyed on the window number, and the probe of a window is claimed by a conditional
 //! put before it is sent.
 
-use crate::alerts::{self, Episode, Failing, Plan, Situation};
-use crate::clock::Clock;
-use crate::config::OrgConfig;
-use crate::counter::{step, InboundObservation, Verdict, WindowInputs};
-use crate::error::StoreError;
-use crate::links::LinkKeys;
-use crate::notify::AlertChannels;
-use crate::probe::{judge, probe_message, ProbeToken};
-use crate::secrets::SecretSource;
-use crate::smtp::ProbeSender;
-use crate::store::{ActionOutcome, EventMarks, Phase};
-use crate::store::{AlertStore, ContinuityState, QueueFigures, QueueFiguresSource};
-use crate::store::{CommitOutcome, HistoryEntry, MonitorStore};
-use crate::window::Window;
+use crate::domain::alerts::{self, Episode, Failing, Plan, Situation};
+use crate::domain::config::OrgConfig;
+use crate::domain::continuity::ContinuityState;
+use crate::domain::continuity::{ActionOutcome, EventMarks, Phase};
+use crate::domain::counter::{step, InboundObservation, Verdict, WindowInputs};
+use crate::domain::links::LinkKeys;
+use crate::domain::monitoring::{CommitOutcome, HistoryEntry};
+use crate::domain::probe::{judge, probe_message, ProbeToken};
+use crate::domain::queue::QueueFigures;
+use crate::domain::window::Window;
+use crate::ports::clock::Clock;
+use crate::ports::error::StoreError;
+use crate::ports::mail::ProbeSender;
+use crate::ports::notify::AlertChannels;
+use crate::ports::secrets::SecretSource;
+use crate::ports::store::MonitorStore;
+use crate::ports::store::{AlertStore, QueueFiguresSource};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -332,7 +335,7 @@ impl<'a> Monitor<'a> {
         let marks = &post.marks;
         // P9: the condition has held long enough; once per alert episode.
         if let (Some(minutes), Some(ep)) = (
-            crate::continuity::auto_activation_due(
+            crate::domain::continuity::auto_activation_due(
                 cfg.continuity.auto_activate.as_ref(),
                 post.episode.as_ref().map(|e| e.since),
                 &post.continuity,
@@ -344,11 +347,11 @@ impl<'a> Monitor<'a> {
                 match cs.auto_activate(org, &ep.id, minutes, now).await {
                     Ok(ActionOutcome::Applied { before, after }) => {
                         tracing::info!(org, episode = %ep.id, minutes, "continuity mode activated automatically");
-                        let record = crate::continuity::AuditRecord {
+                        let record = crate::domain::continuity::AuditRecord {
                             org_id: org.to_string(),
                             at: now,
                             who: "service:auto-activation".into(),
-                            via: crate::continuity::Via::Automatic,
+                            via: crate::domain::continuity::Via::Automatic,
                             what: "activate".into(),
                             minutes: Some(minutes),
                             before: serde_json::to_value(before).unwrap_or_default(),
@@ -443,7 +446,7 @@ impl<'a> Monitor<'a> {
     async fn tell_users(
         &self,
         cfg: &OrgConfig,
-        cs: &dyn crate::store::ContinuityStore,
+        cs: &dyn crate::ports::store::ContinuityStore,
         event_id: &str,
         started: bool,
     ) {
@@ -455,10 +458,10 @@ impl<'a> Monitor<'a> {
                 return;
             }
         };
-        let users: Vec<crate::user_notice::UserPhone> = directory
+        let users: Vec<crate::app::user_notice::UserPhone> = directory
             .mobiles
             .iter()
-            .map(|(address, mobile)| crate::user_notice::UserPhone {
+            .map(|(address, mobile)| crate::app::user_notice::UserPhone {
                 user_id: address.clone(),
                 mobile: mobile.clone(),
             })
@@ -467,7 +470,7 @@ impl<'a> Monitor<'a> {
             "{}/inbox",
             self.alerting.portal_base_url.trim_end_matches('/')
         );
-        match crate::user_notice::notify_users(
+        match crate::app::user_notice::notify_users(
             self.alerting.store,
             self.alerting.channels,
             cfg,
@@ -507,7 +510,7 @@ impl<'a> Monitor<'a> {
         let alert_id = format!("auto-{}", ep.id);
         let until = s
             .event_until
-            .map(crate::continuity::utc_text)
+            .map(crate::domain::continuity::utc_text)
             .unwrap_or_default();
         let url = match self.link(org, &alert_id, now).await {
             Ok(u) => u,

@@ -11,15 +11,23 @@
 //! Nothing lost (Q6): a message leaves the queue only after the server's 250 to its DATA or
 //! after its bounce was sent; a run killed in between delivers it again (a duplicate).
 
-use crate::blob::RawMessages;
-use crate::config::{OrgConfig, QueueSettings};
-use crate::delivery::{deliver, DeliveryReport, RouteTransport};
-use crate::error::{BlobError, StoreError};
-use crate::mail::{delivery_status_notification, FailedRecipient};
-use crate::ses::BounceSender;
-use crate::store::{
-    DeliveryOutcome, Departure, DueOrg, InboundRecorder, MailStore, QueueStore, QueuedMessage,
-};
+use crate::app::delivery::deliver;
+use crate::domain::config::{OrgConfig, QueueSettings};
+use crate::domain::delivery::DeliveryReport;
+use crate::domain::mail::{delivery_status_notification, FailedRecipient};
+use crate::domain::monitoring::DeliveryOutcome;
+use crate::domain::queue::backoff;
+use crate::domain::queue::expired;
+use crate::domain::queue::HELD_PREFIX;
+use crate::domain::queue::HOLD_AFTER_DAYS;
+use crate::domain::queue::TICK_LEASE_MINUTES;
+use crate::domain::queue::TICK_MINUTES;
+use crate::domain::queue::{Departure, DueOrg, QueuedMessage};
+use crate::ports::blob::RawMessages;
+use crate::ports::error::{BlobError, StoreError};
+use crate::ports::mail::MailSender;
+use crate::ports::mail::RouteTransport;
+use crate::ports::store::{InboundRecorder, MailStore, QueueStore};
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -162,7 +170,7 @@ impl Courier<'_> {
         failed: &[FailedRecipient],
         raw: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<(), crate::error::SendError> {
+    ) -> Result<(), crate::ports::error::SendError> {
         match delivery_status_notification(
             self.bounce_sender,
             &msg.sender,

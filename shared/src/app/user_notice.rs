@@ -4,10 +4,10 @@
 //! administrator imported (`USERS`); each send is claimed under the event, the phase and the
 //! user, so a repeated or concurrent run sends nothing twice.
 
-use crate::alerts::user_notice_sms;
-use crate::config::{is_e164, OrgConfig};
-use crate::notify::AlertChannels;
-use crate::store::AlertStore;
+use crate::domain::alerts::user_notice_sms;
+use crate::domain::config::{is_e164, OrgConfig};
+use crate::ports::notify::AlertChannels;
+use crate::ports::store::AlertStore;
 use chrono::{DateTime, Utc};
 
 /// A user to tell, with a mobile number in E.164 form.

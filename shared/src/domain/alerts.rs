@@ -7,8 +7,8 @@
 //! Alert ids are `{episode}-{seq}`, the recovery notice `{episode}-r`: each send is claimed under
 //! that id per contact and channel, so a repeated run never sends one twice.
 
-use crate::config::{OrgConfig, QueueAlert};
-use crate::store::QueueFigures;
+use crate::domain::config::{OrgConfig, QueueAlert};
+use crate::domain::queue::QueueFigures;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -324,7 +324,7 @@ pub fn user_notice_sms(org_name: &str, started: bool, inbox_url: &str) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::sample;
+    use crate::domain::config::tests::sample;
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

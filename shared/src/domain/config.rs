@@ -4,7 +4,7 @@
 //! (`monitoring.threshold`, `routes[1].port`), so that an administrator fixing a file or an API
 //! call sees everything wrong in one answer.
 
-use crate::window::WINDOW_SECS;
+use crate::domain::window::WINDOW_SECS;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

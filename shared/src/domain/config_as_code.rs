@@ -5,7 +5,7 @@
 //!
 //! Files are JSON: one organisation's [`OrgConfig`] document, or an array of them.
 
-use crate::config::{ConfigErrors, OrgConfig};
+use crate::domain::config::{ConfigErrors, OrgConfig};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -183,7 +183,7 @@ pub fn render(plan: &OrgPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::sample;
+    use crate::domain::config::tests::sample;
 
     #[test]
     fn same_config_is_no_change_and_defaults_do_not_differ() {

@@ -5,9 +5,8 @@
 //! atomic update per action (`SET event_until = event_until + :d`, never read-modify-write), and
 //! uses [`apply`] only to describe the state after the action for the audit and the page.
 
-use crate::config::MAX_EVENT_MINUTES;
-use crate::links::LinkKeys;
-use crate::store::ContinuityState;
+use crate::domain::config::MAX_EVENT_MINUTES;
+use crate::domain::links::LinkKeys;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
@@ -45,7 +44,7 @@ pub enum ActionOutcome {
     /// Refused; nothing changed.
     Refused {
         current: ContinuityState,
-        refusal: crate::continuity::Refusal,
+        refusal: crate::domain::continuity::Refusal,
     },
 }
 
@@ -417,7 +416,7 @@ pub fn form_token_ok(keys: &LinkKeys, key_id: &str, link_token: &str, given: &st
 /// Whether the automatic activation policy (P9) is due: the condition (an open alert episode)
 /// has held `after_minutes`, and no event is active.
 pub fn auto_activation_due(
-    policy: Option<&crate::config::AutoActivation>,
+    policy: Option<&crate::domain::config::AutoActivation>,
     episode_since: Option<DateTime<Utc>>,
     state: &ContinuityState,
     now: DateTime<Utc>,
@@ -523,7 +522,7 @@ mod tests {
         assert!(!after.active(t(NOW)));
         assert!(matches!(
             after.phase(t(NOW)),
-            crate::store::Phase::PostEvent { .. }
+            crate::domain::continuity::Phase::PostEvent { .. }
         ));
         assert_eq!(
             apply(&after, &Action::Stop, t(NOW)),
@@ -588,7 +587,7 @@ mod tests {
 
     #[test]
     fn auto_activation() {
-        let p = crate::config::AutoActivation {
+        let p = crate::domain::config::AutoActivation {
             after_minutes: 30,
             duration_minutes: 240,
         };

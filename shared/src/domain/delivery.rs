@@ -47,4 +47,3 @@ impl DeliveryReport {
         self.errors.last().map(String::as_str)
     }
 }
-

@@ -81,4 +81,3 @@ impl AuthError {
         matches!(self, AuthError::Keys(_))
     }
 }
-

@@ -7,7 +7,7 @@
 //! sort key, so the store rebuilds the full key from the *authorised* mailbox and the ref: a ref
 //! or cursor can never reach into another mailbox, whatever it contains.
 
-use crate::mail::{mailbox_of, MessageSummary};
+use crate::domain::mail::{mailbox_of, MessageSummary};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ pub struct Filing<'a> {
     pub ses_id: &'a str,
     pub received_at: DateTime<Utc>,
     pub raw_key: &'a str,
-    pub summary: &'a crate::mail::MessageSummary,
+    pub summary: &'a crate::domain::mail::MessageSummary,
 }
 
 /// The Online Inbox shows this many days (U1).
@@ -645,7 +645,7 @@ pub fn original_of(raw: &[u8], summary: &MessageSummary) -> Original {
         .map(|p| OutgoingAttachment {
             name: p
                 .attachment_name()
-                .map(crate::mail::clean_text)
+                .map(crate::domain::mail::clean_text)
                 .unwrap_or_else(|| "attachment".into()),
             content_type: p
                 .content_type()
@@ -687,11 +687,11 @@ pub fn html_to_text(html: &str) -> String {
 }
 
 /// Whether a message received at `at` falls in an event's duplicate-resolution window (C3):
-/// from [`crate::store::DEDUPE_LEAD_MINUTES`] before its start to
-/// [`crate::store::POST_EVENT_MINUTES`] after its end.
+/// from [`crate::domain::continuity::DEDUPE_LEAD_MINUTES`] before its start to
+/// [`crate::domain::continuity::POST_EVENT_MINUTES`] after its end.
 pub fn in_dedupe_window(at: DateTime<Utc>, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-    at >= start - Duration::minutes(crate::store::DEDUPE_LEAD_MINUTES)
-        && at < end + Duration::minutes(crate::store::POST_EVENT_MINUTES)
+    at >= start - Duration::minutes(crate::domain::continuity::DEDUPE_LEAD_MINUTES)
+        && at < end + Duration::minutes(crate::domain::continuity::POST_EVENT_MINUTES)
 }
 
 #[cfg(test)]
@@ -893,7 +893,7 @@ mod tests {
     #[test]
     fn forwards_keep_attachments() {
         let raw = b"From: a@example.org\r\nTo: bob@acme.test\r\nSubject: Report\r\nMessage-ID: <f1@example.org>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/pdf; name=r.pdf\r\nContent-Disposition: attachment; filename=r.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
-        let s = crate::mail::summarize(raw);
+        let s = crate::domain::mail::summarize(raw);
         let o = original_of(raw, &s);
         let d = prefill(ComposeMode::Forward, "bob@acme.test", &o);
         assert_eq!(d.subject, "Fwd: Report");

@@ -5,9 +5,9 @@
 //! organisation and window it belongs to (one key lookup), and the random nonce, stored when the
 //! probe was sent, stops anybody who guesses the scheme from marking probes as arrived.
 
-use crate::config::is_org_id;
-use crate::counter::ProbeObservation;
-use crate::window::Window;
+use crate::domain::config::is_org_id;
+use crate::domain::counter::ProbeObservation;
+use crate::domain::window::Window;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -32,7 +32,6 @@ pub fn expired(q: &QueueSettings, enqueued_at: DateTime<Utc>, now: DateTime<Utc>
     now - enqueued_at >= Duration::hours(i64::from(q.retention_hours))
 }
 
-
 /// The inbound queue of one organisation, as alerts (D8) and the portal (P1) see it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueFigures {

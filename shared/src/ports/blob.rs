@@ -13,4 +13,3 @@ pub trait RawMessages: Send + Sync {
     /// Deletes an object (absent is fine).
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
 }
-

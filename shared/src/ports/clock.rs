@@ -8,4 +8,3 @@ use chrono::{DateTime, Utc};
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
-

@@ -11,4 +11,3 @@ pub trait JwksSource: Send + Sync {
     /// The key set; `refresh` asks for a fresh copy (a token named an unknown key).
     async fn keys(&self, refresh: bool) -> Result<Arc<JwkSet>, AuthError>;
 }
-

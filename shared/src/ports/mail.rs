@@ -2,8 +2,8 @@
 //! submission server (D3), and everything the service sends as mail (bounces, alert email,
 //! users' mail) through one sender.
 
-use crate::domain::delivery::RcptResult;
 use crate::domain::config::{ProbeMailbox, Route};
+use crate::domain::delivery::RcptResult;
 use crate::ports::error::SendError;
 use async_trait::async_trait;
 use std::time::Duration;

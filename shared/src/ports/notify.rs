@@ -15,4 +15,3 @@ pub trait AlertChannels: Send + Sync {
     /// One event on the service's bus.
     async fn publish(&self, detail_type: &str, detail: serde_json::Value) -> Result<(), SendError>;
 }
-

@@ -8,4 +8,3 @@ use async_trait::async_trait;
 pub trait SecretSource: Send + Sync {
     async fn secret(&self, name: &str) -> Result<String, SecretError>;
 }
-

@@ -1,25 +1,29 @@
-//! Storage ports: what the domain needs from the table, one trait per capability, and the
-//! records that cross them. The DynamoDB adapter is [`dynamodb`]; its item layout is in
-//! `store/TABLE.md`.
+//! Storage ports: what the use cases need from the table, one trait per capability. The records
+//! that cross them live in the domain. The DynamoDB adapter is `crate::adapters::dynamodb`; its
+//! item layout is in `shared/src/adapters/dynamodb/TABLE.md`.
 
-pub mod dynamodb;
-
-use crate::alerts::Episode;
-use crate::config::OrgConfig;
-use crate::counter::{InboundObservation, ProbeObservation, Step, WindowInputs};
-use crate::error::StoreError;
-use crate::probe::{ProbeRecord, ProbeToken};
-use crate::window::Window;
+use crate::domain::alerts::Episode;
+use crate::domain::config::OrgConfig;
+use crate::domain::continuity::ActionOutcome;
+use crate::domain::directory::UserDirectory;
+use crate::domain::mailbox::Filing;
+use crate::domain::monitoring::ArrivalOutcome;
+use crate::domain::monitoring::CommitOutcome;
+use crate::domain::monitoring::DeliveryOutcome;
+use crate::domain::monitoring::HistoryEntry;
+use crate::domain::monitoring::OrgEntry;
+use crate::domain::monitoring::WindowState;
+use crate::domain::probe::ProbeToken;
+use crate::domain::queue::AcceptOutcome;
+use crate::domain::queue::Departure;
+use crate::domain::queue::DueOrg;
+use crate::domain::queue::QueueFigures;
+use crate::domain::queue::QueueState;
+use crate::domain::queue::QueuedMessage;
+use crate::domain::window::Window;
+use crate::ports::error::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
-
-
-
-
-
-
 
 /// Continuity events and the audit (P2-P10), as the portal, the API and the monitor use them.
 #[async_trait]
@@ -28,13 +32,16 @@ pub trait ContinuityStore: Send + Sync {
     async fn continuity_action(
         &self,
         org_id: &str,
-        action: &crate::continuity::Action,
-        via: crate::continuity::Via,
+        action: &crate::domain::continuity::Action,
+        via: crate::domain::continuity::Via,
         request_id: &str,
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, StoreError>;
     /// Records one audited action (idempotent: keyed on its time and request id).
-    async fn put_audit(&self, record: &crate::continuity::AuditRecord) -> Result<(), StoreError>;
+    async fn put_audit(
+        &self,
+        record: &crate::domain::continuity::AuditRecord,
+    ) -> Result<(), StoreError>;
     /// Activates continuity mode for the alert episode `episode_id` (P9), at most once per episode.
     async fn auto_activate(
         &self,
@@ -67,7 +74,6 @@ pub trait ContinuityStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-
 /// What the alerting needs from storage (A2, A4, A5).
 #[async_trait]
 pub trait AlertStore: Send + Sync {
@@ -94,10 +100,6 @@ pub trait AlertStore: Send + Sync {
         result: Result<String, String>,
     ) -> Result<(), StoreError>;
 }
-
-
-
-
 
 /// What the monitor needs from storage.
 #[async_trait]
@@ -157,7 +159,6 @@ pub trait ProbeArrivals: Send + Sync {
     ) -> Result<ArrivalOutcome, StoreError>;
 }
 
-
 /// Reads the queue figures. The queue keeps them: the `QUEUESTAT` item's `count` moves in the
 /// same transaction as each enqueue and dequeue, and queued messages sort by enqueue time under
 /// `QUEUE#` (see TABLE.md).
@@ -165,8 +166,6 @@ pub trait ProbeArrivals: Send + Sync {
 pub trait QueueFiguresSource: Send + Sync {
     async fn queue_figures(&self, org_id: &str) -> Result<QueueFigures, StoreError>;
 }
-
-
 
 /// What the inbound function needs from storage (Q2, Q6, U6).
 #[async_trait]

@@ -8,7 +8,7 @@
 //! validated before anything is written; applying the same files twice changes nothing.
 
 use local_runner::config_as_code;
-use shared::store::dynamodb::DynamoStore;
+use shared::adapters::dynamodb::DynamoStore;
 
 #[tokio::main]
 async fn main() {
@@ -20,14 +20,14 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let table = match shared::aws::required_env("TABLE_NAME") {
+    let table = match shared::adapters::lambda::required_env("TABLE_NAME") {
         Ok(t) => t,
         Err(e) => {
             eprintln!("continuity-config: {e}");
             std::process::exit(2);
         }
     };
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::adapters::aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let result = if cmd == "plan" {
         config_as_code::plan(&store, &files)
@@ -39,7 +39,7 @@ async fn main() {
     match result {
         Ok(plans) => {
             for p in &plans {
-                print!("{}", shared::iac::render(p));
+                print!("{}", shared::domain::config_as_code::render(p));
             }
             let changed = plans.iter().filter(|p| !p.is_noop()).count();
             if cmd == "apply" {

@@ -1,14 +1,27 @@
 //! DynamoDB adapter of continuity events, planned events and the audit trail (P2-P10).
 //!
 //! The `CONTINUITY` item keeps its times as epoch seconds (numbers), so that every action is one
-//! `UpdateItem` whose condition is the rule of [`crate::continuity::apply`] and whose arithmetic
+//! `UpdateItem` whose condition is the rule of [`crate::domain::continuity::apply`] and whose arithmetic
 //! happens in DynamoDB (`SET event_until = event_until + :d`): two administrators extending at
 //! the same moment both count. Each request's id is added to `request_ids` in the same update,
 //! and the condition refuses an id already there, so a retried request changes nothing twice.
 
 use super::*;
-use crate::continuity::{apply, Action, AuditRecord, Via};
+use crate::domain::continuity::ActionOutcome;
+use crate::domain::continuity::ContinuityState;
+use crate::domain::continuity::EventMarks;
+use crate::domain::continuity::{apply, Action, AuditRecord, Via};
+use crate::domain::directory::UserDirectory;
+use crate::domain::monitoring::CounterState;
+use crate::domain::monitoring::HistoryEntry;
+use crate::domain::queue::QueueFigures;
+use crate::domain::window::Window;
+use crate::ports::error::StoreError;
+use crate::ports::store::ContinuityStore;
+use async_trait::async_trait;
+use chrono::DateTime;
 use chrono::TimeZone;
+use chrono::Utc;
 
 /// Sort key of the users' mobile numbers (A6).
 pub const USERS_SK: &str = "USERS";

@@ -3,8 +3,20 @@
 //! count and the sparse "due" marker. Item layout in `TABLE.md`.
 
 use super::*;
-use crate::mail::MessageSummary;
+use crate::domain::mail::MessageSummary;
+use crate::domain::mailbox::Filing;
+use crate::domain::queue::AcceptOutcome;
+use crate::domain::queue::Departure;
+use crate::domain::queue::DueOrg;
+use crate::domain::queue::QueueState;
+use crate::domain::queue::QueuedMessage;
+use crate::ports::error::StoreError;
+use crate::ports::store::MailStore;
+use crate::ports::store::QueueStore;
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, PutRequest, ReturnValue, WriteRequest};
+use chrono::DateTime;
+use chrono::Utc;
 
 /// Partition value of `gsi1` for organisations whose queue needs a look (on `QUEUESTAT`).
 pub const QUEUED: &str = "QUEUED";
@@ -349,7 +361,7 @@ impl MailStore for DynamoStore {
         mailboxes: &[String],
         sender: &str,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let candidates = crate::mailbox::block_candidates(sender);
+        let candidates = crate::domain::mailbox::block_candidates(sender);
         self.blocking_mailboxes(org_id, mailboxes, &candidates)
             .await
     }

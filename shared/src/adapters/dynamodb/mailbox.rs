@@ -6,9 +6,13 @@
 //! [`MessageRef`]: nothing a caller sends can name another mailbox's item.
 
 use super::*;
-use crate::mail::{MessageKind, MessageSummary};
-use crate::mailbox::{BlockKind, Folder, MessageRef};
+use crate::domain::mail::{MessageKind, MessageSummary};
+use crate::domain::mailbox::{BlockKind, Folder, MessageRef};
+use crate::ports::error::StoreError;
 use aws_sdk_dynamodb::types::{Delete, PutRequest, WriteRequest};
+use chrono::DateTime;
+use chrono::Utc;
+use serde::Serialize;
 use std::collections::HashSet;
 
 /// Sort key of a delegate grant: `user` may act for `mailbox`.

@@ -2,9 +2,31 @@
 //! Item types, keys and access patterns are listed in `TABLE.md` beside this file.
 
 use crate::adapters::aws;
-use crate::config::OrgConfig;
-use crate::counter::Verdict;
-use crate::probe::ProbeStatus;
+use crate::domain::alerts::Episode;
+use crate::domain::config::OrgConfig;
+use crate::domain::counter::Step;
+use crate::domain::counter::Verdict;
+use crate::domain::monitoring::ArrivalOutcome;
+use crate::domain::monitoring::CommitOutcome;
+use crate::domain::monitoring::CounterState;
+use crate::domain::monitoring::DeliveryOutcome;
+use crate::domain::monitoring::HistoryEntry;
+use crate::domain::monitoring::InboundCounts;
+use crate::domain::monitoring::OrgEntry;
+use crate::domain::monitoring::WindowState;
+use crate::domain::probe::ProbeRecord;
+use crate::domain::probe::ProbeStatus;
+use crate::domain::probe::ProbeToken;
+use crate::domain::queue::QueueFigures;
+use crate::domain::window::Window;
+use crate::ports::error::StoreError;
+use crate::ports::store::AlertStore;
+use crate::ports::store::ContinuityStore;
+use crate::ports::store::InboundRecorder;
+use crate::ports::store::MonitorStore;
+use crate::ports::store::ProbeArrivals;
+use crate::ports::store::QueueFiguresSource;
+use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, GlobalSecondaryIndex,
@@ -13,7 +35,10 @@ use aws_sdk_dynamodb::types::{
     Update,
 };
 use aws_sdk_dynamodb::Client;
+use chrono::DateTime;
 use chrono::SecondsFormat;
+use chrono::Utc;
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -573,7 +598,7 @@ impl DynamoStore {
 #[derive(Debug, thiserror::Error)]
 pub enum PutConfigError {
     #[error(transparent)]
-    Invalid(#[from] crate::config::ConfigErrors),
+    Invalid(#[from] crate::domain::config::ConfigErrors),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Another organisation's configuration already lists this domain.

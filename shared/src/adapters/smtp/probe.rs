@@ -2,7 +2,11 @@
 //! organisation's own users send mail. Errors say which step failed, in words an administrator
 //! can act on.
 
-use crate::config::{ProbeMailbox, SubmissionTls};
+use crate::adapters::error_chain;
+use crate::domain::config::{ProbeMailbox, SubmissionTls};
+use crate::ports::mail::ProbeSendError;
+use crate::ports::mail::ProbeSender;
+use crate::ports::mail::SendFailure;
 use async_trait::async_trait;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};

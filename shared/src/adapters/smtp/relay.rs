@@ -4,8 +4,10 @@
 //! counts as delivered: a connection dropped after the data leaves the recipients deferred
 //! (delivered again later, a possible duplicate, never lost).
 
-use crate::config::{Route, RouteTls};
-use crate::delivery::{RcptResult, RouteTransport};
+use crate::adapters::error_chain;
+use crate::domain::config::{Route, RouteTls};
+use crate::domain::delivery::RcptResult;
+use crate::ports::mail::RouteTransport;
 use async_trait::async_trait;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::{ClientId, Extension};
@@ -29,7 +31,7 @@ impl SmtpRelay {
         SmtpRelay {
             helo: helo.into(),
             extra_roots: extra_roots_pem
-                .map(crate::smtp::split_pem)
+                .map(crate::adapters::smtp::probe::split_pem)
                 .unwrap_or_default(),
         }
     }
