@@ -12,6 +12,7 @@ use shared::domain::mail::summarize;
 use shared::domain::mailbox::Filing;
 use shared::domain::mailbox::{window_start, Folder};
 use shared::ports::store::MailStore;
+use shared::ports::store::MailboxStore;
 use std::time::Instant;
 
 fn pct(sorted: &[f64], p: f64) -> f64 {

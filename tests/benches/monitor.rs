@@ -10,6 +10,7 @@ use integration_tests::*;
 use shared::adapters::dynamodb::{DynamoStore, MetricsSnapshot};
 use shared::domain::monitoring::DeliveryOutcome;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::InboundRecorder;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

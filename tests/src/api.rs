@@ -22,6 +22,8 @@ pub struct ApiRig {
     /// `http://127.0.0.1:{port}`
     pub base: String,
     pub state: AppState,
+    /// The fresh table behind every storage port of `state` (same client, same metrics).
+    store: shared::adapters::dynamodb::DynamoStore,
     pub clock: VirtualClock,
     pub issuer: Arc<LocalIssuer>,
     pub env: AlertEnv,
@@ -76,9 +78,12 @@ impl ApiRig {
             Arc::new(clock.clone()) as Arc<dyn Clock>,
             issuer.verifier(),
         );
-        services.store = store;
+        services.use_store(store.clone());
         services.local_issuer = Some(issuer.clone());
-        services.raw.ensure_bucket().await.expect("bucket");
+        shared::adapters::s3::S3RawMessages::from_sdk(&sdk, &services.settings.mail_bucket)
+            .ensure_bucket()
+            .await
+            .expect("bucket");
         adjust(&mut services);
         let state = AppState(Arc::new(services));
         let app = api::router(state.clone());
@@ -92,6 +97,7 @@ impl ApiRig {
         ApiRig {
             base,
             state,
+            store,
             clock,
             issuer,
             env,
@@ -100,7 +106,7 @@ impl ApiRig {
     }
 
     pub fn store(&self) -> &shared::adapters::dynamodb::DynamoStore {
-        &self.state.store
+        &self.store
     }
 
     /// A token for `email` (its organisation found by domain), an administrator when `admin`.

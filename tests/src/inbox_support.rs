@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use shared::domain::mail::summarize;
 use shared::domain::mailbox::Filing;
 use shared::domain::mailbox::{Folder, MessageRef};
-use shared::ports::blob::RawMessages;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::MailStore;
 
 pub const ORG: &str = "acme";

@@ -12,6 +12,7 @@ pub mod portal_support;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::ports::store::ConfigStore;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -4,6 +4,7 @@
 use crate::api::ApiRig;
 use crate::inbound_org;
 use aws_sdk_dynamodb::types::AttributeValue;
+use shared::ports::store::ConfigStore;
 use std::collections::HashMap;
 
 /// Puts `org`'s configuration (time zone `zone`) and returns a signed link token for it.

@@ -10,6 +10,8 @@ use shared::adapters::jwks::{LocalIssuer, TokenRequest};
 use shared::domain::continuity::Phase;
 use shared::domain::identity::IdentitySettings;
 use shared::ports::clock::Clock;
+use shared::ports::store::ConfigStore;
+use shared::ports::store::ContinuityViews;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 

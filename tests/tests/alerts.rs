@@ -7,6 +7,7 @@ use shared::domain::config::{Contact, OrgConfig, QueueAlert};
 use shared::domain::continuity::ContinuityState;
 use shared::domain::monitoring::DeliveryOutcome;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::InboundRecorder;
 use std::sync::Arc;
 

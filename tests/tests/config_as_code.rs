@@ -4,6 +4,7 @@
 
 use integration_tests::{fresh_store, inbound_org, t, TempDir};
 use local_runner::config_as_code::{apply, plan};
+use shared::ports::store::ConfigStore;
 
 fn write(dir: &TempDir, name: &str, v: &serde_json::Value) -> std::path::PathBuf {
     let p = dir.path().join(name);

@@ -3,10 +3,12 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::*;
-use shared::adapters::dynamodb::{org_pk, PutConfigError, CONFIG_SK, MONITORED};
+use shared::adapters::dynamodb::{org_pk, CONFIG_SK, MONITORED};
 use shared::app::monitor::Evaluation;
 use shared::domain::monitoring::DeliveryOutcome;
 use shared::domain::window::Window;
+use shared::ports::error::PutConfigError;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::InboundRecorder;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -9,6 +9,8 @@ use shared::domain::continuity::Phase;
 use shared::domain::continuity::{Action, Via};
 use shared::domain::monitoring::DeliveryOutcome;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
+use shared::ports::store::ContinuityViews;
 use shared::ports::store::{ContinuityStore, InboundRecorder};
 
 const DAY: &str = "2026-11-23T00:00:00Z";

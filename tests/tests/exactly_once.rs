@@ -6,6 +6,7 @@ use monitor::ScheduledEvent;
 use shared::app::monitor::{Evaluation, ProbeResult};
 use shared::domain::monitoring::DeliveryOutcome;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::InboundRecorder;
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 use integration_tests::*;
 use shared::app::inbound::OrgResult;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::MonitorStore;
 
 const T0: &str = "2026-11-23T10:00:00Z";

@@ -7,6 +7,8 @@ use integration_tests::{t, unique};
 use reqwest::Method;
 use serde_json::json;
 use shared::domain::mailbox::Folder;
+use shared::ports::store::ConfigStore;
+use shared::ports::store::MailboxStore;
 use std::collections::HashSet;
 
 fn ids(v: &serde_json::Value) -> Vec<String> {

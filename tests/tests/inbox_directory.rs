@@ -8,6 +8,8 @@ use serde_json::json;
 use shared::domain::mailbox::Folder;
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
+use shared::ports::store::ConfigStore;
+use shared::ports::store::MailboxStore;
 use std::sync::Arc;
 
 async fn subjects(rig: &InboxRig, mailbox: &str) -> Vec<String> {

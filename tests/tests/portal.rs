@@ -8,6 +8,7 @@ use integration_tests::portal_support::*;
 use integration_tests::t;
 use shared::domain::continuity::Phase;
 use shared::ports::clock::Clock;
+use shared::ports::store::ContinuityViews;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 

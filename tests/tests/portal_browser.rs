@@ -7,6 +7,7 @@ use integration_tests::api::ApiRig;
 use integration_tests::browser::Browser;
 use integration_tests::portal_support::org_with_link;
 use integration_tests::t;
+use shared::ports::store::ContinuityViews;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 

@@ -7,6 +7,7 @@ use shared::app::monitor::ProbeResult;
 use shared::domain::counter::ProbeObservation;
 use shared::domain::monitoring::HistoryEntry;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
 
 const START: &str = "2026-11-23T08:00:00Z";
 

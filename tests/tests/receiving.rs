@@ -5,6 +5,7 @@
 use integration_tests::*;
 use shared::domain::probe::ProbeToken;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::MonitorStore;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 

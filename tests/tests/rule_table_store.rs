@@ -9,6 +9,7 @@ use shared::domain::counter::{InboundObservation as I, ProbeObservation as P};
 use shared::domain::monitoring::{DeliveryOutcome, HistoryEntry};
 use shared::domain::probe::ProbeToken;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::{InboundRecorder, MonitorStore, ProbeArrivals};
 use std::sync::Arc;
 

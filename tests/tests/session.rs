@@ -8,6 +8,7 @@ use integration_tests::{inbound_org, t};
 use shared::adapters::jwks::{LocalIssuer, TokenRequest};
 use shared::domain::identity::IdentitySettings;
 use shared::ports::clock::Clock;
+use shared::ports::store::ConfigStore;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 

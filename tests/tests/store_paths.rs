@@ -9,6 +9,7 @@ use shared::adapters::dynamodb::{inbound_sk, org_pk};
 use shared::domain::monitoring::{ArrivalOutcome, DeliveryOutcome};
 use shared::domain::probe::ProbeToken;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::{InboundRecorder, MonitorStore, ProbeArrivals};
 
 /// The raw TTL attribute of one of acme's items (DynamoDB Local never deletes expired items, so

@@ -6,6 +6,7 @@ use integration_tests::api::ApiRig;
 use integration_tests::*;
 use shared::domain::continuity::{Action, Via};
 use shared::domain::directory::UserDirectory;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::ContinuityStore;
 
 const DAY: &str = "2026-11-23T00:00:00Z";

@@ -6,6 +6,7 @@
 use integration_tests::*;
 use shared::domain::monitoring::DeliveryOutcome;
 use shared::domain::window::Window;
+use shared::ports::store::ConfigStore;
 use shared::ports::store::InboundRecorder;
 
 #[tokio::test]

@@ -8,7 +8,7 @@
 
 use crate::auth::{Admin, ClientAddr};
 use crate::error::ApiError;
-use crate::portal::{audit_and_publish, perform, request_id, valid_request_id};
+use crate::portal::{request_id, valid_request_id};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -18,12 +18,13 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::adapters::dynamodb::PutConfigError;
+use shared::app::continuity::Requester;
 use shared::app::delivery::deliver;
 use shared::domain::config::OrgConfig;
 use shared::domain::continuity::{self, Action, AuditRecord, Via};
 use shared::domain::continuity::{ActionOutcome, ContinuityState};
 use shared::domain::window::Window;
+use shared::ports::error::PutConfigError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -59,7 +60,7 @@ fn json_body<T: serde::de::DeserializeOwned>(
 
 async fn current_config(state: &AppState, org: &str) -> Result<OrgConfig, ApiError> {
     state
-        .store
+        .config
         .get_config(org)
         .await?
         .ok_or_else(|| ApiError::not_found("Your organisation has no configuration yet."))
@@ -88,7 +89,7 @@ async fn store_config(
         )));
     }
     let now = state.clock.now();
-    match state.store.put_config(&cfg, now).await {
+    match state.config.put_config(&cfg, now).await {
         Ok(()) => {}
         Err(PutConfigError::Invalid(errors)) => {
             // The message names every wrong field by its path (`routes[1].port`).
@@ -116,7 +117,10 @@ async fn store_config(
         source: source.into(),
         request_id: request_id(),
     };
-    audit_and_publish(state, &record, "ConfigChanged", None).await;
+    state
+        .continuity()
+        .record(&record, "ConfigChanged", &[])
+        .await;
     Ok(cfg)
 }
 
@@ -128,7 +132,7 @@ async fn put_config(
     body: Bytes,
 ) -> Result<Json<OrgConfig>, ApiError> {
     let cfg: OrgConfig = json_body(&headers, &body)?;
-    let before = state.store.get_config(&p.org_id).await?;
+    let before = state.config.get_config(&p.org_id).await?;
     Ok(Json(
         store_config(&state, &p, &source, before, cfg, "config").await?,
     ))
@@ -153,7 +157,7 @@ async fn status(State(state): State<AppState>, Admin(p): Admin) -> Result<Json<V
     let now = state.clock.now();
     let to = Window::containing(now).prev();
     let view = state
-        .store
+        .views
         .portal_view(&p.org_id, Window(to.0 - 719), to)
         .await?;
     let cfg = view
@@ -254,18 +258,17 @@ async fn event_action(
             ))
         }
     };
-    let who = format!("admin:{}", p.subject);
+    let by = Requester {
+        who: format!("admin:{}", p.subject),
+        via: Via::Console,
+        source,
+        request_id: rid,
+    };
     let now = state.clock.now();
-    match perform(
-        &state,
-        &p.org_id,
-        &action,
-        Via::Console,
-        &who,
-        &source,
-        &rid,
-    )
-    .await?
+    match state
+        .continuity()
+        .perform(&p.org_id, &action, &by, now)
+        .await?
     {
         ActionOutcome::Applied { after, .. } => Ok((
             StatusCode::OK,
@@ -309,14 +312,13 @@ async fn audit(
             "limit is 1 to 1000 and from is before to.",
         ));
     }
-    let records = state.store.audit(&p.org_id, from, to, limit).await?;
+    let records = state.views.audit(&p.org_id, from, to, limit).await?;
     Ok(Json(json!({ "records": records })))
 }
 
 async fn queue(State(state): State<AppState>, Admin(p): Admin) -> Result<Json<Value>, ApiError> {
-    use shared::ports::store::QueueFiguresSource;
     let cfg = current_config(&state, &p.org_id).await?;
-    let figures = state.store.queue_figures(&p.org_id).await?;
+    let figures = state.queue.queue_figures(&p.org_id).await?;
     Ok(Json(json!({
         "count": figures.count,
         "oldest": figures.oldest,

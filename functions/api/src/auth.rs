@@ -16,7 +16,6 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use serde::Serialize;
-use shared::ports::store::MailStore;
 use std::net::SocketAddr;
 
 /// Name of the session cookie (holds the identity provider's ID token).
@@ -156,7 +155,7 @@ pub async fn org_for_address(state: &AppState, address: &str) -> Result<Option<S
         return Ok(None);
     };
     let candidates = shared::app::inbound::parent_domains(&domain.to_ascii_lowercase());
-    let owners = state.store.orgs_for_domains(&candidates).await?;
+    let owners = state.domains.orgs_for_domains(&candidates).await?;
     Ok(candidates.iter().find_map(|d| owners.get(d).cloned()))
 }
 

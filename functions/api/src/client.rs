@@ -54,7 +54,7 @@ async fn status(
     p: Principal,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = state.clock.now();
-    let cs = state.store.continuity_state(&p.org_id).await?;
+    let cs = state.views.continuity_state(&p.org_id).await?;
     let phase = cs.phase(now);
     let (mode, event) = match phase {
         Phase::Normal => ("normal", None),
@@ -194,7 +194,7 @@ async fn sync(
         None => SyncCursor::default(),
     };
     let now = state.clock.now();
-    let cs = state.store.continuity_state(&p.org_id).await?;
+    let cs = state.views.continuity_state(&p.org_id).await?;
     let continuity = matches!(cs.phase(now), Phase::Continuity { .. });
     let replay = !continuity && cursor.held.is_some();
     let start = if replay {
@@ -207,7 +207,7 @@ async fn sync(
         cursor.after.as_deref().and_then(MessageRef::parse)
     };
     let page = state
-        .store
+        .mailboxes
         .inbox_since(
             &p.org_id,
             &mailbox,
@@ -254,7 +254,7 @@ async fn sync(
     }
     if !handed.is_empty() {
         state
-            .store
+            .mailboxes
             .record_handouts(&p.org_id, &mailbox, &handed, now)
             .await?;
     }
@@ -283,7 +283,7 @@ async fn handed_out(
     };
     let mailbox = authorise(&state, &p, &requested).await?;
     let items: Vec<serde_json::Value> = state
-        .store
+        .mailboxes
         .handouts(&p.org_id, &mailbox)
         .await?
         .into_iter()

@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
-use shared::adapters::dynamodb::{Grant, ImportOutcome, MAX_GROUP_CHANGES};
+use shared::domain::directory::{Grant, ImportOutcome, MAX_GROUP_CHANGES};
 use shared::domain::mail::mailbox_of;
 use std::collections::BTreeMap;
 
@@ -70,7 +70,7 @@ async fn grant(
         granted_by: p.subject.clone(),
         granted_at: state.clock.now(),
     };
-    state.store.grant_delegate(&p.org_id, &g).await?;
+    state.directory.grant_delegate(&p.org_id, &g).await?;
     tracing::info!(org = %p.org_id, by = %p.subject, "delegate granted");
     Ok((StatusCode::CREATED, Json(g)))
 }
@@ -92,7 +92,10 @@ async fn list_delegates(
         ),
         None => None,
     };
-    let grants = state.store.delegates(&p.org_id, user.as_deref()).await?;
+    let grants = state
+        .directory
+        .delegates(&p.org_id, user.as_deref())
+        .await?;
     Ok(Json(serde_json::json!({ "delegates": grants })))
 }
 
@@ -105,7 +108,7 @@ async fn revoke(
         return Err(ApiError::not_found("There is no such grant."));
     };
     state
-        .store
+        .directory
         .revoke_delegate(&p.org_id, &user, &mailbox)
         .await?;
     tracing::info!(org = %p.org_id, by = %p.subject, "delegate revoked");
@@ -198,7 +201,7 @@ async fn import_groups(
     }
     let groups = parse_import(&ct, &body).map_err(ApiError::unprocessable)?;
     let now = state.clock.now();
-    match state.store.replace_groups(&p.org_id, &groups, now).await? {
+    match state.directory.replace_groups(&p.org_id, &groups, now).await? {
         ImportOutcome::Replaced { groups, removed } => {
             tracing::info!(org = %p.org_id, by = %p.subject, groups, removed, "directory imported");
             Ok(Json(serde_json::json!({
@@ -217,7 +220,7 @@ async fn list_groups(
     State(state): State<AppState>,
     Admin(p): Admin,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (groups, synced_at) = state.store.groups(&p.org_id).await?;
+    let (groups, synced_at) = state.directory.groups(&p.org_id).await?;
     let groups: Vec<serde_json::Value> = groups
         .into_iter()
         .map(|(a, m)| serde_json::json!({"address": a, "members": m}))

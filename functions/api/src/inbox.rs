@@ -26,7 +26,6 @@ use axum::{Form, Json, Router};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::adapters::dynamodb::{Listed, SendClaim};
 use shared::domain::alerts::html_escape;
 use shared::domain::continuity::Phase;
 use shared::domain::mail::{mailbox_of, summarize, MessageKind};
@@ -34,10 +33,8 @@ use shared::domain::mailbox::{
     self as domain, BlockKind, ComposeMode, Draft, Folder, MessageRef, Original,
     OutgoingAttachment, PAGE_SIZE,
 };
+use shared::domain::mailbox::{Listed, SendClaim};
 use shared::domain::queue::QueuedMessage;
-use shared::ports::blob::RawMessages;
-use shared::ports::mail::MailSender;
-use shared::ports::store::MailStore;
 
 /// A send claim older than this that never finished is taken over by a retry.
 const SEND_CLAIM_STALE_MINUTES: i64 = 2;
@@ -181,7 +178,7 @@ pub async fn authorise(
     let Some(me) = own_mailbox(p) else {
         return Err(no_mailbox());
     };
-    if wanted == me || state.store.is_delegate(&p.org_id, &me, &wanted).await? {
+    if wanted == me || state.directory.is_delegate(&p.org_id, &me, &wanted).await? {
         Ok(wanted)
     } else {
         tracing::info!(org = %p.org_id, subject = %p.subject, "mailbox not reachable for this user");
@@ -195,7 +192,7 @@ pub async fn reachable(state: &AppState, p: &Principal) -> Result<Vec<String>, A
         return Ok(vec![]);
     };
     let mut out = vec![me.clone()];
-    for g in state.store.delegates(&p.org_id, Some(&me)).await? {
+    for g in state.directory.delegates(&p.org_id, Some(&me)).await? {
         if !out.contains(&g.mailbox) {
             out.push(g.mailbox);
         }
@@ -210,7 +207,7 @@ fn parse_ref(id: &str) -> Result<MessageRef, ApiError> {
 async fn load(state: &AppState, org: &str, mailbox: &str, id: &str) -> Result<Listed, ApiError> {
     let r = parse_ref(id)?;
     state
-        .store
+        .mailboxes
         .mailbox_message(org, mailbox, &r)
         .await?
         .ok_or_else(no_message)
@@ -299,7 +296,7 @@ async fn list(
     let limit = q.limit.unwrap_or(PAGE_SIZE).clamp(1, PAGE_SIZE);
     let now = state.clock.now();
     let page = state
-        .store
+        .mailboxes
         .mailbox_page(
             org,
             mailbox,
@@ -321,7 +318,7 @@ async fn api_mailboxes(
     p: Principal,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let boxes = reachable(&state, &p).await?;
-    let synced = state.store.directory_synced_at(&p.org_id).await?;
+    let synced = state.directory.directory_synced_at(&p.org_id).await?;
     Ok(Json(serde_json::json!({
         "own": boxes.first(),
         "mailboxes": boxes,
@@ -646,7 +643,7 @@ async fn send(
         .unwrap_or_default();
     let message_id = domain::sent_message_id(&valid.from, &input.idem, &domain_part);
     match state
-        .store
+        .mailboxes
         .claim_send_key(
             org,
             &valid.from,
@@ -684,21 +681,20 @@ async fn send(
     let raw_key = format!("sent/{org}/{}/{sid}", valid.from);
     if let Err(e) = state.raw.put(&raw_key, raw.clone()).await {
         let _ = state
-            .store
+            .mailboxes
             .release_send_key(org, &valid.from, &input.idem)
             .await;
         return Err(ApiError::unavailable("storing the sent message", e));
     }
     let sent = state
-        .channels
-        .mail
+        .mail_sender
         .send_raw(&valid.from, &valid.recipients(), raw.clone())
         .await;
     let ses_id = match sent {
         Ok(id) => id,
         Err(e) => {
             let _ = state
-                .store
+                .mailboxes
                 .release_send_key(org, &valid.from, &input.idem)
                 .await;
             tracing::warn!(error = %e, "SendRawEmail failed");
@@ -711,14 +707,14 @@ async fn send(
     };
     let summary = summarize(&raw);
     state
-        .store
+        .mailboxes
         .file_sent(org, &valid.from, &r, &summary, &raw_key, now)
         .await?;
     // U8: during continuity, a copy for the mailbox on the organisation's server.
     let mut copy_queued = false;
-    if let Some(config) = state.store.get_config(org).await? {
+    if let Some(config) = state.config.get_config(org).await? {
         if config.continuity.bcc_to_server {
-            let phase = state.store.continuity_state(org).await?.phase(now);
+            let phase = state.views.continuity_state(org).await?.phase(now);
             if matches!(phase, Phase::Continuity { .. }) {
                 let msg = QueuedMessage {
                     org_id: org.to_string(),
@@ -734,13 +730,13 @@ async fn send(
                     subject: summary.subject.clone(),
                     size: summary.size,
                 };
-                state.store.accept_message(&msg, now).await?;
+                state.mail.accept_message(&msg, now).await?;
                 copy_queued = true;
             }
         }
     }
     state
-        .store
+        .mailboxes
         .finish_send_key(org, &valid.from, &input.idem, &ses_id)
         .await?;
     tracing::info!(org = %org, sent = %r.encode(), recipients = valid.recipients().len(), "message sent");
@@ -840,7 +836,7 @@ async fn api_blocks(
     Path(mailbox): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mailbox = authorise(&state, &p, &mailbox).await?;
-    let blocks = state.store.blocks(&p.org_id, &mailbox).await?;
+    let blocks = state.mailboxes.blocks(&p.org_id, &mailbox).await?;
     Ok(Json(
         serde_json::json!({ "mailbox": mailbox, "blocks": blocks }),
     ))
@@ -857,7 +853,7 @@ async fn add_block(
     })?;
     let kind = block_kind(req.kind.as_deref())?;
     state
-        .store
+        .mailboxes
         .put_block(&p.org_id, mailbox, &target, kind.clone(), state.clock.now())
         .await?;
     tracing::info!(org = %p.org_id, ?kind, "block rule added");
@@ -887,7 +883,7 @@ async fn api_remove_block(
     let target = domain::block_target(&target)
         .ok_or_else(|| ApiError::not_found("There is no such block rule."))?;
     state
-        .store
+        .mailboxes
         .delete_block(&p.org_id, &mailbox, &target)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -981,7 +977,11 @@ async fn page_home(
     if boxes.is_empty() {
         return Err(ApiError::forbidden("Your account has no mailbox address.").page());
     }
-    let synced = state.store.directory_synced_at(&p.org_id).await.paged()?;
+    let synced = state
+        .directory
+        .directory_synced_at(&p.org_id)
+        .await
+        .paged()?;
     let list: String = boxes
         .iter()
         .enumerate()

@@ -29,10 +29,20 @@ use shared::adapters::lambda::{env_or, required_env};
 use shared::adapters::notify::AwsChannels;
 use shared::adapters::s3::S3RawMessages;
 use shared::adapters::secrets_manager::SecretsManagerSource;
+use shared::adapters::ses::SesMailSender;
+use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::auth::JwtVerifier;
+use shared::app::continuity::Continuity;
 use shared::domain::identity::IdentitySettings;
+use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
+use shared::ports::mail::{MailSender, RouteTransport};
+use shared::ports::notify::{AlertChannels, EventBus};
 use shared::ports::secrets::SecretSource;
+use shared::ports::store::{
+    ConfigStore, ContinuityStore, ContinuityViews, DirectoryStore, DomainOwners, MailStore,
+    MailboxStore, QueueFiguresSource,
+};
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,15 +123,37 @@ impl Settings {
     }
 }
 
-/// Everything a handler needs, built once per container.
+/// Everything a handler needs, built once per container. Handlers reach the world only
+/// through these ports; [`Services::with_verifier`] wires them to the AWS adapters.
 pub struct Services {
     pub settings: Settings,
-    pub store: DynamoStore,
     pub clock: Arc<dyn Clock>,
+    /// The organisation's configuration (P8).
+    pub config: Arc<dyn ConfigStore>,
+    /// Which organisation owns a domain (sign-in).
+    pub domains: Arc<dyn DomainOwners>,
+    /// Continuity actions, the audit and the user directory (P2-P7, A6).
+    pub continuity_store: Arc<dyn ContinuityStore>,
+    /// What the portal and the API show (P1, P7).
+    pub views: Arc<dyn ContinuityViews>,
+    pub queue: Arc<dyn QueueFiguresSource>,
+    /// The inbound queue, for BCC copies to the server (U8).
+    pub mail: Arc<dyn MailStore>,
+    /// The Online Inbox and Sent Items (U1-U4), and what clients were handed (C3).
+    pub mailboxes: Arc<dyn MailboxStore>,
+    /// Delegates and distribution lists (U5, U6).
+    pub directory: Arc<dyn DirectoryStore>,
     pub secrets: Arc<dyn SecretSource>,
-    /// SNS (A6 notices), SES (sending mail, notices), EventBridge (audit events).
-    pub channels: AwsChannels,
-    pub raw: S3RawMessages,
+    /// SMS and email notices (A6).
+    pub channels: Arc<dyn AlertChannels>,
+    /// The service's event bus (P7).
+    pub bus: Arc<dyn EventBus>,
+    /// Users' mail out (U3).
+    pub mail_sender: Arc<dyn MailSender>,
+    /// Raw messages (.eml downloads, attachments, sent mail).
+    pub raw: Arc<dyn RawMessages>,
+    /// Delivery to the organisation's server ("test the delivery route", P8).
+    pub relay: Arc<dyn RouteTransport>,
     pub verifier: JwtVerifier,
     /// A local run's own identity provider: `/auth/login` then offers a sign-in form that issues
     /// its tokens (never set in AWS).
@@ -147,29 +179,67 @@ impl Services {
         clock: Arc<dyn Clock>,
         verifier: JwtVerifier,
     ) -> Self {
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build();
+        let store = Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &settings.table,
+        ));
+        let ses = SesMailSender::new(aws_sdk_ses::Client::new(sdk));
+        let channels = Arc::new(AwsChannels {
+            sns: aws_sdk_sns::Client::new(sdk),
+            mail: ses.clone(),
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            sender: settings.alert_sender.clone(),
+            sender_name: settings.alert_sender_name.clone(),
+            sms_sender_id: settings.sms_sender_id.clone(),
+            bus: settings.event_bus.clone(),
+        });
+        let helo = url::Url::parse(&settings.portal_base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "localhost".into());
         Services {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
+            config: store.clone(),
+            domains: store.clone(),
+            continuity_store: store.clone(),
+            views: store.clone(),
+            queue: store.clone(),
+            mail: store.clone(),
+            mailboxes: store.clone(),
+            directory: store,
             clock,
             secrets: Arc::new(SecretsManagerSource::new(
                 aws_sdk_secretsmanager::Client::new(sdk),
                 settings.secret_cache,
             )),
-            channels: AwsChannels {
-                sns: aws_sdk_sns::Client::new(sdk),
-                mail: shared::adapters::ses::SesMailSender::new(aws_sdk_ses::Client::new(sdk)),
-                events: aws_sdk_eventbridge::Client::new(sdk),
-                sender: settings.alert_sender.clone(),
-                sender_name: settings.alert_sender_name.clone(),
-                sms_sender_id: settings.sms_sender_id.clone(),
-                bus: settings.event_bus.clone(),
-            },
-            raw: S3RawMessages::new(aws_sdk_s3::Client::from_conf(s3), &settings.mail_bucket),
+            channels: channels.clone(),
+            bus: channels,
+            mail_sender: Arc::new(ses),
+            raw: Arc::new(S3RawMessages::from_sdk(sdk, &settings.mail_bucket)),
+            relay: Arc::new(SmtpRelay::new(helo, None)),
             verifier,
             local_issuer: None,
             settings,
+        }
+    }
+
+    /// Points every storage port at `store` (tests and the local runner use their own table).
+    pub fn use_store(&mut self, store: DynamoStore) {
+        let store = Arc::new(store);
+        self.config = store.clone();
+        self.domains = store.clone();
+        self.continuity_store = store.clone();
+        self.views = store.clone();
+        self.queue = store.clone();
+        self.mail = store.clone();
+        self.mailboxes = store.clone();
+        self.directory = store;
+    }
+
+    /// The continuity use case (actions, their audit and events) over these ports.
+    pub fn continuity(&self) -> Continuity<'_> {
+        Continuity {
+            store: self.continuity_store.as_ref(),
+            bus: self.bus.as_ref(),
         }
     }
 }

@@ -17,13 +17,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{DateTime, Utc};
+use shared::app::continuity::Requester;
 use shared::domain::continuity::ActionOutcome;
-use shared::domain::continuity::{self, Action, AuditRecord, Via};
+use shared::domain::continuity::{self, Action, Via};
 use shared::domain::links::{LinkClaims, LinkKeys};
 use shared::domain::window::Window;
-use shared::ports::notify::AlertChannels;
-use shared::ports::store::ContinuityStore;
 
 pub use page::{chart_svg, Notice};
 
@@ -88,7 +86,7 @@ async fn render(
     let to = Window::containing(now).prev();
     let from = Window(to.0 - 719);
     let view = state
-        .store
+        .views
         .portal_view(&claims.org_id, from, to)
         .await
         .map_err(|e| ApiError::from(e).page())?;
@@ -222,9 +220,17 @@ async fn try_act(
     }
     let action = portal_action(name, fields.get("duration").map(String::as_str))?;
     let who = format!("link:{}", claims.alert_id);
-    let outcome = perform(state, &claims.org_id, &action, Via::Link, &who, source, rid)
+    let by = Requester {
+        who,
+        via: Via::Link,
+        source: source.to_string(),
+        request_id: rid.to_string(),
+    };
+    let outcome = state
+        .continuity()
+        .perform(&claims.org_id, &action, &by, state.clock.now())
         .await
-        .map_err(ApiError::page)?;
+        .map_err(|e| ApiError::from(e).page())?;
     let notice = match outcome {
         ActionOutcome::Applied { after, .. } => Notice::Done { action, after },
         ActionOutcome::Repeated { current } => Notice::Repeated { action, current },
@@ -239,81 +245,4 @@ async fn try_act(
         StatusCode::OK
     };
     Ok((status, html))
-}
-
-/// Carries out an action for the portal or the API: one conditional update, then, if it took
-/// effect, the audit record and the event on the bus (P7).
-pub async fn perform(
-    state: &AppState,
-    org_id: &str,
-    action: &Action,
-    via: Via,
-    who: &str,
-    source: &str,
-    request_id: &str,
-) -> Result<ActionOutcome, ApiError> {
-    let now = state.clock.now();
-    let outcome =
-        ContinuityStore::continuity_action(&state.store, org_id, action, via, request_id, now)
-            .await?;
-    match &outcome {
-        ActionOutcome::Applied { before, after } => {
-            let record = AuditRecord {
-                org_id: org_id.to_string(),
-                at: now,
-                who: who.to_string(),
-                via,
-                what: action.name().to_string(),
-                minutes: action.minutes(),
-                before: serde_json::to_value(before).unwrap_or_default(),
-                after: serde_json::to_value(after).unwrap_or_default(),
-                source: source.to_string(),
-                request_id: request_id.to_string(),
-            };
-            tracing::info!(org = org_id, who, via = ?via, action = action.name(), minutes = ?action.minutes(), source, "continuity action");
-            audit_and_publish(state, &record, action.event_name(), end_of(action, after)).await;
-        }
-        ActionOutcome::Repeated { .. } => {
-            tracing::info!(
-                org = org_id,
-                who,
-                action = action.name(),
-                request_id,
-                "repeated request: nothing changed"
-            );
-        }
-        ActionOutcome::Refused { refusal, .. } => {
-            tracing::info!(org = org_id, who, action = action.name(), reason = %refusal, "continuity action refused");
-        }
-    }
-    Ok(outcome)
-}
-
-fn end_of(
-    action: &Action,
-    after: &shared::domain::continuity::ContinuityState,
-) -> Option<DateTime<Utc>> {
-    match action {
-        Action::Suspend { .. } => after.suspended_until,
-        _ => after.event_end(),
-    }
-}
-
-/// Stores the audit record and publishes its event; failures are logged (the action stands).
-pub async fn audit_and_publish(
-    state: &AppState,
-    record: &AuditRecord,
-    event: &str,
-    until: Option<DateTime<Utc>>,
-) {
-    if let Err(e) = ContinuityStore::put_audit(&state.store, record).await {
-        tracing::error!(org = %record.org_id, error = %e, "audit record not stored");
-    }
-    let mut detail = serde_json::to_value(record).unwrap_or_default();
-    if let (Some(obj), Some(u)) = (detail.as_object_mut(), until) {
-        obj.insert("until".into(), serde_json::json!(u));
-    }
-    if let Err(e) = state.channels.publish(event, detail).await {
-        tracing::warn!(org = %record.org_id, event, error = %e, "event not published");
-    }
 }

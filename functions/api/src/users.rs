@@ -9,7 +9,7 @@
 
 use crate::auth::{Admin, ClientAddr};
 use crate::error::ApiError;
-use crate::portal::{audit_and_publish, request_id};
+use crate::portal::request_id;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use shared::domain::config::{is_address, is_e164};
 use shared::domain::continuity::{AuditRecord, Via};
 use shared::domain::directory::UserDirectory;
-use shared::ports::store::ContinuityStore;
 
 /// Most users one import may list (the list is one item: at most 400 KB).
 pub const MAX_USERS: usize = 5000;
@@ -107,7 +106,7 @@ async fn import(
         )));
     }
     let cfg = state
-        .store
+        .config
         .get_config(&p.org_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Your organisation has no configuration yet."))?;
@@ -144,9 +143,9 @@ async fn import(
             )));
         }
     }
-    let before = state.store.user_directory(&p.org_id).await?;
+    let before = state.continuity_store.user_directory(&p.org_id).await?;
     state
-        .store
+        .continuity_store
         .put_user_directory(&p.org_id, &directory)
         .await?;
     let record = AuditRecord {
@@ -161,7 +160,10 @@ async fn import(
         source,
         request_id: request_id(),
     };
-    audit_and_publish(&state, &record, "ConfigChanged", None).await;
+    state
+        .continuity()
+        .record(&record, "ConfigChanged", &[])
+        .await;
     Ok(Json(list_body(directory)))
 }
 
@@ -178,6 +180,6 @@ fn list_body(d: UserDirectory) -> ListBody {
 
 async fn list(State(state): State<AppState>, Admin(p): Admin) -> Result<Json<ListBody>, ApiError> {
     Ok(Json(list_body(
-        state.store.user_directory(&p.org_id).await?,
+        state.continuity_store.user_directory(&p.org_id).await?,
     )))
 }

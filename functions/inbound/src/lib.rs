@@ -87,13 +87,9 @@ impl Deps {
                 Some(std::fs::read(path).map_err(|e| format!("SMTP_CA_BUNDLE {path}: {e}"))?)
             }
         };
-        // Path-style addressing: bucket names with dots, and S3 stand-ins, need it.
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build();
         Ok(Deps {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
-            raw: S3RawMessages::new(aws_sdk_s3::Client::from_conf(s3), &settings.bucket),
+            raw: S3RawMessages::from_sdk(sdk, &settings.bucket),
             relay: SmtpRelay::new(&settings.helo, roots),
             bouncer: SesMailSender::new(aws_sdk_ses::Client::new(sdk)),
             clock,

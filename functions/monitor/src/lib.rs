@@ -149,6 +149,7 @@ impl Deps {
                 store: &self.store,
                 queue: &self.store,
                 channels: &self.channels,
+                bus: &self.channels,
                 link_keys_secret: &self.link_keys_secret,
                 portal_base_url: &self.portal_base_url,
             },

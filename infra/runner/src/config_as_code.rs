@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::domain::config_as_code::{self, OrgPlan};
+use shared::ports::store::ConfigStore;
 use std::path::Path;
 
 /// Reads, validates and plans every file; nothing is written.

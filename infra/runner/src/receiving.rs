@@ -12,7 +12,7 @@ use shared::domain::mail::{domain_of, mailbox_of};
 use shared::domain::probe::ProbeToken;
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
-use shared::ports::store::MailStore;
+use shared::ports::store::DomainOwners;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};

@@ -6,7 +6,7 @@ use crate::adapters::ses::SesMailSender;
 use crate::domain::alerts::EmailContent;
 use crate::ports::error::SendError;
 use crate::ports::mail::MailSender;
-use crate::ports::notify::AlertChannels;
+use crate::ports::notify::{AlertChannels, EventBus};
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 
@@ -77,7 +77,10 @@ impl AlertChannels for AwsChannels {
             .send_raw(&self.sender, &[to.to_string()], raw)
             .await
     }
+}
 
+#[async_trait]
+impl EventBus for AwsChannels {
     async fn publish(&self, detail_type: &str, detail: serde_json::Value) -> Result<(), SendError> {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)

@@ -26,6 +26,15 @@ impl S3RawMessages {
         }
     }
 
+    /// A client from the shared SDK configuration, with path-style addressing (bucket names
+    /// with dots, and S3 stand-ins, need it; AWS accepts it too).
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build();
+        Self::new(Client::from_conf(conf), bucket)
+    }
+
     pub fn bucket(&self) -> &str {
         &self.bucket
     }

@@ -6,10 +6,11 @@
 //! transaction keyed on the window number, and the probe of a window is claimed by a conditional
 //! put before it is sent.
 
+use crate::app::continuity::{automatic_activation_due, ended, Continuity};
 use crate::domain::alerts::{self, Episode, Failing, Plan, Situation};
 use crate::domain::config::OrgConfig;
 use crate::domain::continuity::ContinuityState;
-use crate::domain::continuity::{ActionOutcome, EventMarks, Phase};
+use crate::domain::continuity::{EventMarks, Phase};
 use crate::domain::counter::{step, InboundObservation, Verdict, WindowInputs};
 use crate::domain::links::LinkKeys;
 use crate::domain::monitoring::{CommitOutcome, HistoryEntry};
@@ -19,7 +20,7 @@ use crate::domain::window::Window;
 use crate::ports::clock::Clock;
 use crate::ports::error::StoreError;
 use crate::ports::mail::ProbeSender;
-use crate::ports::notify::AlertChannels;
+use crate::ports::notify::{AlertChannels, EventBus};
 use crate::ports::secrets::SecretSource;
 use crate::ports::store::MonitorStore;
 use crate::ports::store::{AlertStore, QueueFiguresSource};
@@ -46,6 +47,8 @@ pub struct Alerting<'a> {
     pub store: &'a dyn AlertStore,
     pub queue: &'a dyn QueueFiguresSource,
     pub channels: &'a dyn AlertChannels,
+    /// The service's event bus (P7).
+    pub bus: &'a dyn EventBus,
     /// Name of the secret holding the link-signing key set (see [`LinkKeys`]).
     pub link_keys_secret: &'a str,
     /// Base of portal links, e.g. `https://continuity.example.com`.
@@ -323,9 +326,9 @@ impl<'a> Monitor<'a> {
         )))
     }
 
-    /// Continuity events the monitor owns (P6, P9, P10): announces a planned event's start and
-    /// every event's end once (conditional writes: concurrent runs announce nothing twice), and
-    /// activates continuity mode by itself when the policy says so. Never fails the run.
+    /// Continuity events the monitor owns (P6, P9, P10): activates continuity mode by itself
+    /// when the policy says so, announces a planned event's start and every event's end once
+    /// (the continuity use case), and tells users (A6). Never fails the run.
     async fn continuity_events(&self, cfg: &OrgConfig, post: &PostWindow) {
         let Some(cs) = self.store.continuity() else {
             return;
@@ -333,106 +336,49 @@ impl<'a> Monitor<'a> {
         let org = cfg.org_id.as_str();
         let now = self.clock.now();
         let marks = &post.marks;
+        let continuity = Continuity {
+            store: cs,
+            bus: self.alerting.bus,
+        };
         // P9: the condition has held long enough; once per alert episode.
         if let (Some(minutes), Some(ep)) = (
-            crate::domain::continuity::auto_activation_due(
-                cfg.continuity.auto_activate.as_ref(),
-                post.episode.as_ref().map(|e| e.since),
+            automatic_activation_due(
+                cfg,
+                post.episode.as_ref().map(|e| (e.id.as_str(), e.since)),
+                marks,
                 &post.continuity,
                 now,
             ),
             post.episode.as_ref(),
         ) {
-            if marks.auto_episode.as_deref() != Some(ep.id.as_str()) {
-                match cs.auto_activate(org, &ep.id, minutes, now).await {
-                    Ok(ActionOutcome::Applied { before, after }) => {
-                        tracing::info!(org, episode = %ep.id, minutes, "continuity mode activated automatically");
-                        let record = crate::domain::continuity::AuditRecord {
-                            org_id: org.to_string(),
-                            at: now,
-                            who: "service:auto-activation".into(),
-                            via: crate::domain::continuity::Via::Automatic,
-                            what: "activate".into(),
-                            minutes: Some(minutes),
-                            before: serde_json::to_value(before).unwrap_or_default(),
-                            after: serde_json::to_value(after).unwrap_or_default(),
-                            source: "-".into(),
-                            request_id: format!("auto-{}", ep.id),
-                        };
-                        if let Err(e) = cs.put_audit(&record).await {
-                            tracing::error!(org, error = %e, "audit record not stored");
-                        }
-                        let mut detail = serde_json::to_value(&record).unwrap_or_default();
-                        detail["until"] = serde_json::json!(after.event_until);
-                        detail["automatic"] = serde_json::json!(true);
-                        self.publish("ContinuityActivated", detail).await;
-                        self.tell_auto_activation(cfg, ep, &after).await;
-                        return;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(org, error = %e, "automatic activation failed; tried again next run")
-                    }
+            match continuity
+                .activate_automatically(org, &ep.id, minutes, now)
+                .await
+            {
+                Ok(Some(after)) => {
+                    self.tell_auto_activation(cfg, ep, &after).await;
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(org, error = %e, "automatic activation failed; tried again next run")
                 }
             }
         }
+        continuity.announce(org, marks, &post.continuity, now).await;
         let Some(event_id) = marks.event_id.as_deref() else {
             return;
         };
-        // P10: a planned event has started.
-        if let Phase::Continuity { start, end } = post.continuity.phase(now) {
-            if marks.start_announced.as_deref() != Some(event_id) {
-                match cs.claim_announcement(org, event_id, true).await {
-                    Ok(true) => {
-                        tracing::info!(org, event = event_id, "planned continuity event started");
-                        self.publish(
-                            "ContinuityActivated",
-                            serde_json::json!({
-                                "org_id": org, "event_id": event_id, "via": marks.via,
-                                "planned": true, "start": start, "until": end,
-                            }),
-                        )
-                        .await;
-                    }
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(org, error = %e, "event start not announced"),
-                }
-            }
-        }
-        // P6: the event is over (its end passed, or it was stopped).
-        if let Some(end) = post.continuity.event_end() {
-            let started = post.continuity.event_started_at.unwrap_or(end);
-            if end <= now && started <= end && marks.end_announced.as_deref() != Some(event_id) {
-                match cs.claim_announcement(org, event_id, false).await {
-                    Ok(true) => {
-                        tracing::info!(org, event = event_id, ended = %end, "continuity event ended");
-                        self.publish(
-                            "ContinuityEnded",
-                            serde_json::json!({
-                                "org_id": org, "event_id": event_id, "via": marks.via,
-                                "start": started, "ended_at": end,
-                                "stopped": post.continuity.event_stopped_at.is_some(),
-                            }),
-                        )
-                        .await;
-                    }
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(org, error = %e, "event end not announced"),
-                }
-            }
-        }
         // A6: users are told by SMS when the event starts and when it ends.
         if cfg.alerts.notify_users {
-            let phase = post.continuity.phase(now);
-            if matches!(phase, Phase::Continuity { .. })
+            if matches!(post.continuity.phase(now), Phase::Continuity { .. })
                 && marks.users_told_start.as_deref() != Some(event_id)
             {
                 self.tell_users(cfg, cs, event_id, true).await;
             }
-            let ended = post.continuity.event_end().is_some_and(|end| {
-                end <= now && post.continuity.event_started_at.unwrap_or(end) <= end
-            });
-            if ended && marks.users_told_end.as_deref() != Some(event_id) {
+            if ended(&post.continuity, now).is_some()
+                && marks.users_told_end.as_deref() != Some(event_id)
+            {
                 self.tell_users(cfg, cs, event_id, false).await;
             }
         }
@@ -787,7 +733,7 @@ impl<'a> Monitor<'a> {
 
     /// Publishes an event on the bus; a failure is logged, never fatal.
     async fn publish(&self, detail_type: &str, detail: serde_json::Value) {
-        if let Err(e) = self.alerting.channels.publish(detail_type, detail).await {
+        if let Err(e) = self.alerting.bus.publish(detail_type, detail).await {
             tracing::warn!(detail_type, error = %e, "event not published");
         }
     }

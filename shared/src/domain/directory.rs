@@ -10,3 +10,28 @@ pub struct UserDirectory {
     pub mobiles: std::collections::BTreeMap<String, String>,
     pub synced_at: Option<DateTime<Utc>>,
 }
+
+/// Most writes one directory import may make (DynamoDB's transaction limit, less the record).
+pub const MAX_GROUP_CHANGES: usize = 99;
+
+/// A delegate grant (U5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub user: String,
+    pub mailbox: String,
+    pub granted_by: String,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// The directory import's outcome (U6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Replaced {
+        groups: usize,
+        removed: usize,
+    },
+    /// More changes than one transaction holds.
+    TooLarge {
+        changes: usize,
+    },
+}

@@ -694,6 +694,42 @@ pub fn in_dedupe_window(at: DateTime<Utc>, start: DateTime<Utc>, end: DateTime<U
         && at < end + Duration::minutes(crate::domain::continuity::POST_EVENT_MINUTES)
 }
 
+/// A message in a listing (U1) or the sync (C2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub r#ref: MessageRef,
+    pub summary: MessageSummary,
+    pub raw_key: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A page of a listing, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Listed>,
+    /// Where the next page starts (the last item of this one), if there may be more.
+    pub next: Option<MessageRef>,
+}
+
+/// A block rule (U4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockRule {
+    pub target: String,
+    pub kind: BlockKind,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What an idempotency key found (U3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendClaim {
+    /// This call sends.
+    Claimed,
+    /// Sent already: the sent item.
+    Sent(MessageRef),
+    /// Another call is sending it now.
+    InProgress,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

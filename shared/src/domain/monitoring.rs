@@ -6,6 +6,7 @@ use crate::domain::config::OrgConfig;
 use crate::domain::continuity::{ContinuityState, EventMarks};
 use crate::domain::counter::{InboundObservation, ProbeObservation, Step, WindowInputs};
 use crate::domain::probe::ProbeRecord;
+use crate::domain::queue::QueueFigures;
 use crate::domain::window::Window;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -101,4 +102,17 @@ pub enum ArrivalOutcome {
     Duplicate,
     /// Not a probe this service sent (unknown window or wrong nonce): ignored.
     Unknown,
+}
+
+/// Everything the portal page shows (P1), read with one `BatchGetItem` (configuration,
+/// continuity, counter, queue figures), one `Query` of the history and, only when mail is
+/// queued, one `Query` for the oldest queued message.
+#[derive(Debug, Clone, Default)]
+pub struct PortalView {
+    pub config: Option<OrgConfig>,
+    pub state: ContinuityState,
+    pub marks: EventMarks,
+    pub counter: Option<CounterState>,
+    pub queue: QueueFigures,
+    pub history: Vec<HistoryEntry>,
 }

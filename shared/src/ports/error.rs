@@ -65,3 +65,15 @@ pub enum SendError {
     #[error("mail refused: {0}")]
     Permanent(String),
 }
+
+/// Why a configuration was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PutConfigError {
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::config::ConfigErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another organisation's configuration already lists this domain.
+    #[error("domains: {0:?} belongs to another organisation")]
+    DomainTaken(String),
+}

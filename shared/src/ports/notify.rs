@@ -12,6 +12,11 @@ pub trait AlertChannels: Send + Sync {
     async fn send_sms(&self, to: &str, text: &str) -> Result<String, SendError>;
     /// One email to one address; returns the provider's message id.
     async fn send_email(&self, to: &str, content: &EmailContent) -> Result<String, SendError>;
-    /// One event on the service's bus.
+}
+
+/// The service's event bus, where integrators react to what happens (P7).
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// One event of type `detail_type` (`ContinuityActivated`, `AlertSent`, ...).
     async fn publish(&self, detail_type: &str, detail: serde_json::Value) -> Result<(), SendError>;
 }

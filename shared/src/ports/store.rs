@@ -4,26 +4,24 @@
 
 use crate::domain::alerts::Episode;
 use crate::domain::config::OrgConfig;
-use crate::domain::continuity::ActionOutcome;
-use crate::domain::directory::UserDirectory;
-use crate::domain::mailbox::Filing;
-use crate::domain::monitoring::ArrivalOutcome;
-use crate::domain::monitoring::CommitOutcome;
-use crate::domain::monitoring::DeliveryOutcome;
-use crate::domain::monitoring::HistoryEntry;
-use crate::domain::monitoring::OrgEntry;
-use crate::domain::monitoring::WindowState;
+use crate::domain::continuity::{ActionOutcome, AuditRecord, ContinuityState};
+use crate::domain::directory::{Grant, ImportOutcome, UserDirectory};
+use crate::domain::mail::MessageSummary;
+use crate::domain::mailbox::{
+    BlockKind, BlockRule, Filing, Folder, Listed, MessageRef, Page, SendClaim,
+};
+use crate::domain::monitoring::{
+    ArrivalOutcome, CommitOutcome, DeliveryOutcome, HistoryEntry, OrgEntry, PortalView, WindowState,
+};
 use crate::domain::probe::ProbeToken;
-use crate::domain::queue::AcceptOutcome;
-use crate::domain::queue::Departure;
-use crate::domain::queue::DueOrg;
-use crate::domain::queue::QueueFigures;
-use crate::domain::queue::QueueState;
-use crate::domain::queue::QueuedMessage;
+use crate::domain::queue::{
+    AcceptOutcome, Departure, DueOrg, QueueFigures, QueueState, QueuedMessage,
+};
 use crate::domain::window::Window;
-use crate::ports::error::StoreError;
+use crate::ports::error::{PutConfigError, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// Continuity events and the audit (P2-P10), as the portal, the API and the monitor use them.
 #[async_trait]
@@ -169,19 +167,14 @@ pub trait QueueFiguresSource: Send + Sync {
 
 /// What the inbound function needs from storage (Q2, Q6, U6).
 #[async_trait]
-pub trait MailStore: Send + Sync {
-    /// Which organisation owns each of `domains` (exact domain names; absent ones are not ours).
-    async fn orgs_for_domains(
-        &self,
-        domains: &[String],
-    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
+pub trait MailStore: DomainOwners {
     async fn org_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError>;
     /// Members of those of `addresses` that are distribution lists (last directory import).
     async fn group_members(
         &self,
         org_id: &str,
         addresses: &[String],
-    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError>;
+    ) -> Result<HashMap<String, Vec<String>>, StoreError>;
     /// Which of `mailboxes` have blocked `sender` (its address or domain) or marked it as spam
     /// (U4): their Online Inbox does not get its mail.
     async fn blocked_mailboxes(
@@ -242,4 +235,179 @@ pub trait QueueStore: Send + Sync {
     /// The organisation's queue looked empty: takes it off the due index if the count is 0,
     /// otherwise (a message arrived meanwhile) wakes it at `fallback`.
     async fn settle_idle(&self, org_id: &str, fallback: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// Which organisation owns each domain: the inbound path files mail by it (Q2), sign-in finds a
+/// user's organisation by it (U7).
+#[async_trait]
+pub trait DomainOwners: Send + Sync {
+    /// Which organisation owns each of `domains` (exact domain names; absent ones are not ours).
+    async fn orgs_for_domains(
+        &self,
+        domains: &[String],
+    ) -> Result<HashMap<String, String>, StoreError>;
+}
+
+/// An organisation's configuration, as the administration API reads and replaces it (P8).
+#[async_trait]
+pub trait ConfigStore: Send + Sync {
+    async fn get_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError>;
+    /// Validates and stores the configuration with its domains' ownership, in one transaction;
+    /// a domain another organisation owns refuses the whole change.
+    async fn put_config(
+        &self,
+        config: &OrgConfig,
+        now: DateTime<Utc>,
+    ) -> Result<(), PutConfigError>;
+}
+
+/// What the portal and the administration API show of continuity (P1, P7).
+#[async_trait]
+pub trait ContinuityViews: Send + Sync {
+    /// Continuity mode and notification suspension (one consistent read).
+    async fn continuity_state(&self, org_id: &str) -> Result<ContinuityState, StoreError>;
+    /// The portal page's view with the history of windows `from..=to`.
+    async fn portal_view(
+        &self,
+        org_id: &str,
+        from: Window,
+        to: Window,
+    ) -> Result<PortalView, StoreError>;
+    /// Audit records between `from` and `to`, newest first, at most `limit`.
+    async fn audit(
+        &self,
+        org_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// A user's mailboxes in the Online Inbox (U1-U4, U9) and what mail clients were handed (C3).
+#[async_trait]
+pub trait MailboxStore: Send + Sync {
+    /// A page of `folder`, newest first, received since `since`, before `before` (exclusive).
+    async fn mailbox_page(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        folder: Folder,
+        since: DateTime<Utc>,
+        before: Option<&MessageRef>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+    /// Inbox messages received since `since`, oldest first, after `after` (the clients' sync, C2).
+    async fn inbox_since(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        since: DateTime<Utc>,
+        after: Option<&MessageRef>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+    /// One message of the mailbox.
+    async fn mailbox_message(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        r: &MessageRef,
+    ) -> Result<Option<Listed>, StoreError>;
+    /// Files a sent message in Online Sent Items (U3).
+    async fn file_sent(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        r: &MessageRef,
+        summary: &MessageSummary,
+        raw_key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Claims a send's idempotency key: a retry with the same key sends once (U3).
+    async fn claim_send_key(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        idem: &str,
+        r: &MessageRef,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> Result<SendClaim, StoreError>;
+    /// Marks a claimed send as sent, with the provider's message id.
+    async fn finish_send_key(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        idem: &str,
+        provider_message_id: &str,
+    ) -> Result<(), StoreError>;
+    /// Releases a claim whose send failed: a retry sends.
+    async fn release_send_key(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        idem: &str,
+    ) -> Result<(), StoreError>;
+    /// Blocks a sender or domain, or marks it as spam, for the mailbox (U4).
+    async fn put_block(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        target: &str,
+        kind: BlockKind,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn delete_block(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        target: &str,
+    ) -> Result<(), StoreError>;
+    async fn blocks(&self, org_id: &str, mailbox: &str) -> Result<Vec<BlockRule>, StoreError>;
+    /// Records which messages (Message-ID, reference) a client was handed (C3).
+    async fn record_handouts(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        handed: &[(String, MessageRef)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// What was handed out: (Message-ID, reference, when).
+    async fn handouts(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError>;
+}
+
+/// Delegates and distribution lists, as administrators set them (U5, U6).
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    async fn grant_delegate(&self, org_id: &str, g: &Grant) -> Result<(), StoreError>;
+    async fn revoke_delegate(
+        &self,
+        org_id: &str,
+        user: &str,
+        mailbox: &str,
+    ) -> Result<(), StoreError>;
+    async fn is_delegate(
+        &self,
+        org_id: &str,
+        user: &str,
+        mailbox: &str,
+    ) -> Result<bool, StoreError>;
+    /// Grants, of one user or of everyone.
+    async fn delegates(&self, org_id: &str, user: Option<&str>) -> Result<Vec<Grant>, StoreError>;
+    /// Replaces every distribution list at once (one transaction).
+    async fn replace_groups(
+        &self,
+        org_id: &str,
+        groups: &[(String, Vec<String>)],
+        synced_at: DateTime<Utc>,
+    ) -> Result<ImportOutcome, StoreError>;
+    /// Every list with its members, and when they were imported.
+    async fn groups(
+        &self,
+        org_id: &str,
+    ) -> Result<(Vec<(String, Vec<String>)>, Option<DateTime<Utc>>), StoreError>;
+    async fn directory_synced_at(&self, org_id: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
 }

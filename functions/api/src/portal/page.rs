@@ -2,12 +2,12 @@
 //! JavaScript and with the keyboard. Everything from the organisation or the store is escaped.
 
 use chrono::{DateTime, Utc};
-use shared::adapters::dynamodb::PortalView;
 use shared::domain::alerts::html_escape as esc;
 use shared::domain::config::OrgConfig;
 use shared::domain::continuity::{self, local_text, span_text, utc_text, Action, BUTTONS};
 use shared::domain::continuity::{ContinuityState, Phase};
 use shared::domain::monitoring::HistoryEntry;
+use shared::domain::monitoring::PortalView;
 use shared::domain::window::Window;
 
 /// What the page says above the status after a POST.

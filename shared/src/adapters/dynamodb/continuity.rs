@@ -12,12 +12,11 @@ use crate::domain::continuity::ContinuityState;
 use crate::domain::continuity::EventMarks;
 use crate::domain::continuity::{apply, Action, AuditRecord, Via};
 use crate::domain::directory::UserDirectory;
-use crate::domain::monitoring::CounterState;
-use crate::domain::monitoring::HistoryEntry;
-use crate::domain::queue::QueueFigures;
+use crate::domain::monitoring::PortalView;
 use crate::domain::window::Window;
 use crate::ports::error::StoreError;
 use crate::ports::store::ContinuityStore;
+use crate::ports::store::ContinuityViews;
 use async_trait::async_trait;
 use chrono::DateTime;
 use chrono::TimeZone;
@@ -123,11 +122,6 @@ impl DynamoStore {
         self.put_raw(item).await
     }
 
-    /// The organisation's continuity state (one consistent GetItem; default when absent).
-    pub async fn continuity_state(&self, org_id: &str) -> Result<ContinuityState, StoreError> {
-        Ok(self.continuity_record(org_id).await?.0)
-    }
-
     /// The continuity state with its event marks (one consistent GetItem).
     pub async fn continuity_record(
         &self,
@@ -141,53 +135,6 @@ impl DynamoStore {
             )),
             None => Ok(Default::default()),
         }
-    }
-
-    /// Audit records of `org_id` from `from` to `to`, newest first, at most `limit` (one Query).
-    pub async fn audit(
-        &self,
-        org_id: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        limit: i32,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
-            .expression_attribute_values(":pk", s(org_pk(org_id)))
-            .expression_attribute_values(
-                ":a",
-                s(format!(
-                    "{AUDIT_PREFIX}{:013}",
-                    from.timestamp_millis().max(0)
-                )),
-            )
-            .expression_attribute_values(
-                ":b",
-                s(format!(
-                    "{AUDIT_PREFIX}{:013}~",
-                    to.timestamp_millis().max(0)
-                )),
-            )
-            .scan_index_forward(false)
-            .limit(limit.clamp(1, 1000))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| classify("Query audit", e))?;
-        self.metrics.read_request(out.consumed_capacity.as_slice());
-        out.items()
-            .iter()
-            .map(|item| {
-                let doc = item
-                    .get("record")
-                    .ok_or_else(|| corrupt(item, "attribute record missing"))?;
-                serde_json::from_str(doc.as_s().map_err(|_| corrupt(item, "record: not text"))?)
-                    .map_err(|e| corrupt(item, format!("record: {e}")))
-            })
-            .collect()
     }
 
     async fn update_continuity(
@@ -536,22 +483,15 @@ impl ContinuityStore for DynamoStore {
     }
 }
 
-/// Everything the portal page shows (P1), read with one `BatchGetItem` (configuration,
-/// continuity, counter, queue figures), one `Query` of the history and, only when mail is
-/// queued, one `Query` for the oldest queued message.
-#[derive(Debug, Clone, Default)]
-pub struct PortalView {
-    pub config: Option<OrgConfig>,
-    pub state: ContinuityState,
-    pub marks: EventMarks,
-    pub counter: Option<CounterState>,
-    pub queue: QueueFigures,
-    pub history: Vec<HistoryEntry>,
-}
+#[async_trait]
+impl ContinuityViews for DynamoStore {
+    /// The organisation's continuity state (one consistent GetItem; default when absent).
+    async fn continuity_state(&self, org_id: &str) -> Result<ContinuityState, StoreError> {
+        Ok(self.continuity_record(org_id).await?.0)
+    }
 
-impl DynamoStore {
     /// The portal's view of `org_id` with the history of windows `from..=to`.
-    pub async fn portal_view(
+    async fn portal_view(
         &self,
         org_id: &str,
         from: Window,
@@ -585,5 +525,52 @@ impl DynamoStore {
         }
         view.history = self.history(org_id, from, to).await?;
         Ok(view)
+    }
+
+    /// Audit records of `org_id` from `from` to `to`, newest first, at most `limit` (one Query).
+    async fn audit(
+        &self,
+        org_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+            .expression_attribute_values(":pk", s(org_pk(org_id)))
+            .expression_attribute_values(
+                ":a",
+                s(format!(
+                    "{AUDIT_PREFIX}{:013}",
+                    from.timestamp_millis().max(0)
+                )),
+            )
+            .expression_attribute_values(
+                ":b",
+                s(format!(
+                    "{AUDIT_PREFIX}{:013}~",
+                    to.timestamp_millis().max(0)
+                )),
+            )
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| classify("Query audit", e))?;
+        self.metrics.read_request(out.consumed_capacity.as_slice());
+        out.items()
+            .iter()
+            .map(|item| {
+                let doc = item
+                    .get("record")
+                    .ok_or_else(|| corrupt(item, "attribute record missing"))?;
+                serde_json::from_str(doc.as_s().map_err(|_| corrupt(item, "record: not text"))?)
+                    .map_err(|e| corrupt(item, format!("record: {e}")))
+            })
+            .collect()
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::queue::DueOrg;
 use crate::domain::queue::QueueState;
 use crate::domain::queue::QueuedMessage;
 use crate::ports::error::StoreError;
+use crate::ports::store::DomainOwners;
 use crate::ports::store::MailStore;
 use crate::ports::store::QueueStore;
 use async_trait::async_trait;
@@ -305,28 +306,6 @@ pub(super) fn listed_item(
 
 #[async_trait]
 impl MailStore for DynamoStore {
-    /// One `BatchGetItem` of `DOMAIN#{d}` items.
-    async fn orgs_for_domains(
-        &self,
-        domains: &[String],
-    ) -> Result<HashMap<String, String>, StoreError> {
-        let mut wanted: Vec<String> = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
-        wanted.sort();
-        wanted.dedup();
-        let keys = wanted
-            .iter()
-            .map(|d| key(domain_pk(d), DOMAIN_SK))
-            .collect();
-        let mut out = HashMap::new();
-        for item in self.batch_get("BatchGetItem domains", keys, false).await? {
-            let d = get_s(&item, "pk")?
-                .trim_start_matches("DOMAIN#")
-                .to_string();
-            out.insert(d, get_s(&item, "org_id")?.to_string());
-        }
-        Ok(out)
-    }
-
     async fn org_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError> {
         self.get_config(org_id).await
     }
@@ -727,5 +706,30 @@ impl QueueStore for DynamoStore {
                 }
             }
         }
+    }
+}
+
+#[async_trait]
+impl DomainOwners for DynamoStore {
+    /// One `BatchGetItem` of `DOMAIN#{d}` items.
+    async fn orgs_for_domains(
+        &self,
+        domains: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut wanted: Vec<String> = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+        wanted.sort();
+        wanted.dedup();
+        let keys = wanted
+            .iter()
+            .map(|d| key(domain_pk(d), DOMAIN_SK))
+            .collect();
+        let mut out = HashMap::new();
+        for item in self.batch_get("BatchGetItem domains", keys, false).await? {
+            let d = get_s(&item, "pk")?
+                .trim_start_matches("DOMAIN#")
+                .to_string();
+            out.insert(d, get_s(&item, "org_id")?.to_string());
+        }
+        Ok(out)
     }
 }

@@ -6,13 +6,21 @@
 //! [`MessageRef`]: nothing a caller sends can name another mailbox's item.
 
 use super::*;
+use crate::domain::directory::Grant;
+use crate::domain::directory::ImportOutcome;
+use crate::domain::directory::MAX_GROUP_CHANGES;
 use crate::domain::mail::{MessageKind, MessageSummary};
+use crate::domain::mailbox::BlockRule;
+use crate::domain::mailbox::Listed;
+use crate::domain::mailbox::Page;
+use crate::domain::mailbox::SendClaim;
 use crate::domain::mailbox::{BlockKind, Folder, MessageRef};
 use crate::ports::error::StoreError;
+use crate::ports::store::DirectoryStore;
+use crate::ports::store::MailboxStore;
 use aws_sdk_dynamodb::types::{Delete, PutRequest, WriteRequest};
 use chrono::DateTime;
 use chrono::Utc;
-use serde::Serialize;
 use std::collections::HashSet;
 
 /// Sort key of a delegate grant: `user` may act for `mailbox`.
@@ -37,67 +45,6 @@ pub fn handout_sk(mailbox: &str, message_id: &str) -> String {
 }
 /// Sort key of the directory import's record (U6).
 pub const DIRSYNC_SK: &str = "DIRSYNC";
-/// Most writes one directory import may make (DynamoDB's transaction limit, less the record).
-pub const MAX_GROUP_CHANGES: usize = 99;
-
-/// A message in a listing (U1) or the sync (C2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub r#ref: MessageRef,
-    pub summary: MessageSummary,
-    pub raw_key: String,
-    pub received_at: DateTime<Utc>,
-}
-
-/// A page of a listing, newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    pub items: Vec<Listed>,
-    /// Where the next page starts (the last item of this one), if there may be more.
-    pub next: Option<MessageRef>,
-}
-
-/// A delegate grant (U5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Grant {
-    pub user: String,
-    pub mailbox: String,
-    pub granted_by: String,
-    pub granted_at: DateTime<Utc>,
-}
-
-/// A block rule (U4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BlockRule {
-    pub target: String,
-    pub kind: BlockKind,
-    pub created_at: DateTime<Utc>,
-}
-
-/// What an idempotency key found (U3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendClaim {
-    /// This call sends.
-    Claimed,
-    /// Sent already: the sent item.
-    Sent(MessageRef),
-    /// Another call is sending it now.
-    InProgress,
-}
-
-/// The directory import's outcome (U6).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImportOutcome {
-    Replaced {
-        groups: usize,
-        removed: usize,
-    },
-    /// More changes than one transaction holds.
-    TooLarge {
-        changes: usize,
-    },
-}
-
 /// A Query's answer as a page of a mailbox: its readable items (an unreadable one is logged and
 /// skipped), and the cursor after the last item DynamoDB looked at.
 fn page_of(mailbox: &str, out: &aws_sdk_dynamodb::operation::query::QueryOutput) -> Page {
@@ -163,9 +110,90 @@ pub fn parse_listed(mailbox: &str, item: &Item) -> Result<Listed, StoreError> {
 }
 
 impl DynamoStore {
+    /// Which of `mailboxes` block mail from `candidates` (the sender's address and domains):
+    /// one BatchGetItem (the inbound path's one extra read per message, U4).
+    pub async fn blocking_mailboxes(
+        &self,
+        org_id: &str,
+        mailboxes: &[String],
+        candidates: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        if candidates.is_empty() || mailboxes.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let keys: Vec<Item> = mailboxes
+            .iter()
+            .flat_map(|m| {
+                candidates
+                    .iter()
+                    .map(move |c| key(org_pk(org_id), block_sk(m, c)))
+            })
+            .collect();
+        let mut out = HashSet::new();
+        for item in self.batch_get("BatchGetItem blocks", keys, false).await? {
+            let sk = get_s(&item, "sk")?;
+            if let Some(m) = mailboxes
+                .iter()
+                .find(|m| sk.starts_with(&format!("BLOCK#{m}#")))
+            {
+                out.insert(m.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, pk: String, sk: String, op: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| classify(op, e))?;
+        self.metrics.request(out.consumed_capacity.as_slice());
+        Ok(())
+    }
+
+    /// Every item of the organisation whose sort key begins with `prefix` (one Query, paged at 1 MB).
+    async fn query_prefix(
+        &self,
+        org_id: &str,
+        prefix: &str,
+        op: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(org_pk(org_id)))
+                .expression_attribute_values(":p", s(prefix))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| classify(op, e))?;
+            self.metrics.read_request(page.consumed_capacity.as_slice());
+            out.extend(page.items().iter().cloned());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl MailboxStore for DynamoStore {
     /// One page of a mailbox's folder, newest first, received at or after `since` and before
     /// `before` (the previous page's last item): one Query, `Limit` = `limit`.
-    pub async fn mailbox_page(
+    async fn mailbox_page(
         &self,
         org_id: &str,
         mailbox: &str,
@@ -215,7 +243,7 @@ impl DynamoStore {
 
     /// The inbox filings after `after` (oldest first; from `since` when there is none or it is
     /// older): one Query for the client sync (C2).
-    pub async fn inbox_since(
+    async fn inbox_since(
         &self,
         org_id: &str,
         mailbox: &str,
@@ -251,7 +279,7 @@ impl DynamoStore {
     }
 
     /// One message of a mailbox (one GetItem); `None` when the mailbox has no such message.
-    pub async fn mailbox_message(
+    async fn mailbox_message(
         &self,
         org_id: &str,
         mailbox: &str,
@@ -264,7 +292,7 @@ impl DynamoStore {
     }
 
     /// Files a sent message in Online Sent Items (one PutItem; the same key on a retry).
-    pub async fn file_sent(
+    async fn file_sent(
         &self,
         org_id: &str,
         mailbox: &str,
@@ -286,7 +314,7 @@ impl DynamoStore {
 
     /// Claims an idempotency key for one send (conditional PutItem); a claim older than
     /// `stale_after` that never finished is taken over (its send failed or was cut off).
-    pub async fn claim_send_key(
+    async fn claim_send_key(
         &self,
         org_id: &str,
         mailbox: &str,
@@ -326,7 +354,7 @@ impl DynamoStore {
     }
 
     /// Marks a send done (UpdateItem).
-    pub async fn finish_send_key(
+    async fn finish_send_key(
         &self,
         org_id: &str,
         mailbox: &str,
@@ -351,7 +379,7 @@ impl DynamoStore {
     }
 
     /// Releases a claim whose send failed for good, so that the user may try again.
-    pub async fn release_send_key(
+    async fn release_send_key(
         &self,
         org_id: &str,
         mailbox: &str,
@@ -375,7 +403,7 @@ impl DynamoStore {
     }
 
     /// Adds (or changes) a block rule (one PutItem).
-    pub async fn put_block(
+    async fn put_block(
         &self,
         org_id: &str,
         mailbox: &str,
@@ -391,7 +419,7 @@ impl DynamoStore {
     }
 
     /// Removes a block rule (one DeleteItem; absent is fine).
-    pub async fn delete_block(
+    async fn delete_block(
         &self,
         org_id: &str,
         mailbox: &str,
@@ -406,7 +434,7 @@ impl DynamoStore {
     }
 
     /// A mailbox's block rules (one Query).
-    pub async fn blocks(&self, org_id: &str, mailbox: &str) -> Result<Vec<BlockRule>, StoreError> {
+    async fn blocks(&self, org_id: &str, mailbox: &str) -> Result<Vec<BlockRule>, StoreError> {
         let mut out = Vec::new();
         for item in self
             .query_prefix(org_id, &format!("BLOCK#{mailbox}#"), "Query blocks")
@@ -421,40 +449,56 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// Which of `mailboxes` block mail from `candidates` (the sender's address and domains):
-    /// one BatchGetItem (the inbound path's one extra read per message, U4).
-    pub async fn blocking_mailboxes(
+    /// Records what a client was handed during the duplicate-resolution window (C3):
+    /// `BatchWriteItem` of `HANDOUT#` items (25 a request; a repeat overwrites the same keys).
+    async fn record_handouts(
         &self,
         org_id: &str,
-        mailboxes: &[String],
-        candidates: &[String],
-    ) -> Result<HashSet<String>, StoreError> {
-        if candidates.is_empty() || mailboxes.is_empty() {
-            return Ok(HashSet::new());
+        mailbox: &str,
+        handed: &[(String, MessageRef)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut requests = Vec::with_capacity(handed.len());
+        for (message_id, r) in handed {
+            let mut item = key(org_pk(org_id), handout_sk(mailbox, message_id));
+            item.insert("message_id".into(), s(message_id));
+            item.insert("ref".into(), s(r.encode()));
+            item.insert("handed_at".into(), ts(now));
+            item.insert(TTL_ATTR.into(), expiry(now, MAIL_DAYS));
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(build_err)?;
+            requests.push(WriteRequest::builder().put_request(put).build());
         }
-        let keys: Vec<Item> = mailboxes
-            .iter()
-            .flat_map(|m| {
-                candidates
-                    .iter()
-                    .map(move |c| key(org_pk(org_id), block_sk(m, c)))
-            })
-            .collect();
-        let mut out = HashSet::new();
-        for item in self.batch_get("BatchGetItem blocks", keys, false).await? {
-            let sk = get_s(&item, "sk")?;
-            if let Some(m) = mailboxes
-                .iter()
-                .find(|m| sk.starts_with(&format!("BLOCK#{m}#")))
-            {
-                out.insert(m.clone());
-            }
+        self.batch_write(requests).await
+    }
+
+    /// The Message-IDs handed out to a mailbox's clients (one Query): (Message-ID, stable id, when).
+    async fn handouts(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .query_prefix(org_id, &format!("HANDOUT#{mailbox}#"), "Query handouts")
+            .await?
+        {
+            out.push((
+                get_s(&item, "message_id")?.to_string(),
+                opt_s(&item, "ref").unwrap_or_default(),
+                get_ts(&item, "handed_at")?.unwrap_or_default(),
+            ));
         }
         Ok(out)
     }
+}
 
+#[async_trait]
+impl DirectoryStore for DynamoStore {
     /// Grants `user` access to `mailbox` (one PutItem; a repeat changes nothing that matters).
-    pub async fn grant_delegate(&self, org_id: &str, g: &Grant) -> Result<(), StoreError> {
+    async fn grant_delegate(&self, org_id: &str, g: &Grant) -> Result<(), StoreError> {
         let mut item = key(org_pk(org_id), delegate_sk(&g.user, &g.mailbox));
         item.insert("user".into(), s(g.user.to_ascii_lowercase()));
         item.insert("mailbox".into(), s(g.mailbox.to_ascii_lowercase()));
@@ -464,7 +508,7 @@ impl DynamoStore {
     }
 
     /// Revokes a grant (one DeleteItem; absent is fine).
-    pub async fn revoke_delegate(
+    async fn revoke_delegate(
         &self,
         org_id: &str,
         user: &str,
@@ -479,7 +523,7 @@ impl DynamoStore {
     }
 
     /// Whether `user` may act for `mailbox` (one consistent GetItem).
-    pub async fn is_delegate(
+    async fn is_delegate(
         &self,
         org_id: &str,
         user: &str,
@@ -492,11 +536,7 @@ impl DynamoStore {
     }
 
     /// The grants of one user (`Some`) or of the whole organisation (one Query).
-    pub async fn delegates(
-        &self,
-        org_id: &str,
-        user: Option<&str>,
-    ) -> Result<Vec<Grant>, StoreError> {
+    async fn delegates(&self, org_id: &str, user: Option<&str>) -> Result<Vec<Grant>, StoreError> {
         let prefix = match user {
             Some(u) => format!("DELEGATE#{}#", u.to_ascii_lowercase()),
             None => "DELEGATE#".to_string(),
@@ -519,7 +559,7 @@ impl DynamoStore {
     /// Replaces every distribution list with `groups` and records the import's time: one Query
     /// of the current lists' keys, then one TransactWriteItems (puts, deletes of lists no longer
     /// present, the `DIRSYNC` record): all or nothing.
-    pub async fn replace_groups(
+    async fn replace_groups(
         &self,
         org_id: &str,
         groups: &[(String, Vec<String>)],
@@ -582,7 +622,7 @@ impl DynamoStore {
     }
 
     /// The distribution lists (one Query) and the last import's time (one GetItem).
-    pub async fn groups(
+    async fn groups(
         &self,
         org_id: &str,
     ) -> Result<(Vec<(String, Vec<String>)>, Option<DateTime<Utc>>), StoreError> {
@@ -597,104 +637,10 @@ impl DynamoStore {
     }
 
     /// When the directory was last imported (one GetItem).
-    pub async fn directory_synced_at(
-        &self,
-        org_id: &str,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn directory_synced_at(&self, org_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         match self.get(org_pk(org_id), DIRSYNC_SK).await? {
             Some(item) => get_ts(&item, "synced_at"),
             None => Ok(None),
-        }
-    }
-
-    /// Records what a client was handed during the duplicate-resolution window (C3):
-    /// `BatchWriteItem` of `HANDOUT#` items (25 a request; a repeat overwrites the same keys).
-    pub async fn record_handouts(
-        &self,
-        org_id: &str,
-        mailbox: &str,
-        handed: &[(String, MessageRef)],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut requests = Vec::with_capacity(handed.len());
-        for (message_id, r) in handed {
-            let mut item = key(org_pk(org_id), handout_sk(mailbox, message_id));
-            item.insert("message_id".into(), s(message_id));
-            item.insert("ref".into(), s(r.encode()));
-            item.insert("handed_at".into(), ts(now));
-            item.insert(TTL_ATTR.into(), expiry(now, MAIL_DAYS));
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(build_err)?;
-            requests.push(WriteRequest::builder().put_request(put).build());
-        }
-        self.batch_write(requests).await
-    }
-
-    /// The Message-IDs handed out to a mailbox's clients (one Query): (Message-ID, stable id, when).
-    pub async fn handouts(
-        &self,
-        org_id: &str,
-        mailbox: &str,
-    ) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self
-            .query_prefix(org_id, &format!("HANDOUT#{mailbox}#"), "Query handouts")
-            .await?
-        {
-            out.push((
-                get_s(&item, "message_id")?.to_string(),
-                opt_s(&item, "ref").unwrap_or_default(),
-                get_ts(&item, "handed_at")?.unwrap_or_default(),
-            ));
-        }
-        Ok(out)
-    }
-
-    async fn delete(&self, pk: String, sk: String, op: &str) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| classify(op, e))?;
-        self.metrics.request(out.consumed_capacity.as_slice());
-        Ok(())
-    }
-
-    /// Every item of the organisation whose sort key begins with `prefix` (one Query, paged at 1 MB).
-    async fn query_prefix(
-        &self,
-        org_id: &str,
-        prefix: &str,
-        op: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(org_pk(org_id)))
-                .expression_attribute_values(":p", s(prefix))
-                .set_exclusive_start_key(start.take())
-                .consistent_read(true)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| classify(op, e))?;
-            self.metrics.read_request(page.consumed_capacity.as_slice());
-            out.extend(page.items().iter().cloned());
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
         }
     }
 }

@@ -19,8 +19,10 @@ use crate::domain::probe::ProbeStatus;
 use crate::domain::probe::ProbeToken;
 use crate::domain::queue::QueueFigures;
 use crate::domain::window::Window;
+use crate::ports::error::PutConfigError;
 use crate::ports::error::StoreError;
 use crate::ports::store::AlertStore;
+use crate::ports::store::ConfigStore;
 use crate::ports::store::ContinuityStore;
 use crate::ports::store::InboundRecorder;
 use crate::ports::store::MonitorStore;
@@ -44,7 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 mod continuity;
-pub use continuity::{audit_sk, PortalView, AUDIT_PREFIX};
+pub use continuity::{audit_sk, AUDIT_PREFIX};
 use continuity::{parse_continuity, parse_marks};
 mod mail;
 mod mailbox;
@@ -328,65 +330,6 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Validates and stores an organisation's configuration (one PutItem). Monitoring on puts it
-    /// in the sparse `gsi1` listing; off takes it out.
-    pub async fn put_config(
-        &self,
-        config: &OrgConfig,
-        now: DateTime<Utc>,
-    ) -> Result<(), PutConfigError> {
-        config.validate()?;
-        let doc = serde_dynamo::to_attribute_value(config)
-            .map_err(|e| StoreError::Permanent(e.to_string()))?;
-        let mut item = key(org_pk(&config.org_id), CONFIG_SK);
-        item.insert("org_id".into(), s(&config.org_id));
-        item.insert("config".into(), doc);
-        item.insert("updated_at".into(), ts(now));
-        if config.monitoring.enabled {
-            item.insert("gsi1pk".into(), s(MONITORED));
-            item.insert("gsi1sk".into(), s(org_pk(&config.org_id)));
-        }
-        // The configuration and its domain ownership items (the inbound path finds the
-        // organisation of a recipient by its domain) change together, in one transaction.
-        let previous = self.get_config(&config.org_id).await.ok().flatten();
-        let domains = self.domain_writes(config, previous.as_ref())?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(|e| StoreError::Permanent(e.to_string()))?;
-        let mut tx = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        for d in domains {
-            tx = tx.transact_items(d);
-        }
-        match tx.send().await {
-            Ok(out) => {
-                self.metrics.request(out.consumed_capacity());
-                Ok(())
-            }
-            Err(err) => {
-                self.metrics.request(&[]);
-                match cancelled_by_condition(&err) {
-                    Some(reasons) => match reasons.iter().skip(1).position(|c| *c) {
-                        Some(i) => Err(PutConfigError::DomainTaken(
-                            config
-                                .domains
-                                .get(i)
-                                .cloned()
-                                .unwrap_or_else(|| "a removed domain".into()),
-                        )),
-                        None => Err(classify("TransactWriteItems config", err).into()),
-                    },
-                    None => Err(classify("TransactWriteItems config", err).into()),
-                }
-            }
-        }
-    }
-
     /// Writes an item as given. Tests use it to plant items the API would refuse.
     pub async fn put_raw(&self, item: Item) -> Result<(), StoreError> {
         let out = self
@@ -531,14 +474,6 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// An organisation's configuration (one GetItem).
-    pub async fn get_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError> {
-        match self.get(org_pk(org_id), CONFIG_SK).await? {
-            None => Ok(None),
-            Some(item) => parse_config(&item).map(Some),
-        }
-    }
-
     /// The counter (one GetItem).
     pub async fn counter(&self, org_id: &str) -> Result<Option<CounterState>, StoreError> {
         self.get(org_pk(org_id), COUNTER_SK)
@@ -592,18 +527,6 @@ impl DynamoStore {
             }
         }
     }
-}
-
-/// Why a configuration was not stored.
-#[derive(Debug, thiserror::Error)]
-pub enum PutConfigError {
-    #[error(transparent)]
-    Invalid(#[from] crate::domain::config::ConfigErrors),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Another organisation's configuration already lists this domain.
-    #[error("domains: {0:?} belongs to another organisation")]
-    DomainTaken(String),
 }
 
 fn parse_config(item: &Item) -> Result<OrgConfig, StoreError> {
@@ -1144,5 +1067,75 @@ impl AlertStore for DynamoStore {
             .map_err(|e| classify("UpdateItem send", e))?;
         self.metrics.request(out.consumed_capacity.as_slice());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ConfigStore for DynamoStore {
+    /// An organisation's configuration (one GetItem).
+    async fn get_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError> {
+        match self.get(org_pk(org_id), CONFIG_SK).await? {
+            None => Ok(None),
+            Some(item) => parse_config(&item).map(Some),
+        }
+    }
+
+    /// Validates and stores an organisation's configuration (one PutItem). Monitoring on puts it
+    /// in the sparse `gsi1` listing; off takes it out.
+    async fn put_config(
+        &self,
+        config: &OrgConfig,
+        now: DateTime<Utc>,
+    ) -> Result<(), PutConfigError> {
+        config.validate()?;
+        let doc = serde_dynamo::to_attribute_value(config)
+            .map_err(|e| StoreError::Permanent(e.to_string()))?;
+        let mut item = key(org_pk(&config.org_id), CONFIG_SK);
+        item.insert("org_id".into(), s(&config.org_id));
+        item.insert("config".into(), doc);
+        item.insert("updated_at".into(), ts(now));
+        if config.monitoring.enabled {
+            item.insert("gsi1pk".into(), s(MONITORED));
+            item.insert("gsi1sk".into(), s(org_pk(&config.org_id)));
+        }
+        // The configuration and its domain ownership items (the inbound path finds the
+        // organisation of a recipient by its domain) change together, in one transaction.
+        let previous = self.get_config(&config.org_id).await.ok().flatten();
+        let domains = self.domain_writes(config, previous.as_ref())?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| StoreError::Permanent(e.to_string()))?;
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        for d in domains {
+            tx = tx.transact_items(d);
+        }
+        match tx.send().await {
+            Ok(out) => {
+                self.metrics.request(out.consumed_capacity());
+                Ok(())
+            }
+            Err(err) => {
+                self.metrics.request(&[]);
+                match cancelled_by_condition(&err) {
+                    Some(reasons) => match reasons.iter().skip(1).position(|c| *c) {
+                        Some(i) => Err(PutConfigError::DomainTaken(
+                            config
+                                .domains
+                                .get(i)
+                                .cloned()
+                                .unwrap_or_else(|| "a removed domain".into()),
+                        )),
+                        None => Err(classify("TransactWriteItems config", err).into()),
+                    },
+                    None => Err(classify("TransactWriteItems config", err).into()),
+                }
+            }
+        }
     }
 }
