@@ -1,6 +1,6 @@
 //! The SAM template and the code agree (I1; issue 7). Needs no services: it reads
 //! `infra/template.yaml`, the function crates' manifests and sources, and
-//! `shared/src/store/TABLE.md`.
+//! `shared/src/adapters/dynamodb/TABLE.md`.
 //!
 //! - every crate under `functions/` has an `AWS::Serverless::Function` built by cargo-lambda
 //!   (`Metadata.BuildMethod: rust-cargolambda`) whose `Metadata.BuildProperties.Binary` is the
@@ -9,7 +9,7 @@
 //! - every environment variable the code reads is set for the function that reads it, and every
 //!   variable the template sets is read by something (a misspelt name would otherwise be silently
 //!   ignored and the default used);
-//! - the table's keys, index and TTL attribute are those of `shared::store::dynamodb` and TABLE.md.
+//! - the table's keys, index and TTL attribute are those of `shared::adapters::dynamodb` and TABLE.md.
 //!
 //! The checks are plain functions returning the problems found, so that they can also be run on
 //! a made-up workspace (the last tests) to show they fail with a useful message.
@@ -400,7 +400,7 @@ fn the_table_matches_the_store_and_table_md() {
 
     // TABLE.md's key table ("| `pk` | S | ...", "| `gsi1pk`, `gsi1sk` | S | ..."): the attribute
     // definitions plus the TTL attribute (a number, never defined: it is no key).
-    let doc = read(&root().join("shared/src/store/TABLE.md"));
+    let doc = read(&root().join("shared/src/adapters/dynamodb/TABLE.md"));
     let mut documented = BTreeMap::new();
     for line in doc
         .lines()

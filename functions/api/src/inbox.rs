@@ -716,20 +716,9 @@ async fn send(
         if config.continuity.bcc_to_server {
             let phase = state.views.continuity_state(org).await?.phase(now);
             if matches!(phase, Phase::Continuity { .. }) {
-                let msg = QueuedMessage {
-                    org_id: org.to_string(),
-                    id: format!("sent-{sid}"),
-                    enqueued_at: now,
-                    raw_key: raw_key.clone(),
-                    sender: valid.from.clone(),
-                    recipients: vec![valid.from.clone()],
-                    attempts: 0,
-                    last_error: None,
-                    not_before: now,
-                    message_id: summary.message_id.clone(),
-                    subject: summary.subject.clone(),
-                    size: summary.size,
-                };
+                let msg =
+                    QueuedMessage::new(org, format!("sent-{sid}"), raw_key.as_str(), now, &summary)
+                        .envelope(&valid.from, vec![valid.from.clone()]);
                 state.mail.accept_message(&msg, now).await?;
                 copy_queued = true;
             }

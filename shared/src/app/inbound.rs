@@ -225,30 +225,16 @@ impl Inbound<'_> {
             .await?;
         report.filed += mailboxes.len();
 
-        let msg = QueuedMessage {
-            org_id: org_id.to_string(),
-            id: r.ses_id.clone(),
-            enqueued_at: r.received_at,
-            raw_key: raw_key.to_string(),
-            sender: r.sender.clone(),
-            recipients: rcpts,
-            attempts: 0,
-            last_error: None,
-            not_before: now + Duration::minutes(IN_FLIGHT_LEASE_MINUTES),
-            message_id: summary.message_id.clone(),
-            subject: summary.subject.clone(),
-            size: summary.size,
-        };
+        let msg = QueuedMessage::new(org_id, &r.ses_id, raw_key, r.received_at, summary)
+            .envelope(&r.sender, rcpts)
+            .leased_until(now + Duration::minutes(IN_FLIGHT_LEASE_MINUTES));
         let wake = now + backoff(&config.queue, 1);
         if self.mail.accept_message(&msg, wake).await? == AcceptOutcome::Duplicate {
             return Ok(OrgResult::Duplicate);
         }
         if config.queue.paused {
             // Released at once for the queue, which holds it while paused.
-            let released = QueuedMessage {
-                not_before: now,
-                ..msg
-            };
+            let released = msg.leased_until(now);
             self.courier.queue.requeue(&released).await?;
             return Ok(OrgResult::Paused);
         }

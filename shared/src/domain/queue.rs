@@ -3,6 +3,7 @@
 //! the retention.
 
 use crate::domain::config::QueueSettings;
+use crate::domain::mail::MessageSummary;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +67,50 @@ pub struct QueuedMessage {
     pub message_id: String,
     pub subject: Option<String>,
     pub size: u64,
+}
+
+impl QueuedMessage {
+    /// A message taken into the queue at `at`: no attempt yet, its Message-ID, subject and size
+    /// from its summary, no envelope yet ([`QueuedMessage::envelope`]), due at once.
+    pub fn new(
+        org_id: impl Into<String>,
+        id: impl Into<String>,
+        raw_key: impl Into<String>,
+        at: DateTime<Utc>,
+        summary: &MessageSummary,
+    ) -> Self {
+        QueuedMessage {
+            org_id: org_id.into(),
+            id: id.into(),
+            enqueued_at: at,
+            raw_key: raw_key.into(),
+            sender: String::new(),
+            recipients: Vec::new(),
+            attempts: 0,
+            last_error: None,
+            not_before: at,
+            message_id: summary.message_id.clone(),
+            subject: summary.subject.clone(),
+            size: summary.size,
+        }
+    }
+
+    /// With its envelope: the sender (empty for `<>`) and the recipients still to deliver.
+    pub fn envelope(self, sender: impl Into<String>, recipients: Vec<String>) -> Self {
+        QueuedMessage {
+            sender: sender.into(),
+            recipients,
+            ..self
+        }
+    }
+
+    /// Left alone by the queue until `t` (the inbound function's lease while it delivers).
+    pub fn leased_until(self, t: DateTime<Utc>) -> Self {
+        QueuedMessage {
+            not_before: t,
+            ..self
+        }
+    }
 }
 
 /// What became of an attempt to take a message into the queue.
