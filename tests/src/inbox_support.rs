@@ -148,7 +148,7 @@ pub fn plain(from: &str, to: &str, subject: &str, id: &str, body: &str) -> Vec<u
 
 /// What moto's SES sent whose raw data contains `token`.
 pub async fn sent_with(token: &str) -> Vec<(String, Vec<String>, String)> {
-    let data = moto_data_settled().await;
+    let data = crate::moto_data().await;
     let mut out = Vec::new();
     for m in data["ses"]["RawMessage"].as_array().into_iter().flatten() {
         let raw = m["raw_data"].as_str().unwrap_or_default();
@@ -169,33 +169,4 @@ pub async fn sent_with(token: &str) -> Vec<(String, Vec<String>, String)> {
         ));
     }
     out
-}
-
-/// moto's state dump; tried again when moto answers with an error (it can fail while other
-/// tests change its state at the same moment).
-async fn moto_data_settled() -> serde_json::Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let endpoint =
-        std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT (run through infra/local/test.sh)");
-    let hostport = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    for _ in 0..20 {
-        let Ok(mut s) = tokio::net::TcpStream::connect(&hostport).await else {
-            continue;
-        };
-        let req = format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
-        let mut buf = Vec::new();
-        if s.write_all(req.as_bytes()).await.is_err() || s.read_to_end(&mut buf).await.is_err() {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&buf);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        if let Ok(v) = serde_json::from_str(body) {
-            return v;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("moto's data.json did not answer with JSON in 20 attempts")
 }

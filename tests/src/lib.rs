@@ -511,30 +511,9 @@ pub async fn deps_with(
     }
 }
 
-/// What moto recorded as sent (all regions): `sns.SMS[]`, `ses.RawMessage[]`, ...
-pub async fn moto_sent() -> serde_json::Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let base = env("MOTO_ENDPOINT");
-    let hostport = base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    // One plain HTTP/1.0 GET on loopback: the body ends where the connection closes.
-    let mut s = tokio::net::TcpStream::connect(&hostport)
-        .await
-        .expect("connect moto");
-    let req = format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.expect("read");
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (_, body) = text.split_once("\r\n\r\n").expect("http response");
-    serde_json::from_str(body).expect("moto data.json")
-}
-
 /// SMS moto recorded for `phone`.
 pub async fn sms_to(phone: &str) -> Vec<String> {
-    let v = moto_sent().await;
+    let v = moto_data().await;
     v["sns"]["SMS"]
         .as_array()
         .map(|a| {
@@ -548,7 +527,7 @@ pub async fn sms_to(phone: &str) -> Vec<String> {
 
 /// Raw emails moto recorded for `address`.
 pub async fn emails_to(address: &str) -> Vec<String> {
-    let v = moto_sent().await;
+    let v = moto_data().await;
     v["ses"]["RawMessage"]
         .as_array()
         .map(|a| {
