@@ -140,10 +140,16 @@ impl InboxRig {
 
 /// A plain message from `from` with `subject`, Message-ID `<{id}>`.
 pub fn plain(from: &str, to: &str, subject: &str, id: &str, body: &str) -> Vec<u8> {
-    format!(
-        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{id}>\r\n\r\n{body}\r\n"
+    crate::mail_fixture(
+        "plain.eml",
+        &[
+            ("FROM", from),
+            ("TO", to),
+            ("SUBJECT", subject),
+            ("MESSAGE_ID", id),
+            ("BODY", body),
+        ],
     )
-    .into_bytes()
 }
 
 /// What moto's SES sent whose raw data contains `token`.

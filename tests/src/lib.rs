@@ -765,12 +765,40 @@ pub async fn plain_server() -> MailServer {
     MailServer::start(MailServerOptions::default()).await
 }
 
-/// A simple message with a unique subject token.
+/// A message from `tests/fixtures/mail/` (see its README), byte for byte, with each `{{NAME}}`
+/// placeholder replaced by its value.
+pub fn mail_fixture(name: &str, vars: &[(&str, &str)]) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/mail")
+        .join(name);
+    let mut raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (k, v) in vars {
+        let key = format!("{{{{{k}}}}}");
+        let mut out = Vec::with_capacity(raw.len());
+        let mut rest = &raw[..];
+        while let Some(i) = rest.windows(key.len()).position(|w| w == key.as_bytes()) {
+            out.extend_from_slice(&rest[..i]);
+            out.extend_from_slice(v.as_bytes());
+            rest = &rest[i + key.len()..];
+        }
+        out.extend_from_slice(rest);
+        raw = out;
+    }
+    raw
+}
+
+/// A simple message with a unique subject token (`plain.eml`).
 pub fn message(token: &str, to: &str) -> Vec<u8> {
-    format!(
-        "From: Alice <alice@example.org>\r\nTo: {to}\r\nSubject: {token}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{token}@example.org>\r\n\r\nBody of {token}\r\n"
+    mail_fixture(
+        "plain.eml",
+        &[
+            ("FROM", "Alice <alice@example.org>"),
+            ("TO", to),
+            ("SUBJECT", token),
+            ("MESSAGE_ID", &format!("{token}@example.org")),
+            ("BODY", &format!("Body of {token}")),
+        ],
     )
-    .into_bytes()
 }
 
 /// What moto's SES sent (`ses.RawMessage[]`), as `(source, destinations, raw_data)`.

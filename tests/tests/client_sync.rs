@@ -3,15 +3,15 @@
 
 use chrono::Duration;
 use integration_tests::inbox_support::{addr, plain, InboxRig, ORG};
-use integration_tests::t;
+use integration_tests::{mail_fixture, t};
 use shared::domain::continuity::ContinuityState;
 
 fn report(id: &str) -> Vec<u8> {
-    format!("From: mailer-daemon@example.org\r\nTo: bob@acme.test\r\nSubject: Undelivered\r\nMessage-ID: <{id}>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nbounced\r\n--x--\r\n").into_bytes()
+    mail_fixture("delivery-report.eml", &[("MESSAGE_ID", id)])
 }
 
 fn calendar(id: &str) -> Vec<u8> {
-    format!("From: a@example.org\r\nTo: bob@acme.test\r\nSubject: Meeting\r\nMessage-ID: <{id}>\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n").into_bytes()
+    mail_fixture("calendar-invite.eml", &[("MESSAGE_ID", id)])
 }
 
 fn mids(v: &serde_json::Value) -> Vec<String> {

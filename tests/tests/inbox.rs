@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use integration_tests::inbox_support::{addr, plain, sent_with, InboxRig, ORG};
-use integration_tests::{t, unique};
+use integration_tests::{mail_fixture, t, unique};
 use reqwest::Method;
 use serde_json::json;
 use shared::domain::mailbox::Folder;
@@ -138,15 +138,15 @@ async fn pages_of_100_100_50_without_gaps_or_repeats_while_mail_arrives() {
 async fn another_users_mailbox_answers_404_on_every_route() {
     let rig = InboxRig::start(t("2026-11-23T10:00:00Z")).await;
     let (bob, eve) = (addr("bob"), addr("eve"));
-    let att = "From: a@example.org\r\nTo: bob@acme.test\r\nSubject: secret\r\nMessage-ID: <s@x>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsecret text\r\n--b\r\nContent-Type: application/pdf; name=r.pdf\r\nContent-Disposition: attachment; filename=r.pdf\r\n\r\n%PDF\r\n--b--\r\n";
-    let r = rig.file(&bob, rig.now(), att.as_bytes()).await;
+    let att = mail_fixture("pdf-attachment.eml", &[]);
+    let r = rig.file(&bob, rig.now(), &att).await;
     let id = r.encode();
     let bob_tok = rig.token("bob", false);
     // Bob reaches everything of his own: the .eml is the raw message, attachments are downloads.
     for (path, body) in [
         (
             format!("/api/v1/mailboxes/{bob}/messages/{id}/raw"),
-            att.as_bytes(),
+            &att[..],
         ),
         (
             format!("/api/v1/mailboxes/{bob}/messages/{id}/attachments/0"),
@@ -522,10 +522,8 @@ async fn reply_threads_is_filed_in_sent_items_and_sends_once_per_key() {
     let bob = addr("bob");
     let tok = rig.token("bob", false);
     let token = unique("thread");
-    let raw = format!(
-        "From: Alice <alice@example.org>\r\nTo: bob@acme.test, carol@acme.test\r\nCc: dan@example.org\r\nSubject: {token}\r\nDate: Mon, 23 Nov 2026 09:00:00 +0000\r\nMessage-ID: <m2@example.org>\r\nReferences: <m1@example.org>\r\n\r\nfirst line\r\nsecond line\r\n"
-    );
-    let r = rig.file(&bob, rig.now(), raw.as_bytes()).await;
+    let raw = mail_fixture("reply-all-original.eml", &[("SUBJECT", &token)]);
+    let r = rig.file(&bob, rig.now(), &raw).await;
     let body = json!({"idempotency_key": "reply-1", "mode": "reply-all", "original": r.encode(), "to": ["alice@example.org", "carol@acme.test"], "cc": ["dan@example.org"], "subject": format!("Re: {token}"), "text": "Agreed.\n\n> first line\n> second line"});
     let (st, sent) = rig
         .post(&tok, &format!("/api/v1/mailboxes/{bob}/send"), &body)
@@ -624,8 +622,8 @@ async fn forward_keeps_the_attachments_and_bcc_to_server_queues_a_copy() {
         )
         .await
         .unwrap();
-    let raw = format!("From: a@example.org\r\nTo: bob@acme.test\r\nSubject: {token}\r\nMessage-ID: <f1@example.org>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/pdf; name=report.pdf\r\nContent-Disposition: attachment; filename=report.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n");
-    let r = rig.file(&bob, now, raw.as_bytes()).await;
+    let raw = mail_fixture("forward-pdf-base64.eml", &[("SUBJECT", &token)]);
+    let r = rig.file(&bob, now, &raw).await;
     let (st, sent) = rig
         .post(
             &tok,

@@ -28,25 +28,16 @@ async fn broken_mime_8bit_headers_nul_bytes_and_no_message_id_are_delivered_as_t
     let rig = MailRig::start(t("2026-11-23T10:00:00Z")).await;
     let server = plain_server().await;
     rig.org("bad", &[server.port]).await;
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "broken mime",
-            b"From: a@example.org\r\nSubject: broken\r\nContent-Type: multipart/mixed; boundary=\"zz\r\nMIME-Version: 1.0\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nno end boundary\r\n--zz\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n".to_vec(),
-        ),
-        (
-            "8-bit headers",
-            b"From: J\xe9r\xf4me <j@example.org>\r\nSubject: caf\xe9 \xff\xfe\r\nMessage-ID: <8bit@example.org>\r\n\r\nbody \xe9\r\n".to_vec(),
-        ),
-        (
-            "NUL bytes",
-            b"From: a@example.org\r\nSubject: nul\x00here\r\nMessage-ID: <nul@example.org>\r\n\r\nbody\x00with\x00nuls\r\n".to_vec(),
-        ),
-        (
-            "no Message-ID",
-            b"From: a@example.org\r\nSubject: anonymous\r\n\r\nno id\r\n".to_vec(),
-        ),
-        ("no headers at all", b"just some text without any header\r\n".to_vec()),
-    ];
+    let cases: Vec<(&str, Vec<u8>)> = [
+        ("broken mime", "broken-boundary.eml"),
+        ("8-bit headers", "8bit-headers.eml"),
+        ("NUL bytes", "nul-bytes.eml"),
+        ("no Message-ID", "no-message-id.eml"),
+        ("no headers at all", "no-headers.eml"),
+    ]
+    .into_iter()
+    .map(|(name, file)| (name, mail_fixture(&format!("malformed/{file}"), &[])))
+    .collect();
     for (name, raw) in &cases {
         let (id, r) = rig.receive("a@example.org", &["bob@bad.test"], raw).await;
         assert!(
@@ -195,7 +186,7 @@ async fn random_and_mutated_messages_are_filed_and_delivered() {
     let rig = MailRig::start(t("2026-11-23T10:00:00Z")).await;
     let server = plain_server().await;
     rig.org("fuzz", &[server.port]).await;
-    let base = b"From: Alice <alice@example.org>\r\nTo: bob@fuzz.test\r\nSubject: =?utf-8?b?w6nDqQ==?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--b1\r\nContent-Type: text/calendar\r\nContent-Disposition: attachment; filename=\"invite.ics\"\r\n\r\nBEGIN:VCALENDAR\r\n--b1--\r\n".to_vec();
+    let base = mail_fixture("mutation-base.eml", &[]);
     let n = 60;
     let mut delivered = 0;
     for i in 0..n {
