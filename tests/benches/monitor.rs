@@ -7,7 +7,8 @@
 
 use futures::stream::{self, StreamExt};
 use integration_tests::*;
-use shared::adapters::dynamodb::{DynamoStore, MetricsSnapshot};
+use shared::adapters::dynamodb::metrics::MetricsSnapshot;
+use shared::adapters::dynamodb::DynamoStore;
 use shared::domain::monitoring::DeliveryOutcome;
 use shared::domain::window::Window;
 use shared::ports::store::ConfigStore;

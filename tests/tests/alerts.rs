@@ -423,7 +423,7 @@ async fn recovery_notice_when_the_counter_is_back_at_zero() {
 #[tokio::test]
 async fn a_queue_over_its_limit_is_a_condition_of_its_own() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use shared::adapters::dynamodb::{org_pk, queue_sk, QUEUESTAT_SK};
+    use shared::adapters::dynamodb::keys::{org_pk, queue_sk, QUEUESTAT_SK};
     use std::collections::HashMap;
     let rig = Rig::start(t(DAY), chrono::Duration::seconds(1)).await;
     let mut o = org("acme");

@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::*;
-use shared::adapters::dynamodb::{org_pk, CONFIG_SK, MONITORED};
+use shared::adapters::dynamodb::keys::{org_pk, CONFIG_SK, MONITORED};
 use shared::app::monitor::Evaluation;
 use shared::domain::monitoring::DeliveryOutcome;
 use shared::domain::window::Window;

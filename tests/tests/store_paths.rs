@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::stream::{self, StreamExt};
 use integration_tests::*;
-use shared::adapters::dynamodb::{inbound_sk, org_pk};
+use shared::adapters::dynamodb::keys::{inbound_sk, org_pk};
 use shared::domain::monitoring::{ArrivalOutcome, DeliveryOutcome};
 use shared::domain::probe::ProbeToken;
 use shared::domain::window::Window;
@@ -106,7 +106,7 @@ async fn history_items_expire_after_thirty_days() {
     .await;
     deps.monitor().run(w.end()).await.unwrap();
     assert_eq!(
-        ttl_of(&store, &shared::adapters::dynamodb::history_sk(w)).await,
+        ttl_of(&store, &shared::adapters::dynamodb::keys::history_sk(w)).await,
         (w.end() + chrono::Duration::days(30)).timestamp()
     );
 }
@@ -173,7 +173,7 @@ async fn probe_arrivals_are_recorded_once_and_only_for_our_probes() {
 
 #[tokio::test]
 async fn queue_figures_read_the_count_and_the_oldest_queued_message() {
-    use shared::adapters::dynamodb::{queue_sk, QUEUESTAT_SK};
+    use shared::adapters::dynamodb::keys::{queue_sk, QUEUESTAT_SK};
     use shared::domain::queue::QueueFigures;
     use shared::ports::store::QueueFiguresSource;
     use std::collections::HashMap;

@@ -9,13 +9,13 @@
 //! - every environment variable the code reads is set for the function that reads it, and every
 //!   variable the template sets is read by something (a misspelt name would otherwise be silently
 //!   ignored and the default used);
-//! - the table's keys, index and TTL attribute are those of `shared::adapters::dynamodb` and TABLE.md.
+//! - the table's keys, index and TTL attribute are those of `shared::adapters::dynamodb::keys` and TABLE.md.
 //!
 //! The checks are plain functions returning the problems found, so that they can also be run on
 //! a made-up workspace (the last tests) to show they fail with a useful message.
 
 use serde_norway::Value;
-use shared::adapters::dynamodb::{GSI1, TTL_ATTR};
+use shared::adapters::dynamodb::keys::{GSI1, TTL_ATTR};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

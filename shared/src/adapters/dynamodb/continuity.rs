@@ -1,4 +1,7 @@
-//! DynamoDB adapter of continuity events, planned events and the audit trail (P2-P10).
+//! Continuity's items (`TABLE.md`, "Continuity": `CONTINUITY`, `USERS`, `AUDIT#`):
+//! [`ContinuityStore`] (actions, automatic activation, announcements, users told, the audit
+//! trail: P2-P10, A6) and [`ContinuityViews`] (the state, the portal's page, the audit query);
+//! and the direct access tests use (`set_continuity_state`, `continuity_record`).
 //!
 //! The `CONTINUITY` item keeps its times as epoch seconds (numbers), so that every action is one
 //! `UpdateItem` whose condition is the rule of [`crate::domain::continuity::apply`] and whose arithmetic
@@ -6,55 +9,30 @@
 //! the same moment both count. Each request's id is added to `request_ids` in the same update,
 //! and the condition refuses an id already there, so a retried request changes nothing twice.
 
-use super::*;
-use crate::domain::continuity::ActionOutcome;
-use crate::domain::continuity::ContinuityState;
-use crate::domain::continuity::EventMarks;
-use crate::domain::continuity::{apply, Action, AuditRecord, Via};
+use super::codec::{
+    corrupt, enum_str, expire, get_s, get_time, get_ts, key, n, opt_s, s, secs, ts, Item,
+};
+use super::config::parse_config;
+use super::keys::{
+    audit_range, audit_sk, org_pk, AUDIT_DAYS, CONFIG_SK, CONTINUITY_SK, COUNTER_SK, QUEUESTAT_SK,
+    SK, USERS_SK,
+};
+use super::monitor::parse_counter;
+use super::queue::parse_queue_count;
+use super::DynamoStore;
+use crate::domain::continuity::{
+    apply, Action, ActionOutcome, AuditRecord, ContinuityState, EventMarks, Via,
+};
 use crate::domain::directory::UserDirectory;
 use crate::domain::monitoring::PortalView;
 use crate::domain::window::Window;
 use crate::ports::error::StoreError;
-use crate::ports::store::ContinuityStore;
-use crate::ports::store::ContinuityViews;
+use crate::ports::store::{ContinuityStore, ContinuityViews, QueueFiguresSource};
 use async_trait::async_trait;
-use chrono::DateTime;
-use chrono::TimeZone;
-use chrono::Utc;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, TimeZone, Utc};
 
-/// Sort key of the users' mobile numbers (A6).
-pub const USERS_SK: &str = "USERS";
-
-/// Prefix of audit items' sort keys: `AUDIT#{epoch ms, 13 digits}#{request id}`.
-pub const AUDIT_PREFIX: &str = "AUDIT#";
-/// Audit items are kept this long.
-pub const AUDIT_DAYS: i64 = 400;
-
-/// Sort key of an audit item.
-pub fn audit_sk(at: DateTime<Utc>, request_id: &str) -> String {
-    format!(
-        "{AUDIT_PREFIX}{:013}#{request_id}",
-        at.timestamp_millis().max(0)
-    )
-}
-
-fn secs(t: DateTime<Utc>) -> AttributeValue {
-    n(t.timestamp())
-}
-
-/// A time stored as epoch seconds (or, as older items have it, RFC 3339 text).
-fn get_time(item: &Item, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => {
-            let s: i64 = v
-                .parse()
-                .map_err(|_| corrupt(item, format!("attribute {name}: not a number")))?;
-            Ok(Utc.timestamp_opt(s, 0).single())
-        }
-        _ => get_ts(item, name),
-    }
-}
-
+/// Reads the `CONTINUITY` item's event and suspension.
 pub(super) fn parse_continuity(item: &Item) -> Result<ContinuityState, StoreError> {
     Ok(ContinuityState {
         event_started_at: get_time(item, "event_started_at")?,
@@ -64,19 +42,29 @@ pub(super) fn parse_continuity(item: &Item) -> Result<ContinuityState, StoreErro
     })
 }
 
+/// Reads the `CONTINUITY` item's marks: which event, and what was announced and told of it.
 pub(super) fn parse_marks(item: &Item) -> EventMarks {
-    let s = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).cloned();
     EventMarks {
-        event_id: s("event_id"),
-        via: s("event_via"),
-        start_announced: s("start_announced"),
-        end_announced: s("end_announced"),
-        auto_episode: s("auto_episode"),
-        users_told_start: s("users_told_start"),
-        users_told_end: s("users_told_end"),
+        event_id: opt_s(item, "event_id"),
+        via: opt_s(item, "event_via"),
+        start_announced: opt_s(item, "start_announced"),
+        end_announced: opt_s(item, "end_announced"),
+        auto_episode: opt_s(item, "auto_episode"),
+        users_told_start: opt_s(item, "users_told_start"),
+        users_told_end: opt_s(item, "users_told_end"),
     }
 }
 
+/// Reads an `AUDIT#` item.
+fn parse_audit(item: &Item) -> Result<AuditRecord, StoreError> {
+    let doc = item
+        .get("record")
+        .ok_or_else(|| corrupt(item, "attribute record missing"))?;
+    serde_json::from_str(doc.as_s().map_err(|_| corrupt(item, "record: not text"))?)
+        .map_err(|e| corrupt(item, format!("record: {e}")))
+}
+
+/// The requests that took effect during the current event (`SS`).
 fn request_ids(item: &Item) -> Vec<String> {
     item.get("request_ids")
         .and_then(|v| v.as_ss().ok())
@@ -119,7 +107,7 @@ impl DynamoStore {
             item.insert("event_id".into(), s(&id));
             item.insert("start_announced".into(), s(&id));
         }
-        self.put_raw(item).await
+        self.put("PutItem", item).await
     }
 
     /// The continuity state with its event marks (one consistent GetItem).
@@ -137,6 +125,8 @@ impl DynamoStore {
         }
     }
 
+    /// One conditional `UpdateItem` of `CONTINUITY`: `Some(before)` when applied (its state
+    /// before the update), `None` when the condition failed.
     async fn update_continuity(
         &self,
         org_id: &str,
@@ -145,32 +135,19 @@ impl DynamoStore {
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Option<ContinuityState>, StoreError> {
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(org_pk(org_id), CONTINUITY_SK)))
+            .update_item(key(org_pk(org_id), CONTINUITY_SK))
             .update_expression(update)
             .condition_expression(condition)
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            .return_values(ReturnValue::AllOld);
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(out) => {
-                self.metrics.request(out.consumed_capacity.as_slice());
-                match out.attributes {
-                    Some(old) if !old.is_empty() => parse_continuity(&old).map(Some),
-                    _ => Ok(Some(ContinuityState::default())),
-                }
-            }
-            Err(e) => {
-                self.metrics.request(&[]);
-                match classify("UpdateItem continuity", e) {
-                    StoreError::ConditionFailed(_) => Ok(None),
-                    other => Err(other),
-                }
-            }
+        match self.update_if("UpdateItem continuity", req).await? {
+            Some(out) => match out.attributes {
+                Some(old) if !old.is_empty() => parse_continuity(&old).map(Some),
+                _ => Ok(Some(ContinuityState::default())),
+            },
+            None => Ok(None),
         }
     }
 
@@ -303,14 +280,10 @@ impl ContinuityStore for DynamoStore {
             "users_told_end"
         };
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(org_pk(org_id), CONTINUITY_SK)))
+            .update_item(key(org_pk(org_id), CONTINUITY_SK))
             .update_expression(format!("SET {attr} = :id"))
             .condition_expression("event_id = :id")
-            .expression_attribute_values(":id", s(event_id))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            .expression_attribute_values(":id", s(event_id));
         // A failed condition: another event replaced this one meanwhile, nothing to mark.
         self.update_if("UpdateItem users told", req)
             .await
@@ -344,7 +317,7 @@ impl ContinuityStore for DynamoStore {
         if let Some(t) = d.synced_at {
             item.insert("synced_at".into(), ts(t));
         }
-        self.put_raw(item).await
+        self.put("PutItem", item).await
     }
 
     async fn continuity_action(
@@ -395,17 +368,12 @@ impl ContinuityStore for DynamoStore {
         item.insert("at".into(), ts(r.at));
         item.insert("what".into(), s(&r.what));
         item.insert("who".into(), s(&r.who));
-        item.insert(TTL_ATTR.into(), expiry(r.at, AUDIT_DAYS));
+        expire(&mut item, r.at, AUDIT_DAYS);
         // A repeat of the same record (same time and request) finds it there: nothing changes.
-        self.put_if(
-            "PutItem audit",
-            item,
-            "attribute_not_exists(pk)",
-            &[],
-            vec![],
-        )
-        .await
-        .map(|_| ())
+        let req = self
+            .put_item(item)
+            .condition_expression("attribute_not_exists(pk)");
+        self.put_if("PutItem audit", req).await.map(|_| ())
     }
 
     async fn auto_activate(
@@ -471,15 +439,14 @@ impl ContinuityStore for DynamoStore {
             )
         };
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(org_pk(org_id), CONTINUITY_SK)))
+            .update_item(key(org_pk(org_id), CONTINUITY_SK))
             .update_expression(update)
             .condition_expression(cond)
-            .expression_attribute_values(":id", s(event_id))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        self.update_if("UpdateItem announcement", req).await
+            .expression_attribute_values(":id", s(event_id));
+        Ok(self
+            .update_if("UpdateItem announcement", req)
+            .await?
+            .is_some())
     }
 }
 
@@ -504,16 +471,14 @@ impl ContinuityViews for DynamoStore {
             .collect();
         let mut view = PortalView::default();
         for item in self.batch_get("BatchGetItem portal", keys, true).await? {
-            match get_s(&item, "sk")? {
+            match get_s(&item, SK)? {
                 CONFIG_SK => view.config = Some(parse_config(&item)?),
                 CONTINUITY_SK => {
                     view.state = parse_continuity(&item)?;
                     view.marks = parse_marks(&item);
                 }
                 COUNTER_SK => view.counter = Some(parse_counter(&item)?),
-                QUEUESTAT_SK => {
-                    view.queue.count = get_n_or::<i64>(&item, "count", 0)?.max(0) as u64
-                }
+                QUEUESTAT_SK => view.queue.count = parse_queue_count(&item)?,
                 _ => {}
             }
         }
@@ -535,42 +500,12 @@ impl ContinuityViews for DynamoStore {
         to: DateTime<Utc>,
         limit: i32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
-            .expression_attribute_values(":pk", s(org_pk(org_id)))
-            .expression_attribute_values(
-                ":a",
-                s(format!(
-                    "{AUDIT_PREFIX}{:013}",
-                    from.timestamp_millis().max(0)
-                )),
-            )
-            .expression_attribute_values(
-                ":b",
-                s(format!(
-                    "{AUDIT_PREFIX}{:013}~",
-                    to.timestamp_millis().max(0)
-                )),
-            )
+        let (lo, hi) = audit_range(from, to);
+        let query = self
+            .between(org_id, lo, hi)
             .scan_index_forward(false)
-            .limit(limit.clamp(1, 1000))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| classify("Query audit", e))?;
-        self.metrics.read_request(out.consumed_capacity.as_slice());
-        out.items()
-            .iter()
-            .map(|item| {
-                let doc = item
-                    .get("record")
-                    .ok_or_else(|| corrupt(item, "attribute record missing"))?;
-                serde_json::from_str(doc.as_s().map_err(|_| corrupt(item, "record: not text"))?)
-                    .map_err(|e| corrupt(item, format!("record: {e}")))
-            })
-            .collect()
+            .limit(limit.clamp(1, 1000));
+        let out = self.query_page("Query audit", query).await?;
+        out.items().iter().map(parse_audit).collect()
     }
 }

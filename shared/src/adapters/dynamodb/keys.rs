@@ -1,0 +1,278 @@
+//! Every key of the single table: attribute names, partition and sort key builders, prefixes,
+//! `gsi1` partitions and how long each item type is kept. The order is `TABLE.md`'s: its key
+//! table first, then its item types section by section, so that the two read side by side.
+//!
+//! Numbers in sort keys are zero-padded (windows to 12 digits, epoch milliseconds to 13) so that
+//! lexical order is numeric order: ranges and "oldest first" are plain key conditions.
+
+use crate::domain::mailbox::{Folder, MessageRef};
+use crate::domain::window::Window;
+use chrono::{DateTime, Utc};
+
+// ------------------------------------------------------------------ TABLE.md: the key table
+
+/// Partition key attribute.
+pub const PK: &str = "pk";
+/// Sort key attribute.
+pub const SK: &str = "sk";
+/// Partition key attribute of the sparse index [`GSI1`].
+pub const GSI1PK: &str = "gsi1pk";
+/// Sort key attribute of the sparse index [`GSI1`].
+pub const GSI1SK: &str = "gsi1sk";
+/// Name of the sparse index (monitored organisations, organisations with a queue).
+pub const GSI1: &str = "gsi1";
+/// The TTL attribute (epoch seconds).
+pub const TTL_ATTR: &str = "expires_at";
+
+/// Prefix of an organisation's partition key.
+pub const ORG_PREFIX: &str = "ORG#";
+/// Partition key of everything of one organisation.
+pub fn org_pk(org_id: &str) -> String {
+    format!("{ORG_PREFIX}{org_id}")
+}
+/// The organisation of an `ORG#` partition key.
+pub fn org_of(pk: &str) -> &str {
+    pk.trim_start_matches(ORG_PREFIX)
+}
+
+// ------------------------------------------------------------------ the organisation and monitoring
+
+/// Sort key of the configuration.
+pub const CONFIG_SK: &str = "CONFIG";
+/// `gsi1` partition of the configurations with monitoring on (sort key: [`org_pk`]).
+pub const MONITORED: &str = "MONITORED";
+
+/// Prefix of a domain ownership item's partition key.
+pub const DOMAIN_PREFIX: &str = "DOMAIN#";
+/// Partition key of a domain's ownership item (lower case: domains are case-insensitive).
+pub fn domain_pk(domain: &str) -> String {
+    format!("{DOMAIN_PREFIX}{}", domain.to_ascii_lowercase())
+}
+/// Sort key of a domain's ownership item.
+pub const DOMAIN_SK: &str = "DOMAIN";
+/// The domain of a `DOMAIN#` partition key.
+pub fn domain_of(pk: &str) -> &str {
+    pk.trim_start_matches(DOMAIN_PREFIX)
+}
+
+/// Sort key of the counter.
+pub const COUNTER_SK: &str = "COUNTER";
+
+/// Sort key of a window's history item (D7).
+pub fn history_sk(w: Window) -> String {
+    format!("WINDOW#{}", w.key())
+}
+/// History is kept this long (D7).
+pub const HISTORY_DAYS: i64 = 30;
+
+/// Sort key of a window's inbound outcomes (D2).
+pub fn inbound_sk(w: Window) -> String {
+    format!("INBOUND#{}", w.key())
+}
+/// Sort key of a window's probe (D3).
+pub fn probe_sk(w: Window) -> String {
+    format!("PROBE#{}", w.key())
+}
+/// Raw window inputs (delivery counts, probes) are only needed until judged; kept two days for
+/// diagnosis.
+pub const INPUT_DAYS: i64 = 2;
+
+// ------------------------------------------------------------------ alerts
+
+/// Sort key of the open alert episode.
+pub const ALERT_SK: &str = "ALERT";
+/// Sort key of one alert send's claim.
+pub fn send_sk(send_key: &str) -> String {
+    format!("ALERTSEND#{send_key}")
+}
+/// Alert send claims are kept this long (audit of what was sent).
+pub const SEND_DAYS: i64 = 30;
+
+// ------------------------------------------------------------------ continuity
+
+/// Sort key of the continuity state (event, suspension).
+pub const CONTINUITY_SK: &str = "CONTINUITY";
+/// Sort key of the users' mobile numbers (A6).
+pub const USERS_SK: &str = "USERS";
+
+/// Prefix of audit items' sort keys: `AUDIT#{epoch ms, 13 digits}#{request id}`.
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+/// Sort key of an audit item.
+pub fn audit_sk(at: DateTime<Utc>, request_id: &str) -> String {
+    format!("{AUDIT_PREFIX}{}#{request_id}", millis(at))
+}
+/// The sort key range of the audit items from `from` to `to` (both included).
+pub fn audit_range(from: DateTime<Utc>, to: DateTime<Utc>) -> (String, String) {
+    (
+        format!("{AUDIT_PREFIX}{}", millis(from)),
+        format!("{AUDIT_PREFIX}{}~", millis(to)),
+    )
+}
+/// Audit items are kept this long.
+pub const AUDIT_DAYS: i64 = 400;
+
+// ------------------------------------------------------------------ inbound mail and the queue
+
+/// Sort key of the queue's figures item.
+pub const QUEUESTAT_SK: &str = "QUEUESTAT";
+/// `gsi1` partition of the organisations whose queue needs a look (on `QUEUESTAT`).
+pub const QUEUED: &str = "QUEUED";
+/// The due marker (`gsi1sk` under [`QUEUED`]): wake time (13-digit epoch ms), then the
+/// organisation.
+pub fn wake_key(wake: DateTime<Utc>, org_id: &str) -> String {
+    format!("{}#{org_id}", millis(wake))
+}
+/// Every due marker whose wake time is at or before `now` sorts below this.
+pub fn due_before(now: DateTime<Utc>) -> String {
+    format!("{:013}", now.timestamp_millis().max(0) + 1)
+}
+
+/// Prefix of queued messages' sort keys: `QUEUE#{enqueued epoch millis, 13 digits}#{message id}`.
+pub const QUEUE_PREFIX: &str = "QUEUE#";
+/// Sort key of a queued message.
+pub fn queue_sk(enqueued_at: DateTime<Utc>, message_id: &str) -> String {
+    format!("{QUEUE_PREFIX}{}#{message_id}", millis(enqueued_at))
+}
+
+/// Sort key of the once-per-SES-message record (Q6).
+pub fn inmsg_sk(ses_id: &str) -> String {
+    format!("INMSG#{ses_id}")
+}
+/// Filings, sent items, send and hand-out records and the once-per-message record are kept this
+/// long (U1: 30 days).
+pub const MAIL_DAYS: i64 = 30;
+
+// ------------------------------------------------------------------ the Online Inbox
+
+/// Sort key of a message filed in a mailbox: newest last within the mailbox. The same layout as
+/// [`message_sk`] of an inbox [`MessageRef`].
+pub fn mailbox_sk(mailbox: &str, received_at: DateTime<Utc>, ses_id: &str) -> String {
+    format!("MBX#{mailbox}#{}#{ses_id}", millis(received_at))
+}
+/// Sort key of a filing (`MBX#`) or sent item (`SENT#`) of `mailbox`. The layout is the
+/// domain's ([`MessageRef::sort_key`]): a page cursor is a position in it.
+pub fn message_sk(mailbox: &str, r: &MessageRef) -> String {
+    r.sort_key(mailbox)
+}
+/// Prefix of every item of `folder` in `mailbox`.
+pub fn folder_prefix(folder: Folder, mailbox: &str) -> String {
+    format!("{}#{mailbox}#", folder.prefix())
+}
+/// The sort key range of `folder` in `mailbox` from `since` on.
+pub fn folder_range(folder: Folder, mailbox: &str, since: DateTime<Utc>) -> (String, String) {
+    let prefix = folder_prefix(folder, mailbox);
+    (format!("{prefix}{}", millis(since)), format!("{prefix}~"))
+}
+
+/// Sort key of a send's idempotency record (U3).
+pub fn sendkey_sk(mailbox: &str, key: &str) -> String {
+    format!("SENDKEY#{mailbox}#{key}")
+}
+
+/// Sort key of a block rule of a mailbox (U4).
+pub fn block_sk(mailbox: &str, target: &str) -> String {
+    format!("{}{target}", block_prefix(mailbox))
+}
+/// Prefix of a mailbox's block rules.
+pub fn block_prefix(mailbox: &str) -> String {
+    format!("BLOCK#{mailbox}#")
+}
+
+/// Sort key of a hand-out record (C3).
+pub fn handout_sk(mailbox: &str, message_id: &str) -> String {
+    format!("{}{message_id}", handout_prefix(mailbox))
+}
+/// Prefix of a mailbox's hand-out records.
+pub fn handout_prefix(mailbox: &str) -> String {
+    format!("HANDOUT#{mailbox}#")
+}
+
+// ------------------------------------------------------------------ the directory
+
+/// Sort key of a delegate grant: `user` may act for `mailbox` (U5).
+pub fn delegate_sk(user: &str, mailbox: &str) -> String {
+    format!(
+        "{}{}",
+        delegate_prefix(Some(user)),
+        mailbox.to_ascii_lowercase()
+    )
+}
+/// Prefix of one user's grants (`Some`), or of every grant of the organisation.
+pub fn delegate_prefix(user: Option<&str>) -> String {
+    match user {
+        Some(u) => format!("DELEGATE#{}#", u.to_ascii_lowercase()),
+        None => "DELEGATE#".to_string(),
+    }
+}
+
+/// Prefix of distribution lists' sort keys.
+pub const GROUP_PREFIX: &str = "GROUP#";
+/// Sort key of a distribution list (U6).
+pub fn group_sk(address: &str) -> String {
+    format!("{GROUP_PREFIX}{}", address.to_ascii_lowercase())
+}
+
+/// Sort key of the directory import's record (U6).
+pub const DIRSYNC_SK: &str = "DIRSYNC";
+
+/// Epoch milliseconds, 13 digits (times before 1970 as 0).
+fn millis(t: DateTime<Utc>) -> String {
+    format!("{:013}", t.timestamp_millis().max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a test time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn numbers_in_keys_are_padded_so_that_text_order_is_time_order() {
+        let at = t("2026-01-02T03:04:05.678Z");
+        assert_eq!(queue_sk(at, "m1"), "QUEUE#1767323045678#m1");
+        assert_eq!(audit_sk(at, "r1"), "AUDIT#1767323045678#r1");
+        assert_eq!(wake_key(at, "acme"), "1767323045678#acme");
+        assert!(wake_key(at, "acme") < due_before(at));
+        assert!(queue_sk(t("2001-09-09T01:46:39Z"), "a") < queue_sk(at, "a"));
+        assert_eq!(
+            audit_range(at, at),
+            (
+                "AUDIT#1767323045678".to_string(),
+                "AUDIT#1767323045678~".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn a_filing_key_is_the_key_of_its_inbox_ref() {
+        let at = t("2026-01-02T03:04:05.678Z");
+        let r = MessageRef::new(Folder::Inbox, at, "ses-1");
+        assert_eq!(
+            mailbox_sk("bob@acme.test", at, "ses-1"),
+            message_sk("bob@acme.test", &r)
+        );
+        let (lo, hi) = folder_range(Folder::Inbox, "bob@acme.test", at);
+        let sk = message_sk("bob@acme.test", &r);
+        assert!(lo <= sk && sk < hi, "{lo} <= {sk} < {hi}");
+        assert!(sk.starts_with(&folder_prefix(Folder::Inbox, "bob@acme.test")));
+    }
+
+    #[test]
+    fn case_insensitive_names_are_lower_cased() {
+        assert_eq!(domain_pk("Acme.TEST"), "DOMAIN#acme.test");
+        assert_eq!(domain_of(&domain_pk("acme.test")), "acme.test");
+        assert_eq!(org_of(&org_pk("acme")), "acme");
+        assert_eq!(group_sk("Team@Acme.test"), "GROUP#team@acme.test");
+        assert_eq!(
+            delegate_sk("Bob@acme.test", "Sales@acme.test"),
+            "DELEGATE#bob@acme.test#sales@acme.test"
+        );
+        assert!(delegate_sk("bob@x", "s@x").starts_with(&delegate_prefix(Some("BOB@x"))));
+        assert_eq!(block_sk("bob@x", "@spam.test"), "BLOCK#bob@x#@spam.test");
+        assert_eq!(handout_sk("bob@x", "<m@x>"), "HANDOUT#bob@x#<m@x>");
+    }
+}
