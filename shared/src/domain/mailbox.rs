@@ -1,6 +1,7 @@
 //! The Online Inbox and Online Sent Items (U1-U8, C1-C3), domain side: message references and
 //! cursors, compose validation and MIME building (reply, reply all, forward), block rules, and
-//! the client sync cursor. Pure: no AWS here; the store is `store::dynamodb::mailbox`.
+//! the client sync cursor. Pure: no AWS here; the store is the `MailboxStore` port
+//! (`crate::ports::store`), in DynamoDB `crate::adapters::dynamodb::mailbox`.
 //!
 //! A message is named by a [`MessageRef`]: its folder, its receipt time (ms) and its id (the SES
 //! id for received mail, the service's own id for sent mail). The ref is the tail of the item's
