@@ -27,7 +27,10 @@ DELIVERY_PORT="${DELIVERY_PORT:-2526}"
 STATE="$CONTINUITY_HOME/run"
 
 bash infra/local/install.sh
-cargo build --locked -p local-runner
+# The workspace's binaries, selected as test.sh selects them (--workspace): cargo unifies the
+# dependencies' features over the packages selected, so `-p local-runner` alone would build
+# ~120 crates again with other features after test.sh; this reuses test.sh's build and vice versa.
+cargo build --workspace --bins --locked
 RUNNER="$ROOT/target/debug/local-runner"
 
 if [[ -f "$STATE/pids" ]]; then bash infra/local/services.sh stop "$STATE" >/dev/null 2>&1 || true; fi
