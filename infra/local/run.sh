@@ -49,6 +49,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bash infra/local/services.sh start "$STATE"
+# The functions' settings (infra/template.yaml sets them in AWS) go into run/env beside the
+# endpoints, so that `source run/env` is all a manual `local-runner once monitor|queue` needs.
+printf 'export %s=%q\n' >> "$STATE/env" \
+  TABLE_NAME continuity-local \
+  SMTP_CA_BUNDLE "$STATE/cert/cert.pem" \
+  SMTP_TIMEOUT_SECS 10 \
+  PORTAL_BASE_URL "http://127.0.0.1:$API_PORT" \
+  LINK_KEYS_SECRET continuity/link-keys \
+  ALERT_SENDER alerts@continuity.localhost \
+  EVENT_BUS_NAME continuity-local \
+  MAIL_BUCKET continuity-mail-local \
+  BOUNCE_SENDER mailer-daemon@probe.localhost \
+  SMTP_HELO_NAME continuity.localhost
 # shellcheck disable=SC1091
 source "$STATE/env"
 bash infra/local/make-test-cert.sh "$STATE/cert" >/dev/null
@@ -83,15 +96,7 @@ SH
 chmod +x "$STATE"/mailserver-*.sh
 "$STATE/mailserver-start.sh"
 
-export TABLE_NAME=continuity-local
-export SMTP_CA_BUNDLE="$STATE/cert/cert.pem"
-export SMTP_TIMEOUT_SECS=10
-export PORTAL_BASE_URL="http://127.0.0.1:$API_PORT"
-export LINK_KEYS_SECRET=continuity/link-keys
-export ALERT_SENDER=alerts@continuity.localhost
-export EVENT_BUS_NAME=continuity-local
 "$RUNNER" prepare-local-aws
-export MAIL_BUCKET=continuity-mail-local BOUNCE_SENDER=mailer-daemon@probe.localhost SMTP_HELO_NAME=continuity.localhost
 sed -e "s/\"port\": 2587/\"port\": $SUBMISSION_PORT/g" -e "s/\"port\": 2526/\"port\": $DELIVERY_PORT/g" \
   infra/local/demo-org.json > "$STATE/demo-org.json"
 "$RUNNER" put-secret continuity/demo/probe demo-password
@@ -122,6 +127,8 @@ $( [[ "${VIRTUAL:-}" == 1 ]] && echo "  advance virtual time: curl -s -X POST 'h
   It is stored in S3 (moto), filed for bob, and delivered to the server (or queued while it is down;
   the queue retries every minute and drains when it is back):
     curl -s http://127.0.0.1:$HTTP_PORT/orgs/demo/queue
+  Run a scheduled function by hand, with this stack's settings:
+    source $STATE/env; $RUNNER once monitor
   Mail the server accepted: $STATE/mail/new   Logs: $STATE/*.log
 MSG
 
