@@ -129,10 +129,10 @@ $( [[ "${VIRTUAL:-}" == 1 ]] && echo "  advance virtual time: curl -s -X POST 'h
     curl -s http://127.0.0.1:$HTTP_PORT/orgs/demo/queue
   Run a scheduled function by hand, with this stack's settings:
     source $STATE/env; $RUNNER once monitor
-  Mail the server accepted: $STATE/mail/new   Logs: $STATE/*.log
+  Mail the server accepted: $STATE/mail/new   Logs: $STATE/*.log (the runner's: runner.log)
 MSG
 
-"$RUNNER" serve --create-table --config "$STATE/demo-org.json" \
+"$RUNNER" serve --log-file "$STATE/runner.log" --create-table --config "$STATE/demo-org.json" \
   --http "127.0.0.1:$HTTP_PORT" --api "127.0.0.1:$API_PORT" --receiving "127.0.0.1:$RECEIVING_PORT" "${VIRTUAL_ARGS[@]}" &
 RUNNER_PID=$!
 wait "$RUNNER_PID"
