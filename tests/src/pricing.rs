@@ -85,14 +85,14 @@ impl Tally {
         }
     }
 
-    /// The request pattern per `per` (organisation, message, call): `BatchGetItem 1.00 (3.00
-    /// items), TransactWriteItems 1.00 (2.00 items)`.
+    /// The request pattern per `per` (organisation, message, call): `BatchGetItem 1.000 (3.00
+    /// items), Query 0.001 (1.00 items)` (three decimals: a listing's page is shared by ~1,000).
     pub fn pattern(&self, per: f64) -> String {
         self.by_kind
             .iter()
             .map(|(kind, (r, i))| {
                 format!(
-                    "{kind} {:.2} ({:.2} items)",
+                    "{kind} {:.3} ({:.2} items)",
                     *r as f64 / per,
                     *i as f64 / per
                 )
