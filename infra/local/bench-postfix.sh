@@ -14,7 +14,7 @@
 #    concurrency 1 and 8 (infra/local/smtp-load.py) and measures the wall time from the first send
 #    until the sink holds all of them, and the instance's CPU time from /proc.
 # 4. Stops Postfix and the sink, starts the local services (services.sh) and runs the service's
-#    own inbound bench (`cargo bench -p integration-tests --bench inbound`), parses its first
+#    own inbound bench (`cargo bench --workspace --bench inbound`), parses its first
 #    table and prints one combined markdown table with the ratio service / Postfix.
 # Everything it starts is stopped at exit and the temp dir removed.
 set -euo pipefail
@@ -54,7 +54,8 @@ PY="${CONTINUITY_PYTHON:-$CONTINUITY_HOME/venv/bin/python}"
 POSTFIX_ONLY="${BENCH_POSTFIX_ONLY:-0}"
 # Built before anything is measured, so compiling does not overlap a measurement.
 if [[ "$POSTFIX_ONLY" != 1 ]]; then
-  cargo bench -p integration-tests --bench inbound --no-run --locked --offline >&2
+  # --workspace, as bench.sh builds it: a `-p` subset resolves other features and compiles again.
+  cargo bench --workspace --bench inbound --no-run --locked --offline >&2
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/continuity-postfix.XXXXXX")"
@@ -239,7 +240,7 @@ bash infra/local/services.sh start "$STATE" >/dev/null
 SERVICES_STARTED=1
 # shellcheck disable=SC1091
 source "$STATE/env"
-cargo bench -p integration-tests --bench inbound --locked --offline | tee "$WORK/service.md" >&2
+cargo bench --workspace --bench inbound --locked --offline | tee "$WORK/service.md" >&2
 # The service's first table, columns found by their headers; Postfix's rows by concurrency.
 awk -F'|' -v pf="$WORK/postfix.md" '
   function trim(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }

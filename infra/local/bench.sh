@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
-# Benchmarks: starts the local services, runs `cargo bench -p integration-tests` (the monitor
+# Benchmarks: starts the local services, runs the integration-tests benches (the monitor
 # against DynamoDB Local and a real SMTP server; the inbound path against DynamoDB Local, moto
 # and an SMTP sink; the portal's page and actions; the Online Inbox's first page of a 30,000-message
 # mailbox) and prints the figures as tables, then the
-# release size of each function binary. BENCH_ORGS / BENCH_PROBE_ORGS select the sizes.
+# release size of each function binary and the monitor's cold start. BENCH_ORGS /
+# BENCH_PROBE_ORGS / BENCH_ALERT_ORGS / BENCH_MESSAGES / BENCH_PORTAL_N / BENCH_INBOX_MESSAGES /
+# BENCH_INBOX_RUNS select the sizes (see each bench's header in tests/benches/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 export CONTINUITY_HOME="${CONTINUITY_HOME:-$HOME/.cache/email-continuity}"
 bash infra/local/install.sh >/dev/null
-cargo bench -p integration-tests --bench monitor --bench inbound --bench portal --bench inbox_pages --no-run --locked
+# One release build for everything below, compiled once: the benches, the function binaries
+# (their sizes, the cold start) and the runner (the cold start's table). `cargo bench` uses the
+# `bench` profile, which inherits `release` (Cargo.toml) and shares target/release, so the
+# `cargo bench` runs below reuse this build as long as they select the same packages
+# (--workspace: cargo unifies dependency features over the packages selected, and a `-p` subset
+# would compile the dependencies again with other features).
+cargo build --release --locked --workspace --bench '*' \
+  --bin monitor --bin inbound --bin queue --bin api --bin local-runner
+BENCH=(cargo bench --locked --offline --workspace)
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/continuity-bench.XXXXXX")"
 cleanup() { bash "$ROOT/infra/local/services.sh" stop "$STATE" >/dev/null 2>&1 || true; rm -rf "$STATE"; }
 trap cleanup EXIT
 bash infra/local/services.sh start "$STATE" >/dev/null
 # shellcheck disable=SC1091
 source "$STATE/env"
-cargo bench -p integration-tests --bench monitor --locked --offline
+"${BENCH[@]}" --bench monitor
 echo
-cargo bench -p integration-tests --bench inbound --locked --offline
+"${BENCH[@]}" --bench inbound
 echo
-cargo bench -p integration-tests --bench portal --locked --offline
+"${BENCH[@]}" --bench portal
 echo
-cargo bench -p integration-tests --bench inbox_pages --locked --offline
+"${BENCH[@]}" --bench inbox_pages
 echo
-cargo build --release --locked -p monitor -p inbound -p api
 printf '| binary | release size (x86_64, stripped) |\n|---|---:|\n'
 for f in monitor inbound queue api; do
   size=$(stat -c %s "target/release/$f")
@@ -36,7 +45,7 @@ echo "first response, a run over an empty table: one Query to DynamoDB Local):"
 printf '| binary | init | init + first invocation | runs |\n|---|---:|---:|---:|\n'
 export TABLE_NAME=coldstart PORTAL_BASE_URL=https://continuity.test LINK_KEYS_SECRET=unused \
   ALERT_SENDER=alerts@continuity.test EVENT_BUS_NAME=default
-cargo run -q --locked --offline -p local-runner -- create-table >/dev/null
+target/release/local-runner create-table >/dev/null
 "$CONTINUITY_PYTHON" infra/local/coldstart.py target/release/monitor tests/fixtures/eventbridge-scheduled.json 20
 # BENCH_POSTFIX=1 (default off): the inbound path side by side with a private Postfix instance
 # relaying to the same kind of sink (infra/local/bench-postfix.sh; root, installs Debian's postfix).

@@ -27,7 +27,10 @@ DELIVERY_PORT="${DELIVERY_PORT:-2526}"
 STATE="$CONTINUITY_HOME/run"
 
 bash infra/local/install.sh
-cargo build --locked -p local-runner
+# The workspace's binaries, selected as test.sh selects them (--workspace): cargo unifies the
+# dependencies' features over the packages selected, so `-p local-runner` alone would build
+# ~120 crates again with other features after test.sh; this reuses test.sh's build and vice versa.
+cargo build --workspace --bins --locked
 RUNNER="$ROOT/target/debug/local-runner"
 
 if [[ -f "$STATE/pids" ]]; then bash infra/local/services.sh stop "$STATE" >/dev/null 2>&1 || true; fi
@@ -46,6 +49,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bash infra/local/services.sh start "$STATE"
+# The functions' settings (infra/template.yaml sets them in AWS) go into run/env beside the
+# endpoints, so that `source run/env` is all a manual `local-runner once monitor|queue` needs.
+printf 'export %s=%q\n' >> "$STATE/env" \
+  TABLE_NAME continuity-local \
+  SMTP_CA_BUNDLE "$STATE/cert/cert.pem" \
+  SMTP_TIMEOUT_SECS 10 \
+  PORTAL_BASE_URL "http://127.0.0.1:$API_PORT" \
+  LINK_KEYS_SECRET continuity/link-keys \
+  ALERT_SENDER alerts@continuity.localhost \
+  EVENT_BUS_NAME continuity-local \
+  MAIL_BUCKET continuity-mail-local \
+  BOUNCE_SENDER mailer-daemon@probe.localhost \
+  SMTP_HELO_NAME continuity.localhost
 # shellcheck disable=SC1091
 source "$STATE/env"
 bash infra/local/make-test-cert.sh "$STATE/cert" >/dev/null
@@ -80,15 +96,7 @@ SH
 chmod +x "$STATE"/mailserver-*.sh
 "$STATE/mailserver-start.sh"
 
-export TABLE_NAME=continuity-local
-export SMTP_CA_BUNDLE="$STATE/cert/cert.pem"
-export SMTP_TIMEOUT_SECS=10
-export PORTAL_BASE_URL="http://127.0.0.1:$API_PORT"
-export LINK_KEYS_SECRET=continuity/link-keys
-export ALERT_SENDER=alerts@continuity.localhost
-export EVENT_BUS_NAME=continuity-local
 "$RUNNER" prepare-local-aws
-export MAIL_BUCKET=continuity-mail-local BOUNCE_SENDER=mailer-daemon@probe.localhost SMTP_HELO_NAME=continuity.localhost
 sed -e "s/\"port\": 2587/\"port\": $SUBMISSION_PORT/g" -e "s/\"port\": 2526/\"port\": $DELIVERY_PORT/g" \
   infra/local/demo-org.json > "$STATE/demo-org.json"
 "$RUNNER" put-secret continuity/demo/probe demo-password
@@ -119,10 +127,12 @@ $( [[ "${VIRTUAL:-}" == 1 ]] && echo "  advance virtual time: curl -s -X POST 'h
   It is stored in S3 (moto), filed for bob, and delivered to the server (or queued while it is down;
   the queue retries every minute and drains when it is back):
     curl -s http://127.0.0.1:$HTTP_PORT/orgs/demo/queue
-  Mail the server accepted: $STATE/mail/new   Logs: $STATE/*.log
+  Run a scheduled function by hand, with this stack's settings:
+    source $STATE/env; $RUNNER once monitor
+  Mail the server accepted: $STATE/mail/new   Logs: $STATE/*.log (the runner's: runner.log)
 MSG
 
-"$RUNNER" serve --create-table --config "$STATE/demo-org.json" \
+"$RUNNER" serve --log-file "$STATE/runner.log" --create-table --config "$STATE/demo-org.json" \
   --http "127.0.0.1:$HTTP_PORT" --api "127.0.0.1:$API_PORT" --receiving "127.0.0.1:$RECEIVING_PORT" "${VIRTUAL_ARGS[@]}" &
 RUNNER_PID=$!
 wait "$RUNNER_PID"

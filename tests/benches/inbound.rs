@@ -5,9 +5,12 @@
 //! Then the queue's drain (Q3, Q5): messages queued while the server was down, delivered by queue
 //! runs once it is back, with the drain rate set high enough not to limit (so the figure is the
 //! queue's own throughput per run), and DynamoDB requests per drained message.
-//! Run with `infra/local/bench.sh`. BENCH_MESSAGES (default 500) sets the count.
+//! Request units and cost are priced from the requests sent (`tests/src/pricing.rs`), not from
+//! DynamoDB Local's `ConsumedCapacity`. Run with `infra/local/bench.sh`. BENCH_MESSAGES (default
+//! 500) sets the count.
 
 use futures::stream::{self, StreamExt};
+use integration_tests::pricing::{self, Tally};
 use integration_tests::*;
 use shared::app::inbound::OrgResult;
 use std::time::Instant;
@@ -23,6 +26,7 @@ fn cpu_seconds() -> f64 {
 
 #[tokio::main]
 async fn main() {
+    pricing::start();
     let n: usize = std::env::var("BENCH_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -30,8 +34,10 @@ async fn main() {
     let rig = MailRig::start(t("2026-11-23T10:00:00Z")).await;
     let server = plain_server().await;
     rig.org("bench", &[server.port]).await;
-    println!("| concurrency | messages | wall | messages/s | DynamoDB requests / message | WCU / message | RCU / message | CPU ms / message |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let table = rig.store().table().to_string();
+    let mut patterns: Vec<(String, Tally, usize)> = Vec::new();
+    println!("| concurrency | messages | wall | messages/s | DynamoDB requests / message | WRU / message | RRU / message | USD / million messages | CPU ms / message |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for concurrency in [1usize, 8] {
         // The raw messages are stored first: that is SES's part, not the service's.
         let mut ids = Vec::with_capacity(n);
@@ -46,7 +52,7 @@ async fn main() {
                 .expect("put raw");
             ids.push(id);
         }
-        let before = rig.store().metrics();
+        let before = pricing::tally(&table);
         let cpu0 = cpu_seconds();
         let started = Instant::now();
         let rig_ref = &rig;
@@ -66,17 +72,23 @@ async fn main() {
             .await;
         let wall = started.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu0;
-        let after = rig.store().metrics();
+        let d = pricing::tally(&table).since(&before);
         assert_eq!(done, n, "every message delivered");
         let per = |x: f64| x / n as f64;
         println!(
-            "| {concurrency} | {n} | {wall:.2} s | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {concurrency} | {n} | {wall:.2} s | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
             n as f64 / wall,
-            per((after.requests - before.requests) as f64),
-            per(after.write_units - before.write_units),
-            per(after.read_units - before.read_units),
+            per(d.requests as f64),
+            per(d.write_units),
+            per(d.read_units),
+            per(d.usd()) * 1e6,
             per(cpu) * 1000.0,
         );
+        patterns.push((
+            format!("delivered at once, concurrency {concurrency}"),
+            d,
+            n,
+        ));
     }
 
     // The queue's drain: the server is down while the messages arrive, then back.
@@ -100,7 +112,7 @@ async fn main() {
         "every message queued while the server is down"
     );
     down.restart().await;
-    let before = rig.store().metrics();
+    let before = pricing::tally(&table);
     let cpu0 = cpu_seconds();
     let started = Instant::now();
     let mut runs = 0;
@@ -115,15 +127,29 @@ async fn main() {
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    let after = rig.store().metrics();
+    let d = pricing::tally(&table).since(&before);
     assert_eq!(delivered, n, "every queued message drained");
     println!();
-    println!("| queue drain | messages | queue runs | wall | messages/s | DynamoDB requests / message | CPU ms / message |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("| queue drain | messages | queue runs | wall | messages/s | DynamoDB requests / message | WRU / message | RRU / message | USD / million messages | CPU ms / message |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
-        "| server back, drain rate not limiting | {n} | {runs} | {wall:.2} s | {:.1} | {:.2} | {:.2} |",
+        "| server back, drain rate not limiting | {n} | {runs} | {wall:.2} s | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
         n as f64 / wall,
-        (after.requests - before.requests) as f64 / n as f64,
+        d.requests as f64 / n as f64,
+        d.write_units / n as f64,
+        d.read_units / n as f64,
+        d.usd() / n as f64 * 1e6,
         cpu / n as f64 * 1000.0,
+    );
+    patterns.push(("queue drain".into(), d, n));
+    println!("\n| run | DynamoDB requests per message by kind (items) |\n|---|---|");
+    for (what, d, n) in &patterns {
+        println!("| {what} | {} |", d.pattern(*n as f64));
+    }
+    println!(
+        "\nWRU / RRU: the request units AWS bills for the requests sent (tests/src/pricing.rs), at on-demand prices \
+         (USD {}/M write units, {}/M read units); S3 and SMTP not priced.",
+        pricing::USD_PER_MILLION_WRU,
+        pricing::USD_PER_MILLION_RRU
     );
 }

@@ -1,12 +1,13 @@
 //! Online Inbox figures: latency of the first inbox page (p50, p99) for a mailbox of 30,000
 //! messages (30 days x 1,000) against DynamoDB Local, DynamoDB requests per page, page weight.
 //! Both the store's one Query and the whole HTTP request (token check, organisation lookup,
-//! the Query, rendering) are measured. Needs the local services (as `infra/local/bench.sh`
-//! starts them). BENCH_INBOX_MESSAGES (default 30000) and BENCH_INBOX_RUNS (default 200).
+//! the Query, rendering) are measured; read units and cost are priced from the requests sent
+//! (`tests/src/pricing.rs`). Needs the local services (as `infra/local/bench.sh` starts them). BENCH_INBOX_MESSAGES (default 30000) and BENCH_INBOX_RUNS (default 200).
 
 use chrono::Duration;
 use futures::stream::{self, StreamExt};
 use integration_tests::inbox_support::{addr, InboxRig, ORG};
+use integration_tests::pricing;
 use integration_tests::t;
 use shared::domain::mail::summarize;
 use shared::domain::mailbox::Filing;
@@ -25,6 +26,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    pricing::start();
     let n: i64 = std::env::var("BENCH_INBOX_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -75,20 +77,20 @@ async fn main() {
     );
 
     // The store's one Query.
-    let mut q = Vec::with_capacity(runs);
-    let before = store.metrics();
+    let mut q_lat = Vec::with_capacity(runs);
+    let table = store.table().to_string();
+    let before = pricing::tally(&table);
     for _ in 0..runs {
         let t0 = Instant::now();
         let page = store
             .mailbox_page(ORG, &bob, Folder::Inbox, window_start(now), None, 100)
             .await
             .expect("page");
-        q.push(t0.elapsed().as_secs_f64() * 1000.0);
+        q_lat.push(t0.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(page.items.len(), 100);
     }
-    let after = store.metrics();
-    let q_req = (after.requests - before.requests) as f64 / runs as f64;
-    let q_rcu = (after.read_units - before.read_units) / runs as f64;
+    let q = pricing::tally(&table).since(&before);
+    let per_run = |x: f64| x / runs as f64;
 
     // The whole HTTP request, JSON and page.
     let tok = rig.token("bob", false);
@@ -98,7 +100,7 @@ async fn main() {
         async move {
             let mut lat = Vec::with_capacity(runs);
             let mut bytes = 0usize;
-            let m0 = rig.api.store().metrics();
+            let m0 = pricing::tally(rig.api.store().table());
             for _ in 0..runs {
                 let t0 = Instant::now();
                 let mut req = rig.http.get(rig.api.url(&path)).bearer_auth(&tok);
@@ -109,41 +111,51 @@ async fn main() {
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
                 bytes = body.len();
             }
-            let m1 = rig.api.store().metrics();
+            let d = pricing::tally(rig.api.store().table()).since(&m0);
             lat.sort_by(|a, b| a.total_cmp(b));
-            (lat, bytes, (m1.requests - m0.requests) as f64 / runs as f64)
+            (lat, bytes, d)
         }
     };
-    let (json_lat, json_bytes, json_req) =
+    let (json_lat, json_bytes, json) =
         measure(format!("/api/v1/mailboxes/{bob}/messages"), false).await;
-    let (page_lat, page_bytes, page_req) = measure(format!("/inbox/{bob}"), true).await;
-    q.sort_by(|a, b| a.total_cmp(b));
+    let (page_lat, page_bytes, page) = measure(format!("/inbox/{bob}"), true).await;
+    q_lat.sort_by(|a, b| a.total_cmp(b));
 
     println!(
         "Online Inbox, first page of 100, mailbox of {n} messages (30 days), {runs} runs each"
     );
     println!();
-    println!("| what | p50 | p99 | DynamoDB requests / page | RCU / page | bytes / page |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    println!(
-        "| store: one Query (Limit 100, newest first) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | - |",
-        pct(&q, 0.5),
-        pct(&q, 0.99),
-        q_req,
-        q_rcu
-    );
-    println!(
-        "| HTTP JSON `GET /api/v1/mailboxes/{{m}}/messages` | {:.2} ms | {:.2} ms | {:.2} | - | {} |",
-        pct(&json_lat, 0.5),
-        pct(&json_lat, 0.99),
-        json_req,
-        json_bytes
-    );
-    println!(
-        "| HTTP page `GET /inbox/{{m}}` | {:.2} ms | {:.2} ms | {:.2} | - | {} |",
-        pct(&page_lat, 0.5),
-        pct(&page_lat, 0.99),
-        page_req,
-        page_bytes
-    );
+    println!("| what | p50 | p99 | DynamoDB requests / page | RRU / page | USD / million pages (DynamoDB) | bytes / page |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (what, lat, d, bytes) in [
+        (
+            "store: one Query (Limit 100, newest first)",
+            &q_lat,
+            &q,
+            None,
+        ),
+        (
+            "HTTP JSON `GET /api/v1/mailboxes/{m}/messages`",
+            &json_lat,
+            &json,
+            Some(json_bytes),
+        ),
+        (
+            "HTTP page `GET /inbox/{m}`",
+            &page_lat,
+            &page,
+            Some(page_bytes),
+        ),
+    ] {
+        println!(
+            "| {what} | {:.2} ms | {:.2} ms | {:.2} | {:.2} | {:.2} | {} |",
+            pct(lat, 0.5),
+            pct(lat, 0.99),
+            per_run(d.requests as f64),
+            per_run(d.read_units),
+            per_run(d.usd()) * 1e6,
+            bytes.map_or("-".to_string(), |b| b.to_string()),
+        );
+    }
+    println!("\nRRU: read request units AWS bills for the requests sent (tests/src/pricing.rs), USD {}/M.", pricing::USD_PER_MILLION_RRU);
 }

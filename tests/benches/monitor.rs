@@ -1,13 +1,15 @@
 //! Monitor figures against DynamoDB Local (and a real SMTP server for the probe case): wall time
-//! of one run, DynamoDB requests and consumed capacity per organisation per window, and the
-//! on-demand cost those imply. Run with `infra/local/bench.sh` (it starts the services).
+//! of one run, DynamoDB requests per organisation per window by kind, the request units AWS
+//! would bill for them, and the on-demand cost those imply (priced from the requests sent, see
+//! `tests/src/pricing.rs`; DynamoDB Local's own `ConsumedCapacity` under-reports). Run with
+//! `infra/local/bench.sh` (it starts the services).
 //!
 //! BENCH_ORGS (default "1000,10000") sets the organisation counts; BENCH_PROBE_ORGS (default 100)
-//! the count for the run with probes.
+//! the count for the run with probes; BENCH_ALERT_ORGS (default 1000) the run that alerts.
 
 use futures::stream::{self, StreamExt};
+use integration_tests::pricing::{self, Tally, WINDOWS_PER_MONTH};
 use integration_tests::*;
-use shared::adapters::dynamodb::metrics::MetricsSnapshot;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::domain::monitoring::DeliveryOutcome;
 use shared::domain::window::Window;
@@ -16,24 +18,11 @@ use shared::ports::store::InboundRecorder;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// On-demand prices (us-east-1, USD per million request units) used for the cost column.
-const USD_PER_MILLION_WRU: f64 = 0.625;
-const USD_PER_MILLION_RRU: f64 = 0.125;
-const WINDOWS_PER_MONTH: f64 = 30.0 * 720.0;
-
 struct Row {
     scenario: String,
     orgs: usize,
     wall: Duration,
-    delta: MetricsSnapshot,
-}
-
-fn diff(a: MetricsSnapshot, b: MetricsSnapshot) -> MetricsSnapshot {
-    MetricsSnapshot {
-        requests: b.requests - a.requests,
-        read_units: b.read_units - a.read_units,
-        write_units: b.write_units - a.write_units,
-    }
+    delta: Tally,
 }
 
 async fn seed(
@@ -55,7 +44,8 @@ async fn seed(
 async fn run(store: &DynamoStore, at: Window, scenario: &str, orgs: usize, rows: &mut Vec<Row>) {
     let clock = VirtualClock::new(at.start());
     let d = deps(store.clone(), Arc::new(clock), Duration::from_secs(10)).await;
-    let before = store.metrics();
+    let before = pricing::tally(store.table());
+    let requests_before = store.metrics().requests;
     let started = Instant::now();
     let report = d.monitor().run(at.start()).await.expect("run");
     let wall = started.elapsed();
@@ -73,16 +63,27 @@ async fn run(store: &DynamoStore, at: Window, scenario: &str, orgs: usize, rows:
             shared::app::monitor::Evaluation::Failed { .. }
         ))
     );
+    let delta = pricing::tally(store.table()).since(&before);
+    // The meter and the store count the same requests; a difference would mean some went
+    // unpriced.
+    let store_requests = store.metrics().requests - requests_before;
+    if delta.requests != store_requests {
+        eprintln!(
+            "{scenario}: the store made {store_requests} requests, the meter priced {}",
+            delta.requests
+        );
+    }
     rows.push(Row {
         scenario: scenario.to_string(),
         orgs,
         wall,
-        delta: diff(before, store.metrics()),
+        delta,
     });
 }
 
 #[tokio::main]
 async fn main() {
+    pricing::start();
     let counts: Vec<usize> = std::env::var("BENCH_ORGS")
         .unwrap_or_else(|_| "1000,10000".into())
         .split(',')
@@ -221,27 +222,31 @@ async fn main() {
         .await;
     }
 
-    println!("\n| scenario | organisations | wall time of the run | per organisation | requests / org | RCU / org | WCU / org | USD / org / month |");
+    println!("\n| scenario | organisations | wall time of the run | per organisation | requests / org | RRU / org | WRU / org | USD / org / month |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         let n = r.orgs as f64;
-        let (req, rcu, wcu) = (
-            r.delta.requests as f64 / n,
-            r.delta.read_units / n,
-            r.delta.write_units / n,
-        );
-        let usd = (wcu * USD_PER_MILLION_WRU + rcu * USD_PER_MILLION_RRU) / 1e6 * WINDOWS_PER_MONTH;
         println!(
             "| {} | {} | {:.2} s | {:.2} ms | {:.2} | {:.2} | {:.2} | {:.4} |",
             r.scenario,
             r.orgs,
             r.wall.as_secs_f64(),
             r.wall.as_secs_f64() * 1000.0 / n,
-            req,
-            rcu,
-            wcu,
-            usd
+            r.delta.requests as f64 / n,
+            r.delta.read_units / n,
+            r.delta.write_units / n,
+            r.delta.usd() / n * WINDOWS_PER_MONTH,
         );
     }
-    println!("\nCost column: that window's DynamoDB capacity repeated for every window of a 30-day month, on-demand prices (USD {USD_PER_MILLION_WRU}/M write units, {USD_PER_MILLION_RRU}/M read units).");
+    println!("\n| scenario | requests per organisation by kind (items) |\n|---|---|");
+    for r in &rows {
+        println!("| {} | {} |", r.scenario, r.delta.pattern(r.orgs as f64));
+    }
+    println!(
+        "\nRRU / WRU: the read and write request units AWS bills for the requests sent (tests/src/pricing.rs; not DynamoDB Local's ConsumedCapacity). \
+         Cost column: that window's DynamoDB requests repeated for every window of a 30-day month, on-demand prices \
+         (USD {}/M write units, {}/M read units); DynamoDB only (SNS and SES sends not priced).",
+        pricing::USD_PER_MILLION_WRU,
+        pricing::USD_PER_MILLION_RRU
+    );
 }

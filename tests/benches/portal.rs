@@ -1,11 +1,13 @@
 //! Portal figures against DynamoDB Local and moto: p50 and p99 latency of the portal page and of
 //! each action (the whole HTTP round trip on loopback, so the handler plus a few tens of
-//! microseconds), DynamoDB requests per call (the store's request metrics), and the page weight.
+//! microseconds), DynamoDB requests per call and their on-demand price (priced from the requests
+//! sent, `tests/src/pricing.rs`), and the page weight.
 //! Needs the local services (see `infra/local/services.sh`); BENCH_PORTAL_N (default 200) sets
 //! the number of calls per operation.
 
 use integration_tests::api::ApiRig;
 use integration_tests::portal_support::org_with_link;
+use integration_tests::pricing::{self, Tally};
 use integration_tests::t;
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,19 @@ struct Row {
     op: &'static str,
     times: Vec<Duration>,
     requests: u64,
+    usd: f64,
     bytes: usize,
+}
+
+impl Row {
+    /// Adds one call: its time, its DynamoDB work on `table` since `before`, its size.
+    fn call(&mut self, t0: Instant, table: &str, before: &Tally, bytes: usize) {
+        self.times.push(t0.elapsed());
+        let d = pricing::tally(table).since(before);
+        self.requests += d.requests;
+        self.usd += d.usd();
+        self.bytes = bytes;
+    }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -35,6 +49,7 @@ async fn post(url: &str, body: String) -> (u16, usize) {
 
 #[tokio::main]
 async fn main() {
+    pricing::start();
     let n: usize = std::env::var("BENCH_PORTAL_N")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -44,6 +59,7 @@ async fn main() {
     let ft = shared::domain::continuity::form_token(&rig.env.link_keys, "k1", &token)
         .expect("form token");
     let page_url = rig.url(&format!("/l/{token}"));
+    let table = rig.store().table().to_string();
     // A full chart: 24 hours of history (720 windows), the counter rising and falling.
     {
         use shared::domain::counter::{Step, Verdict};
@@ -106,6 +122,7 @@ async fn main() {
             op,
             times: Vec::with_capacity(n),
             requests: 0,
+            usd: 0.0,
             bytes: 0,
         });
         rows.len() - 1
@@ -119,13 +136,11 @@ async fn main() {
     );
     let page_active = measure("GET portal page (active)");
     for _ in 0..n {
-        let before = rig.store().metrics().requests;
+        let before = pricing::tally(&table);
         let t0 = Instant::now();
         let r = ApiRig::http().get(&page_url).send().await.expect("get");
         let len = r.bytes().await.map(|b| b.len()).unwrap_or(0);
-        rows[page].times.push(t0.elapsed());
-        rows[page].requests += rig.store().metrics().requests - before;
-        rows[page].bytes = len;
+        rows[page].call(t0, &table, &before, len);
 
         for (i, action, d) in [
             (activate, "activate", Some("4h")),
@@ -133,46 +148,42 @@ async fn main() {
             (suspend, "suspend", Some("1h")),
         ] {
             let b = body(d);
-            let before = rig.store().metrics().requests;
+            let before = pricing::tally(&table);
             let t0 = Instant::now();
             let (status, len) = post(&rig.url(&format!("/l/{token}/{action}")), b).await;
-            rows[i].times.push(t0.elapsed());
+            rows[i].call(t0, &table, &before, len);
             assert_eq!(status, 200, "{action}");
-            rows[i].requests += rig.store().metrics().requests - before;
-            rows[i].bytes = len;
         }
 
-        let before = rig.store().metrics().requests;
+        let before = pricing::tally(&table);
         let t0 = Instant::now();
         let r = ApiRig::http().get(&page_url).send().await.expect("get");
         let len = r.bytes().await.map(|b| b.len()).unwrap_or(0);
-        rows[page_active].times.push(t0.elapsed());
-        rows[page_active].requests += rig.store().metrics().requests - before;
-        rows[page_active].bytes = len;
+        rows[page_active].call(t0, &table, &before, len);
 
         let b = body(None);
-        let before = rig.store().metrics().requests;
+        let before = pricing::tally(&table);
         let t0 = Instant::now();
         let (status, len) = post(&rig.url(&format!("/l/{token}/stop")), b).await;
-        rows[stop].times.push(t0.elapsed());
+        rows[stop].call(t0, &table, &before, len);
         assert_eq!(status, 200, "stop");
-        rows[stop].requests += rig.store().metrics().requests - before;
-        rows[stop].bytes = len;
     }
 
     println!(
         "Portal against DynamoDB Local and moto, {n} calls each (HTTP on loopback, sequential):"
     );
-    println!("| operation | p50 | p99 | DynamoDB requests per call | response bytes |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| operation | p50 | p99 | DynamoDB requests per call | USD / million calls (DynamoDB) | response bytes |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for mut r in rows {
         r.times.sort();
+        let calls = r.times.len().max(1) as f64;
         println!(
-            "| {} | {:.2} ms | {:.2} ms | {:.1} | {} |",
+            "| {} | {:.2} ms | {:.2} ms | {:.1} | {:.2} | {} |",
             r.op,
             pct(&r.times, 0.5),
             pct(&r.times, 0.99),
-            r.requests as f64 / r.times.len().max(1) as f64,
+            r.requests as f64 / calls,
+            r.usd / calls * 1e6,
             r.bytes
         );
     }

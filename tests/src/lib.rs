@@ -9,6 +9,7 @@ pub mod api;
 pub mod browser;
 pub mod inbox_support;
 pub mod portal_support;
+pub mod pricing;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use shared::adapters::dynamodb::DynamoStore;
@@ -46,10 +47,15 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A fresh table of its own for one test.
+/// A fresh table of its own for one test. Its client carries the benches' pricing meter
+/// ([`pricing::Meter`]), idle unless a bench started it.
 pub async fn fresh_store() -> DynamoStore {
     let sdk = sdk().await;
-    let client = DynamoClient::new(&sdk);
+    let client = DynamoClient::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(pricing::Meter)
+            .build(),
+    );
     let table = unique("continuity-test");
     DynamoStore::create_table(&client, &table)
         .await

@@ -18,6 +18,10 @@ use std::time::Duration;
     about = "Runs the email continuity functions locally (endpoints from AWS_ENDPOINT_URL*, table from TABLE_NAME)"
 )]
 struct Cli {
+    /// Also append the log (without colours) to this file; `run.sh` keeps it beside the other
+    /// logs of the run state directory.
+    #[arg(long, global = true)]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -106,15 +110,48 @@ async fn ensure_table(store: &DynamoStore) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
+/// Logs to stderr, coloured only when it is a terminal (escape codes would litter files and
+/// pipes), and, with `--log-file`, to that file as plain text.
+fn init_logging(log_file: Option<&PathBuf>) -> Result<(), String> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let file = match log_file {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("log file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(file.map(|f| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(Arc::new(f))
+                .with_ansi(false)
+        }))
         .init();
-    if let Err(e) = run(Cli::parse()).await {
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match init_logging(cli.log_file.as_ref()) {
+        Ok(()) => run(cli).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
         eprintln!("local-runner: {e}");
         std::process::exit(1);
     }
