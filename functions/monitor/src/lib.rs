@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::lambda::{env_or, required_env};
-use shared::adapters::notify::AwsChannels;
+use shared::adapters::notify::{AwsChannels, ChannelSettings};
 use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::app::monitor::{Alerting, Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
@@ -34,14 +34,9 @@ pub struct Settings {
     pub portal_base_url: String,
     /// `LINK_KEYS_SECRET`: the Secrets Manager secret with the link-signing key set.
     pub link_keys_secret: String,
-    /// `ALERT_SENDER`: the service's own verified SES address alerts come from.
-    pub alert_sender: String,
-    /// `ALERT_SENDER_NAME`: its display name (default "Email continuity").
-    pub alert_sender_name: String,
-    /// `EVENT_BUS_NAME`: the service's EventBridge bus.
-    pub event_bus: String,
-    /// `SMS_SENDER_ID`: optional alphanumeric sender id for SMS.
-    pub sms_sender_id: Option<String>,
+    /// `ALERT_SENDER`, `ALERT_SENDER_NAME`, `SMS_SENDER_ID`, `EVENT_BUS_NAME`: the alert
+    /// channels and the event bus.
+    pub channels: ChannelSettings,
 }
 
 impl Settings {
@@ -72,21 +67,12 @@ impl Settings {
                 u.trim_end_matches('/').to_string()
             },
             link_keys_secret: required_env("LINK_KEYS_SECRET")?,
-            alert_sender: {
-                let a = required_env("ALERT_SENDER")?;
-                if !shared::domain::config::is_address(&a) {
-                    return Err(format!("ALERT_SENDER {a:?} is not an email address"));
-                }
-                a
-            },
-            alert_sender_name: std::env::var("ALERT_SENDER_NAME")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "Email continuity".into()),
-            event_bus: required_env("EVENT_BUS_NAME")?,
-            sms_sender_id: std::env::var("SMS_SENDER_ID")
-                .ok()
-                .filter(|v| !v.is_empty()),
+            channels: ChannelSettings::new(
+                required_env("ALERT_SENDER")?,
+                std::env::var("ALERT_SENDER_NAME").ok(),
+                std::env::var("SMS_SENDER_ID").ok(),
+                required_env("EVENT_BUS_NAME")?,
+            )?,
         })
     }
 }
@@ -122,15 +108,7 @@ impl Deps {
                 settings.secret_cache,
             ),
             sender: SmtpProbeSender::new(settings.smtp_timeout, roots),
-            channels: AwsChannels {
-                sns: aws_sdk_sns::Client::new(sdk),
-                mail: shared::adapters::ses::SesMailSender::new(aws_sdk_ses::Client::new(sdk)),
-                events: aws_sdk_eventbridge::Client::new(sdk),
-                sender: settings.alert_sender.clone(),
-                sender_name: settings.alert_sender_name.clone(),
-                sms_sender_id: settings.sms_sender_id.clone(),
-                bus: settings.event_bus.clone(),
-            },
+            channels: AwsChannels::new(sdk, &settings.channels),
             clock,
             fan_out: settings.fan_out,
             link_keys_secret: settings.link_keys_secret.clone(),
