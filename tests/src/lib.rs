@@ -440,6 +440,16 @@ impl AlertEnv {
         }
     }
 
+    /// The monitor's channel settings in tests: the test sender, an SMS sender id, this bus.
+    pub fn channel_settings(&self) -> shared::adapters::notify::ChannelSettings {
+        shared::adapters::notify::ChannelSettings {
+            sender: ALERT_SENDER.into(),
+            sender_name: "Email continuity".into(),
+            sms_sender_id: Some("Continuity".into()),
+            event_bus: self.bus.clone(),
+        }
+    }
+
     /// Events published on this bus so far (each returned once): (detail-type, detail).
     pub async fn events(&self) -> Vec<(String, serde_json::Value)> {
         let sqs = aws_sdk_sqs::Client::new(&sdk().await);
@@ -501,15 +511,7 @@ pub async fn deps_with(
             Duration::from_secs(3600),
         ),
         sender: SmtpProbeSender::new(smtp_timeout, Some(ca)),
-        channels: shared::adapters::notify::AwsChannels {
-            sns: aws_sdk_sns::Client::new(&sdk),
-            mail: shared::adapters::ses::SesMailSender::new(aws_sdk_ses::Client::new(&sdk)),
-            events: aws_sdk_eventbridge::Client::new(&sdk),
-            sender: ALERT_SENDER.into(),
-            sender_name: "Email continuity".into(),
-            sms_sender_id: Some("Continuity".into()),
-            bus: env.bus.clone(),
-        },
+        channels: shared::adapters::notify::AwsChannels::new(&sdk, &env.channel_settings()),
         clock,
         fan_out: 64,
         link_keys_secret: env.link_keys_secret.clone(),

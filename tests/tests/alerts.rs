@@ -322,7 +322,7 @@ async fn a_failed_send_is_retried_on_the_next_run() {
         &rig.alerts,
     )
     .await;
-    broken.channels.sender = "alerts@unverified-sender.test".into();
+    broken.channels.email.sender = "alerts@unverified-sender.test".into();
     let first = monitor::handle(
         &broken,
         ScheduledEvent {

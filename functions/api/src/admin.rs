@@ -384,7 +384,7 @@ async fn delivery_test(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| "localhost".into());
-    let sender = state.settings.alert_sender.clone();
+    let sender = state.settings.channels.sender.clone();
     let raw = format!(
         "From: {sender}\r\nTo: {to}\r\nSubject: Email continuity: delivery route test\r\n\
          Date: {date}\r\nMessage-ID: <route-test-{id}@{helo}>\r\nAuto-Submitted: auto-generated\r\n\r\n\

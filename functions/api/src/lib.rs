@@ -26,7 +26,7 @@ use axum::Router;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::jwks::{LocalIssuer, RemoteJwks};
 use shared::adapters::lambda::{env_or, required_env};
-use shared::adapters::notify::AwsChannels;
+use shared::adapters::notify::{AwsChannels, ChannelSettings};
 use shared::adapters::s3::S3RawMessages;
 use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::ses::SesMailSender;
@@ -66,11 +66,9 @@ pub struct Settings {
     pub portal_base_url: String,
     /// Secrets Manager secret holding the link key set (A3).
     pub link_keys_secret: String,
-    /// The service's verified sender for notices (A6).
-    pub alert_sender: String,
-    pub alert_sender_name: String,
-    pub sms_sender_id: Option<String>,
-    pub event_bus: String,
+    /// The alert channels and the event bus; `channels.sender` is the service's verified
+    /// sender (notices, A6; route tests, P8).
+    pub channels: ChannelSettings,
     /// The mail bucket (raw messages; .eml downloads, attachments).
     pub mail_bucket: String,
     pub mail_prefix: String,
@@ -99,12 +97,12 @@ impl Settings {
             table: required_env("TABLE_NAME")?,
             portal_base_url: required_env("PORTAL_BASE_URL")?,
             link_keys_secret: required_env("LINK_KEYS_SECRET")?,
-            alert_sender: required_env("ALERT_SENDER")?,
-            alert_sender_name: env_or("ALERT_SENDER_NAME", "Email Continuity".to_string())?,
-            sms_sender_id: std::env::var("SMS_SENDER_ID")
-                .ok()
-                .filter(|v| !v.is_empty()),
-            event_bus: required_env("EVENT_BUS_NAME")?,
+            channels: ChannelSettings::new(
+                required_env("ALERT_SENDER")?,
+                std::env::var("ALERT_SENDER_NAME").ok(),
+                std::env::var("SMS_SENDER_ID").ok(),
+                required_env("EVENT_BUS_NAME")?,
+            )?,
             mail_bucket: required_env("MAIL_BUCKET")?,
             mail_prefix: env_or("MAIL_PREFIX", "inbound/".to_string())?,
             jwks_url: env_or("JWKS_URL", format!("{issuer}/.well-known/jwks.json"))?,
@@ -184,15 +182,7 @@ impl Services {
             &settings.table,
         ));
         let ses = SesMailSender::new(aws_sdk_ses::Client::new(sdk));
-        let channels = Arc::new(AwsChannels {
-            sns: aws_sdk_sns::Client::new(sdk),
-            mail: ses.clone(),
-            events: aws_sdk_eventbridge::Client::new(sdk),
-            sender: settings.alert_sender.clone(),
-            sender_name: settings.alert_sender_name.clone(),
-            sms_sender_id: settings.sms_sender_id.clone(),
-            bus: settings.event_bus.clone(),
-        });
+        let channels = Arc::new(AwsChannels::new(sdk, &settings.channels));
         let helo = url::Url::parse(&settings.portal_base_url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))

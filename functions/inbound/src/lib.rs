@@ -6,17 +6,22 @@
 //!   second record (Q6).
 //! - `queue`: run every minute by an EventBridge schedule; retries, drains and bounces
 //!   ([`shared::queue`]). The run's time comes from the event's `time`.
+//!
+//! Errors reach Lambda as [`HandlerError`]: retryable when the fault is of the moment (the
+//! table or the bucket unavailable), not when the event itself is unreadable or a retry would
+//! meet the same refusal.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::lambda::{env_or, required_env};
+use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent, Failure};
 use shared::adapters::s3::S3RawMessages;
 use shared::adapters::ses::SesMailSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::inbound::{Inbound, InboundError, InboundReport, Receipt};
 use shared::app::queue::{Courier, Queue, TickReport};
 use shared::ports::clock::Clock;
+use shared::ports::error::StoreError;
 use std::sync::Arc;
 
 /// Settings read once from the environment at start-up.
@@ -165,6 +170,11 @@ pub struct SesReceipt {
 }
 
 impl SesEvent {
+    /// Reads the event as Lambda hands it over; anything else is a bad event.
+    pub fn parse(event: serde_json::Value) -> Result<Self, BadEvent> {
+        serde_json::from_value(event).map_err(|e| BadEvent(format!("SES event: {e}")))
+    }
+
     /// An event for one message, as SES sends it (the local receiving stand-in builds these).
     pub fn single(
         message_id: &str,
@@ -228,18 +238,107 @@ pub async fn handle_ses(deps: &Deps, event: &SesEvent) -> Result<Vec<InboundRepo
     Ok(out)
 }
 
-/// The scheduled event; only `time` is read (without it, the current time).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ScheduledEvent {
-    #[serde(default)]
-    pub time: Option<DateTime<Utc>>,
-}
+pub use shared::adapters::lambda::ScheduledEvent;
 
 /// The queue handler: one run at the event's time.
-pub async fn handle_queue(
+pub async fn handle_queue(deps: &Deps, event: ScheduledEvent) -> Result<TickReport, StoreError> {
+    deps.queue().tick(event.at(deps.clock.now())).await
+}
+
+/// Why an invocation of `inbound` or `queue` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The event is not one this function reads: the same event never will be.
+    #[error(transparent)]
+    BadEvent(#[from] BadEvent),
+    /// A received message could not be handled.
+    #[error(transparent)]
+    Inbound(#[from] InboundError),
+    /// The queue's run could not list its organisations.
+    #[error("queue run failed: {0}")]
+    Queue(#[from] StoreError),
+}
+
+impl Failure for HandlerError {
+    fn retryable(&self) -> bool {
+        match self {
+            HandlerError::BadEvent(e) => e.retryable(),
+            HandlerError::Inbound(e) => e.retryable(),
+            HandlerError::Queue(e) => e.retryable(),
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            HandlerError::BadEvent(e) => e.kind(),
+            HandlerError::Inbound(e) => e.kind(),
+            HandlerError::Queue(e) => e.kind(),
+        }
+    }
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        diagnostic(&e)
+    }
+}
+
+/// The inbound handler as Lambda calls it: the SES event as sent, read here so that an
+/// unreadable one is reported as such.
+pub async fn handle_ses_event(
     deps: &Deps,
-    event: ScheduledEvent,
-) -> Result<TickReport, shared::ports::error::StoreError> {
-    let at = event.time.unwrap_or_else(|| deps.clock.now());
-    deps.queue().tick(at).await
+    event: serde_json::Value,
+) -> Result<Vec<InboundReport>, HandlerError> {
+    let event = SesEvent::parse(event)?;
+    Ok(handle_ses(deps, &event).await?)
+}
+
+/// The queue handler as Lambda calls it.
+pub async fn handle_queue_event(
+    deps: &Deps,
+    event: serde_json::Value,
+) -> Result<TickReport, HandlerError> {
+    let event = ScheduledEvent::parse(event)?;
+    Ok(handle_queue(deps, event).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::ports::error::BlobError;
+
+    const SES: &str = include_str!("../../../tests/fixtures/ses-receipt.json");
+
+    fn error_type(e: HandlerError) -> String {
+        lambda_runtime::Diagnostic::from(e).error_type
+    }
+
+    #[test]
+    fn transient_errors_are_retried_and_malformed_events_are_not() {
+        assert_eq!(
+            error_type(InboundError::Raw(BlobError::Transient("503".into())).into()),
+            "Retryable.RawMessageUnavailable"
+        );
+        assert_eq!(
+            error_type(InboundError::Store(StoreError::Transient("throttled".into())).into()),
+            "Retryable.StoreUnavailable"
+        );
+        assert_eq!(
+            error_type(InboundError::Raw(BlobError::NotFound("k".into())).into()),
+            "NonRetryable.RawMessageMissing"
+        );
+        assert_eq!(
+            error_type(StoreError::Transient("t".into()).into()),
+            "Retryable.StoreUnavailable"
+        );
+        let bad = SesEvent::parse(serde_json::json!({ "Records": [{ "ses": {} }] })).unwrap_err();
+        assert_eq!(error_type(bad.into()), "NonRetryable.BadEvent");
+        let bad = ScheduledEvent::parse(serde_json::json!({ "time": 3 })).unwrap_err();
+        assert_eq!(error_type(bad.into()), "NonRetryable.BadEvent");
+    }
+
+    #[test]
+    fn the_ses_fixture_is_read() {
+        let event = SesEvent::parse(serde_json::from_str(SES).unwrap()).unwrap();
+        assert!(!event.records.is_empty());
+    }
 }

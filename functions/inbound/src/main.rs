@@ -1,23 +1,23 @@
 //! Lambda entry point of `inbound` (SES receipt rule action): settings and clients once, then the
-//! handler per event.
+//! handler per event. Errors reach Lambda as diagnostics saying whether a retry may help.
 
-use inbound::{handle_ses, Deps, SesEvent, Settings};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use inbound::{handle_ses_event, Deps, Settings};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use shared::adapters::clock::SystemClock;
+use shared::adapters::lambda::StartupError;
 use std::sync::Arc;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Diagnostic> {
     shared::adapters::lambda::init_lambda_logging();
-    let settings = Settings::from_env().map_err(|e| format!("inbound start-up: {e}"))?;
+    let startup = StartupError::of("inbound");
+    let settings = Settings::from_env().map_err(&startup)?;
     let sdk = shared::adapters::aws::sdk_config().await;
-    let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock))?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SesEvent>| {
+    let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock)).map_err(&startup)?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let deps = deps.clone();
-        async move {
-            let reports = handle_ses(&deps, &event.payload).await?;
-            Ok::<_, Error>(serde_json::to_value(reports)?)
-        }
+        async move { handle_ses_event(&deps, event.payload).await }
     }))
     .await
+    .map_err(Diagnostic::from)
 }

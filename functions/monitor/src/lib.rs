@@ -2,13 +2,14 @@
 //! (`cron(0/2 * * * ? *)`, aligned to the epoch's two-minute windows).
 //!
 //! The handler reads only the event's `time`: a retried or duplicated event names the same
-//! window, so it cannot move a counter twice (D6).
+//! window, so it cannot move a counter twice (D6). A run fails as a whole only when the
+//! organisations cannot be listed ([`RunError`], retryable when the store's fault is of the
+//! moment) or when the event is unreadable (not retryable).
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::lambda::{env_or, required_env};
-use shared::adapters::notify::AwsChannels;
+use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent, Failure};
+use shared::adapters::notify::{AwsChannels, ChannelSettings};
 use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::app::monitor::{Alerting, Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
@@ -34,14 +35,9 @@ pub struct Settings {
     pub portal_base_url: String,
     /// `LINK_KEYS_SECRET`: the Secrets Manager secret with the link-signing key set.
     pub link_keys_secret: String,
-    /// `ALERT_SENDER`: the service's own verified SES address alerts come from.
-    pub alert_sender: String,
-    /// `ALERT_SENDER_NAME`: its display name (default "Email continuity").
-    pub alert_sender_name: String,
-    /// `EVENT_BUS_NAME`: the service's EventBridge bus.
-    pub event_bus: String,
-    /// `SMS_SENDER_ID`: optional alphanumeric sender id for SMS.
-    pub sms_sender_id: Option<String>,
+    /// `ALERT_SENDER`, `ALERT_SENDER_NAME`, `SMS_SENDER_ID`, `EVENT_BUS_NAME`: the alert
+    /// channels and the event bus.
+    pub channels: ChannelSettings,
 }
 
 impl Settings {
@@ -72,21 +68,12 @@ impl Settings {
                 u.trim_end_matches('/').to_string()
             },
             link_keys_secret: required_env("LINK_KEYS_SECRET")?,
-            alert_sender: {
-                let a = required_env("ALERT_SENDER")?;
-                if !shared::domain::config::is_address(&a) {
-                    return Err(format!("ALERT_SENDER {a:?} is not an email address"));
-                }
-                a
-            },
-            alert_sender_name: std::env::var("ALERT_SENDER_NAME")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "Email continuity".into()),
-            event_bus: required_env("EVENT_BUS_NAME")?,
-            sms_sender_id: std::env::var("SMS_SENDER_ID")
-                .ok()
-                .filter(|v| !v.is_empty()),
+            channels: ChannelSettings::new(
+                required_env("ALERT_SENDER")?,
+                std::env::var("ALERT_SENDER_NAME").ok(),
+                std::env::var("SMS_SENDER_ID").ok(),
+                required_env("EVENT_BUS_NAME")?,
+            )?,
         })
     }
 }
@@ -122,15 +109,7 @@ impl Deps {
                 settings.secret_cache,
             ),
             sender: SmtpProbeSender::new(settings.smtp_timeout, roots),
-            channels: AwsChannels {
-                sns: aws_sdk_sns::Client::new(sdk),
-                mail: shared::adapters::ses::SesMailSender::new(aws_sdk_ses::Client::new(sdk)),
-                events: aws_sdk_eventbridge::Client::new(sdk),
-                sender: settings.alert_sender.clone(),
-                sender_name: settings.alert_sender_name.clone(),
-                sms_sender_id: settings.sms_sender_id.clone(),
-                bus: settings.event_bus.clone(),
-            },
+            channels: AwsChannels::new(sdk, &settings.channels),
             clock,
             fan_out: settings.fan_out,
             link_keys_secret: settings.link_keys_secret.clone(),
@@ -157,13 +136,7 @@ impl Deps {
     }
 }
 
-/// The scheduled event, as EventBridge sends it; only `time` is read. A manual invocation may
-/// send `{}` (or `{"time": "..."}`): without a time, the current time is used.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ScheduledEvent {
-    #[serde(default)]
-    pub time: Option<DateTime<Utc>>,
-}
+pub use shared::adapters::lambda::ScheduledEvent;
 
 /// What the function returns: the run's figures and the organisations that need attention.
 #[derive(Debug, Clone, Serialize)]
@@ -210,13 +183,73 @@ impl From<RunReport> for RunSummary {
     }
 }
 
-/// Error of a whole run (the organisations could not be listed): retryable.
+/// Why a whole run failed.
 #[derive(Debug, thiserror::Error)]
-#[error("monitor run failed: {0}")]
-pub struct RunError(#[from] pub shared::ports::error::StoreError);
+pub enum RunError {
+    /// The event is not a scheduled event: the same event never will be.
+    #[error(transparent)]
+    BadEvent(#[from] BadEvent),
+    /// The organisations could not be listed.
+    #[error("monitor run failed: {0}")]
+    Store(#[from] shared::ports::error::StoreError),
+}
 
-/// The handler: evaluates the window that ended at the event's time.
+impl Failure for RunError {
+    fn retryable(&self) -> bool {
+        match self {
+            RunError::BadEvent(e) => e.retryable(),
+            RunError::Store(e) => e.retryable(),
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            RunError::BadEvent(e) => e.kind(),
+            RunError::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl From<RunError> for lambda_runtime::Diagnostic {
+    fn from(e: RunError) -> Self {
+        diagnostic(&e)
+    }
+}
+
+/// The handler: evaluates the window that ended at the event's time. The clock is read once
+/// here: the run's `now`.
 pub async fn handle(deps: &Deps, event: ScheduledEvent) -> Result<RunReport, RunError> {
-    let at = event.time.unwrap_or_else(|| deps.clock.now());
-    Ok(deps.monitor().run(at).await?)
+    let now = deps.clock.now();
+    Ok(deps.monitor().run_at(event.at(now), now).await?)
+}
+
+/// The handler as Lambda calls it: the event as sent, read here so that an unreadable one is
+/// reported as such.
+pub async fn handle_event(deps: &Deps, event: serde_json::Value) -> Result<RunSummary, RunError> {
+    let event = ScheduledEvent::parse(event)?;
+    Ok(handle(deps, event).await?.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::ports::error::StoreError;
+
+    #[test]
+    fn errors_map_to_retryable_or_not() {
+        let d = lambda_runtime::Diagnostic::from(RunError::from(StoreError::Transient(
+            "throttled".into(),
+        )));
+        assert_eq!(d.error_type, "Retryable.StoreUnavailable");
+        assert_eq!(
+            d.error_message,
+            "monitor run failed: transient store error: throttled"
+        );
+        let d = lambda_runtime::Diagnostic::from(RunError::from(StoreError::Permanent(
+            "access denied".into(),
+        )));
+        assert_eq!(d.error_type, "NonRetryable.StoreRefused");
+        let bad = ScheduledEvent::parse(serde_json::json!("not an event")).unwrap_err();
+        let d = lambda_runtime::Diagnostic::from(RunError::from(bad));
+        assert_eq!(d.error_type, "NonRetryable.BadEvent");
+    }
 }

@@ -1,19 +1,23 @@
 //! Lambda entry point of the monitor: settings and clients once, then the handler per event.
+//! Errors reach Lambda as diagnostics saying whether a retry may help.
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use monitor::{handle, Deps, RunSummary, ScheduledEvent, Settings};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use monitor::{handle_event, Deps, Settings};
 use shared::adapters::clock::SystemClock;
+use shared::adapters::lambda::StartupError;
 use std::sync::Arc;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Diagnostic> {
     shared::adapters::lambda::init_lambda_logging();
-    let settings = Settings::from_env().map_err(|e| format!("monitor start-up: {e}"))?;
+    let startup = StartupError::of("monitor");
+    let settings = Settings::from_env().map_err(&startup)?;
     let sdk = shared::adapters::aws::sdk_config().await;
-    let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock))?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ScheduledEvent>| {
+    let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock)).map_err(&startup)?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let deps = deps.clone();
-        async move { Ok::<RunSummary, Error>(handle(&deps, event.payload).await?.into()) }
+        async move { handle_event(&deps, event.payload).await }
     }))
     .await
+    .map_err(Diagnostic::from)
 }

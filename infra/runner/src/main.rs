@@ -193,20 +193,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             let events = aws_sdk_eventbridge::Client::new(&sdk);
             if events
                 .describe_event_bus()
-                .name(&settings.event_bus)
+                .name(&settings.channels.event_bus)
                 .send()
                 .await
                 .is_err()
             {
                 events
                     .create_event_bus()
-                    .name(&settings.event_bus)
+                    .name(&settings.channels.event_bus)
                     .send()
                     .await
                     .map_err(|e| format!("event bus: {e}"))?;
             }
             let domain = settings
-                .alert_sender
+                .channels
+                .sender
                 .rsplit_once('@')
                 .map(|(_, d)| d)
                 .unwrap_or_default();
@@ -238,7 +239,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             println!(
                 "prepared bus {}, sender domain {domain}, link keys {}",
-                settings.event_bus, settings.link_keys_secret
+                settings.channels.event_bus, settings.link_keys_secret
             );
             Ok(())
         }
@@ -323,10 +324,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 table: settings.table.clone(),
                 portal_base_url: settings.portal_base_url.clone(),
                 link_keys_secret: settings.link_keys_secret.clone(),
-                alert_sender: settings.alert_sender.clone(),
-                alert_sender_name: settings.alert_sender_name.clone(),
-                sms_sender_id: settings.sms_sender_id.clone(),
-                event_bus: settings.event_bus.clone(),
+                channels: settings.channels.clone(),
                 mail_bucket: inbound_settings.bucket.clone(),
                 mail_prefix: inbound_settings.prefix.clone(),
                 identity: issuer.settings.clone(),

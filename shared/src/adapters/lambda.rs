@@ -1,5 +1,9 @@
-//! What every function's `main` needs: settings from the environment (read once, failing fast
-//! with the variable's name) and logging.
+//! What every function's entry point needs: settings from the environment (read once, failing
+//! fast with the variable's name), logging, the scheduled event, and errors as Lambda reports
+//! them (retryable or not).
+
+use crate::app::inbound::InboundError;
+use crate::ports::error::{BlobError, StoreError};
 
 /// Reads a required environment variable, naming it when missing.
 pub fn required_env(name: &str) -> Result<String, String> {
@@ -32,4 +36,236 @@ pub fn init_lambda_logging() {
         .with_target(false)
         .without_time()
         .init();
+}
+
+/// The event of an EventBridge schedule, as the monitor and the queue read it: only `time`, the
+/// tick's scheduled time (a retried or duplicated event carries the same one, so it names the
+/// same run). A manual invocation may send `{}` or `{"time": "..."}`: without a time, the run is
+/// for the current time. The rest of the event (`detail-type`, `resources`, ...) is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct ScheduledEvent {
+    #[serde(default)]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ScheduledEvent {
+    /// Reads the event as Lambda hands it over; anything else is a bad event.
+    pub fn parse(event: serde_json::Value) -> Result<Self, BadEvent> {
+        serde_json::from_value(event).map_err(|e| BadEvent(format!("scheduled event: {e}")))
+    }
+
+    /// The time the run is for: the event's, or `now` when it has none.
+    pub fn at(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        self.time.unwrap_or(now)
+    }
+}
+
+/// An event a function cannot read: the same event will never succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed event: {0}")]
+pub struct BadEvent(pub String);
+
+/// A function's error as Lambda reports it: whether running the same event again may succeed,
+/// and a stable name of the failure. Lambda shows both in the invocation's `errorType`
+/// (`Retryable.StoreUnavailable`, `NonRetryable.BadEvent`), where alarms, log filters and
+/// failure destinations can tell a fault worth retrying from one that is not.
+pub trait Failure: std::fmt::Display {
+    /// Whether the same event may succeed later.
+    fn retryable(&self) -> bool;
+    /// A stable name of the failure, without spaces.
+    fn kind(&self) -> &'static str;
+}
+
+/// `error` as Lambda's diagnostic: `errorType` `Retryable.{kind}` or `NonRetryable.{kind}`, the
+/// message the error's text.
+pub fn diagnostic(error: &dyn Failure) -> lambda_runtime::Diagnostic {
+    let retry = if error.retryable() {
+        "Retryable"
+    } else {
+        "NonRetryable"
+    };
+    lambda_runtime::Diagnostic {
+        error_type: format!("{retry}.{}", error.kind()),
+        error_message: error.to_string(),
+    }
+}
+
+impl Failure for BadEvent {
+    fn retryable(&self) -> bool {
+        false
+    }
+    fn kind(&self) -> &'static str {
+        "BadEvent"
+    }
+}
+
+impl From<BadEvent> for lambda_runtime::Diagnostic {
+    fn from(e: BadEvent) -> Self {
+        diagnostic(&e)
+    }
+}
+
+impl Failure for StoreError {
+    /// Only a fault of the moment: a lost condition, a refused request or a corrupt item will
+    /// be the same on a retry.
+    fn retryable(&self) -> bool {
+        self.is_transient()
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Transient(_) => "StoreUnavailable",
+            StoreError::ConditionFailed(_) => "StoreConditionFailed",
+            StoreError::Permanent(_) => "StoreRefused",
+            StoreError::Corrupt { .. } => "CorruptItem",
+        }
+    }
+}
+
+impl Failure for BlobError {
+    fn retryable(&self) -> bool {
+        matches!(self, BlobError::Transient(_))
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            BlobError::Transient(_) => "RawMessageUnavailable",
+            BlobError::NotFound(_) => "RawMessageMissing",
+            BlobError::Permanent(_) => "RawMessageRefused",
+        }
+    }
+}
+
+impl Failure for InboundError {
+    fn retryable(&self) -> bool {
+        self.is_transient()
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            InboundError::Raw(e) => e.kind(),
+            InboundError::Store(e) => e.kind(),
+        }
+    }
+}
+
+/// A function that cannot start: its settings are wrong or a client cannot be built. Nothing
+/// an event carries can fix it; the message names the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{function} start-up: {reason}")]
+pub struct StartupError {
+    pub function: &'static str,
+    pub reason: String,
+}
+
+impl StartupError {
+    /// A start-up failure of `function` (`monitor`, `api`, ...), for `map_err`.
+    pub fn of(function: &'static str) -> impl Fn(String) -> StartupError {
+        move |reason| StartupError { function, reason }
+    }
+}
+
+impl Failure for StartupError {
+    fn retryable(&self) -> bool {
+        false
+    }
+    fn kind(&self) -> &'static str {
+        "StartUp"
+    }
+}
+
+impl From<StartupError> for lambda_runtime::Diagnostic {
+    fn from(e: StartupError) -> Self {
+        diagnostic(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEDULED: &str = include_str!("../../../tests/fixtures/eventbridge-scheduled.json");
+
+    #[test]
+    fn the_scheduled_event_is_read_as_eventbridge_sends_it() {
+        let full: aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(SCHEDULED).unwrap();
+        let ours = ScheduledEvent::parse(serde_json::from_str(SCHEDULED).unwrap()).unwrap();
+        assert_eq!(ours.time, full.time);
+        assert!(ours.time.is_some());
+        let manual = ScheduledEvent::parse(serde_json::json!({})).unwrap();
+        let now = chrono::Utc::now();
+        assert_eq!(manual.at(now), now);
+    }
+
+    #[test]
+    fn a_malformed_event_is_not_retried() {
+        let e = ScheduledEvent::parse(serde_json::json!({ "time": "yesterday" })).unwrap_err();
+        let d = lambda_runtime::Diagnostic::from(e);
+        assert_eq!(d.error_type, "NonRetryable.BadEvent");
+        assert!(
+            d.error_message.contains("scheduled event"),
+            "{}",
+            d.error_message
+        );
+        let e = ScheduledEvent::parse(serde_json::json!([1, 2])).unwrap_err();
+        assert_eq!(diagnostic(&e).error_type, "NonRetryable.BadEvent");
+    }
+
+    #[test]
+    fn errors_say_whether_a_retry_may_help() {
+        let cases: Vec<(Box<dyn Failure>, &str)> = vec![
+            (
+                Box::new(StoreError::Transient("throttled".into())),
+                "Retryable.StoreUnavailable",
+            ),
+            (
+                Box::new(StoreError::Permanent("no such table".into())),
+                "NonRetryable.StoreRefused",
+            ),
+            (
+                Box::new(StoreError::ConditionFailed("x".into())),
+                "NonRetryable.StoreConditionFailed",
+            ),
+            (
+                Box::new(StoreError::Corrupt {
+                    key: "k".into(),
+                    reason: "r".into(),
+                }),
+                "NonRetryable.CorruptItem",
+            ),
+            (
+                Box::new(InboundError::Raw(BlobError::Transient("503".into()))),
+                "Retryable.RawMessageUnavailable",
+            ),
+            (
+                Box::new(InboundError::Raw(BlobError::NotFound("k".into()))),
+                "NonRetryable.RawMessageMissing",
+            ),
+            (
+                Box::new(InboundError::Store(StoreError::Transient("t".into()))),
+                "Retryable.StoreUnavailable",
+            ),
+            (
+                Box::new(StartupError::of("monitor")("TABLE_NAME must be set".into())),
+                "NonRetryable.StartUp",
+            ),
+        ];
+        for (error, expected) in cases {
+            let d = diagnostic(error.as_ref());
+            assert_eq!(d.error_type, expected, "{error}");
+            assert_eq!(d.error_message, error.to_string());
+        }
+    }
+
+    #[test]
+    fn inbound_errors_are_retried_exactly_when_transient() {
+        for e in [
+            InboundError::Raw(BlobError::Transient("t".into())),
+            InboundError::Raw(BlobError::Permanent("p".into())),
+            InboundError::Raw(BlobError::NotFound("n".into())),
+            InboundError::Store(StoreError::Transient("t".into())),
+            InboundError::Store(StoreError::Permanent("p".into())),
+            InboundError::Store(StoreError::ConditionFailed("c".into())),
+        ] {
+            assert_eq!(e.retryable(), e.is_transient(), "{e}");
+        }
+    }
 }

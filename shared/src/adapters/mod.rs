@@ -1,14 +1,17 @@
 //! Adapters: the ports implemented against the outside world. One module per service:
-//! [`dynamodb`] (the table), [`ses`] (mail out through SES), [`notify`] (SMS through SNS, alert
-//! email, events on EventBridge), [`s3`] (raw messages), [`secrets_manager`], [`smtp`] (the
-//! probe's submission and delivery to the organisation's server), [`jwks`] (the identity
-//! provider's keys, and a local issuer), [`clock`]. What they share: [`aws`] (SDK settings and
-//! the one reading of SDK errors), [`lambda`] (settings and logging of every function), and
+//! [`dynamodb`] (the table), [`ses`] (mail out through SES, and the email alert channel),
+//! [`sns`] (the SMS alert channel), [`eventbridge`] (the event bus), [`s3`] (raw messages),
+//! [`secrets_manager`], [`smtp`] (the probe's submission and delivery to the organisation's
+//! server), [`jwks`] (the identity provider's keys, and a local issuer), [`clock`]. [`notify`]
+//! puts the channels and the bus together from their settings. What they share: [`aws`] (SDK
+//! settings and the one reading of SDK errors), [`lambda`] (what every function's entry point
+//! needs: settings, logging, the scheduled event, errors as Lambda reports them), and
 //! [`error_chain`].
 
 pub mod aws;
 pub mod clock;
 pub mod dynamodb;
+pub mod eventbridge;
 pub mod jwks;
 pub mod lambda;
 pub mod notify;
@@ -16,6 +19,7 @@ pub mod s3;
 pub mod secrets_manager;
 pub mod ses;
 pub mod smtp;
+pub mod sns;
 
 /// An error and its sources, one after the other (`a: b: c`), each said once: SDK and SMTP
 /// errors hide the useful part (a refused connection, a TLS failure) in their sources.

@@ -1,109 +1,134 @@
-//! Alert channels: SMS through SNS (transactional), email through SES (raw MIME: an HTML and a
-//! plain-text part, sent by [`SesMailSender`]), events on the service's EventBridge bus.
+//! The alert channels and the event bus of a deployment, built from one [`ChannelSettings`]:
+//! SMS through SNS ([`SnsSms`]), email through SES ([`SesEmail`]), events on EventBridge
+//! ([`EventBridgeBus`]). A new channel is one adapter implementing
+//! [`AlertChannel`](crate::ports::notify::AlertChannel) and one field of [`AwsChannels`].
 
-use crate::adapters::aws::send_error;
-use crate::adapters::ses::SesMailSender;
-use crate::domain::alerts::EmailContent;
+use crate::adapters::eventbridge::EventBridgeBus;
+use crate::adapters::ses::{SesEmail, SesMailSender};
+use crate::adapters::sns::SnsSms;
+use crate::domain::alerts::Channel;
+use crate::domain::config::is_address;
 use crate::ports::error::SendError;
-use crate::ports::mail::MailSender;
-use crate::ports::notify::{AlertChannels, EventBus};
+use crate::ports::notify::{AlertChannel, AlertChannels, EventBus};
 use async_trait::async_trait;
-use aws_sdk_sns::types::MessageAttributeValue;
 
-/// The `source` of every event the service publishes.
-pub const EVENT_SOURCE: &str = "email-continuity";
-
-/// SNS, SES and EventBridge.
-pub struct AwsChannels {
-    pub sns: aws_sdk_sns::Client,
-    /// Alert email goes out through the one SES sender.
-    pub mail: SesMailSender,
-    pub events: aws_sdk_eventbridge::Client,
-    /// The service's own verified sender address (never an organisation's domain).
+/// The settings of the alert channels and the bus, as the functions read them from the
+/// environment (the monitor and the API set the same four).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelSettings {
+    /// `ALERT_SENDER`: the service's own verified SES address alert email comes from.
     pub sender: String,
-    /// Display name of the sender.
+    /// `ALERT_SENDER_NAME`: its display name (default [`ChannelSettings::DEFAULT_SENDER_NAME`]).
     pub sender_name: String,
-    /// SMS sender id where the destination country supports one.
+    /// `SMS_SENDER_ID`: optional alphanumeric sender id for SMS.
     pub sms_sender_id: Option<String>,
-    pub bus: String,
+    /// `EVENT_BUS_NAME`: the service's EventBridge bus.
+    pub event_bus: String,
 }
 
-/// A request that could not be built: it will not succeed as it is.
-fn err(channel: &'static str, e: impl std::fmt::Display) -> SendError {
-    SendError::Permanent(format!("{channel}: {e}"))
+impl ChannelSettings {
+    /// The sender's display name when `ALERT_SENDER_NAME` is unset or blank.
+    pub const DEFAULT_SENDER_NAME: &'static str = "Email continuity";
+
+    /// Checks and completes the settings as read: the sender must be an address; a blank name
+    /// or sender id means the default (none for the sender id).
+    ///
+    /// Each function reads the four variables in its own `Settings::from_env` (the SAM template
+    /// sets them per function, and `tests/tests/template_agreement.rs` checks that a function
+    /// reads what its resource sets), then hands them here.
+    pub fn new(
+        sender: String,
+        sender_name: Option<String>,
+        sms_sender_id: Option<String>,
+        event_bus: String,
+    ) -> Result<Self, String> {
+        if !is_address(&sender) {
+            return Err(format!("ALERT_SENDER {sender:?} is not an email address"));
+        }
+        let present = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        Ok(ChannelSettings {
+            sender,
+            sender_name: present(sender_name)
+                .unwrap_or_else(|| Self::DEFAULT_SENDER_NAME.to_string()),
+            sms_sender_id: present(sms_sender_id),
+            event_bus,
+        })
+    }
 }
 
-fn attr(value: &str) -> Result<MessageAttributeValue, SendError> {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .map_err(|e| err("sms", e))
+/// SNS, SES and EventBridge: every alert channel and the event bus.
+#[derive(Debug, Clone)]
+pub struct AwsChannels {
+    pub sms: SnsSms,
+    pub email: SesEmail,
+    pub bus: EventBridgeBus,
+}
+
+impl AwsChannels {
+    /// The channels and the bus on the SDK's clients.
+    pub fn new(sdk: &aws_config::SdkConfig, settings: &ChannelSettings) -> Self {
+        AwsChannels {
+            sms: SnsSms::new(
+                aws_sdk_sns::Client::new(sdk),
+                settings.sms_sender_id.clone(),
+            ),
+            email: SesEmail {
+                mail: SesMailSender::new(aws_sdk_ses::Client::new(sdk)),
+                sender: settings.sender.clone(),
+                sender_name: settings.sender_name.clone(),
+            },
+            bus: EventBridgeBus::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                settings.event_bus.clone(),
+            ),
+        }
+    }
 }
 
 #[async_trait]
 impl AlertChannels for AwsChannels {
-    async fn send_sms(&self, to: &str, text: &str) -> Result<String, SendError> {
-        let mut req = self
-            .sns
-            .publish()
-            .phone_number(to)
-            .message(text)
-            .message_attributes("AWS.SNS.SMS.SMSType", attr("Transactional")?);
-        if let Some(id) = &self.sms_sender_id {
-            req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
-        }
-        let out = req
-            .send()
-            .await
-            .map_err(|e| send_error("SNS Publish (SMS)", e))?;
-        Ok(out.message_id.unwrap_or_default())
-    }
-
-    async fn send_email(&self, to: &str, content: &EmailContent) -> Result<String, SendError> {
-        let raw = mail_builder::MessageBuilder::new()
-            .from((self.sender_name.as_str(), self.sender.as_str()))
-            .to(to)
-            .subject(content.subject.as_str())
-            .header(
-                "Auto-Submitted",
-                mail_builder::headers::text::Text::new("auto-generated"),
-            )
-            .text_body(content.text.as_str())
-            .html_body(content.html.as_str())
-            .write_to_vec()
-            .map_err(|e| err("email", e))?;
-        self.mail
-            .send_raw(&self.sender, &[to.to_string()], raw)
-            .await
+    fn channel(&self, kind: Channel) -> Option<&dyn AlertChannel> {
+        let all: [&dyn AlertChannel; 2] = [&self.sms, &self.email];
+        all.into_iter().find(|c| c.kind() == kind)
     }
 }
 
 #[async_trait]
 impl EventBus for AwsChannels {
     async fn publish(&self, detail_type: &str, detail: serde_json::Value) -> Result<(), SendError> {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(EVENT_SOURCE)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
+        self.bus.publish(detail_type, detail).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_and_completed() {
+        let s = ChannelSettings::new(
+            "alerts@continuity.example".into(),
+            Some("  ".into()),
+            Some(String::new()),
+            "bus".into(),
+        )
+        .unwrap();
+        assert_eq!(s.sender_name, "Email continuity");
+        assert_eq!(s.sms_sender_id, None);
+        let e = ChannelSettings::new("not an address".into(), None, None, "bus".into());
+        assert!(e.unwrap_err().contains("ALERT_SENDER"));
+    }
+
+    #[tokio::test]
+    async fn every_channel_has_its_adapter() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        let out = self
-            .events
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| send_error("EventBridge PutEvents", e))?;
-        if out.failed_entry_count > 0 {
-            let why = out
-                .entries()
-                .iter()
-                .filter_map(|e| e.error_message())
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(err("events", format!("event not accepted: {why}")));
+        let settings =
+            ChannelSettings::new("a@continuity.example".into(), None, None, "bus".into()).unwrap();
+        let channels = AwsChannels::new(&sdk, &settings);
+        for kind in Channel::ALL {
+            assert_eq!(channels.channel(kind).map(|c| c.kind()), Some(kind));
         }
-        Ok(())
     }
 }

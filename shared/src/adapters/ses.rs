@@ -1,10 +1,12 @@
 //! Mail out through SES (v1 `SendRawEmail`): the one [`MailSender`] for bounces (Q3, RFC 3464
 //! `multipart/report` exactly as built), alert email (A1) and users' mail from the Online Inbox
-//! (U3).
+//! (U3); and [`SesEmail`], the [`Channel::Email`] alert channel on top of it.
 
 use crate::adapters::aws::send_error;
+use crate::domain::alerts::{Channel, Message};
 use crate::ports::error::SendError;
 use crate::ports::mail::MailSender;
+use crate::ports::notify::AlertChannel;
 use async_trait::async_trait;
 use aws_sdk_ses::primitives::Blob;
 use aws_sdk_ses::types::RawMessage;
@@ -56,5 +58,46 @@ impl MailSender for SesMailSender {
             .await
             .map_err(|e| send_error("SendRawEmail", e))?;
         Ok(out.message_id)
+    }
+}
+
+/// Alert email: an HTML and a plain-text part, from the service's own verified address (never
+/// an organisation's domain: that mail may be what is down), sent by [`SesMailSender`].
+#[derive(Debug, Clone)]
+pub struct SesEmail {
+    pub mail: SesMailSender,
+    /// The service's verified sender address.
+    pub sender: String,
+    /// Display name of the sender.
+    pub sender_name: String,
+}
+
+#[async_trait]
+impl AlertChannel for SesEmail {
+    fn kind(&self) -> Channel {
+        Channel::Email
+    }
+
+    async fn send(&self, to: &str, message: &Message) -> Result<String, SendError> {
+        let Message::Email(content) = message else {
+            return Err(SendError::Permanent(
+                "email: only an email can be sent".into(),
+            ));
+        };
+        let raw = mail_builder::MessageBuilder::new()
+            .from((self.sender_name.as_str(), self.sender.as_str()))
+            .to(to)
+            .subject(content.subject.as_str())
+            .header(
+                "Auto-Submitted",
+                mail_builder::headers::text::Text::new("auto-generated"),
+            )
+            .text_body(content.text.as_str())
+            .html_body(content.html.as_str())
+            .write_to_vec()
+            .map_err(|e| SendError::Permanent(format!("email: {e}")))?;
+        self.mail
+            .send_raw(&self.sender, &[to.to_string()], raw)
+            .await
     }
 }

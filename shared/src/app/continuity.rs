@@ -139,7 +139,7 @@ impl Continuity<'_> {
                 obj.insert((*k).to_string(), v.clone());
             }
         }
-        self.publish(event, detail).await;
+        self.bus.publish_or_log(event, detail).await;
     }
 
     /// Announces a planned event's start (P10) and every event's end (P6) once each: the
@@ -168,7 +168,7 @@ impl Continuity<'_> {
                             "org_id": org_id, "event_id": event_id, "via": marks.via,
                             "planned": true, "start": start, "until": end,
                         });
-                        self.publish("ContinuityActivated", detail).await;
+                        self.bus.publish_or_log("ContinuityActivated", detail).await;
                     }
                     Ok(false) => {}
                     Err(e) => tracing::warn!(org = org_id, error = %e, "event start not announced"),
@@ -185,19 +185,12 @@ impl Continuity<'_> {
                             "start": state.event_started_at.unwrap_or(end), "ended_at": end,
                             "stopped": state.event_stopped_at.is_some(),
                         });
-                        self.publish("ContinuityEnded", detail).await;
+                        self.bus.publish_or_log("ContinuityEnded", detail).await;
                     }
                     Ok(false) => {}
                     Err(e) => tracing::warn!(org = org_id, error = %e, "event end not announced"),
                 }
             }
-        }
-    }
-
-    /// Publishes an event on the bus; a failure is logged, never fatal.
-    async fn publish(&self, detail_type: &str, detail: Value) {
-        if let Err(e) = self.bus.publish(detail_type, detail).await {
-            tracing::warn!(detail_type, error = %e, "event not published");
         }
     }
 }

@@ -4,7 +4,7 @@
 //! administrator imported (`USERS`); each send is claimed under the event, the phase and the
 //! user, so a repeated or concurrent run sends nothing twice.
 
-use crate::domain::alerts::user_notice_sms;
+use crate::domain::alerts::{user_notice_sms, Channel, Message, STALE_SEND_MINUTES};
 use crate::domain::config::{is_e164, OrgConfig};
 use crate::ports::notify::AlertChannels;
 use crate::ports::store::AlertStore;
@@ -42,7 +42,7 @@ pub async fn notify_users(
     if !cfg.alerts.notify_users {
         return Ok(report);
     }
-    let text = user_notice_sms(&cfg.name, started, inbox_url);
+    let text = Message::Text(user_notice_sms(&cfg.name, started, inbox_url));
     let phase = if started { "start" } else { "end" };
     for u in users {
         if !is_e164(&u.mobile) {
@@ -52,7 +52,12 @@ pub async fn notify_users(
         }
         let key = format!("user#{event_id}#{phase}#{}", u.user_id);
         let claimed = store
-            .claim_send(&cfg.org_id, &key, now, chrono::Duration::minutes(5))
+            .claim_send(
+                &cfg.org_id,
+                &key,
+                now,
+                chrono::Duration::minutes(STALE_SEND_MINUTES),
+            )
             .await
             .map_err(|e| e.to_string())?;
         if !claimed {
@@ -60,7 +65,7 @@ pub async fn notify_users(
             continue;
         }
         let result = channels
-            .send_sms(&u.mobile, &text)
+            .send(Channel::Sms, &u.mobile, &text)
             .await
             .map_err(|e| e.to_string());
         if result.is_ok() {

@@ -6,11 +6,16 @@
 //! while the condition holds and nothing suppresses it (notifications suspended, an event active).
 //! Alert ids are `{episode}-{seq}`, the recovery notice `{episode}-r`: each send is claimed under
 //! that id per contact and channel, so a repeated run never sends one twice.
+//!
+//! What goes out is a [`Notice`] (an alert, a recovery, an automatic activation), rendered by
+//! each [`Channel`] into its [`Message`]: a new channel is one arm of [`Channel`] (the contact
+//! field it reads, the message it renders) and one adapter of `ports::notify::AlertChannel`.
 
-use crate::domain::config::{OrgConfig, QueueAlert};
+use crate::domain::config::{Contact, OrgConfig, QueueAlert};
 use crate::domain::queue::QueueFigures;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// What is failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -65,6 +70,103 @@ impl Episode {
     pub fn recovery_id(&self) -> String {
         format!("{}-r", self.id)
     }
+}
+
+/// A send claimed this long ago and never finished belongs to a run that died: it is tried again.
+pub const STALE_SEND_MINUTES: i64 = 5;
+
+/// A channel alerts go out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// A text message to the contact's mobile number (E.164).
+    Sms,
+    /// An email (HTML and plain text) to the contact's alternate address.
+    Email,
+}
+
+impl Channel {
+    /// Every channel, in the order one contact's sends are made.
+    pub const ALL: [Channel; 2] = [Channel::Sms, Channel::Email];
+
+    /// The channel's name in send keys (`{alert}#{i}#sms`) and in `AlertSent` events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        }
+    }
+
+    /// Where `contact` gets this channel's messages, if they gave one.
+    pub fn address(self, contact: &Contact) -> Option<&str> {
+        match self {
+            Channel::Sms => contact.mobile.as_deref(),
+            Channel::Email => contact.email.as_deref(),
+        }
+    }
+
+    /// `notice` for `cfg`'s contacts as this channel says it, with the portal link `url`.
+    pub fn render(self, cfg: &OrgConfig, notice: &Notice<'_>, url: &str) -> Message {
+        match (self, *notice) {
+            (Channel::Sms, Notice::Alert { counter, seq, .. }) => {
+                Message::Text(alert_sms(cfg, counter, seq, url))
+            }
+            (Channel::Sms, Notice::Recovery { .. }) => Message::Text(recovery_sms(cfg, url)),
+            (Channel::Sms, Notice::AutoActivated { until }) => {
+                Message::Text(auto_activation_text(cfg, until, url))
+            }
+            (
+                Channel::Email,
+                Notice::Alert {
+                    counter,
+                    episode,
+                    seq,
+                },
+            ) => Message::Email(alert_email(cfg, counter, episode, seq, url)),
+            (Channel::Email, Notice::Recovery { episode }) => {
+                Message::Email(recovery_email(cfg, episode, url))
+            }
+            (Channel::Email, Notice::AutoActivated { until }) => {
+                Message::Email(auto_activation_email(cfg, until, url))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What contacts are told, before a channel renders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice<'a> {
+    /// Alert `seq` of an open episode (A1, A3), the counter at `counter`.
+    Alert {
+        counter: u32,
+        episode: &'a Episode,
+        seq: i64,
+    },
+    /// The episode ended: mail flows again (A5).
+    Recovery { episode: &'a Episode },
+    /// Continuity mode was activated automatically, until `until` (P9).
+    AutoActivated { until: &'a str },
+}
+
+/// What one channel carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Plain text (an SMS).
+    Text(String),
+    /// An email's subject and parts.
+    Email(EmailContent),
+}
+
+/// The key a send to contact number `contact` on `channel` is claimed under: at most one send
+/// per alert, contact and channel, whatever the runs.
+pub fn send_key(alert_id: &str, contact: usize, channel: Channel) -> String {
+    format!("{alert_id}#{contact}#{channel}")
 }
 
 /// Whether the queue is over its limits (D8).
@@ -310,6 +412,29 @@ pub fn recovery_email(cfg: &OrgConfig, episode: &Episode, url: &str) -> EmailCon
     }
 }
 
+/// The automatic activation notice (P9): by SMS as it is, and the email's plain part.
+fn auto_activation_text(cfg: &OrgConfig, until: &str, url: &str) -> String {
+    format!(
+        "{}: continuity mode was activated automatically (the mail problem lasted), until {until}. Manage: {url}",
+        cfg.name
+    )
+}
+
+/// The automatic activation email (P9): the notice and a "Manage Event" link.
+pub fn auto_activation_email(cfg: &OrgConfig, until: &str, url: &str) -> EmailContent {
+    let text = auto_activation_text(cfg, until, url);
+    let html = format!(
+        "<!doctype html><html><body><p>{}</p><p><a href=\"{u}\">Manage Event</a></p><p>{u}</p></body></html>",
+        html_escape(&text),
+        u = html_escape(url)
+    );
+    EmailContent {
+        subject: format!("{}: continuity mode activated automatically", cfg.name),
+        text,
+        html,
+    }
+}
+
 /// The A6 user notice: where to read and send mail while the event lasts, or that it ended.
 pub fn user_notice_sms(org_name: &str, started: bool, inbox_url: &str) -> String {
     let rest = if started {
@@ -467,5 +592,76 @@ mod tests {
         ));
         assert!(m.text.contains("Failure counter: 3 of 3"));
         assert!(m.text.contains("Since: 2026-11-23 12:00 UTC"));
+    }
+
+    #[test]
+    fn each_channel_reads_its_contact_field_and_renders_its_message() {
+        let cfg = sample();
+        let contact = &cfg.alerts.contacts[0];
+        assert_eq!(Channel::Sms.address(contact), Some("+447700900123"));
+        assert_eq!(
+            Channel::Email.address(contact),
+            Some("ops@acme-backup.example")
+        );
+        assert_eq!(
+            send_key("1700000000-2", 1, Channel::Sms),
+            "1700000000-2#1#sms"
+        );
+        assert_eq!(
+            send_key("1700000000-r", 0, Channel::Email),
+            "1700000000-r#0#email"
+        );
+        let e = Episode::new(t("2026-11-23T12:00:00Z"), vec![Failing::Inbound]);
+        let url = "https://c.example/l/abc";
+        let alert = Notice::Alert {
+            counter: 3,
+            episode: &e,
+            seq: 1,
+        };
+        assert_eq!(
+            Channel::Sms.render(&cfg, &alert, url),
+            Message::Text(alert_sms(&cfg, 3, 1, url))
+        );
+        assert_eq!(
+            Channel::Email.render(&cfg, &alert, url),
+            Message::Email(alert_email(&cfg, 3, &e, 1, url))
+        );
+        let recovery = Notice::Recovery { episode: &e };
+        assert_eq!(
+            Channel::Sms.render(&cfg, &recovery, url),
+            Message::Text(recovery_sms(&cfg, url))
+        );
+        assert_eq!(
+            Channel::Email.render(&cfg, &recovery, url),
+            Message::Email(recovery_email(&cfg, &e, url))
+        );
+    }
+
+    #[test]
+    fn the_automatic_activation_notice_reads_as_before() {
+        let mut cfg = sample();
+        cfg.name = "Acme & Co".into();
+        let notice = Notice::AutoActivated {
+            until: "2026-11-23 14:00 UTC",
+        };
+        let text = "Acme & Co: continuity mode was activated automatically (the mail problem lasted), until 2026-11-23 14:00 UTC. Manage: https://c.example/l/a?b&c";
+        assert_eq!(
+            Channel::Sms.render(&cfg, &notice, "https://c.example/l/a?b&c"),
+            Message::Text(text.into())
+        );
+        let Message::Email(email) =
+            Channel::Email.render(&cfg, &notice, "https://c.example/l/a?b&c")
+        else {
+            panic!("an email")
+        };
+        assert_eq!(
+            email.subject,
+            "Acme & Co: continuity mode activated automatically"
+        );
+        assert_eq!(email.text, text);
+        assert_eq!(
+            email.html,
+            "<!doctype html><html><body><p>Acme &amp; Co: continuity mode was activated automatically (the mail problem lasted), until 2026-11-23 14:00 UTC. Manage: https://c.example/l/a?b&amp;c</p><p><a href=\"https://c.example/l/a?b&amp;c\">Manage Event</a></p><p>https://c.example/l/a?b&amp;c</p></body></html>"
+        );
     }
 }
