@@ -111,35 +111,44 @@ const ENV_READERS: [&str; 4] = [
     "env::var_os(\"",
 ];
 
-/// Environment variables named literally in the readers above, in every `.rs` file under `dir`.
-/// The SDK's own (`AWS_*`, set by Lambda or by the local stack) are not the template's business.
-fn env_reads(dir: &Path) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
+/// Every `.rs` file under `dir`.
+fn rs_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                for line in read(&path).lines() {
-                    if line.trim_start().starts_with("//") {
-                        continue;
-                    }
-                    for reader in ENV_READERS {
-                        let mut rest = line;
-                        while let Some(i) = rest.find(reader) {
-                            rest = &rest[i + reader.len()..];
-                            if let Some(end) = rest.find('"') {
-                                let name = &rest[..end];
-                                if !name.starts_with("AWS_") {
-                                    found.insert(name.to_string());
-                                }
-                            }
-                        }
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Environment variables named literally in the readers above, in every `.rs` file under `dir`.
+/// The SDK's own (`AWS_*`, set by Lambda or by the local stack) are not the template's business.
+fn env_reads(dir: &Path) -> BTreeSet<String> {
+    rs_files(dir).iter().flat_map(|p| env_reads_in(p)).collect()
+}
+
+/// As [`env_reads`], in one file.
+fn env_reads_in(path: &Path) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in read(path).lines() {
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
+        for reader in ENV_READERS {
+            let mut rest = line;
+            while let Some(i) = rest.find(reader) {
+                rest = &rest[i + reader.len()..];
+                if let Some(end) = rest.find('"') {
+                    let name = &rest[..end];
+                    if !name.starts_with("AWS_") {
+                        found.insert(name.to_string());
                     }
                 }
             }
@@ -148,19 +157,60 @@ fn env_reads(dir: &Path) -> BTreeSet<String> {
     found
 }
 
+/// Settings readers in `shared/` that only some functions call, and how a call reads: their
+/// variables are not everyone's (not `Globals`), they are read by each function crate whose code
+/// makes the call.
+const SHARED_READERS: [(&str, &str); 1] = [("adapters/notify.rs", "ChannelSettings::from_env(")];
+
+/// What `shared/` reads for every function (outside [`SHARED_READERS`]' files), and what each of
+/// those readers reads besides.
+fn shared_env_split() -> (BTreeSet<String>, Vec<(&'static str, BTreeSet<String>)>) {
+    let src = root().join("shared/src");
+    let is_reader = |p: &Path| SHARED_READERS.iter().any(|(file, _)| p.ends_with(file));
+    let everyone: BTreeSet<String> = rs_files(&src)
+        .iter()
+        .filter(|p| !is_reader(p))
+        .flat_map(|p| env_reads_in(p))
+        .collect();
+    let readers = SHARED_READERS
+        .iter()
+        .map(|(file, call)| {
+            let vars = env_reads_in(&src.join(file));
+            assert!(
+                !vars.is_empty(),
+                "{file} reads no variable: update SHARED_READERS"
+            );
+            (*call, vars.difference(&everyone).cloned().collect())
+        })
+        .collect();
+    (everyone, readers)
+}
+
+/// Whether any `.rs` file under `dir` contains `text`.
+fn calls(dir: &Path, text: &str) -> bool {
+    rs_files(dir).iter().any(|p| read(p).contains(text))
+}
+
 /// Every directory under `functions/`, as a crate.
 fn function_crates() -> Vec<FunctionCrate> {
     let dir = root().join("functions");
+    let (_, readers) = shared_env_split();
     let mut crates: Vec<FunctionCrate> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .flatten()
         .filter(|e| e.path().is_dir())
         .map(|e| {
             let path = e.path();
+            let mut env = env_reads(&path.join("src"));
+            for (call, vars) in &readers {
+                if calls(&path.join("src"), call) {
+                    env.extend(vars.iter().cloned());
+                }
+            }
             FunctionCrate {
                 dir: e.file_name().to_string_lossy().into_owned(),
                 binaries: binaries(&path).unwrap_or_else(|e| panic!("{e}")),
-                env: env_reads(&path.join("src")),
+                env,
             }
         })
         .collect();
@@ -309,7 +359,7 @@ fn assert_none(problems: Vec<String>) {
 fn every_function_crate_has_its_function_and_settings() {
     let crates = function_crates();
     assert!(!crates.is_empty(), "no crates under functions/");
-    let shared_env = env_reads(&root().join("shared/src"));
+    let (shared_env, _) = shared_env_split();
     // The scan must see what we know is read; if it does not, the patterns no longer match how
     // the code reads settings and every other check here would pass vacuously.
     let monitor = crates
@@ -317,7 +367,9 @@ fn every_function_crate_has_its_function_and_settings() {
         .find(|c| c.dir == "monitor")
         .expect("functions/monitor");
     assert!(
-        monitor.env.contains("TABLE_NAME") && monitor.env.contains("SMTP_CA_BUNDLE"),
+        monitor.env.contains("TABLE_NAME")
+            && monitor.env.contains("SMTP_CA_BUNDLE")
+            && monitor.env.contains("ALERT_SENDER"),
         "the environment scan found {:?} in functions/monitor: update ENV_READERS to the way settings are read",
         monitor.env
     );

@@ -97,12 +97,7 @@ impl Settings {
             table: required_env("TABLE_NAME")?,
             portal_base_url: required_env("PORTAL_BASE_URL")?,
             link_keys_secret: required_env("LINK_KEYS_SECRET")?,
-            channels: ChannelSettings::new(
-                required_env("ALERT_SENDER")?,
-                std::env::var("ALERT_SENDER_NAME").ok(),
-                std::env::var("SMS_SENDER_ID").ok(),
-                required_env("EVENT_BUS_NAME")?,
-            )?,
+            channels: ChannelSettings::from_env()?,
             mail_bucket: required_env("MAIL_BUCKET")?,
             mail_prefix: env_or("MAIL_PREFIX", "inbound/".to_string())?,
             jwks_url: env_or("JWKS_URL", format!("{issuer}/.well-known/jwks.json"))?,

@@ -68,12 +68,7 @@ impl Settings {
                 u.trim_end_matches('/').to_string()
             },
             link_keys_secret: required_env("LINK_KEYS_SECRET")?,
-            channels: ChannelSettings::new(
-                required_env("ALERT_SENDER")?,
-                std::env::var("ALERT_SENDER_NAME").ok(),
-                std::env::var("SMS_SENDER_ID").ok(),
-                required_env("EVENT_BUS_NAME")?,
-            )?,
+            channels: ChannelSettings::from_env()?,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! [`AlertChannel`](crate::ports::notify::AlertChannel) and one field of [`AwsChannels`].
 
 use crate::adapters::eventbridge::EventBridgeBus;
+use crate::adapters::lambda::required_env;
 use crate::adapters::ses::{SesEmail, SesMailSender};
 use crate::adapters::sns::SnsSms;
 use crate::domain::alerts::Channel;
@@ -30,12 +31,22 @@ impl ChannelSettings {
     /// The sender's display name when `ALERT_SENDER_NAME` is unset or blank.
     pub const DEFAULT_SENDER_NAME: &'static str = "Email continuity";
 
+    /// The one reader of the four variables, for every function that alerts or publishes:
+    /// `ALERT_SENDER` and `EVENT_BUS_NAME` required, `ALERT_SENDER_NAME` and `SMS_SENDER_ID`
+    /// optional. The SAM template sets them on each such function (not in `Globals`), and
+    /// `tests/tests/template_agreement.rs` attributes them to every function crate that calls
+    /// this, so a function that calls it without the variables set fails that test.
+    pub fn from_env() -> Result<Self, String> {
+        Self::new(
+            required_env("ALERT_SENDER")?,
+            std::env::var("ALERT_SENDER_NAME").ok(),
+            std::env::var("SMS_SENDER_ID").ok(),
+            required_env("EVENT_BUS_NAME")?,
+        )
+    }
+
     /// Checks and completes the settings as read: the sender must be an address; a blank name
     /// or sender id means the default (none for the sender id).
-    ///
-    /// Each function reads the four variables in its own `Settings::from_env` (the SAM template
-    /// sets them per function, and `tests/tests/template_agreement.rs` checks that a function
-    /// reads what its resource sets), then hands them here.
     pub fn new(
         sender: String,
         sender_name: Option<String>,
