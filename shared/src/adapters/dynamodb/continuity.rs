@@ -9,15 +9,13 @@
 //! the same moment both count. Each request's id is added to `request_ids` in the same update,
 //! and the condition refuses an id already there, so a retried request changes nothing twice.
 
-use super::codec::{
-    corrupt, enum_str, expire, get_s, get_time, get_ts, key, n, opt_s, s, secs, ts, Item,
-};
+use super::codec::{corrupt, enum_str, expire, get_s, get_ts, key, n, s, secs, ts, Item};
 use super::config::parse_config;
+use super::items::{parse_continuity, parse_counter, parse_marks};
 use super::keys::{
     audit_range, audit_sk, org_pk, AUDIT_DAYS, CONFIG_SK, CONTINUITY_SK, COUNTER_SK, QUEUESTAT_SK,
     SK, USERS_SK,
 };
-use super::monitor::parse_counter;
 use super::queue::parse_queue_count;
 use super::DynamoStore;
 use crate::domain::continuity::{
@@ -31,29 +29,6 @@ use crate::ports::store::{ContinuityStore, ContinuityViews, QueueFiguresSource};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, TimeZone, Utc};
-
-/// Reads the `CONTINUITY` item's event and suspension.
-pub(super) fn parse_continuity(item: &Item) -> Result<ContinuityState, StoreError> {
-    Ok(ContinuityState {
-        event_started_at: get_time(item, "event_started_at")?,
-        event_until: get_time(item, "event_until")?,
-        event_stopped_at: get_time(item, "event_stopped_at")?,
-        suspended_until: get_time(item, "suspended_until")?,
-    })
-}
-
-/// Reads the `CONTINUITY` item's marks: which event, and what was announced and told of it.
-pub(super) fn parse_marks(item: &Item) -> EventMarks {
-    EventMarks {
-        event_id: opt_s(item, "event_id"),
-        via: opt_s(item, "event_via"),
-        start_announced: opt_s(item, "start_announced"),
-        end_announced: opt_s(item, "end_announced"),
-        auto_episode: opt_s(item, "auto_episode"),
-        users_told_start: opt_s(item, "users_told_start"),
-        users_told_end: opt_s(item, "users_told_end"),
-    }
-}
 
 /// Reads an `AUDIT#` item.
 fn parse_audit(item: &Item) -> Result<AuditRecord, StoreError> {

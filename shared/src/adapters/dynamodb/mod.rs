@@ -11,7 +11,7 @@
 //!   InboundRecorder, ProbeArrivals, QueueFiguresSource), `alerts` (AlertStore), `continuity`
 //!   (ContinuityStore, ContinuityViews), `config` (ConfigStore, DomainOwners), `mail`
 //!   (MailStore), `queue` (QueueStore), `mailbox` (MailboxStore), `directory`
-//!   (DirectoryStore);
+//!   (DirectoryStore); `items`: readers of the items two of them read (counter, continuity);
 //! - `table`: the table's creation for local stacks, and a raw write for tests.
 
 pub mod keys;
@@ -26,6 +26,7 @@ mod alerts;
 mod config;
 mod continuity;
 mod directory;
+mod items;
 mod mail;
 mod mailbox;
 mod monitor;

@@ -11,7 +11,7 @@ use super::codec::{
     ts, Item,
 };
 use super::config::parse_config;
-use super::continuity::{parse_continuity, parse_marks};
+use super::items::{parse_continuity, parse_counter, parse_marks};
 use super::keys::{
     history_sk, inbound_sk, org_of, org_pk, probe_sk, ALERT_SK, CONTINUITY_SK, COUNTER_SK, GSI1,
     HISTORY_DAYS, INPUT_DAYS, MONITORED, PK, QUEUESTAT_SK, SK, TTL_ATTR,
@@ -34,15 +34,6 @@ use crate::ports::store::{
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, Update};
 use chrono::{DateTime, Utc};
-
-/// Reads the `COUNTER` item.
-pub(super) fn parse_counter(item: &Item) -> Result<CounterState, StoreError> {
-    Ok(CounterState {
-        value: get_n(item, "value")?,
-        window: Window(get_n(item, "window")?),
-        threshold: get_n(item, "threshold")?,
-    })
-}
 
 /// Reads a `PROBE#` item.
 fn parse_probe(item: &Item) -> Result<ProbeRecord, StoreError> {
