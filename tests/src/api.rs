@@ -78,7 +78,7 @@ impl ApiRig {
             settings,
             &sdk,
             Arc::new(clock.clone()) as Arc<dyn Clock>,
-            issuer.verifier(),
+            shared::app::auth::JwtVerifier::with_key_set(issuer.settings.clone(), issuer.jwks()),
         );
         services.use_store(store.clone());
         services.local_issuer = Some(issuer.clone());

@@ -249,7 +249,8 @@ async fn hosted_sign_in_with_pkce_and_state() {
         );
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
     }
-    let verifier = issuer.verifier();
+    let verifier =
+        shared::app::auth::JwtVerifier::with_key_set(issuer.settings.clone(), issuer.jwks());
     let rig = ApiRig::start_with(t(NOW), |s| {
         s.local_issuer = None;
         s.verifier = verifier;
@@ -366,8 +367,8 @@ async fn hosted_sign_in_with_pkce_and_state() {
 /// A token signed with the provider's own key but for another application (audience) is refused.
 #[tokio::test]
 async fn a_correctly_signed_token_for_another_audience_is_refused() {
-    use shared::adapters::jwks::StaticJwks;
     use shared::app::auth::JwtVerifier;
+    use shared::app::auth::StaticJwks;
     use std::sync::Arc;
     let rig = ApiRig::start_with(t(NOW), |s| {
         let jwks = s.local_issuer.as_ref().expect("issuer").jwks();

@@ -14,13 +14,14 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent, Failure};
+use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent};
 use shared::adapters::s3::S3RawMessages;
 use shared::adapters::ses::SesMailSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::inbound::{Inbound, InboundError, InboundReport, Receipt};
 use shared::app::queue::{Courier, Queue, TickReport};
 use shared::ports::clock::Clock;
+use shared::ports::error::Failure;
 use shared::ports::error::StoreError;
 use std::sync::Arc;
 

@@ -8,13 +8,14 @@
 
 use serde::Serialize;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent, Failure};
+use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent};
 use shared::adapters::notify::{AwsChannels, ChannelSettings};
 use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::app::monitor::{Alerting, Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
 use shared::domain::window::Window;
 use shared::ports::clock::Clock;
+use shared::ports::error::Failure;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -333,8 +333,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 secure_cookies: false,
                 secret_cache: settings.secret_cache,
             };
-            let mut services =
-                api::Services::with_verifier(api_settings, &sdk, clock.clone(), issuer.verifier());
+            let mut services = api::Services::with_verifier(
+                api_settings,
+                &sdk,
+                clock.clone(),
+                shared::app::auth::JwtVerifier::with_key_set(
+                    issuer.settings.clone(),
+                    issuer.jwks(),
+                ),
+            );
             services.local_issuer = Some(issuer.clone());
             let api_app = api::router(api::AppState(Arc::new(services)));
             let api_listener = tokio::net::TcpListener::bind(api_addr)

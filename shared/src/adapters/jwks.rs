@@ -1,8 +1,7 @@
-//! The identity provider's keys: fetched over HTTPS and cached ([`RemoteJwks`]), given up front
-//! ([`StaticJwks`]), or made on the spot by a local identity provider ([`LocalIssuer`]: local
-//! runs and tests sign their own ES256 tokens).
+//! The identity provider's keys: fetched over HTTPS and cached ([`RemoteJwks`]), or made on the
+//! spot by a local identity provider ([`LocalIssuer`]: local runs and tests sign their own ES256
+//! tokens; `JwtVerifier::with_key_set(issuer.settings.clone(), issuer.jwks())` trusts them).
 
-use crate::app::auth::JwtVerifier;
 use crate::domain::identity::{AuthError, IdentitySettings};
 use crate::ports::identity::JwksSource;
 use async_trait::async_trait;
@@ -19,16 +18,6 @@ use tokio::sync::Mutex;
 const MIN_REFRESH: Duration = Duration::from_secs(60);
 /// A fetched key set is used for at most this long.
 const MAX_AGE: Duration = Duration::from_secs(3600);
-
-/// A key set given up front (local runs, tests).
-pub struct StaticJwks(pub Arc<JwkSet>);
-
-#[async_trait]
-impl JwksSource for StaticJwks {
-    async fn keys(&self, _refresh: bool) -> Result<Arc<JwkSet>, AuthError> {
-        Ok(self.0.clone())
-    }
-}
 
 /// A key set fetched over HTTPS from the provider's JWKS URL, cached.
 pub struct RemoteJwks {
@@ -149,11 +138,6 @@ impl LocalIssuer {
     /// The published key set (what the runner serves at `/.well-known/jwks.json`).
     pub fn jwks(&self) -> Arc<JwkSet> {
         self.jwks.clone()
-    }
-
-    /// A verifier that trusts this issuer.
-    pub fn verifier(&self) -> JwtVerifier {
-        JwtVerifier::new(self.settings.clone(), Arc::new(StaticJwks(self.jwks())))
     }
 
     /// A token valid from `now` for `ttl`.

@@ -2,8 +2,7 @@
 //! fast with the variable's name), logging, the scheduled event, and errors as Lambda reports
 //! them (retryable or not).
 
-use crate::app::inbound::InboundError;
-use crate::ports::error::{BlobError, StoreError};
+use crate::ports::error::Failure;
 
 /// Reads a required environment variable, naming it when missing.
 pub fn required_env(name: &str) -> Result<String, String> {
@@ -65,17 +64,6 @@ impl ScheduledEvent {
 #[error("malformed event: {0}")]
 pub struct BadEvent(pub String);
 
-/// A function's error as Lambda reports it: whether running the same event again may succeed,
-/// and a stable name of the failure. Lambda shows both in the invocation's `errorType`
-/// (`Retryable.StoreUnavailable`, `NonRetryable.BadEvent`), where alarms, log filters and
-/// failure destinations can tell a fault worth retrying from one that is not.
-pub trait Failure: std::fmt::Display {
-    /// Whether the same event may succeed later.
-    fn retryable(&self) -> bool;
-    /// A stable name of the failure, without spaces.
-    fn kind(&self) -> &'static str;
-}
-
 /// `error` as Lambda's diagnostic: `errorType` `Retryable.{kind}` or `NonRetryable.{kind}`, the
 /// message the error's text.
 pub fn diagnostic(error: &dyn Failure) -> lambda_runtime::Diagnostic {
@@ -102,47 +90,6 @@ impl Failure for BadEvent {
 impl From<BadEvent> for lambda_runtime::Diagnostic {
     fn from(e: BadEvent) -> Self {
         diagnostic(&e)
-    }
-}
-
-impl Failure for StoreError {
-    /// Only a fault of the moment: a lost condition, a refused request or a corrupt item will
-    /// be the same on a retry.
-    fn retryable(&self) -> bool {
-        self.is_transient()
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            StoreError::Transient(_) => "StoreUnavailable",
-            StoreError::ConditionFailed(_) => "StoreConditionFailed",
-            StoreError::Permanent(_) => "StoreRefused",
-            StoreError::Corrupt { .. } => "CorruptItem",
-        }
-    }
-}
-
-impl Failure for BlobError {
-    fn retryable(&self) -> bool {
-        matches!(self, BlobError::Transient(_))
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            BlobError::Transient(_) => "RawMessageUnavailable",
-            BlobError::NotFound(_) => "RawMessageMissing",
-            BlobError::Permanent(_) => "RawMessageRefused",
-        }
-    }
-}
-
-impl Failure for InboundError {
-    fn retryable(&self) -> bool {
-        self.is_transient()
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            InboundError::Raw(e) => e.kind(),
-            InboundError::Store(e) => e.kind(),
-        }
     }
 }
 
@@ -180,6 +127,8 @@ impl From<StartupError> for lambda_runtime::Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::inbound::InboundError;
+    use crate::ports::error::{BlobError, StoreError};
 
     const SCHEDULED: &str = include_str!("../../../tests/fixtures/eventbridge-scheduled.json");
 

@@ -13,17 +13,27 @@
 //! The keys come through the `JwksSource` port: fetched from the provider, or given by the local
 //! runner's own issuer (`crate::adapters::jwks`).
 
-use crate::domain::identity::AuthError;
-use crate::domain::identity::Identity;
-use crate::domain::identity::IdentitySettings;
+use crate::domain::identity::{AuthError, Identity, IdentitySettings};
 use crate::ports::identity::JwksSource;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::sync::Arc;
 
 /// Clock difference tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: i64 = 60;
+/// A key set given up front (local runs, tests).
+pub struct StaticJwks(pub Arc<JwkSet>);
+
+#[async_trait]
+impl JwksSource for StaticJwks {
+    async fn keys(&self, _refresh: bool) -> Result<Arc<JwkSet>, AuthError> {
+        Ok(self.0.clone())
+    }
+}
+
 /// Verifies tokens.
 pub struct JwtVerifier {
     pub settings: IdentitySettings,
@@ -73,6 +83,12 @@ const ACCEPTED: &[Algorithm] = &[
 impl JwtVerifier {
     pub fn new(settings: IdentitySettings, jwks: Arc<dyn JwksSource>) -> Self {
         JwtVerifier { settings, jwks }
+    }
+
+    /// A verifier that trusts a key set given up front (a local issuer's, in local runs and
+    /// tests).
+    pub fn with_key_set(settings: IdentitySettings, keys: Arc<JwkSet>) -> Self {
+        Self::new(settings, Arc::new(StaticJwks(keys)))
     }
 
     /// Verifies `token` at `now`.
@@ -186,7 +202,7 @@ impl JwtVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::jwks::{LocalIssuer, StaticJwks, TokenRequest};
+    use crate::adapters::jwks::{LocalIssuer, TokenRequest};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use chrono::TimeZone;
@@ -216,22 +232,24 @@ mod tests {
     #[tokio::test]
     async fn a_good_token_verifies_and_says_who() {
         let i = LocalIssuer::generate(settings()).unwrap();
-        let id = i
-            .verifier()
+        let id = JwtVerifier::with_key_set(i.settings.clone(), i.jwks())
             .verify(&issue(&i, &["continuity-admins"]), now())
             .await
             .unwrap();
         assert_eq!(id.subject, "u-1");
         assert_eq!(id.email.as_deref(), Some("alice@acme.test"));
         assert!(id.admin);
-        let id = i.verifier().verify(&issue(&i, &[]), now()).await.unwrap();
+        let id = JwtVerifier::with_key_set(i.settings.clone(), i.jwks())
+            .verify(&issue(&i, &[]), now())
+            .await
+            .unwrap();
         assert!(!id.admin);
     }
 
     #[tokio::test]
     async fn refusals() {
         let i = LocalIssuer::generate(settings()).unwrap();
-        let v = i.verifier();
+        let v = JwtVerifier::with_key_set(i.settings.clone(), i.jwks());
         let tok = issue(&i, &[]);
         // Expired (past the leeway), not yet valid is covered by exp/nbf arithmetic.
         let late = now() + chrono::Duration::hours(1) + chrono::Duration::seconds(LEEWAY_SECS + 1);

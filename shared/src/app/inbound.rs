@@ -15,6 +15,7 @@ use crate::domain::monitoring::ArrivalOutcome;
 use crate::domain::probe::ProbeToken;
 use crate::domain::queue::{backoff, IN_FLIGHT_LEASE_MINUTES};
 use crate::domain::queue::{AcceptOutcome, QueuedMessage};
+use crate::ports::error::Failure;
 use crate::ports::error::{BlobError, StoreError};
 use crate::ports::store::{MailStore, ProbeArrivals};
 use chrono::{DateTime, Duration, Utc};
@@ -281,6 +282,18 @@ pub fn parent_domains(domain: &str) -> Vec<String> {
         rest = parent;
     }
     out
+}
+
+impl Failure for InboundError {
+    fn retryable(&self) -> bool {
+        self.is_transient()
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            InboundError::Raw(e) => e.kind(),
+            InboundError::Store(e) => e.kind(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -77,3 +77,43 @@ pub enum PutConfigError {
     #[error("domains: {0:?} belongs to another organisation")]
     DomainTaken(String),
 }
+
+/// An error as a function reports it to Lambda: whether running the same event again may
+/// succeed, and a stable name of the failure. Lambda shows both in the invocation's `errorType`
+/// (`Retryable.StoreUnavailable`, `NonRetryable.BadEvent`), where alarms, log filters and
+/// failure destinations can tell a fault worth retrying from one that is not.
+pub trait Failure: std::fmt::Display {
+    /// Whether the same event may succeed later.
+    fn retryable(&self) -> bool;
+    /// A stable name of the failure, without spaces.
+    fn kind(&self) -> &'static str;
+}
+
+impl Failure for StoreError {
+    /// Only a fault of the moment: a lost condition, a refused request or a corrupt item will
+    /// be the same on a retry.
+    fn retryable(&self) -> bool {
+        self.is_transient()
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Transient(_) => "StoreUnavailable",
+            StoreError::ConditionFailed(_) => "StoreConditionFailed",
+            StoreError::Permanent(_) => "StoreRefused",
+            StoreError::Corrupt { .. } => "CorruptItem",
+        }
+    }
+}
+
+impl Failure for BlobError {
+    fn retryable(&self) -> bool {
+        matches!(self, BlobError::Transient(_))
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            BlobError::Transient(_) => "RawMessageUnavailable",
+            BlobError::NotFound(_) => "RawMessageMissing",
+            BlobError::Permanent(_) => "RawMessageRefused",
+        }
+    }
+}
