@@ -7,15 +7,15 @@
 //! header line `address,mobile`. Every row is checked (an address on one of the organisation's
 //! domains, an E.164 number, no address twice); one bad row refuses the import and names it.
 
-use crate::auth::{Admin, ClientAddr};
-use crate::error::ApiError;
-use crate::portal::request_id;
+use crate::web::auth::{Admin, ClientAddr};
+use crate::web::error::ApiError;
+use crate::web::extract::media_type;
+use crate::web::ids::request_id;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::http::HeaderMap;
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::domain::config::{is_address, is_e164};
 use shared::domain::continuity::{AuditRecord, Via};
@@ -24,10 +24,7 @@ use shared::domain::directory::UserDirectory;
 /// Most users one import may list (the list is one item: at most 400 KB).
 pub const MAX_USERS: usize = 5000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/admin/users", get(list).put(import))
-}
-
+/// One user: their address and mobile number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserRow {
@@ -41,20 +38,15 @@ struct ImportBody {
     users: Vec<UserRow>,
 }
 
+/// The list as stored, with the time of its import.
 #[derive(Debug, Serialize)]
-struct ListBody {
+pub struct ListBody {
     users: Vec<UserRow>,
     synced_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn rows_of(headers: &HeaderMap, body: &[u8]) -> Result<Vec<UserRow>, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    match ct.as_str() {
+    match media_type(headers).as_str() {
         "application/json" => serde_json::from_slice::<ImportBody>(body)
             .map(|b| b.users)
             .map_err(|e| ApiError::bad_request(format!("Malformed body: {e}"))),
@@ -91,7 +83,8 @@ fn rows_of(headers: &HeaderMap, body: &[u8]) -> Result<Vec<UserRow>, ApiError> {
     }
 }
 
-async fn import(
+/// `PUT /api/v1/admin/users`: replaces the list (audited, published).
+pub async fn import(
     State(state): State<AppState>,
     Admin(p): Admin,
     ClientAddr(source): ClientAddr,
@@ -178,7 +171,11 @@ fn list_body(d: UserDirectory) -> ListBody {
     }
 }
 
-async fn list(State(state): State<AppState>, Admin(p): Admin) -> Result<Json<ListBody>, ApiError> {
+/// `GET /api/v1/admin/users`.
+pub async fn list(
+    State(state): State<AppState>,
+    Admin(p): Admin,
+) -> Result<Json<ListBody>, ApiError> {
     Ok(Json(list_body(
         state.continuity_store.user_directory(&p.org_id).await?,
     )))

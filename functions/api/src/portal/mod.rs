@@ -8,12 +8,15 @@
 
 mod page;
 
-use crate::auth::ClientAddr;
-use crate::error::ApiError;
+use crate::web::auth::ClientAddr;
+use crate::web::error::ApiError;
+use crate::web::extract::form_fields;
+use crate::web::ids::valid_request_id;
+use crate::web::render;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -23,8 +26,9 @@ use shared::domain::continuity::{self, Action, Via};
 use shared::domain::links::{LinkClaims, LinkKeys};
 use shared::domain::window::Window;
 
-pub use page::{chart_svg, Notice};
+use page::Notice;
 
+/// The portal's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/l/{token}", get(status_page))
@@ -62,20 +66,7 @@ async fn verified(state: &AppState, token: &str) -> Result<(LinkKeys, LinkClaims
     Ok((keys, claims))
 }
 
-/// A fresh request id for one form.
-pub fn request_id() -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>())
-}
-
-/// A request id as sent: 8 to 64 letters, digits, `-` or `_`.
-pub fn valid_request_id(s: &str) -> bool {
-    (8..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-async fn render(
+async fn render_page(
     state: &AppState,
     keys: &LinkKeys,
     claims: &LinkClaims,
@@ -98,7 +89,7 @@ async fn render(
     };
     let form_token = continuity::form_token(keys, &claims.key_id, token)
         .ok_or_else(|| ApiError::internal("form token", "link key unreadable").page())?;
-    Ok(page::status_page(&page::PageInput {
+    let page = page::status_page(&page::PageInput {
         cfg,
         view: &view,
         now,
@@ -106,13 +97,14 @@ async fn render(
         form_token: &form_token,
         link_expires: claims.expires_at,
         notice,
-    }))
+    });
+    Ok(render::page(&page)?.0)
 }
 
 async fn status_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let result = async {
         let (keys, claims) = verified(&state, &token).await?;
-        render(&state, &keys, &claims, &token, None).await
+        render_page(&state, &keys, &claims, &token, None).await
     }
     .await;
     match result {
@@ -148,37 +140,6 @@ fn portal_action(name: &str, duration: Option<&str>) -> Result<Action, ApiError>
         "stop" => Ok(Action::Stop),
         _ => Err(ApiError::not_found("There is no such action.").page()),
     }
-}
-
-/// The fields of a URL-encoded form; a repeated field is refused.
-pub fn form_fields(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<std::collections::HashMap<String, String>, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct.split(';').next().is_some_and(|m| {
-        m.trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    }) {
-        return Err(ApiError::unsupported_media_type(
-            "Actions are sent by the page's forms (application/x-www-form-urlencoded).",
-        ));
-    }
-    if body.len() > 4096 || std::str::from_utf8(body).is_err() {
-        return Err(ApiError::bad_request("The form is malformed."));
-    }
-    let mut out = std::collections::HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        if out.insert(k.into_owned(), v.into_owned()).is_some() {
-            return Err(ApiError::bad_request(
-                "The form is malformed (a field is repeated).",
-            ));
-        }
-    }
-    Ok(out)
 }
 
 async fn act(
@@ -237,7 +198,7 @@ async fn try_act(
         ActionOutcome::Refused { refusal, .. } => Notice::Refused(refusal.to_string()),
     };
     let refused = matches!(notice, Notice::Refused(_));
-    let html = render(state, &keys, &claims, token, Some(notice)).await?;
+    let html = render_page(state, &keys, &claims, token, Some(notice)).await?;
     // A refusal is a 409 with the whole page and its explanation.
     let status = if refused {
         StatusCode::CONFLICT
