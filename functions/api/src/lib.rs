@@ -247,6 +247,14 @@ impl Services {
         }
     }
 
+    /// The administrators' settings use case (configuration, queue pause, users import).
+    pub fn settings(&self) -> shared::app::settings::Settings<'_> {
+        shared::app::settings::Settings {
+            config: self.config.as_ref(),
+            continuity: self.continuity(),
+        }
+    }
+
     /// The Online Inbox use case (who reaches which mailbox, reading it, block rules).
     pub fn inbox(&self) -> Mailboxes<'_> {
         Mailboxes {

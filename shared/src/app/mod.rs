@@ -8,7 +8,8 @@
 //! [`queue`] (retry, drain, bounce, hold; Q3-Q6), [`user_notice`] (A6), [`auth`] (verifying
 //! sign-in tokens), [`mailbox`] (the Online Inbox: who reaches which mailbox, reading it, block
 //! rules; U1-U7), [`send_mail`] (compose, reply, forward, the copy to the server; U3, U8),
-//! [`client_sync`] (mail clients' status and sync; C1-C3).
+//! [`client_sync`] (mail clients' status and sync; C1-C3), [`settings`] (administrators'
+//! configuration, queue pause and users import, audited; P8, Q4, A6).
 
 pub mod auth;
 pub mod client_sync;
@@ -19,4 +20,5 @@ pub mod mailbox;
 pub mod monitor;
 pub mod queue;
 pub mod send_mail;
+pub mod settings;
 pub mod user_notice;

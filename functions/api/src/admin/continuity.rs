@@ -3,10 +3,11 @@
 //! continuity use case, and the audit. An action takes an optional `Idempotency-Key` header: a
 //! retried request with the same key changes nothing twice.
 
+use super::by_admin;
 use crate::web::auth::{Admin, ClientAddr};
 use crate::web::error::ApiError;
 use crate::web::extract::json_body;
-use crate::web::ids::{request_id, valid_request_id};
+use crate::web::ids::valid_request_id;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -15,8 +16,7 @@ use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::app::continuity::Requester;
-use shared::domain::continuity::{self, Action, Via};
+use shared::domain::continuity::{self, Action};
 use shared::domain::continuity::{ActionOutcome, ContinuityState};
 use shared::domain::window::Window;
 
@@ -137,21 +137,16 @@ pub async fn event_action(
         json_body(&headers, &body)?
     };
     let action = api_action(&name, &b)?;
-    let rid = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => request_id(),
-        Some(Ok(k)) if valid_request_id(k) => k.to_string(),
+    let mut by = by_admin(&p, source);
+    match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => {}
+        Some(Ok(k)) if valid_request_id(k) => by.request_id = k.to_string(),
         Some(_) => {
             return Err(ApiError::bad_request(
                 "Idempotency-Key: 8 to 64 letters, digits, '-' or '_'.",
             ))
         }
-    };
-    let by = Requester {
-        who: format!("admin:{}", p.subject),
-        via: Via::Console,
-        source,
-        request_id: rid,
-    };
+    }
     let now = state.clock.now();
     match state
         .continuity()

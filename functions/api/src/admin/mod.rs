@@ -16,9 +16,24 @@ pub mod continuity;
 pub mod directory;
 pub mod users;
 
+use crate::web::auth::Principal;
+use crate::web::ids::request_id;
 use crate::AppState;
 use axum::routing::{delete, get, post};
 use axum::Router;
+use shared::app::continuity::Requester;
+use shared::domain::continuity::Via;
+
+/// An administrator's request, as the audit records it: who, through the console, from where,
+/// with a fresh request id.
+pub(crate) fn by_admin(p: &Principal, source: String) -> Requester {
+    Requester {
+        who: format!("admin:{}", p.subject),
+        via: Via::Console,
+        source,
+        request_id: request_id(),
+    }
+}
 
 /// The administration API's routes.
 pub fn routes() -> Router<AppState> {

@@ -7,22 +7,17 @@
 //! header line `address,mobile`. Every row is checked (an address on one of the organisation's
 //! domains, an E.164 number, no address twice); one bad row refuses the import and names it.
 
+use super::by_admin;
 use crate::web::auth::{Admin, ClientAddr};
 use crate::web::error::ApiError;
 use crate::web::extract::media_type;
-use crate::web::ids::request_id;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::config::{is_address, is_e164};
-use shared::domain::continuity::{AuditRecord, Via};
 use shared::domain::directory::UserDirectory;
-
-/// Most users one import may list (the list is one item: at most 400 KB).
-pub const MAX_USERS: usize = 5000;
 
 /// One user: their address and mobile number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,72 +86,15 @@ pub async fn import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ListBody>, ApiError> {
-    let rows = rows_of(&headers, &body)?;
-    if rows.len() > MAX_USERS {
-        return Err(ApiError::too_large(format!(
-            "At most {MAX_USERS} users per organisation; this import lists {}.",
-            rows.len()
-        )));
-    }
-    let cfg = state
-        .config
-        .get_config(&p.org_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Your organisation has no configuration yet."))?;
-    let mut directory = UserDirectory {
-        synced_at: Some(state.clock.now()),
-        ..Default::default()
-    };
-    for (i, r) in rows.iter().enumerate() {
-        let address = r.address.trim().to_ascii_lowercase();
-        if !is_address(&address) {
-            return Err(ApiError::unprocessable(format!(
-                "users[{i}].address: {:?} is not an email address",
-                r.address
-            )));
-        }
-        if !cfg.owns_address(&address) {
-            return Err(ApiError::unprocessable(format!(
-                "users[{i}].address: {address} is not on one of the organisation's domains"
-            )));
-        }
-        if !is_e164(r.mobile.trim()) {
-            return Err(ApiError::unprocessable(format!(
-                "users[{i}].mobile: {:?} is not an E.164 number (+ country code and number, e.g. +447700900123)",
-                r.mobile
-            )));
-        }
-        if directory
-            .mobiles
-            .insert(address.clone(), r.mobile.trim().to_string())
-            .is_some()
-        {
-            return Err(ApiError::unprocessable(format!(
-                "users[{i}].address: {address} is listed twice"
-            )));
-        }
-    }
-    let before = state.continuity_store.user_directory(&p.org_id).await?;
-    state
-        .continuity_store
-        .put_user_directory(&p.org_id, &directory)
+    let rows: Vec<(String, String)> = rows_of(&headers, &body)?
+        .into_iter()
+        .map(|r| (r.address, r.mobile))
+        .collect();
+    let by = by_admin(&p, source);
+    let directory = state
+        .settings()
+        .import_users(&p.org_id, &rows, &by, state.clock.now())
         .await?;
-    let record = AuditRecord {
-        org_id: p.org_id.clone(),
-        at: state.clock.now(),
-        who: format!("admin:{}", p.subject),
-        via: Via::Console,
-        what: "users-import".into(),
-        minutes: None,
-        before: serde_json::json!({"users": before.mobiles.len()}),
-        after: serde_json::json!({"users": directory.mobiles.len()}),
-        source,
-        request_id: request_id(),
-    };
-    state
-        .continuity()
-        .record(&record, "ConfigChanged", &[])
-        .await;
     Ok(Json(list_body(directory)))
 }
 

@@ -247,3 +247,54 @@ fn chart(history: &[HistoryEntry], from: Window, to: Window, threshold: u32) -> 
         label,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use askama::Template;
+
+    fn render(zone: &str, now: DateTime<Utc>) -> String {
+        let cfg: OrgConfig = serde_json::from_value(serde_json::json!({
+            "org_id": "acme", "name": "Acme", "domains": ["acme.example"], "routes": [],
+            "monitoring": {"enabled": true, "inbound_check": true, "outbound_check": false,
+                "threshold": 5, "acceptable_latency_secs": 300},
+            "time_zone": zone,
+        }))
+        .expect("configuration");
+        let view = PortalView {
+            state: ContinuityState {
+                event_until: Some(now + chrono::Duration::hours(4)),
+                event_started_at: Some(now),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let input = PageInput {
+            cfg: &cfg,
+            view: &view,
+            now,
+            token: "tok<en>",
+            form_token: "ft",
+            link_expires: now + chrono::Duration::days(1),
+            notice: None,
+        };
+        status_page(&input).render().expect("renders")
+    }
+
+    #[test]
+    fn a_utc_organisation_sees_each_time_once() {
+        let now = "2026-11-27T14:38:00Z".parse().expect("time");
+        let page = render("UTC", now);
+        assert!(page.contains(">2026-11-27 18:38 UTC</time></dd>"), "{page}");
+        assert!(!page.contains("(UTC)") && !page.contains("UTC ("), "{page}");
+        assert!(page.contains("Times in UTC. "), "{page}");
+        let page = render("Europe/Paris", now);
+        assert!(
+            page.contains(">2026-11-27 18:38 UTC</time> (2026-11-27 19:38 CET (Europe/Paris))"),
+            "{page}"
+        );
+        assert!(page.contains("Times in UTC and in Europe/Paris."), "{page}");
+        // Values are escaped by the template.
+        assert!(page.contains("/l/tok&lt;en&gt;/stop"), "{page}");
+    }
+}

@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use shared::app::mailbox::MailboxError;
 use shared::app::send_mail::SendMailError;
+use shared::app::settings::SettingsError;
 use shared::ports::error::StoreError;
 
 /// An error as the caller sees it.
@@ -127,6 +128,21 @@ impl From<SendMailError> for ApiError {
                 "The mail service did not accept the message; nothing was sent. Try again.",
             ),
             SendMailError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::OtherOrganisation { .. } => ApiError::forbidden(e.to_string()),
+            SettingsError::NoConfiguration => ApiError::not_found(e.to_string()),
+            SettingsError::Invalid(_)
+            | SettingsError::InvalidUser(_)
+            | SettingsError::NotOurRecipient => ApiError::unprocessable(e.to_string()),
+            SettingsError::DomainTaken(_) => ApiError::conflict(e.to_string()),
+            SettingsError::TooManyUsers(_) => ApiError::too_large(e.to_string()),
+            SettingsError::Store(e) => e.into(),
         }
     }
 }
