@@ -247,6 +247,16 @@ impl Services {
         }
     }
 
+    /// The alert-link portal use case (verified links, their page, their actions).
+    pub fn portal(&self) -> shared::app::portal::Portal<'_> {
+        shared::app::portal::Portal {
+            secrets: self.secrets.as_ref(),
+            keys_secret: &self.settings.link_keys_secret,
+            views: self.views.as_ref(),
+            continuity: self.continuity(),
+        }
+    }
+
     /// The administrators' settings use case (configuration, queue pause, users import).
     pub fn settings(&self) -> shared::app::settings::Settings<'_> {
         shared::app::settings::Settings {

@@ -9,7 +9,8 @@
 //! sign-in tokens), [`mailbox`] (the Online Inbox: who reaches which mailbox, reading it, block
 //! rules; U1-U7), [`send_mail`] (compose, reply, forward, the copy to the server; U3, U8),
 //! [`client_sync`] (mail clients' status and sync; C1-C3), [`settings`] (administrators'
-//! configuration, queue pause and users import, audited; P8, Q4, A6).
+//! configuration, queue pause and users import, audited; P8, Q4, A6), [`portal`] (alert links:
+//! verified, their page, their actions; P1-P6).
 
 pub mod auth;
 pub mod client_sync;
@@ -18,6 +19,7 @@ pub mod delivery;
 pub mod inbound;
 pub mod mailbox;
 pub mod monitor;
+pub mod portal;
 pub mod queue;
 pub mod send_mail;
 pub mod settings;

@@ -16,6 +16,7 @@ use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use shared::app::portal::HISTORY_WINDOWS;
 use shared::domain::continuity::{self, Action};
 use shared::domain::continuity::{ActionOutcome, ContinuityState};
 use shared::domain::window::Window;
@@ -44,7 +45,7 @@ pub async fn status(
     let to = Window::containing(now).prev();
     let view = state
         .views
-        .portal_view(&p.org_id, Window(to.0 - 719), to)
+        .portal_view(&p.org_id, Window(to.0 - (HISTORY_WINDOWS - 1)), to)
         .await?;
     let cfg = view
         .config

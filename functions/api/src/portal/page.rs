@@ -5,6 +5,7 @@
 
 use askama::Template;
 use chrono::{DateTime, Utc};
+use shared::app::portal::HISTORY_WINDOWS;
 use shared::domain::config::OrgConfig;
 use shared::domain::continuity::{self, local_text, span_text, utc_text, Action, BUTTONS};
 use shared::domain::continuity::{ContinuityState, Phase};
@@ -188,7 +189,12 @@ pub fn status_page<'a>(p: &PageInput<'a>) -> StatusPage<'a> {
                     .replace(" day", " d"),
             })
             .collect(),
-        chart: chart(&p.view.history, Window(to.0 - 719), to, threshold),
+        chart: chart(
+            &p.view.history,
+            Window(to.0 - (HISTORY_WINDOWS - 1)),
+            to,
+            threshold,
+        ),
         zone: local_text(now, zone).map(|_| zone),
         link_expires: utc_text(p.link_expires),
     }
