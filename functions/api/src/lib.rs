@@ -1,26 +1,27 @@
 //! The HTTP API: one axum router, served by API Gateway through `lambda_http` in AWS and by the
-//! local runner on localhost.
+//! local runner on localhost. One folder per thing it serves, each with its routes and pages:
 //!
 //! - [`portal`]: the continuity portal opened from alert links (P1-P6): server-rendered pages,
 //!   POST actions guarded by an anti-forgery token bound to the link.
-//! - [`admin`]: the administration API (P7-P10), signed in with the identity provider's JWT.
+//! - [`admin`]: the administration API (P7-P10, U5, U6, A6): configuration, continuity actions,
+//!   audit, queue, delivery test, delegates and distribution lists, users' mobile numbers;
+//!   signed in with the identity provider's JWT.
 //! - [`session`]: browser sign-in (authorization code flow with PKCE against the identity
 //!   provider; a local sign-in page in local runs), the session cookie.
 //! - [`inbox`]: the Online Inbox and Online Sent Items (U1-U8), web pages and JSON.
 //! - [`client`]: continuity mode for mail clients (C1-C3): status and sync.
 //!
-//! Shared pieces: [`AppState`] (settings and clients, built once per container), [`error`]
-//! (one error type: a JSON body or a plain page, always a readable message and a log line),
-//! [`auth`] (the signed-in principal, the caller's address).
+//! What they share is in [`web`] (the error type, the signed-in principal, extractors, request
+//! ids, page rendering) and in `shared` (the use cases); no feature imports another's handlers.
+//! Pages are askama templates (`templates/`), their CSS and JS files (`static/`) included at build
+//! time. [`AppState`] holds the settings and the ports, built once per container.
 
 pub mod admin;
-pub mod auth;
 pub mod client;
-pub mod error;
 pub mod inbox;
 pub mod portal;
 pub mod session;
-pub mod users;
+pub mod web;
 
 use axum::Router;
 use shared::adapters::dynamodb::DynamoStore;
@@ -32,7 +33,10 @@ use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::ses::SesMailSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::auth::JwtVerifier;
+use shared::app::client_sync::ClientSync;
 use shared::app::continuity::Continuity;
+use shared::app::mailbox::Mailboxes;
+use shared::app::send_mail::SendMail;
 use shared::domain::identity::IdentitySettings;
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
@@ -172,11 +176,8 @@ impl Services {
         clock: Arc<dyn Clock>,
         verifier: JwtVerifier,
     ) -> Self {
-        let store = Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &settings.table,
-        ));
-        let ses = SesMailSender::new(aws_sdk_ses::Client::new(sdk));
+        let store = Arc::new(DynamoStore::from_sdk(sdk, &settings.table));
+        let ses = SesMailSender::from_sdk(sdk);
         let channels = Arc::new(AwsChannels::new(sdk, &settings.channels));
         let helo = url::Url::parse(&settings.portal_base_url)
             .ok()
@@ -192,10 +193,7 @@ impl Services {
             mailboxes: store.clone(),
             directory: store,
             clock,
-            secrets: Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                settings.secret_cache,
-            )),
+            secrets: Arc::new(SecretsManagerSource::from_sdk(sdk, settings.secret_cache)),
             channels: channels.clone(),
             bus: channels,
             mail_sender: Arc::new(ses),
@@ -227,6 +225,54 @@ impl Services {
             bus: self.bus.as_ref(),
         }
     }
+
+    /// The alert-link portal use case (verified links, their page, their actions).
+    pub fn portal(&self) -> shared::app::portal::Portal<'_> {
+        shared::app::portal::Portal {
+            secrets: self.secrets.as_ref(),
+            keys_secret: &self.settings.link_keys_secret,
+            views: self.views.as_ref(),
+            continuity: self.continuity(),
+        }
+    }
+
+    /// The administrators' settings use case (configuration, queue pause, users import).
+    pub fn settings(&self) -> shared::app::settings::Settings<'_> {
+        shared::app::settings::Settings {
+            config: self.config.as_ref(),
+            continuity: self.continuity(),
+        }
+    }
+
+    /// The Online Inbox use case (who reaches which mailbox, reading it, block rules).
+    pub fn inbox(&self) -> Mailboxes<'_> {
+        Mailboxes {
+            store: self.mailboxes.as_ref(),
+            directory: self.directory.as_ref(),
+            raw: self.raw.as_ref(),
+        }
+    }
+
+    /// The sending use case (compose, reply, forward, the copy to the server).
+    pub fn send_mail(&self) -> SendMail<'_> {
+        SendMail {
+            mailboxes: self.mailboxes.as_ref(),
+            directory: self.directory.as_ref(),
+            raw: self.raw.as_ref(),
+            sender: self.mail_sender.as_ref(),
+            config: self.config.as_ref(),
+            views: self.views.as_ref(),
+            queue: self.mail.as_ref(),
+        }
+    }
+
+    /// The mail clients' use case (status, sync, what was handed out).
+    pub fn client_sync(&self) -> ClientSync<'_> {
+        ClientSync {
+            views: self.views.as_ref(),
+            mailboxes: self.inbox(),
+        }
+    }
 }
 
 /// The router's state: cheap to clone.
@@ -248,12 +294,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(portal::routes())
         .merge(admin::routes())
-        .merge(users::routes())
         .merge(session::routes())
         .merge(inbox::routes())
         .merge(client::routes())
-        .fallback(error::not_found)
+        .fallback(web::error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(error::security_headers))
+        .layer(axum::middleware::from_fn(web::error::security_headers))
         .with_state(state)
 }

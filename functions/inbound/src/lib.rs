@@ -94,10 +94,10 @@ impl Deps {
             }
         };
         Ok(Deps {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
+            store: DynamoStore::from_sdk(sdk, &settings.table),
             raw: S3RawMessages::from_sdk(sdk, &settings.bucket),
             relay: SmtpRelay::new(&settings.helo, roots),
-            bouncer: SesMailSender::new(aws_sdk_ses::Client::new(sdk)),
+            bouncer: SesMailSender::from_sdk(sdk),
             clock,
             prefix: settings.prefix.clone(),
             bounce_sender: settings.bounce_sender.clone(),

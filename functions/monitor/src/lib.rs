@@ -99,11 +99,8 @@ impl Deps {
             }
         };
         Ok(Deps {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
-            secrets: SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                settings.secret_cache,
-            ),
+            store: DynamoStore::from_sdk(sdk, &settings.table),
+            secrets: SecretsManagerSource::from_sdk(sdk, settings.secret_cache),
             sender: SmtpProbeSender::new(settings.smtp_timeout, roots),
             channels: AwsChannels::new(sdk, &settings.channels),
             clock,

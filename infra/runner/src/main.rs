@@ -162,11 +162,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     let sdk = shared::adapters::aws::sdk_config().await;
     match cli.command {
         Command::CreateTable => {
-            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table);
+            let store = DynamoStore::from_sdk(&sdk, &settings.table);
             ensure_table(&store).await
         }
         Command::ApplyConfig { file } => {
-            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table);
+            let store = DynamoStore::from_sdk(&sdk, &settings.table);
             apply_config(&store, &file).await
         }
         Command::PutSecret { name, value } => {

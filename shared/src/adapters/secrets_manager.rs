@@ -26,6 +26,11 @@ impl SecretsManagerSource {
         }
     }
 
+    /// The source on a client from the shared SDK configuration.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, ttl: Duration) -> Self {
+        Self::new(Client::new(sdk), ttl)
+    }
+
     fn cached(&self, name: &str) -> Option<String> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache

@@ -23,6 +23,11 @@ impl SesMailSender {
         SesMailSender { client }
     }
 
+    /// The sender on a client from the shared SDK configuration.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(sdk))
+    }
+
     /// Verifies the sender's address (local stacks and tests: moto, like SES, refuses mail from
     /// unverified senders; in AWS the template verifies the domain).
     pub async fn verify_sender(&self, address: &str) -> Result<(), SendError> {

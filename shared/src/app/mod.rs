@@ -6,12 +6,21 @@
 //! P2-P10), [`monitor`] (each window: evaluate, probe, alert, announce; D1-D10, A1-A5),
 //! [`inbound`] (file and deliver what SES received, Q1-Q9), [`delivery`] (routes in order),
 //! [`queue`] (retry, drain, bounce, hold; Q3-Q6), [`user_notice`] (A6), [`auth`] (verifying
-//! sign-in tokens).
+//! sign-in tokens), [`mailbox`] (the Online Inbox: who reaches which mailbox, reading it, block
+//! rules; U1-U7), [`send_mail`] (compose, reply, forward, the copy to the server; U3, U8),
+//! [`client_sync`] (mail clients' status and sync; C1-C3), [`settings`] (administrators'
+//! configuration, queue pause and users import, audited; P8, Q4, A6), [`portal`] (alert links:
+//! verified, their page, their actions; P1-P6).
 
 pub mod auth;
+pub mod client_sync;
 pub mod continuity;
 pub mod delivery;
 pub mod inbound;
+pub mod mailbox;
 pub mod monitor;
+pub mod portal;
 pub mod queue;
+pub mod send_mail;
+pub mod settings;
 pub mod user_notice;

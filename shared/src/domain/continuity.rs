@@ -356,16 +356,14 @@ pub fn utc_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// The time in the organisation's zone, e.g. `2026-11-23 15:05 CET (Europe/Paris)`; UTC when the
-/// zone is unknown.
-pub fn local_text(t: DateTime<Utc>, zone: &str) -> String {
-    match zone.parse::<chrono_tz::Tz>() {
-        Ok(tz) => format!(
-            "{} ({zone})",
-            t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
-        ),
-        Err(_) => utc_text(t),
-    }
+/// The time in the organisation's zone, e.g. `2026-11-23 15:05 CET (Europe/Paris)`, to show beside
+/// [`utc_text`]; `None` when that zone shows UTC (or is unknown), so that a page does not give the
+/// same time twice ("18:38 UTC (18:38 UTC (UTC))").
+pub fn local_text(t: DateTime<Utc>, zone: &str) -> Option<String> {
+    let local = t.with_timezone(&zone.parse::<chrono_tz::Tz>().ok()?);
+    let abbreviation = local.format("%Z").to_string();
+    (abbreviation != "UTC")
+        .then(|| format!("{} {abbreviation} ({zone})", local.format("%Y-%m-%d %H:%M")))
 }
 
 /// "3 h 20 min"
@@ -563,10 +561,13 @@ mod tests {
     fn texts() {
         assert_eq!(utc_text(t(NOW)), "2026-11-23 10:00 UTC");
         assert_eq!(
-            local_text(t(NOW), "Europe/Paris"),
-            "2026-11-23 11:00 CET (Europe/Paris)"
+            local_text(t(NOW), "Europe/Paris").as_deref(),
+            Some("2026-11-23 11:00 CET (Europe/Paris)")
         );
-        assert_eq!(local_text(t(NOW), "Nowhere/Else"), "2026-11-23 10:00 UTC");
+        // UTC (or an unknown zone) is not given a second time beside the UTC text.
+        assert_eq!(local_text(t(NOW), "UTC"), None);
+        assert_eq!(local_text(t(NOW), "Etc/UTC"), None);
+        assert_eq!(local_text(t(NOW), "Nowhere/Else"), None);
         assert_eq!(span_text(Duration::minutes(200)), "3 h 20 min");
         assert_eq!(span_text(Duration::minutes(4320)), "3 d");
     }

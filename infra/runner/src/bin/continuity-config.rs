@@ -28,7 +28,7 @@ async fn main() {
         }
     };
     let sdk = shared::adapters::aws::sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let store = DynamoStore::from_sdk(&sdk, table);
     let result = if cmd == "plan" {
         config_as_code::plan(&store, &files)
             .await

@@ -55,6 +55,11 @@ impl DynamoStore {
         }
     }
 
+    /// The store on a client from the shared SDK configuration.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
+
     /// The table's name.
     pub fn table(&self) -> &str {
         &self.table

@@ -2,12 +2,17 @@
 //! JSON (`{"error": {"code": ..., "message": ...}}`) or, for browsers, as a plain page. Every
 //! error is logged with its reason; server faults (5xx) keep their detail in the log only.
 
+use crate::web::render::SimplePage;
+use askama::Template;
 use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use shared::domain::alerts::html_escape;
+use shared::app::mailbox::MailboxError;
+use shared::app::send_mail::SendMailError;
+use shared::app::settings::SettingsError;
 use shared::ports::error::StoreError;
 
+/// An error as the caller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -93,6 +98,55 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<MailboxError> for ApiError {
+    fn from(e: MailboxError) -> Self {
+        match e {
+            MailboxError::NoMailbox
+            | MailboxError::NoOwnMailbox
+            | MailboxError::NoMessage
+            | MailboxError::ContentGone
+            | MailboxError::NoBlockRule => ApiError::not_found(e.to_string()),
+            MailboxError::BadRequest(m) => ApiError::bad_request(m),
+            MailboxError::Invalid(m) => ApiError::unprocessable(m),
+            MailboxError::Store(e) => e.into(),
+            MailboxError::Blob(e) => ApiError::unavailable("raw message", e),
+        }
+    }
+}
+
+impl From<SendMailError> for ApiError {
+    fn from(e: SendMailError) -> Self {
+        match e {
+            SendMailError::BadKey => ApiError::bad_request(e.to_string()),
+            SendMailError::Mailbox(e) => e.into(),
+            SendMailError::Invalid(m) => ApiError::unprocessable(m),
+            SendMailError::InProgress => ApiError::conflict(e.to_string()),
+            SendMailError::Storing(e) => ApiError::unavailable("storing the sent message", e),
+            SendMailError::Refused(_) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "send_failed",
+                "The mail service did not accept the message; nothing was sent. Try again.",
+            ),
+            SendMailError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::OtherOrganisation { .. } => ApiError::forbidden(e.to_string()),
+            SettingsError::NoConfiguration => ApiError::not_found(e.to_string()),
+            SettingsError::Invalid(_)
+            | SettingsError::InvalidUser(_)
+            | SettingsError::NotOurRecipient => ApiError::unprocessable(e.to_string()),
+            SettingsError::DomainTaken(_) => ApiError::conflict(e.to_string()),
+            SettingsError::TooManyUsers(_) => ApiError::too_large(e.to_string()),
+            SettingsError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<shared::domain::identity::AuthError> for ApiError {
     fn from(e: shared::domain::identity::AuthError) -> Self {
         if e.is_unavailable() {
@@ -122,23 +176,17 @@ impl IntoResponse for ApiError {
         }
         if self.html {
             let title = self.status.canonical_reason().unwrap_or("Error");
-            return (self.status, Html(simple_page(title, &self.message))).into_response();
+            let page = SimplePage {
+                title,
+                message: &self.message,
+            };
+            // The page has no part that can fail to render; the message alone is the fallback.
+            let html = page.render().unwrap_or_else(|_| self.message.clone());
+            return (self.status, Html(html)).into_response();
         }
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         (self.status, axum::Json(body)).into_response()
     }
-}
-
-/// A minimal accessible page (errors, confirmations of routes that have no page of their own).
-pub fn simple_page(title: &str, message: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{t}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#111;background:#fff;line-height:1.5}}</style>\
-         </head><body><main><h1>{t}</h1><p>{m}</p></main></body></html>",
-        t = html_escape(title),
-        m = html_escape(message)
-    )
 }
 
 /// Whether the caller is a browser asking for a page.

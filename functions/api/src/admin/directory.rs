@@ -6,14 +6,13 @@
 //! (`{"groups": [{"address": .., "members": [..]}]}`) or CSV (`group,member` per line, an
 //! optional header line).
 
-use super::{Body, Qs};
-use crate::auth::Admin;
-use crate::error::ApiError;
+use crate::web::auth::{org_for_address, Admin};
+use crate::web::error::ApiError;
+use crate::web::extract::{Body, Qs};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use shared::domain::directory::{Grant, ImportOutcome, MAX_GROUP_CHANGES};
 use shared::domain::mail::mailbox_of;
@@ -22,28 +21,20 @@ use std::collections::BTreeMap;
 /// Most members one list may have in an import (an item holds 400 KB).
 pub const MAX_MEMBERS: usize = 5_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/delegates", get(list_delegates).post(grant))
-        .route("/api/v1/admin/delegates/{user}/{mailbox}", delete(revoke))
-        .route("/api/v1/admin/groups", get(list_groups).put(import_groups))
-}
-
 /// Whether `address` is on one of the organisation's domains (one BatchGetItem).
 async fn in_org(state: &AppState, org: &str, address: &str) -> Result<bool, ApiError> {
-    Ok(crate::auth::org_for_address(state, address)
-        .await?
-        .as_deref()
-        == Some(org))
+    Ok(org_for_address(state, address).await?.as_deref() == Some(org))
 }
 
+/// A delegation: `user` may use `mailbox`.
 #[derive(Debug, Deserialize)]
 pub struct GrantRequest {
     pub user: String,
     pub mailbox: String,
 }
 
-async fn grant(
+/// `POST /api/v1/admin/delegates`.
+pub async fn grant(
     State(state): State<AppState>,
     Admin(p): Admin,
     Body(req): Body<GrantRequest>,
@@ -75,13 +66,15 @@ async fn grant(
     Ok((StatusCode::CREATED, Json(g)))
 }
 
+/// Optionally, one user's grants only.
 #[derive(Debug, Deserialize, Default)]
 pub struct DelegatesQuery {
     #[serde(default)]
     user: Option<String>,
 }
 
-async fn list_delegates(
+/// `GET /api/v1/admin/delegates`.
+pub async fn list_delegates(
     State(state): State<AppState>,
     Admin(p): Admin,
     Qs(q): Qs<DelegatesQuery>,
@@ -99,7 +92,8 @@ async fn list_delegates(
     Ok(Json(serde_json::json!({ "delegates": grants })))
 }
 
-async fn revoke(
+/// `DELETE /api/v1/admin/delegates/{user}/{mailbox}`.
+pub async fn revoke(
     State(state): State<AppState>,
     Admin(p): Admin,
     Path((user, mailbox)): Path<(String, String)>,
@@ -180,7 +174,8 @@ pub fn parse_import(content_type: &str, body: &[u8]) -> Result<Vec<(String, Vec<
     Ok(groups.into_iter().collect())
 }
 
-async fn import_groups(
+/// `PUT /api/v1/admin/groups`: replaces every list at once.
+pub async fn import_groups(
     State(state): State<AppState>,
     Admin(p): Admin,
     headers: HeaderMap,
@@ -216,7 +211,8 @@ async fn import_groups(
     }
 }
 
-async fn list_groups(
+/// `GET /api/v1/admin/groups`.
+pub async fn list_groups(
     State(state): State<AppState>,
     Admin(p): Admin,
 ) -> Result<Json<serde_json::Value>, ApiError> {

@@ -7,27 +7,19 @@
 //! header line `address,mobile`. Every row is checked (an address on one of the organisation's
 //! domains, an E.164 number, no address twice); one bad row refuses the import and names it.
 
-use crate::auth::{Admin, ClientAddr};
-use crate::error::ApiError;
-use crate::portal::request_id;
+use super::by_admin;
+use crate::web::auth::{Admin, ClientAddr};
+use crate::web::error::ApiError;
+use crate::web::extract::media_type;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::http::HeaderMap;
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::config::{is_address, is_e164};
-use shared::domain::continuity::{AuditRecord, Via};
 use shared::domain::directory::UserDirectory;
 
-/// Most users one import may list (the list is one item: at most 400 KB).
-pub const MAX_USERS: usize = 5000;
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/admin/users", get(list).put(import))
-}
-
+/// One user: their address and mobile number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserRow {
@@ -41,20 +33,15 @@ struct ImportBody {
     users: Vec<UserRow>,
 }
 
+/// The list as stored, with the time of its import.
 #[derive(Debug, Serialize)]
-struct ListBody {
+pub struct ListBody {
     users: Vec<UserRow>,
     synced_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn rows_of(headers: &HeaderMap, body: &[u8]) -> Result<Vec<UserRow>, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    match ct.as_str() {
+    match media_type(headers).as_str() {
         "application/json" => serde_json::from_slice::<ImportBody>(body)
             .map(|b| b.users)
             .map_err(|e| ApiError::bad_request(format!("Malformed body: {e}"))),
@@ -91,79 +78,23 @@ fn rows_of(headers: &HeaderMap, body: &[u8]) -> Result<Vec<UserRow>, ApiError> {
     }
 }
 
-async fn import(
+/// `PUT /api/v1/admin/users`: replaces the list (audited, published).
+pub async fn import(
     State(state): State<AppState>,
     Admin(p): Admin,
     ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ListBody>, ApiError> {
-    let rows = rows_of(&headers, &body)?;
-    if rows.len() > MAX_USERS {
-        return Err(ApiError::too_large(format!(
-            "At most {MAX_USERS} users per organisation; this import lists {}.",
-            rows.len()
-        )));
-    }
-    let cfg = state
-        .config
-        .get_config(&p.org_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Your organisation has no configuration yet."))?;
-    let mut directory = UserDirectory {
-        synced_at: Some(state.clock.now()),
-        ..Default::default()
-    };
-    for (i, r) in rows.iter().enumerate() {
-        let address = r.address.trim().to_ascii_lowercase();
-        if !is_address(&address) {
-            return Err(ApiError::unprocessable(format!(
-                "users[{i}].address: {:?} is not an email address",
-                r.address
-            )));
-        }
-        if !cfg.owns_address(&address) {
-            return Err(ApiError::unprocessable(format!(
-                "users[{i}].address: {address} is not on one of the organisation's domains"
-            )));
-        }
-        if !is_e164(r.mobile.trim()) {
-            return Err(ApiError::unprocessable(format!(
-                "users[{i}].mobile: {:?} is not an E.164 number (+ country code and number, e.g. +447700900123)",
-                r.mobile
-            )));
-        }
-        if directory
-            .mobiles
-            .insert(address.clone(), r.mobile.trim().to_string())
-            .is_some()
-        {
-            return Err(ApiError::unprocessable(format!(
-                "users[{i}].address: {address} is listed twice"
-            )));
-        }
-    }
-    let before = state.continuity_store.user_directory(&p.org_id).await?;
-    state
-        .continuity_store
-        .put_user_directory(&p.org_id, &directory)
+    let rows: Vec<(String, String)> = rows_of(&headers, &body)?
+        .into_iter()
+        .map(|r| (r.address, r.mobile))
+        .collect();
+    let by = by_admin(&p, source);
+    let directory = state
+        .settings()
+        .import_users(&p.org_id, &rows, &by, state.clock.now())
         .await?;
-    let record = AuditRecord {
-        org_id: p.org_id.clone(),
-        at: state.clock.now(),
-        who: format!("admin:{}", p.subject),
-        via: Via::Console,
-        what: "users-import".into(),
-        minutes: None,
-        before: serde_json::json!({"users": before.mobiles.len()}),
-        after: serde_json::json!({"users": directory.mobiles.len()}),
-        source,
-        request_id: request_id(),
-    };
-    state
-        .continuity()
-        .record(&record, "ConfigChanged", &[])
-        .await;
     Ok(Json(list_body(directory)))
 }
 
@@ -178,7 +109,11 @@ fn list_body(d: UserDirectory) -> ListBody {
     }
 }
 
-async fn list(State(state): State<AppState>, Admin(p): Admin) -> Result<Json<ListBody>, ApiError> {
+/// `GET /api/v1/admin/users`.
+pub async fn list(
+    State(state): State<AppState>,
+    Admin(p): Admin,
+) -> Result<Json<ListBody>, ApiError> {
     Ok(Json(list_body(
         state.continuity_store.user_directory(&p.org_id).await?,
     )))

@@ -1,5 +1,6 @@
 //! Who is calling: a signed-in [`Principal`] (a bearer token or the session cookie, both the
-//! identity provider's JWT), an [`Admin`], and the caller's address ([`ClientAddr`]).
+//! identity provider's JWT), an [`Admin`], a [`PageUser`] (a page route's signed-in user), and
+//! the caller's address ([`ClientAddr`]).
 //!
 //! Organisation: the token's organisation claim when present, otherwise the organisation that
 //! owns the domain of the token's verified address (one BatchGetItem of the domain and its
@@ -10,12 +11,14 @@
 //! without `Origin`, `Sec-Fetch-Site` must be `same-origin`). The cookie is also `SameSite=Strict`.
 //! Bearer tokens are not sent by browsers on their own, so they need no such check.
 
-use crate::error::ApiError;
+use crate::web::error::ApiError;
 use crate::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
+use shared::app::mailbox::User;
 use std::net::SocketAddr;
 
 /// Name of the session cookie (holds the identity provider's ID token).
@@ -40,6 +43,17 @@ pub struct Principal {
     /// Administrator of `org_id`.
     pub admin: bool,
     pub credential: Credential,
+}
+
+impl Principal {
+    /// The signed-in person as the inbox use cases see them.
+    pub fn user(&self) -> User<'_> {
+        User {
+            org_id: &self.org_id,
+            subject: &self.subject,
+            email: self.email.as_deref(),
+        }
+    }
 }
 
 /// A signed-in administrator of their organisation.
@@ -171,6 +185,30 @@ impl FromRequestParts<AppState> for Admin {
             )));
         }
         Ok(Admin(p))
+    }
+}
+
+/// A signed-in user of a page route: without a session, a GET goes to the sign-in page (and
+/// back here afterwards); other refusals are pages.
+pub struct PageUser(pub Principal);
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match Principal::from_request_parts(parts, state).await {
+            Ok(p) => Ok(PageUser(p)),
+            Err(e) if e.status == StatusCode::UNAUTHORIZED && parts.method == Method::GET => {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map(|x| x.as_str())
+                    .unwrap_or("/inbox");
+                let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                Err(Redirect::to(&format!("/auth/login?next={next}")).into_response())
+            }
+            Err(e) => Err(e.page().into_response()),
+        }
     }
 }
 

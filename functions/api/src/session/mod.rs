@@ -13,12 +13,14 @@
 //! that moves on to the inbox itself, so that the next request is a same-site one and carries
 //! the Strict cookie.
 
-use crate::auth::{cookie, same_origin, Principal, SESSION_COOKIE};
-use crate::error::ApiError;
+use crate::web::auth::{cookie, org_for_address, same_origin, Principal, SESSION_COOKIE};
+use crate::web::error::ApiError;
+use crate::web::render;
 use crate::AppState;
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,7 +28,6 @@ use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shared::adapters::jwks::TokenRequest;
-use shared::domain::alerts::html_escape;
 
 /// Cookie carrying the sign-in attempt (`state.verifier.next`) between login and callback.
 const OAUTH_COOKIE: &str = "ec_oauth";
@@ -35,6 +36,7 @@ const DEFAULT_NEXT: &str = "/inbox";
 /// Local sign-ins last this long.
 const LOCAL_SESSION_HOURS: i64 = 8;
 
+/// The sign-in routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/login", get(login))
@@ -88,17 +90,18 @@ fn set_cookie(
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("ec_invalid=1"))
 }
 
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem;color:#111;background:#fff;line-height:1.5}}\
-         label{{display:block;margin:.8rem 0 .2rem;font-weight:600}}input[type=email]{{width:100%;padding:.6rem;font-size:1rem;border:1px solid #555;border-radius:4px;box-sizing:border-box}}\
-         button{{margin-top:1rem;padding:.7rem 1.2rem;font-size:1rem;background:#0b57d0;color:#fff;border:0;border-radius:4px;cursor:pointer}}\
-         button:focus,input:focus{{outline:3px solid #f9a825;outline-offset:2px}}.note{{color:#444;font-size:.9rem}}</style>\
-         </head><body><main><h1>{t}</h1>{body}</main></body></html>",
-        t = html_escape(title),
-    )
+/// The local sign-in form (local runs only).
+#[derive(Template)]
+#[template(path = "session/login.html")]
+struct LoginPage<'a> {
+    next: &'a str,
+}
+
+/// After the provider's redirect: moves on by itself, as a same-site request.
+#[derive(Template)]
+#[template(path = "session/signed_in.html")]
+struct SignedInPage<'a> {
+    next: &'a str,
 }
 
 /// Starts a sign-in: the local form, or a redirect to the identity provider.
@@ -108,17 +111,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let next = safe_next(q.next.as_deref());
     if state.local_issuer.is_some() {
-        let body = format!(
-            "<p class=\"note\">Local run: sign in as any user of an organisation configured here.</p>\
-             <form method=\"post\" action=\"/auth/local\">\
-             <input type=\"hidden\" name=\"next\" value=\"{n}\">\
-             <label for=\"email\">Email address</label>\
-             <input id=\"email\" name=\"email\" type=\"email\" required autocomplete=\"username\">\
-             <label><input type=\"checkbox\" name=\"admin\" value=\"1\"> Administrator</label>\
-             <button type=\"submit\">Sign in</button></form>",
-            n = html_escape(&next)
-        );
-        return Ok(Html(page("Sign in", &body)).into_response());
+        return Ok(render::page(&LoginPage { next: &next })?.into_response());
     }
     let Some(idp) = &state.settings.hosted_sign_in else {
         return Err(ApiError::not_found(
@@ -190,10 +183,7 @@ async fn local_sign_in(
     if !shared::domain::config::is_address(&email) {
         return Err(ApiError::bad_request(format!("{email:?} is not an email address.")).page());
     }
-    if crate::auth::org_for_address(&state, &email)
-        .await?
-        .is_none()
-    {
+    if org_for_address(&state, &email).await?.is_none() {
         return Err(ApiError::forbidden(
             "That address is not on a domain of any organisation configured here.",
         )
@@ -327,13 +317,7 @@ async fn callback(
         .await
         .map_err(|e| ApiError::from(e).page())?;
     let max_age = (id.expires_at - state.clock.now()).num_seconds().max(0);
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"refresh\" content=\"0;url={n}\"><title>Signed in</title></head>\
-         <body><p>Signed in. <a href=\"{n}\">Continue</a></p></body></html>",
-        n = html_escape(&next)
-    );
-    let mut resp = Html(body).into_response();
+    let mut resp = render::page(&SignedInPage { next: &next })?.into_response();
     let h = resp.headers_mut();
     h.append(
         header::SET_COOKIE,

@@ -1,0 +1,11 @@
+//! The web pieces every feature shares, and nothing feature-specific: the one error type
+//! ([`error`]), who is calling ([`auth`]), request extractors ([`extract`]), request ids
+//! ([`ids`]) and page rendering ([`render`]: the template escaper, the included style sheets and
+//! script). A feature module (`portal`, `admin`, `inbox`, `client`, `session`) imports from
+//! here and from `shared`, never from another feature.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod ids;
+pub mod render;

@@ -1,0 +1,307 @@
+//! Administrators' changes to the organisation's settings as one use case: the configuration
+//! replaced (P8; validated, every wrong field named), the queue paused or resumed (Q4), the
+//! users' mobile numbers imported (A6). Each change that took effect is audited with who, how
+//! and from where, and published on the bus as `ConfigChanged`, through the continuity use
+//! case's one audit-and-publish.
+
+use crate::app::continuity::{Continuity, Requester};
+use crate::app::delivery::deliver;
+use crate::domain::config::{is_address, is_e164, ConfigErrors, OrgConfig};
+use crate::domain::continuity::AuditRecord;
+use crate::domain::delivery::DeliveryReport;
+use crate::domain::directory::UserDirectory;
+use crate::ports::error::{PutConfigError, StoreError};
+use crate::ports::mail::RouteTransport;
+use crate::ports::store::ConfigStore;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// Most users one import may list (the list is one item: at most 400 KB).
+pub const MAX_USERS: usize = 5000;
+
+/// Why a change was not made; the messages are for the administrator.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("org_id {given:?} is not your organisation ({own:?}).")]
+    OtherOrganisation { given: String, own: String },
+    #[error("Your organisation has no configuration yet.")]
+    NoConfiguration,
+    /// Names every wrong field by its path (`routes[1].port`).
+    #[error("Invalid configuration: {0}")]
+    Invalid(ConfigErrors),
+    #[error("domains: {0:?} belongs to another organisation.")]
+    DomainTaken(String),
+    #[error("At most {MAX_USERS} users per organisation; this import lists {0}.")]
+    TooManyUsers(usize),
+    /// A row of a users import, named by its index.
+    #[error("{0}")]
+    InvalidUser(String),
+    #[error("recipient must be an address on one of your organisation's domains.")]
+    NotOurRecipient,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The settings use case's collaborators.
+pub struct Settings<'a> {
+    pub config: &'a dyn ConfigStore,
+    /// The audit and the bus (and the user directory it stores).
+    pub continuity: Continuity<'a>,
+}
+
+impl Settings<'_> {
+    /// The organisation's configuration.
+    pub async fn current(&self, org: &str) -> Result<OrgConfig, SettingsError> {
+        self.config
+            .get_config(org)
+            .await?
+            .ok_or(SettingsError::NoConfiguration)
+    }
+
+    /// Replaces the organisation's configuration with `cfg` (audited as `config`).
+    pub async fn replace(
+        &self,
+        org: &str,
+        cfg: OrgConfig,
+        by: &Requester,
+        now: DateTime<Utc>,
+    ) -> Result<OrgConfig, SettingsError> {
+        let before = self.config.get_config(org).await?;
+        self.store(org, before, cfg, "config", by, now).await
+    }
+
+    /// Pauses or resumes deliveries from the queue (audited as `queue-pause` / `queue-unpause`);
+    /// whether that changed anything.
+    pub async fn set_queue_paused(
+        &self,
+        org: &str,
+        paused: bool,
+        by: &Requester,
+        now: DateTime<Utc>,
+    ) -> Result<bool, SettingsError> {
+        let before = self.current(org).await?;
+        if before.queue.paused == paused {
+            return Ok(false);
+        }
+        let mut cfg = before.clone();
+        cfg.queue.paused = paused;
+        let what = if paused {
+            "queue-pause"
+        } else {
+            "queue-unpause"
+        };
+        self.store(org, Some(before), cfg, what, by, now).await?;
+        Ok(true)
+    }
+
+    async fn store(
+        &self,
+        org: &str,
+        before: Option<OrgConfig>,
+        cfg: OrgConfig,
+        what: &str,
+        by: &Requester,
+        now: DateTime<Utc>,
+    ) -> Result<OrgConfig, SettingsError> {
+        if cfg.org_id != org {
+            return Err(SettingsError::OtherOrganisation {
+                given: cfg.org_id,
+                own: org.to_string(),
+            });
+        }
+        match self.config.put_config(&cfg, now).await {
+            Ok(()) => {}
+            Err(PutConfigError::Invalid(errors)) => {
+                tracing::info!(org, %errors, "configuration refused");
+                return Err(SettingsError::Invalid(errors));
+            }
+            Err(PutConfigError::DomainTaken(d)) => return Err(SettingsError::DomainTaken(d)),
+            Err(PutConfigError::Store(e)) => return Err(e.into()),
+        }
+        let states = (
+            serde_json::to_value(&before).unwrap_or_default(),
+            serde_json::to_value(&cfg).unwrap_or_default(),
+        );
+        self.audit(org, what, by, now, states).await;
+        Ok(cfg)
+    }
+
+    /// Replaces the users' mobile numbers with `rows` (address, mobile), each checked: an
+    /// address on one of the organisation's domains, an E.164 number, no address twice; one bad
+    /// row refuses the import and names it. Audited as `users-import`.
+    pub async fn import_users(
+        &self,
+        org: &str,
+        rows: &[(String, String)],
+        by: &Requester,
+        now: DateTime<Utc>,
+    ) -> Result<UserDirectory, SettingsError> {
+        if rows.len() > MAX_USERS {
+            return Err(SettingsError::TooManyUsers(rows.len()));
+        }
+        let cfg = self.current(org).await?;
+        let directory = user_directory(&cfg, rows, now).map_err(SettingsError::InvalidUser)?;
+        let store = self.continuity.store;
+        let before = store.user_directory(org).await?;
+        store.put_user_directory(org, &directory).await?;
+        let counts = (
+            json!({"users": before.mobiles.len()}),
+            json!({"users": directory.mobiles.len()}),
+        );
+        self.audit(org, "users-import", by, now, counts).await;
+        Ok(directory)
+    }
+
+    async fn audit(
+        &self,
+        org: &str,
+        what: &str,
+        by: &Requester,
+        now: DateTime<Utc>,
+        (before, after): (Value, Value),
+    ) {
+        let record = AuditRecord {
+            org_id: org.to_string(),
+            at: now,
+            who: by.who.clone(),
+            via: by.via,
+            what: what.into(),
+            minutes: None,
+            before,
+            after,
+            source: by.source.clone(),
+            request_id: by.request_id.clone(),
+        };
+        self.continuity.record(&record, "ConfigChanged", &[]).await;
+    }
+}
+
+/// The test message of "test the delivery route" (P8), from `sender` to `recipient`.
+pub struct RouteTest<'a> {
+    pub sender: &'a str,
+    pub recipient: &'a str,
+    /// The host named in the Message-ID (the service's own).
+    pub host: &'a str,
+    /// Unique per test.
+    pub id: &'a str,
+}
+
+impl Settings<'_> {
+    /// "Test the delivery route" (P8): sends a short test message to one of the organisation's
+    /// mailboxes over its routes, in order, through `relay`; what each route answered.
+    pub async fn test_delivery(
+        &self,
+        org: &str,
+        relay: &dyn RouteTransport,
+        test: &RouteTest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<DeliveryReport, SettingsError> {
+        let cfg = self.current(org).await?;
+        if !is_address(test.recipient) || !cfg.owns_address(test.recipient) {
+            return Err(SettingsError::NotOurRecipient);
+        }
+        let raw = format!(
+            "From: {sender}\r\nTo: {to}\r\nSubject: Email continuity: delivery route test\r\n\
+             Date: {date}\r\nMessage-ID: <route-test-{id}@{host}>\r\nAuto-Submitted: auto-generated\r\n\r\n\
+             This is a test of the delivery route from the email continuity service to your server.\r\n",
+            sender = test.sender,
+            to = test.recipient,
+            date = now.to_rfc2822(),
+            id = test.id,
+            host = test.host,
+        );
+        Ok(deliver(
+            relay,
+            &cfg.routes,
+            std::time::Duration::from_secs(u64::from(cfg.delivery.timeout_secs).min(30)),
+            test.sender,
+            &[test.recipient.to_string()],
+            raw.as_bytes(),
+        )
+        .await)
+    }
+}
+
+/// The user directory of an import, every row checked against the configuration. Pure.
+pub fn user_directory(
+    cfg: &OrgConfig,
+    rows: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<UserDirectory, String> {
+    let mut directory = UserDirectory {
+        synced_at: Some(now),
+        ..Default::default()
+    };
+    for (i, (address, mobile)) in rows.iter().enumerate() {
+        let given = address;
+        let address = given.trim().to_ascii_lowercase();
+        if !is_address(&address) {
+            return Err(format!(
+                "users[{i}].address: {given:?} is not an email address"
+            ));
+        }
+        if !cfg.owns_address(&address) {
+            return Err(format!(
+                "users[{i}].address: {address} is not on one of the organisation's domains"
+            ));
+        }
+        if !is_e164(mobile.trim()) {
+            return Err(format!(
+                "users[{i}].mobile: {mobile:?} is not an E.164 number (+ country code and number, e.g. +447700900123)"
+            ));
+        }
+        if directory
+            .mobiles
+            .insert(address.clone(), mobile.trim().to_string())
+            .is_some()
+        {
+            return Err(format!("users[{i}].address: {address} is listed twice"));
+        }
+    }
+    Ok(directory)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(r: &[(&str, &str)]) -> Vec<(String, String)> {
+        r.iter()
+            .map(|(a, m)| (a.to_string(), m.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_user_row_is_checked_and_named() {
+        let cfg = crate::domain::config::tests::sample();
+        let now = "2026-11-23T10:00:00Z".parse().expect("time");
+        let d = user_directory(&cfg, &rows(&[(" Bob@Acme.Example ", "+447700900123")]), now)
+            .expect("valid");
+        assert_eq!(d.mobiles["bob@acme.example"], "+447700900123");
+        assert_eq!(d.synced_at, Some(now));
+        for (bad, field) in [
+            (
+                rows(&[("not-an-address", "+447700900123")]),
+                "users[0].address",
+            ),
+            (
+                rows(&[("bob@other.example", "+447700900123")]),
+                "users[0].address",
+            ),
+            (
+                rows(&[("bob@acme.example", "07700 900123")]),
+                "users[0].mobile",
+            ),
+            (
+                rows(&[
+                    ("bob@acme.example", "+447700900123"),
+                    ("BOB@acme.example", "+447700900124"),
+                ]),
+                "users[1].address",
+            ),
+        ] {
+            let e = user_directory(&cfg, &bad, now).expect_err("refused");
+            assert!(e.starts_with(field), "{e}");
+        }
+    }
+}
