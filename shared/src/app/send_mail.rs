@@ -9,9 +9,11 @@
 //! released so that a retry sends.
 
 use crate::app::mailbox::{MailboxError, Mailboxes, User};
+use crate::domain::compose;
+use crate::domain::compose::{ComposeMode, Draft, SendClaim};
 use crate::domain::continuity::Phase;
 use crate::domain::mail::summarize;
-use crate::domain::mailbox::{self as rules, ComposeMode, Draft, Folder, MessageRef, SendClaim};
+use crate::domain::mailbox::{Folder, MessageRef};
 use crate::domain::queue::QueuedMessage;
 use crate::ports::blob::RawMessages;
 use crate::ports::error::{BlobError, SendError, StoreError};
@@ -120,13 +122,13 @@ impl SendMail<'_> {
         let mut original = None;
         if let Some(id) = out.original.as_deref().filter(|s| !s.is_empty()) {
             let l = reader.message(org, mailbox, id).await?;
-            let o = rules::original_of(&reader.raw(&l).await?, &l.summary);
+            let o = compose::original_of(&reader.raw(&l).await?, &l.summary);
             if out.mode == ComposeMode::Forward && out.keep_attachments {
                 draft.attachments.extend(o.attachments.iter().cloned());
             }
             if out.mode != ComposeMode::New {
                 // Left empty, recipients and subject are those of a reply (all) or forward.
-                let pre = rules::prefill(out.mode, mailbox, &o);
+                let pre = compose::prefill(out.mode, mailbox, &o);
                 if draft.to.is_empty() && draft.cc.is_empty() && draft.bcc.is_empty() {
                     draft.to = pre.to;
                     draft.cc = pre.cc;
@@ -137,13 +139,13 @@ impl SendMail<'_> {
             }
             original = Some(o);
         }
-        let valid =
-            rules::validate(&draft, &allowed).map_err(|e| SendMailError::Invalid(e.to_string()))?;
+        let valid = compose::validate(&draft, &allowed)
+            .map_err(|e| SendMailError::Invalid(e.to_string()))?;
         let from = valid.from.as_str();
-        let sid = rules::sent_id(from, idem);
+        let sid = compose::sent_id(from, idem);
         let r = MessageRef::new(Folder::Sent, now, &sid);
         let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-        let message_id = rules::sent_message_id(from, idem, domain);
+        let message_id = compose::sent_message_id(from, idem, domain);
         let stale = chrono::Duration::minutes(SEND_CLAIM_STALE_MINUTES);
         match self
             .mailboxes
@@ -164,7 +166,7 @@ impl SendMail<'_> {
         // Threading: only replies and forwards carry In-Reply-To / References.
         let threading = original.as_ref().filter(|_| out.mode != ComposeMode::New);
         let own = user.own_mailbox();
-        let raw = rules::build_mime(&valid, own.as_deref(), &message_id, threading, now)
+        let raw = compose::build_mime(&valid, own.as_deref(), &message_id, threading, now)
             .map_err(|e| SendMailError::Invalid(e.to_string()))?;
         let raw_key = format!("sent/{org}/{from}/{sid}");
         if let Err(e) = self.raw.put(&raw_key, raw.clone()).await {

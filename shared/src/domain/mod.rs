@@ -12,6 +12,7 @@
 //! Sign-in: [`identity`].
 
 pub mod alerts;
+pub mod compose;
 pub mod config;
 pub mod config_as_code;
 pub mod continuity;

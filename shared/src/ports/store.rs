@@ -3,13 +3,12 @@
 //! item layout is in `shared/src/adapters/dynamodb/TABLE.md`.
 
 use crate::domain::alerts::Episode;
+use crate::domain::compose::SendClaim;
 use crate::domain::config::OrgConfig;
 use crate::domain::continuity::{ActionOutcome, AuditRecord, ContinuityState};
 use crate::domain::directory::{Grant, ImportOutcome, UserDirectory};
 use crate::domain::mail::MessageSummary;
-use crate::domain::mailbox::{
-    BlockKind, BlockRule, Filing, Folder, Listed, MessageRef, Page, SendClaim,
-};
+use crate::domain::mailbox::{BlockKind, BlockRule, Filing, Folder, Listed, MessageRef, Page};
 use crate::domain::monitoring::{
     ArrivalOutcome, CommitOutcome, DeliveryOutcome, HistoryEntry, OrgEntry, PortalView, WindowState,
 };

@@ -16,8 +16,9 @@ use axum::{Form, Json};
 use base64::Engine;
 use serde::Deserialize;
 use shared::app::send_mail::{Outgoing, Sent};
+use shared::domain::compose as rules;
+use shared::domain::compose::{ComposeMode, Draft, OutgoingAttachment};
 use shared::domain::mail::mailbox_of;
-use shared::domain::mailbox::{self as rules, ComposeMode, Draft, OutgoingAttachment};
 
 /// The compose form.
 #[derive(Template)]

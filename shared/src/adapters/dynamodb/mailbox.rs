@@ -16,8 +16,9 @@ use super::keys::{
     sendkey_sk, MAIL_DAYS, SK,
 };
 use super::DynamoStore;
+use crate::domain::compose::SendClaim;
 use crate::domain::mail::{MessageKind, MessageSummary};
-use crate::domain::mailbox::{BlockKind, BlockRule, Folder, Listed, MessageRef, Page, SendClaim};
+use crate::domain::mailbox::{BlockKind, BlockRule, Folder, Listed, MessageRef, Page};
 use crate::ports::error::StoreError;
 use crate::ports::store::MailboxStore;
 use async_trait::async_trait;
