@@ -316,6 +316,7 @@ pub fn inbound_org(org_id: &str, threshold: u32) -> OrgConfig {
         delivery: Default::default(),
         time_zone: "UTC".into(),
         continuity: Default::default(),
+        sign_in: Default::default(),
     }
 }
 
