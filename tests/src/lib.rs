@@ -10,6 +10,7 @@ pub mod browser;
 pub mod inbox_support;
 pub mod portal_support;
 pub mod pricing;
+pub mod sign_in_support;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use shared::adapters::dynamodb::DynamoStore;
