@@ -227,7 +227,11 @@ pub fn user_prefix(generation: &str) -> String {
 }
 /// Sort key of a user of the directory's generation `generation`.
 pub fn user_sk(generation: &str, address: &str) -> String {
-    format!("{}{}", user_prefix(generation), address.to_ascii_lowercase())
+    format!(
+        "{}{}",
+        user_prefix(generation),
+        address.to_ascii_lowercase()
+    )
 }
 
 /// Sort key of a user's passkey (U11).
@@ -238,13 +242,6 @@ pub fn passkey_sk(address: &str, credential_id: &str) -> String {
 pub fn passkey_prefix(address: &str) -> String {
     format!("PASSKEY#{}#", address.to_ascii_lowercase())
 }
-/// Partition key of a passkey's credential id (which user it belongs to: the sign-in reads it
-/// before it knows the user).
-pub fn credential_pk(credential_id: &str) -> String {
-    format!("CREDENTIAL#{credential_id}")
-}
-/// Sort key of a credential id's item.
-pub const CREDENTIAL_SK: &str = "CREDENTIAL";
 
 // ------------------------------------------------------------------ sign-in (U11)
 
@@ -282,6 +279,13 @@ pub fn ceremony_pk(id: &str) -> String {
 }
 /// Sort key of a passkey ceremony's state.
 pub const CEREMONY_SK: &str = "CEREMONY";
+/// Partition key of a passkey's credential id (which user it belongs to: the sign-in reads it
+/// before it knows the user).
+pub fn credential_pk(credential_id: &str) -> String {
+    format!("CREDENTIAL#{credential_id}")
+}
+/// Sort key of a credential id's item.
+pub const CREDENTIAL_SK: &str = "CREDENTIAL";
 
 /// Epoch milliseconds, 13 digits (times before 1970 as 0).
 fn millis(t: DateTime<Utc>) -> String {
