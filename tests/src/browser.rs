@@ -119,7 +119,9 @@ impl Browser {
     pub async fn credentials(&self, id: &str) -> Vec<serde_json::Value> {
         let v = self
             .client
-            .issue_cmd(Raw::get(&format!("webauthn/authenticator/{id}/credentials")))
+            .issue_cmd(Raw::get(&format!(
+                "webauthn/authenticator/{id}/credentials"
+            )))
             .await
             .expect("read credentials");
         v.as_array().cloned().unwrap_or_default()

@@ -103,7 +103,13 @@ async fn answer(r: reqwest::Response) -> Answer {
 
 /// "Send me a code" for `address`, from `http`.
 pub async fn request_code(api: &ApiRig, http: &reqwest::Client, address: &str) -> Answer {
-    post_form(api, http, "/auth/code", &[("address", address), ("next", "/inbox")]).await
+    post_form(
+        api,
+        http,
+        "/auth/code",
+        &[("address", address), ("next", "/inbox")],
+    )
+    .await
 }
 
 /// The code entered for `address`.

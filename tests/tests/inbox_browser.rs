@@ -70,8 +70,16 @@ async fn sign_in_scroll_open_reply_and_find_it_in_sent_items() {
     c.goto(&rig.api.url(&format!("/inbox/{bob}")))
         .await
         .unwrap();
-    until("the ways in", || async { c.find(Locator::Id("idp")).await.is_ok() }).await;
-    c.find(Locator::Id("idp")).await.unwrap().click().await.unwrap();
+    until("the ways in", || async {
+        c.find(Locator::Id("idp")).await.is_ok()
+    })
+    .await;
+    c.find(Locator::Id("idp"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     until("the sign-in page", || async {
         c.find(Locator::Id("email")).await.is_ok()
     })

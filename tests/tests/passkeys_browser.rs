@@ -97,7 +97,13 @@ async fn a_phone_signs_in_by_code_then_enrols_a_passkey_that_signs_in_without_th
     rig.file(
         &bob,
         rig.now() - Duration::minutes(2),
-        &plain("alice@example.org", &bob, "Where is everyone?", "w@example.org", "x"),
+        &plain(
+            "alice@example.org",
+            &bob,
+            "Where is everyone?",
+            "w@example.org",
+            "x",
+        ),
     )
     .await;
 
@@ -128,12 +134,11 @@ async fn a_phone_signs_in_by_code_then_enrols_a_passkey_that_signs_in_without_th
 
     // 2. In normal times, the signed-in user enrols a passkey (the virtual authenticator).
     let authenticator = browser.virtual_authenticator().await;
-    c.goto(&format!("{site}/auth/passkeys")).await.expect("goto");
+    c.goto(&format!("{site}/auth/passkeys"))
+        .await
+        .expect("goto");
     until("the passkeys page's button", || async {
-        c.find(Locator::Id("passkey-add"))
-            .await
-            .ok()
-            .is_some()
+        c.find(Locator::Id("passkey-add")).await.ok().is_some()
             && text_of(c, "#passkey").await.contains("Add a passkey")
     })
     .await;
@@ -146,20 +151,33 @@ async fn a_phone_signs_in_by_code_then_enrols_a_passkey_that_signs_in_without_th
     browser.screenshot("passkey_enrolled").await;
     let creds = browser.credentials(&authenticator).await;
     assert_eq!(creds.len(), 1, "{creds:?}");
-    assert_eq!(creds[0]["isResidentCredential"], true, "a discoverable passkey");
+    assert_eq!(
+        creds[0]["isResidentCredential"], true,
+        "a discoverable passkey"
+    );
     let audit = rig
         .api
         .store()
-        .audit(ORG, rig.now() - Duration::hours(1), rig.now() + Duration::hours(1), 10)
+        .audit(
+            ORG,
+            rig.now() - Duration::hours(1),
+            rig.now() + Duration::hours(1),
+            10,
+        )
         .await
         .expect("audit");
-    assert!(audit.iter().any(|r| r.what == "passkey-enrol" && r.who == format!("user:{bob}")));
+    assert!(audit
+        .iter()
+        .any(|r| r.what == "passkey-enrol" && r.who == format!("user:{bob}")));
 
     // 3. The outage: the identity provider is unreachable, the session gone. The passkey signs
     // in with no SMS sent.
     down.store(true, Ordering::SeqCst);
     let (status, _) = rig.get(&rig.token("bob", false), "/api/v1/mailboxes").await;
-    assert_eq!(status, 503, "the identity provider's tokens cannot be checked");
+    assert_eq!(
+        status, 503,
+        "the identity provider's tokens cannot be checked"
+    );
     c.delete_all_cookies().await.expect("cookies");
     let sms_before = sms_to(&mobile).await.len();
     c.goto(&format!("{site}/inbox/{bob}")).await.expect("goto");
@@ -175,7 +193,11 @@ async fn a_phone_signs_in_by_code_then_enrols_a_passkey_that_signs_in_without_th
     .await;
     let shot = browser.screenshot("passkey_sign_in_phone").await;
     assert!(shot.exists());
-    assert_eq!(sms_to(&mobile).await.len(), sms_before, "no SMS for a passkey");
+    assert_eq!(
+        sms_to(&mobile).await.len(),
+        sms_before,
+        "no SMS for a passkey"
+    );
 
     // 4. An administrator revokes bob's passkeys (audited); the passkey no longer signs in.
     down.store(false, Ordering::SeqCst);
@@ -202,11 +224,18 @@ async fn a_phone_signs_in_by_code_then_enrols_a_passkey_that_signs_in_without_th
         text_of(c, "#passkey-status").await.contains("No sign-in")
     })
     .await;
-    assert!(text_of(c, "#passkey-status").await.contains("not known here"));
+    assert!(text_of(c, "#passkey-status")
+        .await
+        .contains("not known here"));
     let audit = rig
         .api
         .store()
-        .audit(ORG, rig.now() - Duration::hours(1), rig.now() + Duration::hours(1), 10)
+        .audit(
+            ORG,
+            rig.now() - Duration::hours(1),
+            rig.now() + Duration::hours(1),
+            10,
+        )
         .await
         .expect("audit");
     assert!(audit.iter().any(|r| r.what == "passkeys-revoke"));

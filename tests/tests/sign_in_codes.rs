@@ -24,6 +24,15 @@ async fn rig_with(users: Vec<shared::domain::directory::DirectoryUser>) -> Inbox
     rig
 }
 
+/// Stores `cfg` as acme's configuration.
+async fn configure(rig: &InboxRig, cfg: &shared::domain::config::OrgConfig) {
+    rig.api
+        .store()
+        .put_config(cfg, rig.now())
+        .await
+        .expect("config");
+}
+
 /// The page a refused code shows keeps the user on the code form.
 fn refused(a: &Answer, status: u16, says: &str) {
     assert_eq!(a.status, status, "{}", a.body);
@@ -39,7 +48,13 @@ async fn a_code_by_sms_signs_in_and_the_inbox_opens() {
     rig.file(
         &bob,
         rig.now() - Duration::minutes(5),
-        &plain("alice@example.org", &bob, "Quarterly figures", "q@example.org", "x"),
+        &plain(
+            "alice@example.org",
+            &bob,
+            "Quarterly figures",
+            "q@example.org",
+            "x",
+        ),
     )
     .await;
     let http = client_from("127.0.0.1");
@@ -50,7 +65,10 @@ async fn a_code_by_sms_signs_in_and_the_inbox_opens() {
     assert_eq!(codes.len(), 1, "one SMS with the code");
     let sms = &sms_to(&mobile).await[0];
     assert!(sms.contains("expires in 10 minutes"), "{sms}");
-    assert!(sms.ends_with(&format!("#{}", codes[0])), "WebOTP line: {sms}");
+    assert!(
+        sms.ends_with(&format!("#{}", codes[0])),
+        "WebOTP line: {sms}"
+    );
     assert!(
         emails_to(&bob).await.is_empty(),
         "never to the failing mailbox"
@@ -117,7 +135,11 @@ async fn five_wrong_codes_lock_the_address_and_concurrent_guesses_spend_five_tri
     let http = client_from("127.0.0.1");
     request_code(&rig.api, &http, &bob).await;
     let right = sms_codes(&mobile).await.remove(0);
-    let wrong = if right == "11111111" { "22222222" } else { "11111111" };
+    let wrong = if right == "11111111" {
+        "22222222"
+    } else {
+        "11111111"
+    };
     // Twenty guesses at once: five are tried, the rest find the code spent.
     let guesses = (0..20).map(|_| enter_code(&rig.api, &http, &bob, wrong));
     let answers = futures::future::join_all(guesses).await;
@@ -126,15 +148,27 @@ async fn five_wrong_codes_lock_the_address_and_concurrent_guesses_spend_five_tri
         .filter(|a| a.body.contains("not right") || a.body.contains("Too many wrong codes"))
         .count();
     assert_eq!(tried, MAX_TRIES as usize, "tries spent under concurrency");
-    assert!(answers.iter().all(|a| a.status == 401 && a.cookie.is_none()));
-    let stored = rig.api.store().code(&bob).await.expect("code").expect("there");
+    assert!(answers
+        .iter()
+        .all(|a| a.status == 401 && a.cookie.is_none()));
+    let stored = rig
+        .api
+        .store()
+        .code(&bob)
+        .await
+        .expect("code")
+        .expect("there");
     assert_eq!(stored.tries, MAX_TRIES);
     assert!(stored.locked(rig.now()), "the cool-down started");
     // The right code no longer signs in; a new request during the cool-down sends nothing.
     let a = enter_code(&rig.api, &http, &bob, &right).await;
     refused(&a, 401, "Too many wrong codes");
     assert_eq!(request_code(&rig.api, &http, &bob).await.status, 200);
-    assert_eq!(sms_codes(&mobile).await.len(), 1, "nothing sent while locked");
+    assert_eq!(
+        sms_codes(&mobile).await.len(),
+        1,
+        "nothing sent while locked"
+    );
     assert_eq!(
         rig.api.store().code(&bob).await.expect("code"),
         Some(stored),
@@ -145,7 +179,10 @@ async fn five_wrong_codes_lock_the_address_and_concurrent_guesses_spend_five_tri
     request_code(&rig.api, &http, &bob).await;
     let codes = sms_codes(&mobile).await;
     assert_eq!(codes.len(), 2);
-    assert_eq!(enter_code(&rig.api, &http, &bob, &codes[1]).await.status, 303);
+    assert_eq!(
+        enter_code(&rig.api, &http, &bob, &codes[1]).await.status,
+        303
+    );
 }
 
 #[tokio::test]
@@ -184,18 +221,36 @@ async fn a_code_works_once() {
 async fn a_code_for_one_address_does_not_open_another() {
     let (bob, dave) = (addr("bob"), addr("dave"));
     let (pb, pd) = (phone(), phone());
-    let rig = rig_with(vec![user(&bob, Some(&pb), None), user(&dave, Some(&pd), None)]).await;
+    let rig = rig_with(vec![
+        user(&bob, Some(&pb), None),
+        user(&dave, Some(&pd), None),
+    ])
+    .await;
     let http = client_from("127.0.0.1");
     request_code(&rig.api, &http, &bob).await;
     let bobs = sms_codes(&pb).await.remove(0);
     // Dave never asked: no code to match.
-    refused(&enter_code(&rig.api, &http, &dave, &bobs).await, 401, "No code was asked");
+    refused(
+        &enter_code(&rig.api, &http, &dave, &bobs).await,
+        401,
+        "No code was asked",
+    );
     // Dave asked too: bob's code is a wrong try for dave, and bob's own code still works.
     request_code(&rig.api, &http, &dave).await;
     let daves = sms_codes(&pd).await.remove(0);
     if daves != bobs {
-        refused(&enter_code(&rig.api, &http, &dave, &bobs).await, 401, "not right");
-        let d = rig.api.store().code(&dave).await.expect("c").expect("there");
+        refused(
+            &enter_code(&rig.api, &http, &dave, &bobs).await,
+            401,
+            "not right",
+        );
+        let d = rig
+            .api
+            .store()
+            .code(&dave)
+            .await
+            .expect("c")
+            .expect("there");
         assert_eq!((d.tries, d.used_at), (1, None));
     }
     let b = rig.api.store().code(&bob).await.expect("c").expect("there");
@@ -215,25 +270,40 @@ async fn an_unknown_address_answers_exactly_as_a_known_one() {
     // organisation's domain. Same status, same page (but for the address typed), and the same
     // DynamoDB requests (the SMS budget, for users with a mobile number, is the one more; the
     // answer's floor covers it and the sends).
-    for address in [carol.clone(), addr("nobody"), "eve@unknown.example".to_string()] {
+    for address in [
+        carol.clone(),
+        addr("nobody"),
+        "eve@unknown.example".to_string(),
+    ] {
         let before = store.metrics().requests;
         let a = request_code(&rig.api, &http, &address).await;
         let requests = store.metrics().requests - before;
         seen.push((a.status, a.body.replace(&address, "ADDRESS"), requests));
         // Entering a code answers alike too.
         let e = enter_code(&rig.api, &http, &address, "12345678").await;
-        let code = store.code(&address).await.expect("code").expect("stored for everyone");
+        let code = store
+            .code(&address)
+            .await
+            .expect("code")
+            .expect("stored for everyone");
         assert_eq!(code.tries, 1, "{address}: a try is counted for everyone");
         seen.push((e.status, e.body.replace(&address, "ADDRESS"), 0));
     }
     assert_eq!(seen[0], seen[2], "a user and a nobody on the domain");
-    assert_eq!(seen[0], seen[4], "a user and an address on no organisation's domain");
+    assert_eq!(
+        seen[0], seen[4],
+        "a user and an address on no organisation's domain"
+    );
     assert_eq!(seen[1].0, 401);
     if email_codes(&alternate).await.first().map(String::as_str) != Some("12345678") {
         assert_eq!(seen[1], seen[3]);
         assert_eq!(seen[1], seen[5]);
     }
-    assert_eq!(email_codes(&alternate).await.len(), 1, "only the user got a code");
+    assert_eq!(
+        email_codes(&alternate).await.len(),
+        1,
+        "only the user got a code"
+    );
     assert!(emails_to(&addr("nobody")).await.is_empty());
 }
 
@@ -268,13 +338,69 @@ async fn limits_per_address_and_per_source() {
         let a = request_code(&rig.api, &one, &addr(&format!("u{i}"))).await;
         statuses.push(a.status);
     }
-    assert!(statuses.iter().all(|s| *s == 200), "within the window's allowance");
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "within the window's allowance"
+    );
     let a = request_code(&rig.api, &one, &addr("u-last")).await;
     assert_eq!(a.status, 429);
     // Entering codes counts against the same allowance.
-    assert_eq!(enter_code(&rig.api, &one, &bob, "12345678").await.status, 429);
-    assert_eq!(request_code(&rig.api, &two, &addr("u-last")).await.status, 200);
-    assert!(rig.api.store().code(&addr("u-last")).await.expect("c").is_some());
+    assert_eq!(
+        enter_code(&rig.api, &one, &bob, "12345678").await.status,
+        429
+    );
+    assert_eq!(
+        request_code(&rig.api, &two, &addr("u-last")).await.status,
+        200
+    );
+    assert!(rig
+        .api
+        .store()
+        .code(&addr("u-last"))
+        .await
+        .expect("c")
+        .is_some());
+}
+
+#[tokio::test]
+async fn the_organisations_code_sms_are_capped_per_day_then_codes_go_by_email_only() {
+    let users: Vec<(String, String, String)> = (0..3)
+        .map(|i| (addr(&format!("cap{i}")), phone(), home(&format!("cap{i}"))))
+        .collect();
+    let rig = rig_with(
+        users
+            .iter()
+            .map(|(a, m, h)| user(a, Some(m), Some(h)))
+            .collect(),
+    )
+    .await;
+    let mut cfg = inbound_org(ORG, 3);
+    cfg.sign_in.sms_per_day = 2;
+    configure(&rig, &cfg).await;
+    let http = client_from("127.0.0.1");
+    for (a, _, _) in &users {
+        assert_eq!(request_code(&rig.api, &http, a).await.status, 200);
+    }
+    // The first two by SMS and email; the third by email only, the same answer.
+    let sms: Vec<usize> = {
+        let mut v = Vec::new();
+        for (_, m, _) in &users {
+            v.push(sms_codes(m).await.len());
+        }
+        v
+    };
+    assert_eq!(sms, [1, 1, 0], "two SMS a day for the organisation");
+    let (third, third_mobile, third_home) = &users[2];
+    let codes = email_codes(third_home).await;
+    assert_eq!(codes.len(), 1, "the code still goes by email");
+    assert_eq!(
+        enter_code(&rig.api, &http, third, &codes[0]).await.status,
+        303
+    );
+    // The next day (UTC), the budget is back.
+    rig.api.clock.advance(Duration::days(1));
+    assert_eq!(request_code(&rig.api, &http, third).await.status, 200);
+    assert_eq!(sms_codes(third_mobile).await.len(), 1);
 }
 
 #[tokio::test]
@@ -284,18 +410,30 @@ async fn an_organisation_with_codes_only_during_events() {
     let rig = rig_with(vec![user(&bob, Some(&mobile), None)]).await;
     let mut cfg = inbound_org(ORG, 3);
     cfg.sign_in.codes = shared::domain::config::CodePolicy::DuringEvents;
-    rig.api.store().put_config(&cfg, rig.now()).await.expect("config");
+    configure(&rig, &cfg).await;
     let http = client_from("127.0.0.1");
     // Normal times: the same answer, nothing sent, and no code that could sign in.
     let a = request_code(&rig.api, &http, &bob).await;
     assert_eq!(a.status, 200);
     assert!(sms_to(&mobile).await.is_empty());
-    let stored = rig.api.store().code(&bob).await.expect("c").expect("stored");
+    let stored = rig
+        .api
+        .store()
+        .code(&bob)
+        .await
+        .expect("c")
+        .expect("stored");
     assert!(stored.org_id.is_empty(), "a code no one received");
     // An event is active: codes go out and sign in.
     rig.api
         .store()
-        .continuity_action(ORG, &Action::Activate { minutes: 60 }, Via::Link, "ev-codes-0001", rig.now())
+        .continuity_action(
+            ORG,
+            &Action::Activate { minutes: 60 },
+            Via::Link,
+            "ev-codes-0001",
+            rig.now(),
+        )
         .await
         .expect("activate");
     rig.api.clock.advance(Duration::minutes(1));
@@ -304,7 +442,7 @@ async fn an_organisation_with_codes_only_during_events() {
     assert_eq!(enter_code(&rig.api, &http, &bob, &code).await.status, 303);
     // Codes off: not even during the event.
     cfg.sign_in.codes = shared::domain::config::CodePolicy::Off;
-    rig.api.store().put_config(&cfg, rig.now()).await.expect("config");
+    configure(&rig, &cfg).await;
     rig.api.clock.advance(Duration::minutes(1));
     assert_eq!(request_code(&rig.api, &http, &bob).await.status, 200);
     assert_eq!(sms_to(&mobile).await.len(), 1, "nothing more sent");
@@ -313,7 +451,10 @@ async fn an_organisation_with_codes_only_during_events() {
 #[tokio::test]
 async fn code_sign_in_works_with_the_identity_provider_unreachable() {
     // The identity provider's JWKS endpoint: a port nothing listens on.
-    let dead = format!("http://127.0.0.1:{}/.well-known/jwks.json", integration_tests::free_port());
+    let dead = format!(
+        "http://127.0.0.1:{}/.well-known/jwks.json",
+        integration_tests::free_port()
+    );
     let rig = InboxRig::start_with(t(NOW), |s| {
         let jwks = shared::adapters::jwks::RemoteJwks::new(dead).expect("jwks client");
         s.verifier = shared::app::auth::JwtVerifier::new(
@@ -328,7 +469,13 @@ async fn code_sign_in_works_with_the_identity_provider_unreachable() {
     rig.file(
         &bob,
         rig.now() - Duration::minutes(1),
-        &plain("alice@example.org", &bob, "During the outage", "o@example.org", "x"),
+        &plain(
+            "alice@example.org",
+            &bob,
+            "During the outage",
+            "o@example.org",
+            "x",
+        ),
     )
     .await;
     // The identity provider's tokens cannot be checked: 503, as before.
@@ -373,7 +520,12 @@ async fn the_directory_holds_five_thousand_users_and_is_replaced_whole() {
     assert_eq!(d.users.len(), 5000);
     // Any one of them is found for sign-in.
     let last = addr("firstname.lastname.4999");
-    let ctx = rig.api.store().sign_in_context(ORG, &last).await.expect("ctx");
+    let ctx = rig
+        .api
+        .store()
+        .sign_in_context(ORG, &last)
+        .await
+        .expect("ctx");
     assert_eq!(ctx.user.map(|u| u.address), Some(last));
     // A smaller import replaces it whole: the others are gone for readers at once.
     let (status, _) = rig
@@ -404,7 +556,10 @@ async fn the_directory_holds_five_thousand_users_and_is_replaced_whole() {
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap_or("").contains("users[0].alternate"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("users[0].alternate"));
     assert_eq!(rig.api.store().user_directory(ORG).await.expect("dir"), d);
     let _ = ApiRig::http();
 }

@@ -132,7 +132,6 @@ impl Passkeys<'_> {
         let exclude = existing
             .iter()
             .filter_map(|r| URL_SAFE_NO_PAD.decode(&r.credential_id).ok())
-            .map(Into::into)
             .collect::<Vec<_>>();
         let display = user.name.clone().unwrap_or_else(|| address.to_string());
         let (ccr, state) = self
@@ -192,7 +191,8 @@ impl Passkeys<'_> {
         if org != org_id || owner != address {
             return Err(PasskeyError::NoCeremony);
         }
-        let answer: RegisterPublicKeyCredential = serde_json::from_value(answer).map_err(rejected)?;
+        let answer: RegisterPublicKeyCredential =
+            serde_json::from_value(answer).map_err(rejected)?;
         let passkey: Passkey = self
             .webauthn
             .finish_passkey_registration(&answer, &state)
@@ -277,7 +277,11 @@ impl Passkeys<'_> {
     }
 
     /// The user's passkeys.
-    pub async fn list(&self, org_id: &str, address: &str) -> Result<Vec<PasskeyRecord>, PasskeyError> {
+    pub async fn list(
+        &self,
+        org_id: &str,
+        address: &str,
+    ) -> Result<Vec<PasskeyRecord>, PasskeyError> {
         Ok(self.store.passkeys(org_id, address).await?)
     }
 
@@ -352,6 +356,8 @@ impl Passkeys<'_> {
             source: by.source.clone(),
             request_id: by.request_id.clone(),
         };
-        self.continuity.record(&record, "PasskeysChanged", &[]).await;
+        self.continuity
+            .record(&record, "PasskeysChanged", &[])
+            .await;
     }
 }

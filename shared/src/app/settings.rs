@@ -16,7 +16,6 @@ use crate::ports::store::ConfigStore;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-
 /// Why a change was not made; the messages are for the administrator.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {

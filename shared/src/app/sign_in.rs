@@ -76,7 +76,9 @@ pub struct SignIn<'a> {
 pub fn normalise_address(typed: &str) -> Result<String, SignInError> {
     let a = typed.trim().to_ascii_lowercase();
     if a.len() > 254 || !is_address(&a) {
-        return Err(SignInError::BadAddress(typed.trim().chars().take(80).collect()));
+        return Err(SignInError::BadAddress(
+            typed.trim().chars().take(80).collect(),
+        ));
     }
     Ok(a)
 }
@@ -167,7 +169,8 @@ impl SignIn<'_> {
         };
         let written = self.store.put_code(&address, &stored).await?;
         let mut sent = CodeSent::default();
-        let (Some(cfg), Some(user), true, true) = (&ctx.config, &ctx.user, eligible, written) else {
+        let (Some(cfg), Some(user), true, true) = (&ctx.config, &ctx.user, eligible, written)
+        else {
             tracing::info!(eligible, written, "code request: nothing sent");
             return Ok(sent);
         };
@@ -181,14 +184,22 @@ impl SignIn<'_> {
         );
         if let Some(mobile) = &user.mobile {
             let day = now.format("%Y-%m-%d").to_string();
-            if self.store.take_sms(&org, &day, cfg.sign_in.sms_per_day).await? {
+            if self
+                .store
+                .take_sms(&org, &day, cfg.sign_in.sms_per_day)
+                .await?
+            {
                 let text = Message::Text(code_sms(&cfg.name, &code, &host));
                 match self.channels.send(Channel::Sms, mobile, &text).await {
                     Ok(_) => sent.sms = true,
                     Err(e) => tracing::warn!(org, error = %e, "code SMS not sent"),
                 }
             } else {
-                tracing::warn!(org, cap = cfg.sign_in.sms_per_day, "code SMS not sent: the organisation's daily SMS budget is spent");
+                tracing::warn!(
+                    org,
+                    cap = cfg.sign_in.sms_per_day,
+                    "code SMS not sent: the organisation's daily SMS budget is spent"
+                );
             }
         }
         if let Some(alternate) = &user.alternate {
@@ -222,9 +233,10 @@ impl SignIn<'_> {
         }
         let keys = self.keys().await?;
         let right = match (normalise_code(typed_code), keys.key_bytes(&stored.key_id)) {
-            (Some(code), Some(key)) => {
-                same_mac(&stored.mac, &code_mac(&key, &address, stored.issued_at, &code))
-            }
+            (Some(code), Some(key)) => same_mac(
+                &stored.mac,
+                &code_mac(&key, &address, stored.issued_at, &code),
+            ),
             _ => false,
         };
         let Some(tries) = self.store.spend_try(&address, stored.issued_at).await? else {
@@ -239,11 +251,7 @@ impl SignIn<'_> {
             }
             return refused(CodeRefusal::Wrong);
         }
-        if !self
-            .store
-            .use_code(&address, stored.issued_at, now)
-            .await?
-        {
+        if !self.store.use_code(&address, stored.issued_at, now).await? {
             return refused(CodeRefusal::Spent);
         }
         // The directory decides, now: a user removed since the code was sent gets no session.

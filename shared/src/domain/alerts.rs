@@ -451,9 +451,9 @@ pub fn user_notice_sms(
     }
     let address = address.map(gsm7);
     let candidates = [
-        address
-            .as_deref()
-            .map(|a| format!(": mail server down. Read mail at {sign_in_url} as {a} (code by SMS)")),
+        address.as_deref().map(|a| {
+            format!(": mail server down. Read mail at {sign_in_url} as {a} (code by SMS)")
+        }),
         Some(format!(
             ": mail server down. Read mail at {sign_in_url} with your work address (code by SMS)"
         )),
@@ -622,7 +622,12 @@ mod tests {
         for sms in [
             alert_sms(&cfg, 720, 5, &url),
             recovery_sms(&cfg, &url),
-            user_notice_sms(&cfg.name, true, &url, Some("firstname.lastname@acme.example")),
+            user_notice_sms(
+                &cfg.name,
+                true,
+                &url,
+                Some("firstname.lastname@acme.example"),
+            ),
             user_notice_sms(&cfg.name, true, &url, Some(&"x".repeat(200))),
             user_notice_sms(&cfg.name, false, &url, None),
         ] {

@@ -187,7 +187,10 @@ mod tests {
         );
         for (bad, field) in [
             (vec![row("not-an-address", None, None)], "users[0].address"),
-            (vec![row("bob@other.example", None, None)], "users[0].address"),
+            (
+                vec![row("bob@other.example", None, None)],
+                "users[0].address",
+            ),
             (
                 vec![row("bob@acme.example", Some("07700 900123"), None)],
                 "users[0].mobile",

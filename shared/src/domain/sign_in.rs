@@ -135,7 +135,8 @@ pub fn before_try(code: &StoredCode, now: DateTime<Utc>) -> Result<(), CodeRefus
 
 /// The HMAC of `code` for `address`, issued at `issued_at`, under `key` (hex).
 pub fn code_mac(key: &[u8], address: &str, issued_at: DateTime<Utc>, code: &str) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(b"sign-in-code/v1\0");
     mac.update(address.as_bytes());
     mac.update(b"\0");
@@ -148,8 +149,7 @@ pub fn code_mac(key: &[u8], address: &str, issued_at: DateTime<Utc>, code: &str)
 /// Whether two MACs are equal, in constant time.
 pub fn same_mac(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -293,14 +293,26 @@ mod tests {
         let at = t("2026-11-23T10:00:00Z");
         let m = code_mac(&key, "bob@acme.test", at, "12345678");
         assert_eq!(m.len(), 64);
-        assert!(same_mac(&m, &code_mac(&key, "bob@acme.test", at, "12345678")));
-        assert!(!same_mac(&m, &code_mac(&key, "eve@acme.test", at, "12345678")));
-        assert!(!same_mac(&m, &code_mac(&key, "bob@acme.test", at, "12345679")));
+        assert!(same_mac(
+            &m,
+            &code_mac(&key, "bob@acme.test", at, "12345678")
+        ));
+        assert!(!same_mac(
+            &m,
+            &code_mac(&key, "eve@acme.test", at, "12345678")
+        ));
+        assert!(!same_mac(
+            &m,
+            &code_mac(&key, "bob@acme.test", at, "12345679")
+        ));
         assert!(!same_mac(
             &m,
             &code_mac(&key, "bob@acme.test", at + Duration::seconds(1), "12345678")
         ));
-        assert!(!same_mac(&m, &code_mac(&[8u8; 32], "bob@acme.test", at, "12345678")));
+        assert!(!same_mac(
+            &m,
+            &code_mac(&[8u8; 32], "bob@acme.test", at, "12345678")
+        ));
     }
 
     #[test]

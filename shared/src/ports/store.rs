@@ -13,10 +13,10 @@ use crate::domain::monitoring::{
     ArrivalOutcome, CommitOutcome, DeliveryOutcome, HistoryEntry, OrgEntry, PortalView, WindowState,
 };
 use crate::domain::probe::ProbeToken;
-use crate::domain::sign_in::{Session, StoredCode};
 use crate::domain::queue::{
     AcceptOutcome, Departure, DueOrg, QueueFigures, QueueState, QueuedMessage,
 };
+use crate::domain::sign_in::{Session, StoredCode};
 use crate::domain::window::Window;
 use crate::ports::error::{PutConfigError, StoreError};
 use async_trait::async_trait;
@@ -441,8 +441,11 @@ pub trait SignInStore: Send + Sync {
     /// The organisation's configuration, continuity state and the directory's entry for
     /// `address`. An address on no organisation's domain is looked up under an organisation id
     /// that cannot exist, so that it costs the same requests.
-    async fn sign_in_context(&self, org_id: &str, address: &str)
-        -> Result<SignInContext, StoreError>;
+    async fn sign_in_context(
+        &self,
+        org_id: &str,
+        address: &str,
+    ) -> Result<SignInContext, StoreError>;
     /// Adds one to `counter` (kept until `expires`); the count after.
     async fn count_request(
         &self,
@@ -528,6 +531,9 @@ pub trait PasskeyStore: Send + Sync {
         expires: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Takes a ceremony's state, once (a second take finds nothing); expired ones are gone.
-    async fn take_ceremony(&self, id: &str, now: DateTime<Utc>)
-        -> Result<Option<String>, StoreError>;
+    async fn take_ceremony(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError>;
 }

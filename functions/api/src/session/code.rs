@@ -8,8 +8,8 @@
 //! Nothing here signs in on a GET: mail scanners open links. Every POST must come from the
 //! service's own pages (`same_origin`).
 
-use super::{safe_next, set_cookie, NextQuery};
-use crate::web::auth::{same_origin, ClientAddr, SESSION_COOKIE};
+use super::{safe_next, with_service_session, NextQuery};
+use crate::web::auth::{same_origin, ClientAddr};
 use crate::web::error::ApiError;
 use crate::web::render;
 use crate::AppState;
@@ -19,7 +19,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
-use shared::domain::sign_in::{CODE_VALIDITY_MINUTES, SESSION_HOURS};
+use shared::domain::sign_in::CODE_VALIDITY_MINUTES;
 
 /// The code pages: the address form, or the code form for `address`.
 #[derive(Template)]
@@ -151,12 +151,8 @@ pub async fn verify(
         .await
     {
         Ok((token, _)) => {
-            let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
-            resp.headers_mut().insert(
-                header::SET_COOKIE,
-                set_cookie(&state, SESSION_COOKIE, &token, SESSION_HOURS * 3600, "Strict"),
-            );
-            Ok(resp)
+            let resp = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
+            Ok(with_service_session(&state, resp, &token))
         }
         Err(e) => {
             let e = ApiError::from(e);

@@ -57,7 +57,10 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/passkey/start", post(passkey::sign_in_start))
         .route("/auth/passkey/finish", post(passkey::sign_in_finish))
         .route("/auth/passkeys", get(passkey::page))
-        .route("/auth/passkeys/{id}/remove", post(passkey::remove_from_page))
+        .route(
+            "/auth/passkeys/{id}/remove",
+            post(passkey::remove_from_page),
+        )
         .route("/static/passkey.js", get(passkey::script))
         .route(
             "/api/v1/passkeys",
@@ -109,6 +112,22 @@ fn set_cookie(
         "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
     );
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("ec_invalid=1"))
+}
+
+/// `resp` with the cookie of a session the service opened (a code or a passkey; U11): the
+/// same cookie as the identity provider's sessions, for as long as the session lasts.
+fn with_service_session(state: &AppState, mut resp: Response, token: &str) -> Response {
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            SESSION_COOKIE,
+            token,
+            shared::domain::sign_in::SESSION_HOURS * 3600,
+            "Strict",
+        ),
+    );
+    resp
 }
 
 /// The local sign-in form (local runs only).

@@ -3,9 +3,9 @@
 //! list, enrol, remove). The ceremonies are the use case's ([`shared::app::passkeys`]); the
 //! browser's half is `static/passkey.js`.
 
-use super::{safe_next, set_cookie};
+use super::{safe_next, with_service_session};
 use crate::admin::by_admin;
-use crate::web::auth::{same_origin, ClientAddr, PageUser, Principal, SESSION_COOKIE};
+use crate::web::auth::{same_origin, ClientAddr, PageUser, Principal};
 use crate::web::error::ApiError;
 use crate::web::extract::Body;
 use crate::web::render;
@@ -18,7 +18,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::app::continuity::Requester;
-use shared::domain::sign_in::SESSION_HOURS;
 use shared::ports::store::PasskeyRecord;
 
 /// The relying party, or a clear 503 where passkeys cannot work.
@@ -45,13 +44,12 @@ pub async fn sign_in_start(
     headers: HeaderMap,
 ) -> Result<Json<Started>, ApiError> {
     if !same_origin(&headers) {
-        return Err(ApiError::forbidden("Sign-in must come from this site's own pages."));
+        return Err(ApiError::forbidden(
+            "Sign-in must come from this site's own pages.",
+        ));
     }
     let w = webauthn(&state)?;
-    let (ceremony, options) = state
-        .passkeys(&w)
-        .start_sign_in(state.clock.now())
-        .await?;
+    let (ceremony, options) = state.passkeys(&w).start_sign_in(state.clock.now()).await?;
     Ok(Json(Started { ceremony, options }))
 }
 
@@ -76,7 +74,9 @@ pub async fn sign_in_finish(
     Body(f): Body<Finish>,
 ) -> Result<Response, ApiError> {
     if !same_origin(&headers) {
-        return Err(ApiError::forbidden("Sign-in must come from this site's own pages."));
+        return Err(ApiError::forbidden(
+            "Sign-in must come from this site's own pages.",
+        ));
     }
     let w = webauthn(&state)?;
     let (token, session) = state
@@ -84,15 +84,11 @@ pub async fn sign_in_finish(
         .finish_sign_in(&f.ceremony, f.credential, state.clock.now())
         .await?;
     tracing::info!(org = %session.org_id, "passkey sign-in");
-    let mut resp = Json(Next {
+    let resp = Json(Next {
         next: safe_next(f.next.as_deref()),
     })
     .into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, &token, SESSION_HOURS * 3600, "Strict"),
-    );
-    Ok(resp)
+    Ok(with_service_session(&state, resp, &token))
 }
 
 /// A passkey as its owner sees it.
@@ -217,7 +213,10 @@ pub struct PasskeysPage<'a> {
 }
 
 /// `GET /auth/passkeys`.
-pub async fn page(State(state): State<AppState>, PageUser(p): PageUser) -> Result<Response, ApiError> {
+pub async fn page(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+) -> Result<Response, ApiError> {
     let w = webauthn(&state).map_err(ApiError::page)?;
     let address = own_address(&p).map_err(|e| e.page())?;
     let all = state
@@ -251,7 +250,11 @@ pub async fn remove_from_page(
         )
         .await
         .map_err(|e| ApiError::from(e).page())?;
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/auth/passkeys")]).into_response())
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, "/auth/passkeys")],
+    )
+        .into_response())
 }
 
 /// The passkeys page's script.

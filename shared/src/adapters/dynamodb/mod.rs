@@ -31,11 +31,11 @@ mod items;
 mod mail;
 mod mailbox;
 mod monitor;
+mod passkeys;
 mod queue;
+mod sign_in;
 mod table;
 mod users;
-mod sign_in;
-mod passkeys;
 
 use aws_sdk_dynamodb::Client;
 use metrics::{Metrics, MetricsSnapshot};

@@ -5,7 +5,7 @@
 //! transaction. A ceremony's state (the challenge a browser must sign) is one item, taken once
 //! by a conditional delete.
 
-use super::codec::{get_s, key, n, opt_s, s, ts, get_ts, Item};
+use super::codec::{get_s, get_ts, key, n, opt_s, s, ts, Item};
 use super::keys::{
     ceremony_pk, credential_pk, org_pk, passkey_prefix, passkey_sk, CEREMONY_SK, CREDENTIAL_SK,
     TTL_ATTR,
@@ -60,7 +60,10 @@ impl PasskeyStore for DynamoStore {
 
     /// `GetItem CREDENTIAL#{id}`, then `GetItem` of the passkey it names (both consistent).
     async fn passkey(&self, credential_id: &str) -> Result<Option<PasskeyRecord>, StoreError> {
-        let Some(owner) = self.get(credential_pk(credential_id), CREDENTIAL_SK).await? else {
+        let Some(owner) = self
+            .get(credential_pk(credential_id), CREDENTIAL_SK)
+            .await?
+        else {
             return Ok(None);
         };
         let (org, address) = (get_s(&owner, "org_id")?, get_s(&owner, "address")?);
@@ -94,11 +97,7 @@ impl PasskeyStore for DynamoStore {
     }
 
     /// One `PutItem` of the passkey's item, if it is still there.
-    async fn touch_passkey(
-        &self,
-        r: &PasskeyRecord,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn touch_passkey(&self, r: &PasskeyRecord, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut r = r.clone();
         r.last_used_at = Some(now);
         let req = self
@@ -119,7 +118,10 @@ impl PasskeyStore for DynamoStore {
         let items = vec![
             self.tx_delete(
                 Delete::builder()
-                    .set_key(Some(key(org_pk(org_id), passkey_sk(address, credential_id))))
+                    .set_key(Some(key(
+                        org_pk(org_id),
+                        passkey_sk(address, credential_id),
+                    )))
                     .condition_expression("attribute_exists(pk)"),
             )?,
             self.tx_delete(
@@ -130,7 +132,10 @@ impl PasskeyStore for DynamoStore {
                     .expression_attribute_values(":a", s(address.to_ascii_lowercase())),
             )?,
         ];
-        match self.transact("TransactWriteItems passkey removal", items).await? {
+        match self
+            .transact("TransactWriteItems passkey removal", items)
+            .await?
+        {
             Transacted::Written => Ok(true),
             Transacted::Refused(_) => Ok(false),
         }

@@ -149,7 +149,9 @@ impl SignInStore for DynamoStore {
         let req = self
             .update_item(key(signin_pk(address), CODE_SK))
             .update_expression("SET tries = tries + :one")
-            .condition_expression("issued = :issued AND tries < :max AND attribute_not_exists(used_at)")
+            .condition_expression(
+                "issued = :issued AND tries < :max AND attribute_not_exists(used_at)",
+            )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":issued", n(millis(issued_at)))
             .expression_attribute_values(":max", n(MAX_TRIES))
@@ -177,7 +179,10 @@ impl SignInStore for DynamoStore {
             .condition_expression("issued = :issued AND attribute_not_exists(used_at)")
             .expression_attribute_values(":now", n(millis(now)))
             .expression_attribute_values(":issued", n(millis(issued_at)));
-        Ok(self.update_if("UpdateItem sign-in use", req).await?.is_some())
+        Ok(self
+            .update_if("UpdateItem sign-in use", req)
+            .await?
+            .is_some())
     }
 
     /// One `UpdateItem SET locked_until` (if the code item is there).
@@ -209,7 +214,10 @@ impl SignInStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":cap", n(cap))
             .expression_attribute_values(":exp", n(expires.timestamp()));
-        Ok(self.update_if("UpdateItem sms budget", req).await?.is_some())
+        Ok(self
+            .update_if("UpdateItem sms budget", req)
+            .await?
+            .is_some())
     }
 
     /// One `PutItem` of `SESSION#{digest}`.

@@ -12,9 +12,7 @@
 
 use super::batch::{delete_request, put_request};
 use super::codec::{get_s, get_ts, key, n, opt_s, s, ts, Item};
-use super::keys::{
-    org_pk, user_prefix, user_sk, SK, USERSYNC_SK, USERS_SK, USER_PREFIX,
-};
+use super::keys::{org_pk, user_prefix, user_sk, SK, USERSYNC_SK, USERS_SK, USER_PREFIX};
 use super::DynamoStore;
 use crate::domain::directory::{DirectoryUser, UserDirectory};
 use crate::ports::error::StoreError;
@@ -84,7 +82,10 @@ impl DynamoStore {
         generation: &str,
         address: &str,
     ) -> Result<Option<DirectoryUser>, StoreError> {
-        match self.get(org_pk(org_id), &user_sk(generation, address)).await? {
+        match self
+            .get(org_pk(org_id), &user_sk(generation, address))
+            .await?
+        {
             Some(item) => parse_user(&item).map(Some),
             None => Ok(None),
         }
@@ -171,7 +172,10 @@ impl DynamoStore {
         };
         if !self.put_if("PutItem USERSYNC", req).await? {
             // Another import switched first: ours never became visible; take its items back.
-            if let Err(e) = self.delete_generations(org_id, &[generation.as_str()], true).await {
+            if let Err(e) = self
+                .delete_generations(org_id, &[generation.as_str()], true)
+                .await
+            {
                 tracing::warn!(org = org_id, error = %e, "a lost import's items stay until the next import");
             }
             return Err(StoreError::ConditionFailed(
@@ -179,10 +183,13 @@ impl DynamoStore {
             ));
         }
         // The generation replaced stays for readers between their two reads; older ones go.
-        let keep: Vec<&str> = [Some(generation.as_str()), old.as_ref().map(|g| g.id.as_str())]
-            .into_iter()
-            .flatten()
-            .collect();
+        let keep: Vec<&str> = [
+            Some(generation.as_str()),
+            old.as_ref().map(|g| g.id.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if let Err(e) = self.delete_generations(org_id, &keep, false).await {
             tracing::warn!(org = org_id, error = %e, "old directory items stay until the next import");
         }

@@ -4,8 +4,9 @@
 use super::syntax::{is_address, is_domain, is_e164, is_host, is_org_id, is_secret_name};
 use super::{
     AlertSettings, ConfigErrors, ContinuitySettings, DeliverySettings, FieldError, Monitoring,
-    OrgConfig, QueueSettings, Route, SignInSettings, MAX_SMS_PER_DAY, MAX_BACKOFF_MINUTES, MAX_CONTACTS, MAX_DELIVERY_TIMEOUT_SECS,
-    MAX_DOMAINS, MAX_EVENT_MINUTES, MAX_RETENTION_HOURS, MAX_THRESHOLD,
+    OrgConfig, QueueSettings, Route, SignInSettings, MAX_BACKOFF_MINUTES, MAX_CONTACTS,
+    MAX_DELIVERY_TIMEOUT_SECS, MAX_DOMAINS, MAX_EVENT_MINUTES, MAX_RETENTION_HOURS,
+    MAX_SMS_PER_DAY, MAX_THRESHOLD,
 };
 use crate::domain::window::WINDOW_SECS;
 
