@@ -1,8 +1,9 @@
 //! Sign-in in a real browser (Debian chromium, headless, phone-sized, through chromedriver), U11:
 //! the sign-in by code on a phone (the SMS read from moto), then a passkey enrolled with Chrome's
 //! virtual authenticator (WebDriver's virtual authenticator commands) and used to sign in again
-//! with the identity provider unreachable and no SMS; an administrator revokes it and it no
-//! longer signs in. Screenshots are saved as test artifacts.
+//! with the identity provider unreachable and no SMS (a user's session, never an administrator's);
+//! out of the directory, or revoked by an administrator, it no longer signs in. Screenshots are
+//! saved as test artifacts.
 
 use async_trait::async_trait;
 use chrono::Duration;
@@ -198,6 +199,44 @@ async fn a_phone_signs_in_by_code_then_enrols_a_passkey_that_signs_in_without_th
         sms_before,
         "no SMS for a passkey"
     );
+    // The passkey's session is bob's, never an administrator's.
+    let cookie = c
+        .get_named_cookie("ec_session")
+        .await
+        .expect("session cookie");
+    let cookie = format!("ec_session={}", cookie.value());
+    let me = get_with(&rig.api, &cookie, "/auth/me").await;
+    let me: serde_json::Value = serde_json::from_str(&me.body).expect("json");
+    assert_eq!(
+        (me["method"].as_str(), me["admin"].as_bool()),
+        (Some("passkey"), Some(false))
+    );
+    assert_eq!(me["email"], bob.as_str());
+    let admin = get_with(&rig.api, &cookie, "/api/v1/admin/users").await;
+    assert_eq!(admin.status, 403, "a passkey never opens the admin API");
+
+    // Taken out of the directory, bob's passkey no longer signs in (it is kept: put back, he
+    // could use it again); no session is opened.
+    import(&rig, vec![user(&addr("carol"), Some(&phone()), None)]).await;
+    c.delete_all_cookies().await.expect("cookies");
+    c.goto(&format!("{site}/auth/start")).await.expect("goto");
+    until("the passkey button", || async {
+        c.find(Locator::Css("#passkey[hidden]")).await.is_err()
+            && c.find(Locator::Id("passkey-sign-in")).await.is_ok()
+    })
+    .await;
+    click(c, "passkey-sign-in").await;
+    until("the refusal", || async {
+        text_of(c, "#passkey-status")
+            .await
+            .contains("not available for your account")
+    })
+    .await;
+    assert!(
+        c.get_named_cookie("ec_session").await.is_err(),
+        "no session"
+    );
+    import(&rig, vec![user(&bob, Some(&mobile), None)]).await;
 
     // 4. An administrator revokes bob's passkeys (audited); the passkey no longer signs in.
     down.store(false, Ordering::SeqCst);
