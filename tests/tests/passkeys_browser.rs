@@ -15,7 +15,7 @@ use integration_tests::{sms_to, t};
 use jsonwebtoken::jwk::JwkSet;
 use shared::domain::identity::AuthError;
 use shared::ports::identity::JwksSource;
-use shared::ports::store::ContinuityViews;
+use shared::ports::store::{ContinuityViews, PasskeyStore};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -64,12 +64,15 @@ async fn fill(c: &fantoccini::Client, id: &str, value: &str) {
 }
 
 async fn click(c: &fantoccini::Client, id: &str) {
-    c.find(Locator::Id(id))
-        .await
-        .expect(id)
-        .click()
-        .await
-        .expect("click");
+    click_at(c, Locator::Id(id), id).await;
+}
+
+async fn click_css(c: &fantoccini::Client, css: &str) {
+    click_at(c, Locator::Css(css), css).await;
+}
+
+async fn click_at(c: &fantoccini::Client, at: Locator<'_>, what: &str) {
+    c.find(at).await.expect(what).click().await.expect("click");
 }
 
 #[tokio::test]
@@ -170,6 +173,45 @@ async fn a_phone_signs_in_by_code_then_enrols_a_passkey_that_signs_in_without_th
     assert!(audit
         .iter()
         .any(|r| r.what == "passkey-enrol" && r.who == format!("user:{bob}")));
+    // The user removes it (the page's form, no JavaScript; audited), then enrols it again: the
+    // authenticator keeps one passkey for bob here, the one the service now knows.
+    click_css(c, "#passkeys form button").await;
+    until("no passkey left", || async {
+        c.find(Locator::Id("none")).await.is_ok()
+    })
+    .await;
+    assert!(rig
+        .api
+        .store()
+        .passkeys(ORG, &bob)
+        .await
+        .expect("passkeys")
+        .is_empty());
+    let audit = rig
+        .api
+        .store()
+        .audit(
+            ORG,
+            rig.now() - Duration::hours(1),
+            rig.now() + Duration::hours(1),
+            10,
+        )
+        .await
+        .expect("audit");
+    assert!(audit
+        .iter()
+        .any(|r| r.what == "passkey-remove" && r.who == format!("user:{bob}")));
+    until("the passkeys page's button", || async {
+        text_of(c, "#passkey").await.contains("Add a passkey")
+    })
+    .await;
+    fill(c, "passkey-label", "Bob's phone").await;
+    click(c, "passkey-add").await;
+    until("the passkey listed again", || async {
+        text_of(c, "#passkeys").await.contains("Bob's phone")
+    })
+    .await;
+    assert_eq!(browser.credentials(&authenticator).await.len(), 1);
 
     // 3. The outage: the identity provider is unreachable, the session gone. The passkey signs
     // in with no SMS sent.
