@@ -2,8 +2,8 @@
 //! the sign-in by code on a phone (the SMS read from moto), then a passkey enrolled with Chrome's
 //! virtual authenticator (WebDriver's virtual authenticator commands) and used to sign in again
 //! with the identity provider unreachable and no SMS (a user's session, never an administrator's);
-//! out of the directory, or revoked by an administrator, it no longer signs in. Screenshots are
-//! saved as test artifacts.
+//! out of the directory, or revoked by an administrator (which also ends the user's sessions), it
+//! no longer signs in. Screenshots are saved as test artifacts.
 
 use async_trait::async_trait;
 use chrono::Duration;
@@ -280,7 +280,8 @@ async fn a_phone_signs_in_by_code_then_enrols_a_passkey_that_signs_in_without_th
     );
     import(&rig, vec![user(&bob, Some(&mobile), None)]).await;
 
-    // 4. An administrator revokes bob's passkeys (audited); the passkey no longer signs in.
+    // 4. An administrator revokes bob's passkeys (audited): the passkey no longer signs in, and
+    // the sessions the service opened for bob (the code's, the passkey's) are over.
     down.store(false, Ordering::SeqCst);
     let admin = rig.token("admin", true);
     let (status, v) = rig
@@ -293,6 +294,8 @@ async fn a_phone_signs_in_by_code_then_enrols_a_passkey_that_signs_in_without_th
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["removed"], 1);
+    assert_eq!(v["sessions_ended"], 2, "{v}");
+    assert_eq!(get_with(&rig.api, &cookie, "/auth/me").await.status, 401);
     c.delete_all_cookies().await.expect("cookies");
     c.goto(&format!("{site}/auth/start")).await.expect("goto");
     until("the passkey button", || async {

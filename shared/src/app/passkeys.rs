@@ -312,15 +312,16 @@ impl Passkeys<'_> {
         Ok(())
     }
 
-    /// An administrator revokes every passkey of `address`; audited as `passkeys-revoke`.
-    /// How many there were.
+    /// An administrator revokes every passkey of `address` and ends every session the service
+    /// opened for them (a lost phone keeps neither); audited as `passkeys-revoke`. How many
+    /// passkeys there were, and how many sessions.
     pub async fn revoke_all(
         &self,
         org_id: &str,
         address: &str,
         by: &Requester,
         now: DateTime<Utc>,
-    ) -> Result<usize, PasskeyError> {
+    ) -> Result<(usize, usize), PasskeyError> {
         let all = self.store.passkeys(org_id, address).await?;
         let mut removed = 0;
         for r in &all {
@@ -332,15 +333,20 @@ impl Passkeys<'_> {
                 removed += 1;
             }
         }
+        let sessions = self
+            .sign_in
+            .store
+            .end_user_sessions(org_id, address)
+            .await?;
         self.audit(
             org_id,
             "passkeys-revoke",
             by,
             now,
-            json!({"user": address, "passkeys": removed}),
+            json!({"user": address, "passkeys": removed, "sessions": sessions}),
         )
         .await;
-        Ok(removed)
+        Ok((removed, sessions))
     }
 
     async fn audit(&self, org: &str, what: &str, by: &Requester, now: DateTime<Utc>, after: Value) {

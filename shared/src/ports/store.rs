@@ -483,6 +483,9 @@ pub trait SignInStore: Send + Sync {
     async fn session(&self, digest: &str) -> Result<Option<Session>, StoreError>;
     /// Ends a session (absent is fine).
     async fn delete_session(&self, digest: &str) -> Result<(), StoreError>;
+    /// Ends every session opened for `address` of `org_id`; how many. Found through an
+    /// eventually consistent index: a session opened in the same instant may be missed.
+    async fn end_user_sessions(&self, org_id: &str, address: &str) -> Result<usize, StoreError>;
 }
 
 /// A user's passkey, as stored (U11).

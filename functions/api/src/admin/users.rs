@@ -10,7 +10,8 @@
 //! checked (an address on one of the organisation's domains, an E.164 number, an alternate
 //! address *not* on them, no address twice); one bad row refuses the import and names it.
 //!
-//! `DELETE /api/v1/admin/users/{address}/passkeys` revokes a user's passkeys (audited).
+//! `DELETE /api/v1/admin/users/{address}/passkeys` revokes a user's passkeys and ends the
+//! sessions the service opened for them (audited).
 
 use super::by_admin;
 use crate::web::auth::{Admin, ClientAddr};
@@ -155,10 +156,14 @@ pub async fn list(
 #[derive(Debug, Serialize)]
 pub struct Revoked {
     pub user: String,
+    /// Passkeys removed.
     pub removed: usize,
+    /// Sessions the service had opened for the user (by a code or a passkey), ended.
+    pub sessions_ended: usize,
 }
 
-/// `DELETE /api/v1/admin/users/{address}/passkeys`: every passkey of the user (audited).
+/// `DELETE /api/v1/admin/users/{address}/passkeys`: every passkey of the user, and the sessions
+/// the service opened for them (audited). Without passkeys (no portal domain), nothing.
 pub async fn revoke_passkeys(
     State(state): State<AppState>,
     Admin(p): Admin,
@@ -167,13 +172,21 @@ pub async fn revoke_passkeys(
 ) -> Result<Json<Revoked>, ApiError> {
     let user = address.trim().to_ascii_lowercase();
     let Some(w) = state.webauthn() else {
-        return Ok(Json(Revoked { user, removed: 0 }));
+        return Ok(Json(Revoked {
+            user,
+            removed: 0,
+            sessions_ended: 0,
+        }));
     };
-    let removed = state
+    let (removed, sessions_ended) = state
         .passkeys(&w)
         .revoke_all(&p.org_id, &user, &by_admin(&p, source), state.clock.now())
         .await?;
-    Ok(Json(Revoked { user, removed }))
+    Ok(Json(Revoked {
+        user,
+        removed,
+        sessions_ended,
+    }))
 }
 
 #[cfg(test)]

@@ -273,6 +273,11 @@ pub fn session_pk(digest: &str) -> String {
 }
 /// Sort key of a session.
 pub const SESSION_SK: &str = "SESSION";
+/// `gsi1` partition of a user's sessions (sort key: opened, 13-digit epoch ms): an
+/// administrator's revocation finds and ends them.
+pub fn user_sessions_gsi1pk(org_id: &str, address: &str) -> String {
+    format!("SESSIONS#{org_id}#{}", address.to_ascii_lowercase())
+}
 /// Partition key of a passkey ceremony's state.
 pub fn ceremony_pk(id: &str) -> String {
     format!("WEBAUTHN#{id}")

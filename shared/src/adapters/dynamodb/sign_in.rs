@@ -11,8 +11,9 @@ use super::codec::{enum_str, get_enum, get_n, get_n_or, get_s, key, n, opt_s, s,
 use super::config::parse_config;
 use super::items::parse_continuity;
 use super::keys::{
-    org_pk, rate_sk, session_pk, signin_pk, smsday_sk, source_pk, CODE_SK, CONFIG_SK,
-    CONTINUITY_SK, SESSION_SK, SIGNIN_DAYS, SK, TTL_ATTR, USERSYNC_SK,
+    org_pk, rate_sk, session_pk, signin_pk, smsday_sk, source_pk, user_sessions_gsi1pk, CODE_SK,
+    CONFIG_SK, CONTINUITY_SK, GSI1, GSI1PK, GSI1SK, PK, SESSION_SK, SIGNIN_DAYS, SK, TTL_ATTR,
+    USERSYNC_SK,
 };
 use super::users::parse_generation;
 use super::DynamoStore;
@@ -220,9 +221,17 @@ impl SignInStore for DynamoStore {
             .is_some())
     }
 
-    /// One `PutItem` of `SESSION#{digest}`.
+    /// One `PutItem` of `SESSION#{digest}`, in the user's `gsi1` partition.
     async fn put_session(&self, digest: &str, session: &Session) -> Result<(), StoreError> {
         let mut item = key(session_pk(digest), SESSION_SK);
+        item.insert(
+            GSI1PK.into(),
+            s(user_sessions_gsi1pk(&session.org_id, &session.address)),
+        );
+        item.insert(
+            GSI1SK.into(),
+            s(format!("{:013}", millis(session.created_at).max(0))),
+        );
         item.insert("org_id".into(), s(&session.org_id));
         item.insert("address".into(), s(&session.address));
         item.insert("method".into(), s(enum_str(&session.method)));
@@ -244,5 +253,25 @@ impl SignInStore for DynamoStore {
     async fn delete_session(&self, digest: &str) -> Result<(), StoreError> {
         self.delete("DeleteItem session", key(session_pk(digest), SESSION_SK))
             .await
+    }
+
+    /// `Query gsi1: gsi1pk = SESSIONS#{org}#{address}` (keys only read), then one `DeleteItem`
+    /// per session.
+    async fn end_user_sessions(&self, org_id: &str, address: &str) -> Result<usize, StoreError> {
+        let query = self
+            .query()
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(user_sessions_gsi1pk(org_id, address)));
+        let keys = self
+            .query_all("Query gsi1 user sessions", query, |item| {
+                Ok(get_s(item, PK)?.to_string())
+            })
+            .await?;
+        for pk in &keys {
+            self.delete("DeleteItem session", key(pk.clone(), SESSION_SK))
+                .await?;
+        }
+        Ok(keys.len())
     }
 }
