@@ -73,6 +73,7 @@ impl ApiRig {
             hosted_sign_in: None,
             secure_cookies: false,
             secret_cache: Duration::from_secs(0),
+            sign_in_floor: Duration::from_millis(50),
         };
         let mut services = Services::with_verifier(
             settings,

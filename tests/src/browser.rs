@@ -93,9 +93,86 @@ impl Browser {
         path
     }
 
+    /// Adds Chrome's virtual authenticator (WebDriver's `webauthn/authenticator` command, which
+    /// chromedriver implements): a platform authenticator that keeps discoverable credentials,
+    /// verifies its user and answers without a person. Its id.
+    pub async fn virtual_authenticator(&self) -> String {
+        let v = self
+            .client
+            .issue_cmd(Raw::post(
+                "webauthn/authenticator",
+                serde_json::json!({
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserVerified": true,
+                    "automaticPresenceSimulation": true
+                }),
+            ))
+            .await
+            .expect("add a virtual authenticator");
+        v.as_str().expect("authenticator id").to_string()
+    }
+
+    /// The credentials the virtual authenticator `id` holds.
+    pub async fn credentials(&self, id: &str) -> Vec<serde_json::Value> {
+        let v = self
+            .client
+            .issue_cmd(Raw::get(&format!(
+                "webauthn/authenticator/{id}/credentials"
+            )))
+            .await
+            .expect("read credentials");
+        v.as_array().cloned().unwrap_or_default()
+    }
+
     /// Ends the session and the driver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill().await;
+    }
+}
+
+/// A WebDriver command fantoccini has no method for, sent as it is on the session.
+#[derive(Debug)]
+pub struct Raw {
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl Raw {
+    pub fn post(path: &str, body: serde_json::Value) -> Self {
+        Raw {
+            path: path.into(),
+            body: Some(body),
+        }
+    }
+    pub fn get(path: &str) -> Self {
+        Raw {
+            path: path.into(),
+            body: None,
+        }
+    }
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Raw {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        match &self.body {
+            Some(b) => (axum::http::Method::POST, Some(b.to_string())),
+            None => (axum::http::Method::GET, None),
+        }
     }
 }

@@ -27,7 +27,13 @@ pub fn addr(local: &str) -> String {
 
 impl InboxRig {
     pub async fn start(now: DateTime<Utc>) -> Self {
-        let api = ApiRig::start(now).await;
+        Self::start_with(now, |_| {}).await
+    }
+
+    /// As [`InboxRig::start`], with the API's services adjusted by `adjust` (another verifier,
+    /// another portal address).
+    pub async fn start_with(now: DateTime<Utc>, adjust: impl FnOnce(&mut api::Services)) -> Self {
+        let api = ApiRig::start_with(now, adjust).await;
         let config = inbound_org(ORG, 3);
         api.store()
             .put_config(&config, now)

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod inbox_support;
 pub mod portal_support;
 pub mod pricing;
+pub mod sign_in_support;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use shared::adapters::dynamodb::DynamoStore;
@@ -316,6 +317,7 @@ pub fn inbound_org(org_id: &str, threshold: u32) -> OrgConfig {
         delivery: Default::default(),
         time_zone: "UTC".into(),
         continuity: Default::default(),
+        sign_in: Default::default(),
     }
 }
 

@@ -560,25 +560,23 @@ async fn rotated_link_keys_sign_new_links_and_old_links_still_verify() {
 
 #[tokio::test]
 async fn users_hear_when_an_event_starts_and_ends_once_each() {
-    use shared::app::user_notice::{notify_users, UserPhone};
+    use shared::app::user_notice::notify_users;
+    use shared::domain::directory::DirectoryUser;
     let rig = Rig::start(t(DAY), chrono::Duration::seconds(1)).await;
     let mut o = org("acme");
+    let user = |address: &str, mobile: String| DirectoryUser {
+        address: address.into(),
+        mobile: Some(mobile),
+        ..Default::default()
+    };
     let users = vec![
-        UserPhone {
-            user_id: "alice".into(),
-            mobile: phone(),
-        },
-        UserPhone {
-            user_id: "bob".into(),
-            mobile: phone(),
-        },
-        UserPhone {
-            user_id: "carol".into(),
-            mobile: "0770 no".into(),
-        },
+        user("alice@acme.test", phone()),
+        user("bob@acme.test", phone()),
+        user("carol@acme.test", "0770 no".into()),
     ];
+    let mobile = |i: usize| users[i].mobile.clone().unwrap_or_default();
     let d = &rig.runner.deps;
-    let inbox = "https://continuity.test/inbox";
+    let inbox = "https://continuity.test/auth/code";
     // Off by default: nothing is sent.
     let r = notify_users(
         rig.store(),
@@ -593,7 +591,7 @@ async fn users_hear_when_an_event_starts_and_ends_once_each() {
     .await
     .unwrap();
     assert_eq!(r.sent, 0);
-    assert!(sms_to(&users[0].mobile).await.is_empty());
+    assert!(sms_to(&mobile(0)).await.is_empty());
     o.cfg.alerts.notify_users = true;
     for _ in 0..2 {
         let r = notify_users(
@@ -622,14 +620,14 @@ async fn users_hear_when_an_event_starts_and_ends_once_each() {
     )
     .await
     .unwrap();
-    let alice = sms_to(&users[0].mobile).await;
+    let alice = sms_to(&mobile(0)).await;
     assert_eq!(alice.len(), 2, "one start and one end notice: {alice:?}");
     assert!(
-        alice[0].contains("Read and send mail at https://continuity.test/inbox"),
+        alice[0].contains("Read mail at https://continuity.test/auth/code as alice@acme.test"),
         "{}",
         alice[0]
     );
     assert!(alice[1].contains("back to normal"), "{}", alice[1]);
     assert!(alice.iter().all(|m| m.chars().count() <= 160));
-    assert_eq!(sms_to(&users[1].mobile).await.len(), 2);
+    assert_eq!(sms_to(&mobile(1)).await.len(), 2);
 }

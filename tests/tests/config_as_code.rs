@@ -1,6 +1,6 @@
 //! Configuration as code against DynamoDB Local: plan shows what would change and writes nothing;
 //! apply stores it through the same validation; applying the same file twice changes nothing; an
-//! invalid file writes nothing at all.
+//! invalid file writes nothing at all; a file may carry the user directory (`users`).
 
 use integration_tests::{fresh_store, inbound_org, t, TempDir};
 use local_runner::config_as_code::{apply, plan};
@@ -112,4 +112,80 @@ async fn plan_apply_and_apply_again() {
         .await
         .is_err());
     assert_eq!(store.get_config("initech").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn a_file_carries_the_user_directory() {
+    use shared::ports::store::ContinuityStore;
+    let store = fresh_store().await;
+    let dir = TempDir::new("iac-users");
+    let acme = inbound_org("acme", 3);
+    let mut doc = serde_json::to_value(&acme).expect("json");
+    doc["users"] = serde_json::json!([
+        {"address": "Ann@acme.test", "name": "Ann", "mobile": "+447700900123"},
+        {"address": "bob@acme.test", "alternate": "bob@elsewhere.test"}
+    ]);
+    let file = write(&dir, "acme.json", &doc);
+
+    // Plan: the configuration and the directory; nothing written.
+    let p = plan(&store, &[&file]).await.expect("plan");
+    assert!(p[0].0.create && p[0].0.users.is_some());
+    assert!(store
+        .user_directory("acme")
+        .await
+        .expect("read")
+        .users
+        .is_empty());
+
+    apply(&store, &[&file], t("2026-11-23T10:00:00Z"))
+        .await
+        .expect("apply");
+    let stored = store.user_directory("acme").await.expect("read");
+    let addresses: Vec<_> = stored.users.keys().cloned().collect();
+    assert_eq!(addresses, ["ann@acme.test", "bob@acme.test"]);
+    assert_eq!(
+        stored.users["bob@acme.test"].alternate.as_deref(),
+        Some("bob@elsewhere.test")
+    );
+
+    // The same file again: nothing to do, nothing written (the import time stays).
+    let again = apply(&store, &[&file], t("2026-11-23T11:00:00Z"))
+        .await
+        .expect("apply");
+    assert!(again[0].is_noop(), "{again:?}");
+    assert_eq!(store.user_directory("acme").await.expect("read"), stored);
+
+    // A bad row (an alternate address on the organisation's own domain) refuses the whole file:
+    // neither the configuration change beside it nor the directory is written.
+    let mut acme2 = acme.clone();
+    acme2.monitoring.threshold = 6;
+    let mut bad = serde_json::to_value(&acme2).expect("json");
+    bad["users"] = serde_json::json!([
+        {"address": "ann@acme.test"},
+        {"address": "carol@acme.test", "alternate": "carol2@acme.test"}
+    ]);
+    let bad_file = write(&dir, "bad.json", &bad);
+    let e = apply(&store, &[&bad_file], t("2026-11-23T12:00:00Z"))
+        .await
+        .expect_err("refused");
+    assert!(e.contains("users[1].alternate"), "{e}");
+    assert_eq!(store.get_config("acme").await.expect("get"), Some(acme));
+    assert_eq!(store.user_directory("acme").await.expect("read"), stored);
+
+    // A new directory replaces the old whole; a file without `users` leaves it alone.
+    doc["users"] = serde_json::json!([{"address": "carol@acme.test", "mobile": "+447700900124"}]);
+    let file2 = write(&dir, "acme2.json", &doc);
+    apply(&store, &[&file2], t("2026-11-23T13:00:00Z"))
+        .await
+        .expect("apply");
+    let replaced = store.user_directory("acme").await.expect("read");
+    assert_eq!(
+        replaced.users.keys().cloned().collect::<Vec<_>>(),
+        ["carol@acme.test"]
+    );
+    let file3 = write(&dir, "acme3.json", &serde_json::json!(acme2));
+    apply(&store, &[&file3], t("2026-11-23T14:00:00Z"))
+        .await
+        .expect("apply");
+    assert_eq!(store.user_directory("acme").await.expect("read"), replaced);
 }

@@ -287,7 +287,7 @@ async fn another_users_mailbox_answers_404_on_every_route() {
     assert_eq!(r.status(), 303);
     assert_eq!(
         r.headers()["location"],
-        format!("/auth/login?next=%2Finbox%2Fbob%40acme.test%2Fmessages%2F{id}").as_str()
+        format!("/auth/start?next=%2Finbox%2Fbob%40acme.test%2Fmessages%2F{id}").as_str()
     );
     // Unsigned: 401.
     let r = rig

@@ -64,9 +64,20 @@ async fn sign_in_scroll_open_reply_and_find_it_in_sent_items() {
 
     let browser = Browser::start().await;
     let c = &browser.client;
-    // Opening the inbox without a session leads to the sign-in page (the local one here; the
-    // identity provider's in AWS), and back to the inbox after it.
+    // Opening the inbox without a session leads to the sign-in page (every way in), then the
+    // organisation's account (the local form here; the identity provider's in AWS), and back to
+    // the inbox after it.
     c.goto(&rig.api.url(&format!("/inbox/{bob}")))
+        .await
+        .unwrap();
+    until("the ways in", || async {
+        c.find(Locator::Id("idp")).await.is_ok()
+    })
+    .await;
+    c.find(Locator::Id("idp"))
+        .await
+        .unwrap()
+        .click()
         .await
         .unwrap();
     until("the sign-in page", || async {

@@ -1,15 +1,32 @@
-//! A6: users are told by SMS when a continuity event starts and when it ends, once each, from the
-//! users' mobile numbers an administrator imported (`/api/v1/admin/users`); through the monitor on
-//! virtual time against DynamoDB Local and moto's SNS.
+//! A6: users are told by SMS when a continuity event starts and when it ends, once each, and by
+//! email to their alternate address when it starts, from the directory an administrator
+//! imported (`/api/v1/admin/users`); the messages carry the sign-in page and the address to sign
+//! in as (U11). Through the monitor on virtual time against DynamoDB Local and moto's SNS and SES.
 
 use integration_tests::api::ApiRig;
 use integration_tests::*;
 use shared::domain::continuity::{Action, Via};
-use shared::domain::directory::UserDirectory;
+use shared::domain::directory::{DirectoryUser, UserDirectory};
 use shared::ports::store::ConfigStore;
 use shared::ports::store::ContinuityStore;
 
 const DAY: &str = "2026-11-23T00:00:00Z";
+
+fn user(address: &str, mobile: Option<&str>, alternate: Option<&str>) -> DirectoryUser {
+    DirectoryUser {
+        address: address.into(),
+        name: None,
+        mobile: mobile.map(Into::into),
+        alternate: alternate.map(Into::into),
+    }
+}
+
+fn directory(users: Vec<DirectoryUser>) -> UserDirectory {
+    UserDirectory {
+        users: users.into_iter().map(|u| (u.address.clone(), u)).collect(),
+        synced_at: Some(t(DAY)),
+    }
+}
 
 fn phone() -> String {
     format!("+4477009{:05}", rand::random::<u32>() % 100_000)
@@ -22,9 +39,12 @@ async fn users_are_told_once_when_an_event_starts_and_once_when_it_ends() {
     cfg.alerts.notify_users = true;
     rig.store().put_config(&cfg, t(DAY)).await.expect("config");
     let (p1, p2) = (phone(), phone());
-    let mut d = UserDirectory::default();
-    d.mobiles.insert("alice@acme.test".into(), p1.clone());
-    d.mobiles.insert("bob@acme.test".into(), p2.clone());
+    let carol_home = format!("carol-{}@home.example", unique("h"));
+    let d = directory(vec![
+        user("alice@acme.test", Some(&p1), None),
+        user("bob@acme.test", Some(&p2), None),
+        user("carol@acme.test", None, Some(&carol_home)),
+    ]);
     rig.store()
         .put_user_directory("acme", &d)
         .await
@@ -44,9 +64,14 @@ async fn users_are_told_once_when_an_event_starts_and_once_when_it_ends() {
     for p in [&p1, &p2] {
         let got = sms_to(p).await;
         assert_eq!(got.len(), 1, "{p}: {got:?}");
-        assert!(got[0].contains("mail server is down"), "{}", got[0]);
-        assert!(got[0].contains("/inbox"), "{}", got[0]);
+        assert!(got[0].contains("mail server down"), "{}", got[0]);
+        assert!(got[0].contains("/auth/code as "), "{}", got[0]);
     }
+    // Carol has no mobile: the activation email to her alternate address, once.
+    let mail = emails_to(&carol_home).await;
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0].contains("carol@acme.test"), "{}", mail[0]);
+    assert!(mail[0].contains("/auth/code"), "{}", mail[0]);
     // Later windows, and a repeated run of the same window, send nothing more.
     rig.advance_to(t("2026-11-23T00:20:00Z")).await;
     rig.runner
@@ -54,6 +79,7 @@ async fn users_are_told_once_when_an_event_starts_and_once_when_it_ends() {
         .await
         .expect("repeat");
     assert_eq!(sms_to(&p1).await.len(), 1);
+    assert_eq!(emails_to(&carol_home).await.len(), 1);
     // The end passes (00:31): each user gets the end notice once.
     rig.advance_to(t("2026-11-23T01:00:00Z")).await;
     for p in [&p1, &p2] {
@@ -69,8 +95,7 @@ async fn nobody_is_told_when_notices_are_off() {
     let cfg = inbound_org("quiet", 3);
     rig.store().put_config(&cfg, t(DAY)).await.expect("config");
     let p = phone();
-    let mut d = UserDirectory::default();
-    d.mobiles.insert("alice@quiet.test".into(), p.clone());
+    let d = directory(vec![user("alice@quiet.test", Some(&p), None)]);
     rig.store()
         .put_user_directory("quiet", &d)
         .await
@@ -139,7 +164,7 @@ async fn the_admin_api_imports_users_and_refuses_bad_rows() {
     assert_eq!(s, 200, "{v}");
     let d = rig.store().user_directory("acme").await.expect("dir");
     assert_eq!(
-        d.mobiles.keys().cloned().collect::<Vec<_>>(),
+        d.users.keys().cloned().collect::<Vec<_>>(),
         ["bob@acme.test", "carol@eu.acme.test"]
     );
     // Refusals change nothing.
@@ -164,6 +189,11 @@ async fn the_admin_api_imports_users_and_refuses_bad_rows() {
             "text/csv",
             "email,phone\nbob@acme.test,+447700900004\n",
             400,
+        ),
+        (
+            "application/json",
+            r#"{"users":[{"address":"bob@acme.test","alternate":"bob@acme.test"}]}"#,
+            422,
         ),
         ("text/plain", "bob@acme.test,+447700900004", 415),
     ] {

@@ -7,7 +7,8 @@
 //!   audit, queue, delivery test, delegates and distribution lists, users' mobile numbers;
 //!   signed in with the identity provider's JWT.
 //! - [`session`]: browser sign-in (authorization code flow with PKCE against the identity
-//!   provider; a local sign-in page in local runs), the session cookie.
+//!   provider; a local sign-in page in local runs; one-time codes and passkeys owned by the
+//!   service, U11), the session cookie.
 //! - [`inbox`]: the Online Inbox and Online Sent Items (U1-U8), web pages and JSON.
 //! - [`client`]: continuity mode for mail clients (C1-C3): status and sync.
 //!
@@ -36,7 +37,9 @@ use shared::app::auth::JwtVerifier;
 use shared::app::client_sync::ClientSync;
 use shared::app::continuity::Continuity;
 use shared::app::mailbox::Mailboxes;
+use shared::app::passkeys::Passkeys;
 use shared::app::send_mail::SendMail;
+use shared::app::sign_in::SignIn;
 use shared::domain::identity::IdentitySettings;
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
@@ -45,7 +48,7 @@ use shared::ports::notify::{AlertChannels, EventBus};
 use shared::ports::secrets::SecretSource;
 use shared::ports::store::{
     ConfigStore, ContinuityStore, ContinuityViews, DirectoryStore, DomainOwners, MailStore,
-    MailboxStore, QueueFiguresSource,
+    MailboxStore, PasskeyStore, QueueFiguresSource, SignInStore,
 };
 use std::ops::Deref;
 use std::sync::Arc;
@@ -84,6 +87,10 @@ pub struct Settings {
     /// Cookies carry `Secure` (off only for plain-HTTP local runs).
     pub secure_cookies: bool,
     pub secret_cache: Duration,
+    /// A code request is answered no sooner than this after it arrived, whatever the address
+    /// (`SIGN_IN_MIN_RESPONSE_MS`): the sends to a real user must not make its answer slower
+    /// than the answer for an address that is nobody's (U11).
+    pub sign_in_floor: Duration,
 }
 
 impl Settings {
@@ -116,6 +123,7 @@ impl Settings {
             identity,
             secure_cookies: true,
             secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 300u64)?),
+            sign_in_floor: Duration::from_millis(env_or("SIGN_IN_MIN_RESPONSE_MS", 1500u64)?),
         })
     }
 }
@@ -140,6 +148,10 @@ pub struct Services {
     pub mailboxes: Arc<dyn MailboxStore>,
     /// Delegates and distribution lists (U5, U6).
     pub directory: Arc<dyn DirectoryStore>,
+    /// The service's own sign-in: codes, counters, sessions (U11).
+    pub sign_in_store: Arc<dyn SignInStore>,
+    /// Passkeys and their ceremonies (U11).
+    pub passkey_store: Arc<dyn PasskeyStore>,
     pub secrets: Arc<dyn SecretSource>,
     /// SMS and email notices (A6).
     pub channels: Arc<dyn AlertChannels>,
@@ -191,7 +203,9 @@ impl Services {
             queue: store.clone(),
             mail: store.clone(),
             mailboxes: store.clone(),
-            directory: store,
+            directory: store.clone(),
+            sign_in_store: store.clone(),
+            passkey_store: store,
             clock,
             secrets: Arc::new(SecretsManagerSource::from_sdk(sdk, settings.secret_cache)),
             channels: channels.clone(),
@@ -215,7 +229,43 @@ impl Services {
         self.queue = store.clone();
         self.mail = store.clone();
         self.mailboxes = store.clone();
-        self.directory = store;
+        self.directory = store.clone();
+        self.sign_in_store = store.clone();
+        self.passkey_store = store;
+    }
+
+    /// The service's own sign-in use case (codes, sessions; U11).
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn {
+            store: self.sign_in_store.as_ref(),
+            domains: self.domains.as_ref(),
+            channels: self.channels.as_ref(),
+            secrets: self.secrets.as_ref(),
+            keys_secret: &self.settings.link_keys_secret,
+            portal_base_url: &self.settings.portal_base_url,
+        }
+    }
+
+    /// The relying party of passkeys: the portal's host and origin. `None` when the portal's
+    /// address cannot be one (an IP address: WebAuthn needs a domain name).
+    pub fn webauthn(&self) -> Option<webauthn_rs::prelude::Webauthn> {
+        let origin = url::Url::parse(&self.settings.portal_base_url).ok()?;
+        let host = origin.domain()?.to_string();
+        webauthn_rs::prelude::WebauthnBuilder::new(&host, &origin)
+            .ok()?
+            .rp_name("Email continuity")
+            .build()
+            .ok()
+    }
+
+    /// The passkeys use case over `webauthn` (enrolment, sign-in, removal; U11).
+    pub fn passkeys<'a>(&'a self, webauthn: &'a webauthn_rs::prelude::Webauthn) -> Passkeys<'a> {
+        Passkeys {
+            webauthn,
+            store: self.passkey_store.as_ref(),
+            sign_in: self.sign_in(),
+            continuity: self.continuity(),
+        }
     }
 
     /// The continuity use case (actions, their audit and events) over these ports.

@@ -332,6 +332,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 hosted_sign_in: None,
                 secure_cookies: false,
                 secret_cache: settings.secret_cache,
+                sign_in_floor: Duration::from_millis(300),
             };
             let mut services = api::Services::with_verifier(
                 api_settings,

@@ -10,7 +10,8 @@
 //! rules; U1-U7), [`send_mail`] (compose, reply, forward, the copy to the server; U3, U8),
 //! [`client_sync`] (mail clients' status and sync; C1-C3), [`settings`] (administrators'
 //! configuration, queue pause and users import, audited; P8, Q4, A6), [`portal`] (alert links:
-//! verified, their page, their actions; P1-P6).
+//! verified, their page, their actions; P1-P6), [`sign_in`] (one-time codes and the service's
+//! sessions, U11), [`passkeys`] (passkey enrolment and sign-in, U11).
 
 pub mod auth;
 pub mod client_sync;
@@ -19,8 +20,10 @@ pub mod delivery;
 pub mod inbound;
 pub mod mailbox;
 pub mod monitor;
+pub mod passkeys;
 pub mod portal;
 pub mod queue;
 pub mod send_mail;
 pub mod settings;
+pub mod sign_in;
 pub mod user_notice;

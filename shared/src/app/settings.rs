@@ -1,23 +1,20 @@
 //! Administrators' changes to the organisation's settings as one use case: the configuration
 //! replaced (P8; validated, every wrong field named), the queue paused or resumed (Q4), the
-//! users' mobile numbers imported (A6). Each change that took effect is audited with who, how
+//! user directory imported (A6, U11). Each change that took effect is audited with who, how
 //! and from where, and published on the bus as `ConfigChanged`, through the continuity use
 //! case's one audit-and-publish.
 
 use crate::app::continuity::{Continuity, Requester};
 use crate::app::delivery::deliver;
-use crate::domain::config::{is_address, is_e164, ConfigErrors, OrgConfig};
+use crate::domain::config::{is_address, ConfigErrors, OrgConfig};
 use crate::domain::continuity::AuditRecord;
 use crate::domain::delivery::DeliveryReport;
-use crate::domain::directory::UserDirectory;
+use crate::domain::directory::{check_import, DirectoryUser, UserDirectory, MAX_USERS};
 use crate::ports::error::{PutConfigError, StoreError};
 use crate::ports::mail::RouteTransport;
 use crate::ports::store::ConfigStore;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-
-/// Most users one import may list (the list is one item: at most 400 KB).
-pub const MAX_USERS: usize = 5000;
 
 /// Why a change was not made; the messages are for the administrator.
 #[derive(Debug, thiserror::Error)]
@@ -126,13 +123,13 @@ impl Settings<'_> {
         Ok(cfg)
     }
 
-    /// Replaces the users' mobile numbers with `rows` (address, mobile), each checked: an
-    /// address on one of the organisation's domains, an E.164 number, no address twice; one bad
-    /// row refuses the import and names it. Audited as `users-import`.
+    /// Replaces the user directory with `rows` (address, name, mobile number, alternate
+    /// address), each checked ([`check_import`]); one bad row refuses the import and names it.
+    /// Replaced atomically; audited as `users-import` (the counts before and after).
     pub async fn import_users(
         &self,
         org: &str,
-        rows: &[(String, String)],
+        rows: &[DirectoryUser],
         by: &Requester,
         now: DateTime<Utc>,
     ) -> Result<UserDirectory, SettingsError> {
@@ -140,13 +137,15 @@ impl Settings<'_> {
             return Err(SettingsError::TooManyUsers(rows.len()));
         }
         let cfg = self.current(org).await?;
-        let directory = user_directory(&cfg, rows, now).map_err(SettingsError::InvalidUser)?;
-        let store = self.continuity.store;
-        let before = store.user_directory(org).await?;
-        store.put_user_directory(org, &directory).await?;
+        let directory = check_import(&cfg, rows, now).map_err(SettingsError::InvalidUser)?;
+        let before = self
+            .continuity
+            .store
+            .put_user_directory(org, &directory)
+            .await?;
         let counts = (
-            json!({"users": before.mobiles.len()}),
-            json!({"users": directory.mobiles.len()}),
+            json!({"users": before}),
+            json!({"users": directory.users.len()}),
         );
         self.audit(org, "users-import", by, now, counts).await;
         Ok(directory)
@@ -219,89 +218,5 @@ impl Settings<'_> {
             raw.as_bytes(),
         )
         .await)
-    }
-}
-
-/// The user directory of an import, every row checked against the configuration. Pure.
-pub fn user_directory(
-    cfg: &OrgConfig,
-    rows: &[(String, String)],
-    now: DateTime<Utc>,
-) -> Result<UserDirectory, String> {
-    let mut directory = UserDirectory {
-        synced_at: Some(now),
-        ..Default::default()
-    };
-    for (i, (address, mobile)) in rows.iter().enumerate() {
-        let given = address;
-        let address = given.trim().to_ascii_lowercase();
-        if !is_address(&address) {
-            return Err(format!(
-                "users[{i}].address: {given:?} is not an email address"
-            ));
-        }
-        if !cfg.owns_address(&address) {
-            return Err(format!(
-                "users[{i}].address: {address} is not on one of the organisation's domains"
-            ));
-        }
-        if !is_e164(mobile.trim()) {
-            return Err(format!(
-                "users[{i}].mobile: {mobile:?} is not an E.164 number (+ country code and number, e.g. +447700900123)"
-            ));
-        }
-        if directory
-            .mobiles
-            .insert(address.clone(), mobile.trim().to_string())
-            .is_some()
-        {
-            return Err(format!("users[{i}].address: {address} is listed twice"));
-        }
-    }
-    Ok(directory)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rows(r: &[(&str, &str)]) -> Vec<(String, String)> {
-        r.iter()
-            .map(|(a, m)| (a.to_string(), m.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn every_user_row_is_checked_and_named() {
-        let cfg = crate::domain::config::tests::sample();
-        let now = "2026-11-23T10:00:00Z".parse().expect("time");
-        let d = user_directory(&cfg, &rows(&[(" Bob@Acme.Example ", "+447700900123")]), now)
-            .expect("valid");
-        assert_eq!(d.mobiles["bob@acme.example"], "+447700900123");
-        assert_eq!(d.synced_at, Some(now));
-        for (bad, field) in [
-            (
-                rows(&[("not-an-address", "+447700900123")]),
-                "users[0].address",
-            ),
-            (
-                rows(&[("bob@other.example", "+447700900123")]),
-                "users[0].address",
-            ),
-            (
-                rows(&[("bob@acme.example", "07700 900123")]),
-                "users[0].mobile",
-            ),
-            (
-                rows(&[
-                    ("bob@acme.example", "+447700900123"),
-                    ("BOB@acme.example", "+447700900124"),
-                ]),
-                "users[1].address",
-            ),
-        ] {
-            let e = user_directory(&cfg, &bad, now).expect_err("refused");
-            assert!(e.starts_with(field), "{e}");
-        }
     }
 }

@@ -435,15 +435,80 @@ pub fn auto_activation_email(cfg: &OrgConfig, until: &str, url: &str) -> EmailCo
     }
 }
 
-/// The A6 user notice: where to read and send mail while the event lasts, or that it ended.
-pub fn user_notice_sms(org_name: &str, started: bool, inbox_url: &str) -> String {
-    let rest = if started {
-        format!(": our mail server is down. Read and send mail at {inbox_url}")
-    } else {
-        ": mail is back to normal. Use your usual mail app again.".to_string()
-    };
+/// The A6 user notice by SMS: at the start, where to read and send mail and how to get in (the
+/// sign-in page, the address to sign in as, a code by SMS); at the end, that it is over. One
+/// GSM-7 part: the organisation's name is shortened first, then the address left out.
+pub fn user_notice_sms(
+    org_name: &str,
+    started: bool,
+    sign_in_url: &str,
+    address: Option<&str>,
+) -> String {
+    if !started {
+        let rest = ": mail is back to normal. Use your usual mail app again.";
+        let name = fit_name(org_name, rest.chars().count());
+        return format!("{name}{rest}");
+    }
+    let address = address.map(gsm7);
+    let candidates = [
+        address.as_deref().map(|a| {
+            format!(": mail server down. Read mail at {sign_in_url} as {a} (code by SMS)")
+        }),
+        Some(format!(
+            ": mail server down. Read mail at {sign_in_url} with your work address (code by SMS)"
+        )),
+    ];
+    // The first that leaves room for at least a short name; else the shortest form.
+    let rest = candidates
+        .into_iter()
+        .flatten()
+        .find(|r| r.chars().count() + 8 <= SMS_MAX)
+        .unwrap_or_else(|| format!(": mail down. Sign in at {sign_in_url}"));
     let name = fit_name(org_name, rest.chars().count());
     format!("{name}{rest}")
+}
+
+/// The activation email to a user's alternate address (A6, U11): their mail server is down,
+/// where to read and send mail meanwhile, and how to get in without the usual sign-in.
+pub fn user_activation_email(
+    org_name: &str,
+    sign_in_url: &str,
+    address: &str,
+    has_mobile: bool,
+) -> EmailContent {
+    let name = org_name.replace(['\r', '\n'], " ");
+    let subject = format!("{name}: mail is down - read and send your mail in the Online Inbox");
+    let by = if has_mobile {
+        "to this address and by SMS to your mobile"
+    } else {
+        "to this address"
+    };
+    let text = format!(
+        "The {name} mail server is down. Meanwhile, read and send your mail in the Online Inbox:\r\n\r\n\
+         {sign_in_url}\r\n\r\n\
+         Sign in as {address}: type that address, press \"Send me a code\", and enter the code we send {by}.\r\n\
+         If you set up a passkey, choose \"Sign in with a passkey\" instead.\r\n\r\n\
+         Mail sent to you meanwhile is kept and delivered to your usual mailbox when the server is back.\r\n"
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:Arial,Helvetica,sans-serif\">\
+         <h1 style=\"font-size:20px\">The {n} mail server is down</h1>\
+         <p>Meanwhile, read and send your mail in the Online Inbox:</p>\
+         <p><a href=\"{u}\" style=\"display:inline-block;padding:12px 20px;background:#0b57d0;color:#fff;text-decoration:none;border-radius:4px;font-weight:bold\">Open the Online Inbox</a></p>\
+         <p>Or open this address: <a href=\"{u}\">{u}</a></p>\
+         <p>Sign in as <strong>{a}</strong>: type that address, press &quot;Send me a code&quot;, and enter the code we send {by}. \
+         If you set up a passkey, choose &quot;Sign in with a passkey&quot; instead.</p>\
+         <p style=\"color:#444\">Mail sent to you meanwhile is kept and delivered to your usual mailbox when the server is back.</p>\
+         </body></html>",
+        n = html_escape(&name),
+        u = html_escape(sign_in_url),
+        a = html_escape(address),
+    );
+    EmailContent {
+        subject,
+        text,
+        html,
+    }
 }
 
 #[cfg(test)]
@@ -557,7 +622,14 @@ mod tests {
         for sms in [
             alert_sms(&cfg, 720, 5, &url),
             recovery_sms(&cfg, &url),
-            user_notice_sms(&cfg.name, true, &url),
+            user_notice_sms(
+                &cfg.name,
+                true,
+                &url,
+                Some("firstname.lastname@acme.example"),
+            ),
+            user_notice_sms(&cfg.name, true, &url, Some(&"x".repeat(200))),
+            user_notice_sms(&cfg.name, false, &url, None),
         ] {
             assert!(
                 sms.chars().count() <= SMS_MAX,
@@ -565,7 +637,10 @@ mod tests {
                 sms.chars().count()
             );
             assert!(sms.chars().all(|c| GSM7_BASIC.contains(c)), "{sms}");
-            assert!(sms.contains(&url), "the link is whole: {sms}");
+            assert!(
+                sms.contains(&url) || sms.contains("back to normal"),
+                "the link is whole: {sms}"
+            );
         }
     }
 

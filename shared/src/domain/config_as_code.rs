@@ -3,9 +3,13 @@
 //! applies it through the same validation as the administration API. Applying the same file
 //! twice changes nothing (the second run finds no difference and writes nothing).
 //!
-//! Files are JSON: one organisation's [`OrgConfig`] document, or an array of them.
+//! Files are JSON: one organisation's [`OrgConfig`] document, or an array of them. A document
+//! may also carry the organisation's user directory (A6, U11) as `users` (the rows of the
+//! administration API's import): applied, it replaces the directory whole when it differs.
 
 use crate::domain::config::{ConfigErrors, OrgConfig};
+use crate::domain::directory::{check_import, DirectoryUser, UserDirectory};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,11 +32,35 @@ pub struct OrgPlan {
     /// No configuration is stored yet.
     pub create: bool,
     pub changes: Vec<Change>,
+    /// The user directory the file carries, when it differs from the stored one (applied whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<UserDirectory>,
 }
 
 impl OrgPlan {
     pub fn is_noop(&self) -> bool {
-        !self.create && self.changes.is_empty()
+        !self.create && self.changes.is_empty() && self.users.is_none()
+    }
+
+    /// Adds the directory the file carries (`rows`), checked against the configuration
+    /// planned, if it differs from `stored`. Pure.
+    pub fn with_users(
+        mut self,
+        cfg: &OrgConfig,
+        rows: &[DirectoryUser],
+        stored: &UserDirectory,
+        now: DateTime<Utc>,
+    ) -> Result<Self, String> {
+        let wanted = check_import(cfg, rows, now)?;
+        if wanted.users != stored.users {
+            self.changes.push(Change {
+                path: "users".into(),
+                before: Some(Value::from(stored.users.len())),
+                after: Some(Value::from(wanted.users.len())),
+            });
+            self.users = Some(wanted);
+        }
+        Ok(self)
     }
 }
 
@@ -53,6 +81,18 @@ pub enum IacError {
 
 /// Reads and validates a file's configurations (every problem of every organisation named).
 pub fn parse(file: &str, text: &str) -> Result<Vec<OrgConfig>, IacError> {
+    Ok(parse_documents(file, text)?
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect())
+}
+
+/// One document of a file: the organisation's configuration, and the user directory's rows it
+/// carries (`users`), if any.
+pub type Document = (OrgConfig, Option<Vec<DirectoryUser>>);
+
+/// As [`parse`], with the user directory each document carries (`users`), if any.
+pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, IacError> {
     let value: Value = serde_json::from_str(text).map_err(|e| IacError::Unreadable {
         file: file.into(),
         reason: e.to_string(),
@@ -61,8 +101,19 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<OrgConfig>, IacError> {
         Value::Array(a) => a,
         v => vec![v],
     };
-    let mut out: Vec<OrgConfig> = Vec::new();
-    for (i, d) in docs.into_iter().enumerate() {
+    let mut out: Vec<Document> = Vec::new();
+    for (i, mut d) in docs.into_iter().enumerate() {
+        let users = match d.as_object_mut().and_then(|o| o.remove("users")) {
+            Some(u) => Some(
+                serde_json::from_value::<Vec<DirectoryUser>>(u).map_err(|e| {
+                    IacError::Unreadable {
+                        file: file.into(),
+                        reason: format!("organisation #{}: users: {e}", i + 1),
+                    }
+                })?,
+            ),
+            None => None,
+        };
         let cfg: OrgConfig = serde_json::from_value(d).map_err(|e| IacError::Unreadable {
             file: file.into(),
             reason: format!("organisation #{}: {e}", i + 1),
@@ -72,13 +123,13 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<OrgConfig>, IacError> {
             org_id: cfg.org_id.clone(),
             errors,
         })?;
-        if out.iter().any(|o| o.org_id == cfg.org_id) {
+        if out.iter().any(|(o, _)| o.org_id == cfg.org_id) {
             return Err(IacError::Duplicate {
                 file: file.into(),
                 org_id: cfg.org_id,
             });
         }
-        out.push(cfg);
+        out.push((cfg, users));
     }
     Ok(out)
 }
@@ -119,6 +170,7 @@ pub fn plan(stored: Option<&OrgConfig>, wanted: &OrgConfig) -> OrgPlan {
         } else {
             changes
         },
+        users: None,
     }
 }
 
@@ -233,5 +285,51 @@ mod tests {
         let dup = serde_json::to_string(&vec![sample(), sample()]).unwrap();
         assert!(matches!(parse("f", &dup), Err(IacError::Duplicate { .. })));
         assert!(matches!(parse("f", "{"), Err(IacError::Unreadable { .. })));
+    }
+
+    #[test]
+    fn a_file_may_carry_the_user_directory() {
+        let c = sample();
+        let domain = &c.domains[0];
+        let mut v = serde_json::to_value(&c).unwrap();
+        v["users"] = serde_json::json!([
+            {"address": format!("Ann@{domain}"), "name": "Ann", "mobile": "+447700900123"},
+            {"address": format!("bob@{domain}"), "alternate": "bob@elsewhere.example"}
+        ]);
+        let docs = parse_documents("f.json", &v.to_string()).unwrap();
+        let rows = docs[0].1.clone().unwrap();
+        let now = chrono::Utc::now();
+        // Against an empty directory: a change, the directory checked (addresses lower-cased).
+        let p = plan(Some(&c), &docs[0].0)
+            .with_users(&c, &rows, &UserDirectory::default(), now)
+            .unwrap();
+        assert!(!p.is_noop());
+        assert_eq!(p.changes.len(), 1);
+        assert_eq!(p.changes[0].path, "users");
+        let d = p.users.clone().unwrap();
+        assert!(d.users.contains_key(&format!("ann@{domain}")));
+        // Against the same directory (imported at another time): nothing to do.
+        let again = plan(Some(&c), &docs[0].0)
+            .with_users(&c, &rows, &d, now + chrono::Duration::hours(1))
+            .unwrap();
+        assert!(again.is_noop(), "{again:?}");
+        // A bad row is refused, named; an unknown field is unreadable.
+        let mut bad = rows.clone();
+        bad[1].alternate = Some(format!("bob2@{domain}"));
+        let e = plan(Some(&c), &c)
+            .with_users(&c, &bad, &d, now)
+            .unwrap_err();
+        assert!(e.contains("users[1].alternate"), "{e}");
+        v["users"] = serde_json::json!([{"address": format!("ann@{domain}"), "pager": "1"}]);
+        assert!(matches!(
+            parse_documents("f.json", &v.to_string()),
+            Err(IacError::Unreadable { .. })
+        ));
+        // Without `users`, the directory is not the file's business.
+        v.as_object_mut().unwrap().remove("users");
+        assert_eq!(
+            parse_documents("f.json", &v.to_string()).unwrap()[0].1,
+            None
+        );
     }
 }

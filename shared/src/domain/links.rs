@@ -142,6 +142,18 @@ impl LinkKeys {
         Some((raw, k.retired_at))
     }
 
+    /// The current key's id and bytes, for other MACs of the service (sign-in codes: each
+    /// MAC names its purpose in what it signs, so that no MAC of one kind passes for another).
+    pub fn current_key(&self) -> Option<(&str, Vec<u8>)> {
+        self.secret(&self.current)
+            .map(|(raw, _)| (self.current.as_str(), raw))
+    }
+
+    /// The bytes of key `id` (retired or not: a MAC made before a rotation still checks).
+    pub fn key_bytes(&self, id: &str) -> Option<Vec<u8>> {
+        self.secret(id).map(|(raw, _)| raw)
+    }
+
     /// Signs a link for `org_id` and `alert_id`, issued at `now`, with the current key.
     pub fn sign(
         &self,

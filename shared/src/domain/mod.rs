@@ -9,7 +9,8 @@
 //! over routes), [`queue`] (queued messages, backoff, retention, Q3-Q6), [`mailbox`] (the
 //! Online Inbox, U1-U9), [`directory`] (users, U6, A6). Configuration: [`config`] (an
 //! organisation's settings and their validation), [`config_as_code`] (plans of changes).
-//! Sign-in: [`identity`].
+//! Sign-in: [`identity`] (the identity provider's tokens), [`sign_in`] (the service's own
+//! one-time codes and sessions, U11).
 
 pub mod alerts;
 pub mod compose;
@@ -26,4 +27,5 @@ pub mod mailbox;
 pub mod monitoring;
 pub mod probe;
 pub mod queue;
+pub mod sign_in;
 pub mod window;

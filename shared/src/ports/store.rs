@@ -6,7 +6,7 @@ use crate::domain::alerts::Episode;
 use crate::domain::compose::SendClaim;
 use crate::domain::config::OrgConfig;
 use crate::domain::continuity::{ActionOutcome, AuditRecord, ContinuityState};
-use crate::domain::directory::{Grant, ImportOutcome, UserDirectory};
+use crate::domain::directory::{DirectoryUser, Grant, ImportOutcome, UserDirectory};
 use crate::domain::mail::MessageSummary;
 use crate::domain::mailbox::{BlockKind, BlockRule, Filing, Folder, Listed, MessageRef, Page};
 use crate::domain::monitoring::{
@@ -16,6 +16,7 @@ use crate::domain::probe::ProbeToken;
 use crate::domain::queue::{
     AcceptOutcome, Departure, DueOrg, QueueFigures, QueueState, QueuedMessage,
 };
+use crate::domain::sign_in::{Session, StoredCode};
 use crate::domain::window::Window;
 use crate::ports::error::{PutConfigError, StoreError};
 use async_trait::async_trait;
@@ -61,14 +62,16 @@ pub trait ContinuityStore: Send + Sync {
         event_id: &str,
         start: bool,
     ) -> Result<(), StoreError>;
-    /// The users' mobile numbers (one GetItem; empty when never imported).
+    /// The user directory as last imported (empty when never imported).
     async fn user_directory(&self, org_id: &str) -> Result<UserDirectory, StoreError>;
-    /// Replaces the user directory as a whole (one PutItem).
+    /// Replaces the user directory as a whole, atomically for its readers; how many users the
+    /// directory held before. A concurrent import makes one of the two fail with
+    /// `StoreError::ConditionFailed` (nothing of it visible).
     async fn put_user_directory(
         &self,
         org_id: &str,
         directory: &UserDirectory,
-    ) -> Result<(), StoreError>;
+    ) -> Result<usize, StoreError>;
 }
 
 /// What the alerting needs from storage (A2, A4, A5).
@@ -409,4 +412,131 @@ pub trait DirectoryStore: Send + Sync {
         org_id: &str,
     ) -> Result<(Vec<(String, Vec<String>)>, Option<DateTime<Utc>>), StoreError>;
     async fn directory_synced_at(&self, org_id: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+}
+
+/// What a code request reads about an address (U11).
+#[derive(Debug, Clone, Default)]
+pub struct SignInContext {
+    /// The organisation's configuration (none: the organisation is not served).
+    pub config: Option<OrgConfig>,
+    /// Its continuity state (codes may be offered during events only).
+    pub continuity: ContinuityState,
+    /// The user, if the directory lists the address.
+    pub user: Option<DirectoryUser>,
+}
+
+/// A request counter of the sign-in rate limits (U11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateCounter {
+    /// Code requests for one address in the hour starting at the given epoch second.
+    Address { address: String, window: i64 },
+    /// Requests from one source address in the window starting at the given epoch second.
+    Source { source: String, window: i64 },
+}
+
+/// The service's own sign-in (U11): the directory's users as sign-in reads them, one-time
+/// codes, the rate limits' counters, the organisation's SMS budget and the sessions.
+#[async_trait]
+pub trait SignInStore: Send + Sync {
+    /// The organisation's configuration, continuity state and the directory's entry for
+    /// `address`. An address on no organisation's domain is looked up under an organisation id
+    /// that cannot exist, so that it costs the same requests.
+    async fn sign_in_context(
+        &self,
+        org_id: &str,
+        address: &str,
+    ) -> Result<SignInContext, StoreError>;
+    /// Adds one to `counter` (kept until `expires`); the count after.
+    async fn count_request(
+        &self,
+        counter: &RateCounter,
+        expires: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+    /// Stores a fresh code for `address`, replacing the previous one, unless the address is in
+    /// its cool-down at `code.issued_at` (`false`: nothing written).
+    async fn put_code(&self, address: &str, code: &StoredCode) -> Result<bool, StoreError>;
+    /// The current code of `address`.
+    async fn code(&self, address: &str) -> Result<Option<StoredCode>, StoreError>;
+    /// Spends one try of the code issued at `issued_at`, if it is still the current one, unused
+    /// and has tries left; `None` otherwise. The tries after.
+    async fn spend_try(
+        &self,
+        address: &str,
+        issued_at: DateTime<Utc>,
+    ) -> Result<Option<u32>, StoreError>;
+    /// Marks the code issued at `issued_at` used, once: `false` when it was used already or
+    /// replaced.
+    async fn use_code(
+        &self,
+        address: &str,
+        issued_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Starts the cool-down of `address` until `until`.
+    async fn lock_address(&self, address: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Takes one SMS from the organisation's budget for `day` (`YYYY-MM-DD`, UTC): `false` when
+    /// `cap` were taken already.
+    async fn take_sms(&self, org_id: &str, day: &str, cap: u32) -> Result<bool, StoreError>;
+    /// Stores a session under the digest of its token.
+    async fn put_session(&self, digest: &str, session: &Session) -> Result<(), StoreError>;
+    /// The session of a token's digest (expired ones included: the caller checks).
+    async fn session(&self, digest: &str) -> Result<Option<Session>, StoreError>;
+    /// Ends a session (absent is fine).
+    async fn delete_session(&self, digest: &str) -> Result<(), StoreError>;
+    /// Ends every session opened for `address` of `org_id`; how many. Found through an
+    /// eventually consistent index: a session opened in the same instant may be missed.
+    async fn end_user_sessions(&self, org_id: &str, address: &str) -> Result<usize, StoreError>;
+}
+
+/// A user's passkey, as stored (U11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    pub org_id: String,
+    pub address: String,
+    /// The credential id, base64url without padding.
+    pub credential_id: String,
+    /// The relying party's record of the credential (`webauthn_rs::Passkey` as JSON).
+    pub passkey: String,
+    /// The user's name for it ("Work laptop").
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Passkeys and their ceremonies (U11).
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// The user's passkeys.
+    async fn passkeys(&self, org_id: &str, address: &str)
+        -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// The passkey with this credential id, whoever's it is.
+    async fn passkey(&self, credential_id: &str) -> Result<Option<PasskeyRecord>, StoreError>;
+    /// Stores a new passkey: `false` when its credential id is registered already (to anyone).
+    async fn add_passkey(&self, record: &PasskeyRecord) -> Result<bool, StoreError>;
+    /// Stores a passkey's updated record (signature counter, backup state) and when it was used.
+    async fn touch_passkey(
+        &self,
+        record: &PasskeyRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Removes one passkey of the user: `false` when it was not theirs or not there.
+    async fn remove_passkey(
+        &self,
+        org_id: &str,
+        address: &str,
+        credential_id: &str,
+    ) -> Result<bool, StoreError>;
+    /// Keeps a ceremony's state (registration or authentication) until `expires`.
+    async fn put_ceremony(
+        &self,
+        id: &str,
+        state: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Takes a ceremony's state, once (a second take finds nothing); expired ones are gone.
+    async fn take_ceremony(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError>;
 }

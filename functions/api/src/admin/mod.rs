@@ -6,7 +6,7 @@
 //! - [`continuity`]: the continuity status, actions and planned events (P1-P5, P10), the audit
 //!   (P7).
 //! - [`directory`]: delegates and distribution lists (U5, U6).
-//! - [`users`]: the users' mobile numbers for the A6 notices.
+//! - [`users`]: the user directory (A6 notices, sign-in codes: U11) and passkey revocation.
 //!
 //! Every change is audited with the administrator's subject, `via: console`, and the caller's
 //! address, and published on the bus (the continuity events, `ConfigChanged`).
@@ -64,4 +64,8 @@ pub fn routes() -> Router<AppState> {
             get(directory::list_groups).put(directory::import_groups),
         )
         .route("/api/v1/admin/users", get(users::list).put(users::import))
+        .route(
+            "/api/v1/admin/users/{address}/passkeys",
+            delete(users::revoke_passkeys),
+        )
 }

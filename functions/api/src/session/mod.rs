@@ -8,10 +8,17 @@
 //! - In a local run: `/auth/login` shows a form that signs in any address of a configured
 //!   organisation with the runner's own issuer (demo users; never available in AWS).
 //!
+//! - Owned by the service (U11), beside them and working with no identity provider at all:
+//!   one-time codes ([`code`]) and passkeys ([`passkey`]); both open a session the service keeps
+//!   (its token in the same cookie). `/auth/start` offers every way in.
+//!
 //! The session cookie is `HttpOnly`, `SameSite=Strict`, `Secure` (except plain-HTTP local runs),
 //! and lives as long as the token. After the provider's redirect the callback answers a small page
 //! that moves on to the inbox itself, so that the next request is a same-site one and carries
 //! the Strict cookie.
+
+pub mod code;
+pub mod passkey;
 
 use crate::web::auth::{cookie, org_for_address, same_origin, Principal, SESSION_COOKIE};
 use crate::web::error::ApiError;
@@ -21,7 +28,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -44,6 +51,23 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/callback", get(callback))
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
+        .route("/auth/start", get(code::start))
+        .route("/auth/code", get(code::form).post(code::request))
+        .route("/auth/code/verify", post(code::verify))
+        .route("/auth/passkey/start", post(passkey::sign_in_start))
+        .route("/auth/passkey/finish", post(passkey::sign_in_finish))
+        .route("/auth/passkeys", get(passkey::page))
+        .route(
+            "/auth/passkeys/{id}/remove",
+            post(passkey::remove_from_page),
+        )
+        .route("/static/passkey.js", get(passkey::script))
+        .route(
+            "/api/v1/passkeys",
+            get(passkey::list).post(passkey::enrol_finish),
+        )
+        .route("/api/v1/passkeys/registration", post(passkey::enrol_start))
+        .route("/api/v1/passkeys/{id}", delete(passkey::remove))
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +112,22 @@ fn set_cookie(
         "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
     );
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("ec_invalid=1"))
+}
+
+/// `resp` with the cookie of a session the service opened (a code or a passkey; U11): the
+/// same cookie as the identity provider's sessions, for as long as the session lasts.
+fn with_service_session(state: &AppState, mut resp: Response, token: &str) -> Response {
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            SESSION_COOKIE,
+            token,
+            shared::domain::sign_in::SESSION_HOURS * 3600,
+            "Strict",
+        ),
+    );
+    resp
 }
 
 /// The local sign-in form (local runs only).
@@ -339,7 +379,11 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     if !same_origin(&headers) {
         return Err(ApiError::forbidden("Sign-out must come from this site's own pages.").page());
     }
-    let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, "/auth/login")]).into_response();
+    // A session the service opened ends here and now, not only in this browser.
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        state.sign_in().end_session(&token).await?;
+    }
+    let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, "/auth/start")]).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
         set_cookie(&state, SESSION_COOKIE, "", 0, "Strict"),

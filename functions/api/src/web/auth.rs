@@ -1,5 +1,6 @@
-//! Who is calling: a signed-in [`Principal`] (a bearer token or the session cookie, both the
-//! identity provider's JWT), an [`Admin`], a [`PageUser`] (a page route's signed-in user), and
+//! Who is calling: a signed-in [`Principal`] (a bearer token or the session cookie: the
+//! identity provider's JWT, or a session the service opened after a one-time code or a passkey,
+//! U11), an [`Admin`] (through the identity provider only), a [`PageUser`] (a page route's signed-in user), and
 //! the caller's address ([`ClientAddr`]).
 //!
 //! Organisation: the token's organisation claim when present, otherwise the organisation that
@@ -19,10 +20,17 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 use shared::app::mailbox::User;
+use shared::app::sign_in::SESSION_PREFIX;
+use shared::domain::sign_in::SignInMethod;
 use std::net::SocketAddr;
 
-/// Name of the session cookie (holds the identity provider's ID token).
+/// Name of the session cookie (holds the identity provider's ID token, or the token of a session
+/// the service opened after a code or a passkey).
 pub const SESSION_COOKIE: &str = "ec_session";
+
+/// Where a page without a session sends the browser: every way in (the identity provider, a
+/// one-time code, a passkey).
+pub const SIGN_IN_START: &str = "/auth/start";
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,9 +48,12 @@ pub struct Principal {
     pub subject: String,
     /// Their own mailbox address, when the token carries a verified one.
     pub email: Option<String>,
-    /// Administrator of `org_id`.
+    /// Administrator of `org_id` (only ever through the identity provider: a one-time code or
+    /// a passkey never makes an administrator).
     pub admin: bool,
     pub credential: Credential,
+    /// How they signed in: the identity provider, or the service's own code or passkey.
+    pub method: SignInMethod,
 }
 
 impl Principal {
@@ -134,6 +145,9 @@ impl FromRequestParts<AppState> for Principal {
                 "This request did not come from the service's own pages (cross-site request refused).",
             ));
         }
+        if token.starts_with(SESSION_PREFIX) {
+            return service_session(state, &token, how).await;
+        }
         let id = state.verifier.verify(&token, state.clock.now()).await?;
         let org_id = match (&id.org_claim, &id.email) {
             (Some(org), _) if shared::domain::config::is_org_id(org) => org.clone(),
@@ -159,8 +173,30 @@ impl FromRequestParts<AppState> for Principal {
             email: id.email,
             admin: id.admin,
             credential: how,
+            method: SignInMethod::IdentityProvider,
         })
     }
+}
+
+/// A session the service opened (a code or a passkey, U11): one GetItem; the organisation and
+/// address are the directory's, as they were at sign-in. Never an administrator.
+async fn service_session(
+    state: &AppState,
+    token: &str,
+    how: Credential,
+) -> Result<Principal, ApiError> {
+    let now = state.clock.now();
+    let session = state.sign_in().session(token, now).await?.ok_or_else(|| {
+        ApiError::unauthorized("Your session has ended or was signed out; sign in again.")
+    })?;
+    Ok(Principal {
+        org_id: session.org_id,
+        subject: format!("user:{}", session.address),
+        email: Some(session.address),
+        admin: false,
+        credential: how,
+        method: session.method,
+    })
 }
 
 /// The organisation owning the domain of `address` (the most specific owned domain).
@@ -178,6 +214,11 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let p = Principal::from_request_parts(parts, state).await?;
+        if p.method != SignInMethod::IdentityProvider {
+            return Err(ApiError::forbidden(
+                "Administrators sign in through the identity provider; a one-time code or a passkey does not open the administration API.",
+            ));
+        }
         if !p.admin {
             return Err(ApiError::forbidden(format!(
                 "Administrators only: your account is not in the '{}' group.",
@@ -205,7 +246,7 @@ impl FromRequestParts<AppState> for PageUser {
                     .map(|x| x.as_str())
                     .unwrap_or("/inbox");
                 let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-                Err(Redirect::to(&format!("/auth/login?next={next}")).into_response())
+                Err(Redirect::to(&format!("{SIGN_IN_START}?next={next}")).into_response())
             }
             Err(e) => Err(e.page().into_response()),
         }

@@ -147,6 +147,42 @@ impl From<SettingsError> for ApiError {
     }
 }
 
+impl From<shared::app::sign_in::SignInError> for ApiError {
+    fn from(e: shared::app::sign_in::SignInError) -> Self {
+        use shared::app::sign_in::SignInError;
+        use shared::domain::sign_in::CodeRefusal;
+        match e {
+            SignInError::BadAddress(_) => ApiError::bad_request(e.to_string()),
+            SignInError::Refused(CodeRefusal::RateLimited) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            }
+            SignInError::Refused(_) => ApiError::unauthorized(e.to_string()),
+            SignInError::NotAvailable => ApiError::forbidden(e.to_string()),
+            SignInError::Keys(_) => ApiError::unavailable("sign-in keys", e),
+            SignInError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<shared::app::passkeys::PasskeyError> for ApiError {
+    fn from(e: shared::app::passkeys::PasskeyError) -> Self {
+        use shared::app::passkeys::PasskeyError;
+        match e {
+            PasskeyError::NoCeremony => ApiError::bad_request(e.to_string()),
+            PasskeyError::Rejected(_) | PasskeyError::UnknownPasskey => {
+                ApiError::unauthorized(e.to_string())
+            }
+            PasskeyError::AlreadyRegistered | PasskeyError::TooMany => {
+                ApiError::conflict(e.to_string())
+            }
+            PasskeyError::NotInDirectory => ApiError::forbidden(e.to_string()),
+            PasskeyError::NoSuchPasskey => ApiError::not_found(e.to_string()),
+            PasskeyError::SignIn(e) => e.into(),
+            PasskeyError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<shared::domain::identity::AuthError> for ApiError {
     fn from(e: shared::domain::identity::AuthError) -> Self {
         if e.is_unavailable() {

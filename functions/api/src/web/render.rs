@@ -17,6 +17,8 @@ pub const INBOX_CSS: &str = include_str!("../../static/inbox.css");
 pub const SESSION_CSS: &str = include_str!("../../static/session.css");
 /// The plain pages' style sheet (errors, confirmations).
 pub const SIMPLE_CSS: &str = include_str!("../../static/simple.css");
+/// The passkey pages' script (sign-in and enrolment), served at `/static/passkey.js`.
+pub const PASSKEY_JS: &str = include_str!("../../static/passkey.js");
 /// The Online Inbox's script, served at `/static/inbox.js`.
 pub const INBOX_JS: &str = include_str!("../../static/inbox.js");
 

@@ -8,7 +8,7 @@ use super::request::{backoff, classify};
 use super::DynamoStore;
 use crate::ports::error::StoreError;
 use aws_sdk_dynamodb::types::{
-    KeysAndAttributes, PutRequest, ReturnConsumedCapacity, WriteRequest,
+    DeleteRequest, KeysAndAttributes, PutRequest, ReturnConsumedCapacity, WriteRequest,
 };
 
 /// Keys a `BatchGetItem` may ask for.
@@ -27,6 +27,15 @@ pub(super) fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
         .build()
         .map_err(build_err)?;
     Ok(WriteRequest::builder().put_request(put).build())
+}
+
+/// A delete of the item `key` for [`DynamoStore::batch_write`].
+pub(super) fn delete_request(key: Item) -> Result<WriteRequest, StoreError> {
+    let delete = DeleteRequest::builder()
+        .set_key(Some(key))
+        .build()
+        .map_err(build_err)?;
+    Ok(WriteRequest::builder().delete_request(delete).build())
 }
 
 impl DynamoStore {

@@ -1,4 +1,5 @@
-//! Continuity's items (`TABLE.md`, "Continuity": `CONTINUITY`, `USERS`, `AUDIT#`):
+//! Continuity's items (`TABLE.md`, "Continuity": `CONTINUITY`, `AUDIT#`; the user directory it
+//! reads for A6 is `users.rs`'s):
 //! [`ContinuityStore`] (actions, automatic activation, announcements, users told, the audit
 //! trail: P2-P10, A6) and [`ContinuityViews`] (the state, the portal's page, the audit query);
 //! and the direct access tests use (`set_continuity_state`, `continuity_record`).
@@ -9,12 +10,12 @@
 //! the same moment both count. Each request's id is added to `request_ids` in the same update,
 //! and the condition refuses an id already there, so a retried request changes nothing twice.
 
-use super::codec::{corrupt, enum_str, expire, get_s, get_ts, key, n, s, secs, ts, Item};
+use super::codec::{corrupt, enum_str, expire, get_s, key, n, s, secs, ts, Item};
 use super::config::parse_config;
 use super::items::{parse_continuity, parse_counter, parse_marks};
 use super::keys::{
     audit_range, audit_sk, org_pk, AUDIT_DAYS, CONFIG_SK, CONTINUITY_SK, COUNTER_SK, QUEUESTAT_SK,
-    SK, USERS_SK,
+    SK,
 };
 use super::queue::parse_queue_count;
 use super::DynamoStore;
@@ -265,34 +266,18 @@ impl ContinuityStore for DynamoStore {
             .map(|_| ())
     }
 
+    /// The directory as last imported (`users.rs`).
     async fn user_directory(&self, org_id: &str) -> Result<UserDirectory, StoreError> {
-        let Some(item) = self.get(org_pk(org_id), USERS_SK).await? else {
-            return Ok(UserDirectory::default());
-        };
-        let mut d = UserDirectory {
-            synced_at: get_ts(&item, "synced_at")?,
-            ..Default::default()
-        };
-        if let Some(m) = item.get("mobiles").and_then(|v| v.as_m().ok()) {
-            for (address, mobile) in m {
-                if let Ok(mobile) = mobile.as_s() {
-                    d.mobiles.insert(address.clone(), mobile.clone());
-                }
-            }
-        }
-        Ok(d)
+        self.read_user_directory(org_id).await
     }
 
-    async fn put_user_directory(&self, org_id: &str, d: &UserDirectory) -> Result<(), StoreError> {
-        let mut item = key(org_pk(org_id), USERS_SK);
-        item.insert(
-            "mobiles".into(),
-            AttributeValue::M(d.mobiles.iter().map(|(a, m)| (a.clone(), s(m))).collect()),
-        );
-        if let Some(t) = d.synced_at {
-            item.insert("synced_at".into(), ts(t));
-        }
-        self.put("PutItem", item).await
+    /// Replaces the directory atomically (`users.rs`).
+    async fn put_user_directory(
+        &self,
+        org_id: &str,
+        d: &UserDirectory,
+    ) -> Result<usize, StoreError> {
+        self.replace_user_directory(org_id, d).await
     }
 
     async fn continuity_action(

@@ -92,7 +92,8 @@ pub const SEND_DAYS: i64 = 30;
 
 /// Sort key of the continuity state (event, suspension).
 pub const CONTINUITY_SK: &str = "CONTINUITY";
-/// Sort key of the users' mobile numbers (A6).
+/// Sort key of the users' mobile numbers as imports before the per-user items stored them
+/// (A6); read only while no [`USERSYNC_SK`] exists.
 pub const USERS_SK: &str = "USERS";
 
 /// Prefix of audit items' sort keys: `AUDIT#{epoch ms, 13 digits}#{request id}`.
@@ -214,6 +215,82 @@ pub fn group_sk(address: &str) -> String {
 
 /// Sort key of the directory import's record (U6).
 pub const DIRSYNC_SK: &str = "DIRSYNC";
+
+/// Sort key of the user directory's current generation (A6, U11): which `USER#{generation}#`
+/// items are the directory. An import writes a new generation, then switches this item.
+pub const USERSYNC_SK: &str = "USERSYNC";
+/// Prefix of every user item, of every generation.
+pub const USER_PREFIX: &str = "USER#";
+/// Prefix of one generation's user items.
+pub fn user_prefix(generation: &str) -> String {
+    format!("{USER_PREFIX}{generation}#")
+}
+/// Sort key of a user of the directory's generation `generation`.
+pub fn user_sk(generation: &str, address: &str) -> String {
+    format!(
+        "{}{}",
+        user_prefix(generation),
+        address.to_ascii_lowercase()
+    )
+}
+
+/// Sort key of a user's passkey (U11).
+pub fn passkey_sk(address: &str, credential_id: &str) -> String {
+    format!("{}{credential_id}", passkey_prefix(address))
+}
+/// Prefix of a user's passkeys.
+pub fn passkey_prefix(address: &str) -> String {
+    format!("PASSKEY#{}#", address.to_ascii_lowercase())
+}
+
+// ------------------------------------------------------------------ sign-in (U11)
+
+/// Partition key of an address's sign-in items (its code, its request counters), whether or not
+/// the address is a user.
+pub fn signin_pk(address: &str) -> String {
+    format!("SIGNIN#{}", address.to_ascii_lowercase())
+}
+/// Sort key of an address's current one-time code.
+pub const CODE_SK: &str = "CODE";
+/// Partition key of a source address's request counters.
+pub fn source_pk(source: &str) -> String {
+    format!("SOURCE#{source}")
+}
+/// Sort key of a request counter of the window starting at epoch second `window`.
+pub fn rate_sk(window: i64) -> String {
+    format!("RATE#{window:012}")
+}
+/// Codes and counters are kept this long (a code lives 10 minutes; the item is checked, not
+/// trusted to be gone).
+pub const SIGNIN_DAYS: i64 = 1;
+/// Sort key of the organisation's sign-in SMS count of `day` (`YYYY-MM-DD`).
+pub fn smsday_sk(day: &str) -> String {
+    format!("SMSDAY#{day}")
+}
+/// Partition key of a session (the SHA-256 of its token).
+pub fn session_pk(digest: &str) -> String {
+    format!("SESSION#{digest}")
+}
+/// Sort key of a session.
+pub const SESSION_SK: &str = "SESSION";
+/// `gsi1` partition of a user's sessions (sort key: opened, 13-digit epoch ms): an
+/// administrator's revocation finds and ends them.
+pub fn user_sessions_gsi1pk(org_id: &str, address: &str) -> String {
+    format!("SESSIONS#{org_id}#{}", address.to_ascii_lowercase())
+}
+/// Partition key of a passkey ceremony's state.
+pub fn ceremony_pk(id: &str) -> String {
+    format!("WEBAUTHN#{id}")
+}
+/// Sort key of a passkey ceremony's state.
+pub const CEREMONY_SK: &str = "CEREMONY";
+/// Partition key of a passkey's credential id (which user it belongs to: the sign-in reads it
+/// before it knows the user).
+pub fn credential_pk(credential_id: &str) -> String {
+    format!("CREDENTIAL#{credential_id}")
+}
+/// Sort key of a credential id's item.
+pub const CREDENTIAL_SK: &str = "CREDENTIAL";
 
 /// Epoch milliseconds, 13 digits (times before 1970 as 0).
 fn millis(t: DateTime<Utc>) -> String {

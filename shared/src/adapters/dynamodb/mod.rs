@@ -11,7 +11,8 @@
 //!   InboundRecorder, ProbeArrivals, QueueFiguresSource), `alerts` (AlertStore), `continuity`
 //!   (ContinuityStore, ContinuityViews), `config` (ConfigStore, DomainOwners), `mail`
 //!   (MailStore), `queue` (QueueStore), `mailbox` (MailboxStore), `directory`
-//!   (DirectoryStore); `items`: readers of the items two of them read (counter, continuity);
+//!   (DirectoryStore), `sign_in` (SignInStore), `passkeys` (PasskeyStore); `users`: the user
+//!   directory's generations (ContinuityStore and SignInStore read them); `items`: readers of the items two of them read (counter, continuity);
 //! - `table`: the table's creation for local stacks, and a raw write for tests.
 
 pub mod keys;
@@ -30,8 +31,11 @@ mod items;
 mod mail;
 mod mailbox;
 mod monitor;
+mod passkeys;
 mod queue;
+mod sign_in;
 mod table;
+mod users;
 
 use aws_sdk_dynamodb::Client;
 use metrics::{Metrics, MetricsSnapshot};

@@ -234,6 +234,22 @@ impl DynamoStore {
         Ok(self.written_if(op, res)?.is_some())
     }
 
+    /// One conditional `DeleteItem` that returns the item deleted: `Some(item)` to the one
+    /// caller whose condition held, `None` when it failed (someone else took it first).
+    pub(super) async fn take_if(
+        &self,
+        op: &str,
+        req: DeleteItemFluentBuilder,
+    ) -> Result<Option<Item>, StoreError> {
+        let res = req
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        Ok(self
+            .written_if(op, res)?
+            .map(|out| out.attributes.unwrap_or_default()))
+    }
+
     /// One page of a `Query` (built by [`Self::query`] and friends, with its `Limit` and start).
     pub(super) async fn query_page(
         &self,

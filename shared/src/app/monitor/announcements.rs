@@ -7,7 +7,7 @@
 use super::evaluate::PostWindow;
 use super::Monitor;
 use crate::app::continuity::{automatic_activation_due, ended, Continuity};
-use crate::app::user_notice::{notify_users, UserPhone};
+use crate::app::user_notice::notify_users;
 use crate::domain::alerts::{send_key, Channel, Episode, Notice, STALE_SEND_MINUTES};
 use crate::domain::config::OrgConfig;
 use crate::domain::continuity::{utc_text, ContinuityState, Phase};
@@ -77,8 +77,8 @@ impl Monitor<'_> {
         }
     }
 
-    /// Sends the A6 notice of event `event_id`'s start (`started`) or end to every user with a
-    /// mobile number (the last directory import), then marks the event so that later runs do not
+    /// Sends the A6 notice of event `event_id`'s start (`started`) or end to every user of the
+    /// directory (by SMS and, at the start, email to the alternate address), then marks the event so that later runs do not
     /// look again. Each user's send is claimed under the event and phase, so a repeated or
     /// concurrent run sends nobody a second one; a failed send leaves the mark unset and is
     /// retried at the next run.
@@ -98,17 +98,11 @@ impl Monitor<'_> {
                 return;
             }
         };
-        let users: Vec<UserPhone> = directory
-            .mobiles
-            .iter()
-            .map(|(address, mobile)| UserPhone {
-                user_id: address.clone(),
-                mobile: mobile.clone(),
-            })
-            .collect();
-        let inbox_url = format!(
-            "{}/inbox",
-            self.alerting.portal_base_url.trim_end_matches('/')
+        let users: Vec<_> = directory.users.into_values().collect();
+        let sign_in_url = format!(
+            "{}{}",
+            self.alerting.portal_base_url.trim_end_matches('/'),
+            crate::domain::sign_in::SIGN_IN_PATH
         );
         match notify_users(
             self.alerting.store,
@@ -117,7 +111,7 @@ impl Monitor<'_> {
             event_id,
             started,
             &users,
-            &inbox_url,
+            &sign_in_url,
             now,
         )
         .await

@@ -45,6 +45,9 @@ pub struct OrgConfig {
     /// Continuity mode: automatic activation (P9) and BCC to the server (U8).
     #[serde(default)]
     pub continuity: ContinuitySettings,
+    /// Sign-in owned by the service (U11): when one-time codes are offered, their SMS budget.
+    #[serde(default)]
+    pub sign_in: SignInSettings,
 }
 
 fn utc() -> String {
@@ -61,6 +64,42 @@ pub struct ContinuitySettings {
     /// During continuity, queue a copy of what each user sends for their own mailbox on the
     /// organisation's server (U8).
     pub bcc_to_server: bool,
+}
+
+/// When users may sign in with a one-time code (U11).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodePolicy {
+    /// Always (the identity provider stays the usual way in; codes are there when it is not).
+    #[default]
+    Always,
+    /// Only while a continuity event is active: in normal times the identity provider alone.
+    DuringEvents,
+    /// Never (passkeys and the identity provider only).
+    Off,
+}
+
+/// Sign-in owned by the service (U11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignInSettings {
+    /// When one-time codes are offered.
+    pub codes: CodePolicy,
+    /// At most this many sign-in SMS a day (UTC) for the organisation; past it, codes go by email
+    /// only. SMS cost money; a script requesting codes must not run up the bill.
+    pub sms_per_day: u32,
+}
+
+/// The largest daily SMS budget accepted.
+pub const MAX_SMS_PER_DAY: u32 = 100_000;
+
+impl Default for SignInSettings {
+    fn default() -> Self {
+        SignInSettings {
+            codes: CodePolicy::Always,
+            sms_per_day: 500,
+        }
+    }
 }
 
 /// Automatic activation (P9): the condition (counter at its threshold) held for `after_minutes`

@@ -47,6 +47,7 @@ pub fn sample() -> OrgConfig {
         delivery: DeliverySettings::default(),
         time_zone: "Europe/London".into(),
         continuity: ContinuitySettings::default(),
+        sign_in: Default::default(),
     }
 }
 

@@ -4,8 +4,9 @@
 use super::syntax::{is_address, is_domain, is_e164, is_host, is_org_id, is_secret_name};
 use super::{
     AlertSettings, ConfigErrors, ContinuitySettings, DeliverySettings, FieldError, Monitoring,
-    OrgConfig, QueueSettings, Route, MAX_BACKOFF_MINUTES, MAX_CONTACTS, MAX_DELIVERY_TIMEOUT_SECS,
-    MAX_DOMAINS, MAX_EVENT_MINUTES, MAX_RETENTION_HOURS, MAX_THRESHOLD,
+    OrgConfig, QueueSettings, Route, SignInSettings, MAX_BACKOFF_MINUTES, MAX_CONTACTS,
+    MAX_DELIVERY_TIMEOUT_SECS, MAX_DOMAINS, MAX_EVENT_MINUTES, MAX_RETENTION_HOURS,
+    MAX_SMS_PER_DAY, MAX_THRESHOLD,
 };
 use crate::domain::window::WINDOW_SECS;
 
@@ -35,6 +36,7 @@ pub(super) fn validate(c: &OrgConfig) -> Result<(), ConfigErrors> {
     time_zone(&c.time_zone, &mut p);
     continuity(&c.continuity, &mut p);
     delivery(&c.delivery, &mut p);
+    sign_in(&c.sign_in, &mut p);
     if p.0.is_empty() {
         Ok(())
     } else {
@@ -305,6 +307,16 @@ fn delivery(d: &DeliverySettings, p: &mut Problems) {
         p.add(
             "delivery.timeout_secs",
             format!("must be between 1 and {MAX_DELIVERY_TIMEOUT_SECS}"),
+        );
+    }
+}
+
+/// `sign_in`: the daily SMS budget.
+fn sign_in(s: &SignInSettings, p: &mut Problems) {
+    if s.sms_per_day > MAX_SMS_PER_DAY {
+        p.add(
+            "sign_in.sms_per_day",
+            format!("must be at most {MAX_SMS_PER_DAY} (0: codes by email only)"),
         );
     }
 }
