@@ -20,6 +20,7 @@ use shared::adapters::ses::SesMailSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::inbound::{Inbound, InboundError, InboundReport, Receipt};
 use shared::app::queue::{Courier, Queue, TickReport};
+use shared::domain::verdicts::{Verdict, Verdicts};
 use shared::ports::clock::Clock;
 use shared::ports::error::Failure;
 use shared::ports::error::StoreError;
@@ -44,6 +45,18 @@ pub struct Settings {
     pub fan_out: usize,
 }
 
+/// `SMTP_HELO_NAME`: required, a real host name (organisations' servers and connectors check
+/// it, and it names the service in the trace fields it adds), never a `.invalid` placeholder.
+pub fn helo_name() -> Result<String, String> {
+    let name = required_env("SMTP_HELO_NAME")?.trim().to_ascii_lowercase();
+    if !shared::domain::config::is_domain(&name) || name.ends_with(".invalid") {
+        return Err(format!(
+            "SMTP_HELO_NAME {name:?} must be the service's real host name (for example smtp.continuity.example.org)"
+        ));
+    }
+    Ok(name)
+}
+
 impl Settings {
     pub fn from_env() -> Result<Self, String> {
         let bounce_sender = required_env("BOUNCE_SENDER")?;
@@ -57,10 +70,7 @@ impl Settings {
             bucket: required_env("MAIL_BUCKET")?,
             prefix: std::env::var("MAIL_PREFIX").unwrap_or_default(),
             bounce_sender,
-            helo: std::env::var("SMTP_HELO_NAME")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "continuity.invalid".into()),
+            helo: helo_name()?,
             ca_bundle: std::env::var("SMTP_CA_BUNDLE")
                 .ok()
                 .filter(|v| !v.is_empty()),
@@ -78,6 +88,7 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub prefix: String,
     pub bounce_sender: String,
+    pub helo: String,
     pub fan_out: usize,
 }
 
@@ -101,6 +112,7 @@ impl Deps {
             clock,
             prefix: settings.prefix.clone(),
             bounce_sender: settings.bounce_sender.clone(),
+            helo: settings.helo.clone(),
             fan_out: settings.fan_out,
         })
     }
@@ -113,6 +125,7 @@ impl Deps {
             transport: &self.relay,
             bouncer: &self.bouncer,
             bounce_sender: &self.bounce_sender,
+            host: &self.helo,
         }
     }
 
@@ -163,11 +176,44 @@ pub struct SesMail {
     pub message_id: String,
 }
 
+/// The receipt as SES reports it, with its scan's verdicts (`ScanEnabled` on the rule, Q9).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SesReceipt {
     pub timestamp: DateTime<Utc>,
     pub recipients: Vec<String>,
+    #[serde(default)]
+    pub spam_verdict: SesVerdict,
+    #[serde(default)]
+    pub virus_verdict: SesVerdict,
+    #[serde(default)]
+    pub spf_verdict: SesVerdict,
+    #[serde(default)]
+    pub dkim_verdict: SesVerdict,
+    #[serde(default)]
+    pub dmarc_verdict: SesVerdict,
+    /// The sender domain's DMARC policy, present when DMARC failed (`none`, `quarantine`, `reject`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmarc_policy: Option<String>,
+}
+
+/// One verdict object (`{"status": "PASS"}`); a missing one reads as `GRAY` (not judged).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct SesVerdict {
+    pub status: Verdict,
+}
+
+impl SesReceipt {
+    /// The five verdicts as the inbound path reads them.
+    pub fn verdicts(&self) -> Verdicts {
+        Verdicts {
+            spam: self.spam_verdict.status,
+            virus: self.virus_verdict.status,
+            spf: self.spf_verdict.status,
+            dkim: self.dkim_verdict.status,
+            dmarc: self.dmarc_verdict.status,
+        }
+    }
 }
 
 impl SesEvent {
@@ -176,13 +222,16 @@ impl SesEvent {
         serde_json::from_value(event).map_err(|e| BadEvent(format!("SES event: {e}")))
     }
 
-    /// An event for one message, as SES sends it (the local receiving stand-in builds these).
+    /// An event for one message, as SES sends it with its verdicts (the local receiving
+    /// stand-in builds these).
     pub fn single(
         message_id: &str,
         at: DateTime<Utc>,
         sender: &str,
         recipients: Vec<String>,
+        verdicts: Verdicts,
     ) -> Self {
+        let v = |status| SesVerdict { status };
         SesEvent {
             records: vec![SesRecord {
                 ses: SesService {
@@ -194,6 +243,12 @@ impl SesEvent {
                     receipt: SesReceipt {
                         timestamp: at,
                         recipients,
+                        spam_verdict: v(verdicts.spam),
+                        virus_verdict: v(verdicts.virus),
+                        spf_verdict: v(verdicts.spf),
+                        dkim_verdict: v(verdicts.dkim),
+                        dmarc_verdict: v(verdicts.dmarc),
+                        dmarc_policy: None,
                     },
                 },
             }],
@@ -213,6 +268,7 @@ impl From<&SesRecord> for Receipt {
                 sender.to_string()
             },
             recipients: r.ses.receipt.recipients.clone(),
+            verdicts: r.ses.receipt.verdicts(),
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct Filing<'a> {
     pub received_at: DateTime<Utc>,
     pub raw_key: &'a str,
     pub summary: &'a crate::domain::mail::MessageSummary,
+    /// [`Folder::Inbox`], or [`Folder::Junk`] for spam (Q9).
+    pub folder: Folder,
 }
 
 /// The Online Inbox shows this many days (U1).
@@ -38,6 +40,9 @@ pub enum Folder {
     Inbox,
     /// Mail the user sent through the service (`SENT#`).
     Sent,
+    /// Received mail SES judged to be spam (`JUNK#`, Q9): filed apart from the Inbox's main
+    /// view, and never offered to mail clients' sync.
+    Junk,
 }
 
 impl Folder {
@@ -46,25 +51,29 @@ impl Folder {
         match self {
             Folder::Inbox => "MBX",
             Folder::Sent => "SENT",
+            Folder::Junk => "JUNK",
         }
     }
     fn letter(self) -> char {
         match self {
             Folder::Inbox => 'i',
             Folder::Sent => 's',
+            Folder::Junk => 'j',
         }
     }
-    /// `inbox` / `sent`, as in URLs.
+    /// `inbox` / `sent` / `junk`, as in URLs.
     pub fn name(self) -> &'static str {
         match self {
             Folder::Inbox => "inbox",
             Folder::Sent => "sent",
+            Folder::Junk => "junk",
         }
     }
     pub fn from_name(s: &str) -> Option<Folder> {
         match s {
             "inbox" | "" => Some(Folder::Inbox),
             "sent" => Some(Folder::Sent),
+            "junk" => Some(Folder::Junk),
             _ => None,
         }
     }
@@ -111,6 +120,7 @@ impl MessageRef {
         let folder = match s.chars().next()? {
             'i' => Folder::Inbox,
             's' => Folder::Sent,
+            'j' => Folder::Junk,
             _ => return None,
         };
         let digits = s.get(1..14)?;
