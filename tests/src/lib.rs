@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod browser;
+pub mod dns;
 pub mod inbox_support;
 pub mod portal_support;
 pub mod pricing;
@@ -275,11 +276,16 @@ use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::domain::config::{Monitoring, OrgConfig, ProbeMailbox, Route, RouteTls, SubmissionTls};
 pub use shared::ports::blob::RawMessages;
+pub use shared::domain::verdicts::{Verdict, Verdicts};
 pub use shared::ports::clock::Clock;
 use std::sync::Arc;
 
 /// The service's receiving domain in tests.
 pub const PROBE_DOMAIN: &str = "probe.continuity.test";
+/// The service's own mail domain in tests (never an organisation's, P11).
+pub const RECEIVING_DOMAIN: &str = "continuity.test";
+/// The service's host name in tests (`SMTP_HELO_NAME`; the trace fields' `by`).
+pub const SERVICE_HOST: &str = "mx.continuity.test";
 /// Login of the probe mailbox on the test mail servers.
 pub const PROBE_USER: &str = "continuity-probe@acme.test";
 
@@ -555,6 +561,9 @@ pub struct Rig {
     pub alerts: AlertEnv,
     pub runner: Arc<Runner>,
     pub receiving_port: u16,
+    /// The DNS the receiving stand-in judges SPF, DKIM and DMARC against (no records unless a
+    /// test adds some).
+    pub dns: dns::DnsServer,
     receiving: tokio::task::JoinHandle<()>,
 }
 
@@ -582,16 +591,23 @@ impl Rig {
             .await
             .expect("bind receiving");
         let receiving_port = listener.local_addr().expect("addr").port();
+        let dns = dns::DnsServer::start(&[]).await;
+        let judge = Arc::new(
+            local_runner::verdicts::Judge::new(&dns.servers(), "receiving.localhost")
+                .expect("judge"),
+        );
         let receiving = tokio::spawn(local_runner::receiving::serve(
             listener,
             mail,
             Arc::new(OffsetClock(clock.clone(), arrival_delay)),
+            judge,
         ));
         Rig {
             clock,
             alerts,
             runner,
             receiving_port,
+            dns,
             receiving,
         }
     }
@@ -644,7 +660,7 @@ pub async fn mail_deps(
         bucket: unique("mail").to_lowercase(),
         prefix: "inbound/".into(),
         bounce_sender: BOUNCE_SENDER.into(),
-        helo: "continuity.test".into(),
+        helo: SERVICE_HOST.into(),
         ca_bundle: None,
         fan_out: 16,
     };
@@ -705,12 +721,25 @@ impl MailRig {
             .expect("put config");
     }
 
-    /// Receives a message as SES would: the raw in S3 under a fresh id, then the inbound handler.
+    /// Receives a message as SES would from a genuine sender (every verdict a pass, as in
+    /// `tests/fixtures/ses-receipt.json`): the raw in S3 under a fresh id, then the inbound handler.
     pub async fn receive(
         &self,
         sender: &str,
         rcpts: &[&str],
         raw: &[u8],
+    ) -> (String, shared::app::inbound::InboundReport) {
+        self.receive_judged(sender, rcpts, raw, Verdicts::ALL_PASS)
+            .await
+    }
+
+    /// As [`MailRig::receive`], with SES's verdicts as given.
+    pub async fn receive_judged(
+        &self,
+        sender: &str,
+        rcpts: &[&str],
+        raw: &[u8],
+        verdicts: Verdicts,
     ) -> (String, shared::app::inbound::InboundReport) {
         let id = unique("ses").replace('-', "");
         self.deps
@@ -718,7 +747,7 @@ impl MailRig {
             .put(&format!("{}{id}", self.deps.prefix), raw.to_vec())
             .await
             .expect("put raw");
-        let report = self.deliver_event(&id, sender, rcpts).await;
+        let report = self.deliver_judged(&id, sender, rcpts, verdicts).await;
         (id, report)
     }
 
@@ -729,11 +758,24 @@ impl MailRig {
         sender: &str,
         rcpts: &[&str],
     ) -> shared::app::inbound::InboundReport {
+        self.deliver_judged(id, sender, rcpts, Verdicts::ALL_PASS)
+            .await
+    }
+
+    /// As [`MailRig::deliver_event`], with SES's verdicts as given.
+    pub async fn deliver_judged(
+        &self,
+        id: &str,
+        sender: &str,
+        rcpts: &[&str],
+        verdicts: Verdicts,
+    ) -> shared::app::inbound::InboundReport {
         let event = inbound::SesEvent::single(
             id,
             self.clock.now(),
             sender,
             rcpts.iter().map(|r| r.to_string()).collect(),
+            verdicts,
         );
         let mut r = inbound::handle_ses(&self.deps, &event)
             .await
