@@ -86,9 +86,12 @@ impl DnsServer {
         cmd.stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e} (infra/local/install.sh installs dnsmasq)", dnsmasq()));
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "start {}: {e} (infra/local/install.sh installs dnsmasq)",
+                dnsmasq()
+            )
+        });
         self.child = Some(child);
         self.wait_ready().await;
     }
@@ -110,7 +113,11 @@ impl DnsServer {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "dnsmasq did not answer on port {} in 5 s", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "dnsmasq did not answer on port {} in 5 s",
+                self.port
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -275,8 +275,8 @@ pub use shared::adapters::clock::VirtualClock;
 use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::domain::config::{Monitoring, OrgConfig, ProbeMailbox, Route, RouteTls, SubmissionTls};
-pub use shared::ports::blob::RawMessages;
 pub use shared::domain::verdicts::{Verdict, Verdicts};
+pub use shared::ports::blob::RawMessages;
 pub use shared::ports::clock::Clock;
 use std::sync::Arc;
 

@@ -70,12 +70,19 @@ async fn plan_apply_and_apply_again() {
     assert_eq!(store.get_config("acme").await.expect("get"), None);
     let mut records = Vec::new();
     for org in ["acme", "globex"] {
-        for c in store.claims(org, t("2026-11-23T09:00:00Z")).await.expect("claims") {
+        for c in store
+            .claims(org, t("2026-11-23T09:00:00Z"))
+            .await
+            .expect("claims")
+        {
             records.push((proof_name(&c.domain), proof_value(&c.token)));
         }
     }
     assert_eq!(records.len(), 2);
-    let refs: Vec<(&str, &str)> = records.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let refs: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     dns.set_records(&refs).await;
     let applied = apply(&store, &[&file], t("2026-11-23T10:00:00Z"), &domains)
         .await
@@ -139,8 +146,10 @@ async fn plan_apply_and_apply_again() {
     let mut thief = inbound_org("initech", 3);
     thief.domains = vec!["acme.test".into()];
     let file4 = write(&dir, "thief.json", &serde_json::json!(thief));
-    assert!(apply(&store, &[&file4], t("2026-11-23T14:00:00Z"), &domains)
-        .await
-        .is_err());
+    assert!(
+        apply(&store, &[&file4], t("2026-11-23T14:00:00Z"), &domains)
+            .await
+            .is_err()
+    );
     assert_eq!(store.get_config("initech").await.expect("get"), None);
 }

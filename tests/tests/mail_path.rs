@@ -68,7 +68,10 @@ async fn receive_fixture(
     (id, r.remove(0))
 }
 
-async fn snapshot(store: &shared::adapters::dynamodb::DynamoStore, org: &str) -> shared::ports::store::QueueSnapshot {
+async fn snapshot(
+    store: &shared::adapters::dynamodb::DynamoStore,
+    org: &str,
+) -> shared::ports::store::QueueSnapshot {
     store.queue_snapshot(org, 100).await.expect("snapshot")
 }
 
@@ -88,20 +91,45 @@ async fn a_virus_is_quarantined_with_its_reason_never_filed_nor_delivered() {
     .await;
     assert_eq!(r.organisations["vir"], OrgResult::Quarantined);
     assert!(server.messages().is_empty(), "not delivered");
-    assert!(rig.store().mailbox("vir", "bob@vir.test").await.unwrap().is_empty(), "not filed");
+    assert!(
+        rig.store()
+            .mailbox("vir", "bob@vir.test")
+            .await
+            .unwrap()
+            .is_empty(),
+        "not filed"
+    );
     assert_eq!(rig.figures("vir").await.count, 0, "not queued");
     let snap = snapshot(rig.store(), "vir").await;
     assert_eq!(snap.set_aside.len(), 1);
     let q = &snap.set_aside[0];
-    assert_eq!((q.kind, q.id.as_str()), (AsideKind::Quarantined, id.as_str()));
+    assert_eq!(
+        (q.kind, q.id.as_str()),
+        (AsideKind::Quarantined, id.as_str())
+    );
     assert!(q.reason.contains("virus"), "{}", q.reason);
     assert_eq!(q.recipients, vec!["bob@vir.test".to_string()]);
     // The raw message is kept.
     assert!(rig.deps.raw.get(&q.raw_key).await.is_ok());
-    assert_eq!(rig.store().message_state("vir", &id).await.unwrap().as_deref(), Some("quarantined"));
+    assert_eq!(
+        rig.store()
+            .message_state("vir", &id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("quarantined")
+    );
     // The same event again (Lambda retries): nothing more.
     let again = rig
-        .deliver_judged(&id, "alice@example.org", &["bob@vir.test"], Verdicts { virus: Verdict::Fail, ..Verdicts::ALL_PASS })
+        .deliver_judged(
+            &id,
+            "alice@example.org",
+            &["bob@vir.test"],
+            Verdicts {
+                virus: Verdict::Fail,
+                ..Verdicts::ALL_PASS
+            },
+        )
         .await;
     assert_eq!(again.organisations["vir"], OrgResult::Duplicate);
     assert_eq!(snapshot(rig.store(), "vir").await.set_aside.len(), 1);
@@ -109,10 +137,20 @@ async fn a_virus_is_quarantined_with_its_reason_never_filed_nor_delivered() {
     use shared::ports::store::ContinuityViews;
     let audit = rig
         .store()
-        .audit("vir", t(T0) - chrono::Duration::days(1), t(T0) + chrono::Duration::days(1), 10)
+        .audit(
+            "vir",
+            t(T0) - chrono::Duration::days(1),
+            t(T0) + chrono::Duration::days(1),
+            10,
+        )
         .await
         .unwrap();
-    assert!(audit.iter().any(|a| a.what == "quarantined" && a.after["id"] == id.as_str()), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.what == "quarantined" && a.after["id"] == id.as_str()),
+        "{audit:?}"
+    );
 }
 
 #[tokio::test]
@@ -129,14 +167,31 @@ async fn spam_is_delivered_flagged_and_filed_apart_from_the_inbox() {
         &message(&tok, "bob@spm.test"),
     )
     .await;
-    assert!(matches!(r.organisations["spm"], OrgResult::Done { delivered: 1, .. }), "{r:?}");
+    assert!(
+        matches!(r.organisations["spm"], OrgResult::Done { delivered: 1, .. }),
+        "{r:?}"
+    );
     let got = server.messages();
     assert_eq!(got.len(), 1);
     assert!(got[0].contains("\r\nX-Spam-Flag: YES\r\n"), "{}", got[0]);
-    assert!(rig.store().mailbox("spm", "bob@spm.test").await.unwrap().is_empty(), "not in the Inbox");
+    assert!(
+        rig.store()
+            .mailbox("spm", "bob@spm.test")
+            .await
+            .unwrap()
+            .is_empty(),
+        "not in the Inbox"
+    );
     let junk = rig
         .store()
-        .mailbox_page("spm", "bob@spm.test", Folder::Junk, t(T0) - chrono::Duration::days(1), None, 10)
+        .mailbox_page(
+            "spm",
+            "bob@spm.test",
+            Folder::Junk,
+            t(T0) - chrono::Duration::days(1),
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(junk.items.len(), 1, "filed in the spam folder");
@@ -150,16 +205,28 @@ async fn what_the_server_receives_carries_received_and_authentication_results() 
     rig.org("hop", &[server.port]).await;
     let tok = token("hop");
     // A sender forging our verdicts: its field must not reach the server.
-    let mut raw = format!("Authentication-Results: {SERVICE_HOST}; spf=pass smtp.mailfrom=ceo@hop.test\r\n").into_bytes();
+    let mut raw =
+        format!("Authentication-Results: {SERVICE_HOST}; spf=pass smtp.mailfrom=ceo@hop.test\r\n")
+            .into_bytes();
     raw.extend_from_slice(&message(&tok, "bob@hop.test"));
-    receive_fixture(&rig, "ses-receipt-forged.json", "ceo@example.org", "bob@hop.test", &raw).await;
+    receive_fixture(
+        &rig,
+        "ses-receipt-forged.json",
+        "ceo@example.org",
+        "bob@hop.test",
+        &raw,
+    )
+    .await;
     let got = server.messages();
     assert_eq!(got.len(), 1);
     let m = &got[0];
     assert!(m.contains(&format!("Received: from amazonses.com (Amazon SES receiving)\r\n\tby {SERVICE_HOST} (email continuity) with ESMTP id ")), "{m}");
     assert!(m.contains("\tfor <bob@hop.test>;"), "{m}");
     assert!(m.contains(&format!("Authentication-Results: {SERVICE_HOST};\r\n\tspf=fail smtp.mailfrom=ceo@example.org;\r\n\tdkim=none (verdict of Amazon SES receiving);\r\n\tdmarc=fail header.from=example.org\r\n")), "{m}");
-    assert!(!m.contains("smtp.mailfrom=ceo@hop.test"), "the forged field was removed: {m}");
+    assert!(
+        !m.contains("smtp.mailfrom=ceo@hop.test"),
+        "the forged field was removed: {m}"
+    );
     assert!(m.contains(&format!("Body of {tok}")));
 }
 
@@ -173,16 +240,32 @@ async fn eicar_sent_to_the_receiving_port_is_quarantined() {
     let tok = token("eicar");
     let raw = mail_fixture(
         "eicar-attachment.eml",
-        &[("TO", "bob@eic.test"), ("SUBJECT", &tok), ("MESSAGE_ID", &format!("{tok}@example.org"))],
+        &[
+            ("TO", "bob@eic.test"),
+            ("SUBJECT", &tok),
+            ("MESSAGE_ID", &format!("{tok}@example.org")),
+        ],
     );
-    smtp_send(rig.receiving_port, "alice@example.org", "bob@eic.test", &raw).await;
+    smtp_send(
+        rig.receiving_port,
+        "alice@example.org",
+        "bob@eic.test",
+        &raw,
+    )
+    .await;
     assert!(server.messages().is_empty(), "not delivered");
     let snap = snapshot(rig.store(), "eic").await;
     assert_eq!(snap.set_aside.len(), 1, "{snap:?}");
     assert_eq!(snap.set_aside[0].kind, AsideKind::Quarantined);
     assert_eq!(snap.set_aside[0].subject.as_deref(), Some(tok.as_str()));
     // A clean message through the same port is delivered.
-    smtp_send(rig.receiving_port, "alice@example.org", "bob@eic.test", &message(&token("clean"), "bob@eic.test")).await;
+    smtp_send(
+        rig.receiving_port,
+        "alice@example.org",
+        "bob@eic.test",
+        &message(&token("clean"), "bob@eic.test"),
+    )
+    .await;
     assert_eq!(server.messages().len(), 1);
 }
 
@@ -201,7 +284,13 @@ async fn an_spf_record_that_does_not_list_the_sending_address_gives_spf_fail() {
     cfg.routes[0].port = server.port;
     rig.store().put_config(&cfg, t(T0)).await.unwrap();
     let forged = token("forged");
-    smtp_send(rig.receiving_port, "ceo@forged.test", "bob@spf.test", &message(&forged, "bob@spf.test")).await;
+    smtp_send(
+        rig.receiving_port,
+        "ceo@forged.test",
+        "bob@spf.test",
+        &message(&forged, "bob@spf.test"),
+    )
+    .await;
     let genuine = token("genuine");
     let raw = mail_fixture(
         "plain.eml",
@@ -213,21 +302,41 @@ async fn an_spf_record_that_does_not_list_the_sending_address_gives_spf_fail() {
             ("BODY", "hello"),
         ],
     );
-    smtp_send(rig.receiving_port, "alice@genuine.test", "bob@spf.test", &raw).await;
+    smtp_send(
+        rig.receiving_port,
+        "alice@genuine.test",
+        "bob@spf.test",
+        &raw,
+    )
+    .await;
     let got = server.messages();
     assert_eq!(got.len(), 2);
-    let f = got.iter().find(|m| m.contains(&forged)).expect("forged delivered");
+    let f = got
+        .iter()
+        .find(|m| m.contains(&forged))
+        .expect("forged delivered");
     assert!(f.contains("spf=fail smtp.mailfrom=ceo@forged.test;"), "{f}");
-    let g = got.iter().find(|m| m.contains(&genuine)).expect("genuine delivered");
-    assert!(g.contains("spf=pass smtp.mailfrom=alice@genuine.test;"), "{g}");
+    let g = got
+        .iter()
+        .find(|m| m.contains(&genuine))
+        .expect("genuine delivered");
+    assert!(
+        g.contains("spf=pass smtp.mailfrom=alice@genuine.test;"),
+        "{g}"
+    );
     assert!(g.contains("dmarc=pass header.from=genuine.test"), "{g}");
-    assert!(g.contains("Received: from "), "the stand-in's own trace field: {g}");
+    assert!(
+        g.contains("Received: from "),
+        "the stand-in's own trace field: {g}"
+    );
 }
 
 /// Sends one message over SMTP to the receiving stand-in; panics unless it answers 250.
 async fn smtp_send(port: u16, from: &str, to: &str, raw: &[u8]) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let mut line = String::new();
@@ -275,17 +384,48 @@ async fn a_forged_sender_refused_by_the_server_gets_no_dsn_and_is_set_aside() {
     server.set_mode("permfail");
     let tok = token("forged5xx");
     let victim = format!("{}@victim.example", token("random"));
-    let (id, r) = receive_fixture(&rig, "ses-receipt-forged.json", &victim, "nobody@bsc.test", &message(&tok, "nobody@bsc.test")).await;
-    assert_eq!(r.organisations["bsc"], OrgResult::Done { delivered: 0, bounced: 1 }, "final for that recipient");
-    assert!(bounces_mentioning(&tok).await.is_empty(), "no backscatter to {victim}");
-    assert!(ses_raw_messages().await.iter().all(|(_, to, _)| !to.iter().any(|d| d.contains(&victim))));
+    let (id, r) = receive_fixture(
+        &rig,
+        "ses-receipt-forged.json",
+        &victim,
+        "nobody@bsc.test",
+        &message(&tok, "nobody@bsc.test"),
+    )
+    .await;
+    assert_eq!(
+        r.organisations["bsc"],
+        OrgResult::Done {
+            delivered: 0,
+            bounced: 1
+        },
+        "final for that recipient"
+    );
+    assert!(
+        bounces_mentioning(&tok).await.is_empty(),
+        "no backscatter to {victim}"
+    );
+    assert!(ses_raw_messages()
+        .await
+        .iter()
+        .all(|(_, to, _)| !to.iter().any(|d| d.contains(&victim))));
     assert_eq!(rig.figures("bsc").await.count, 0);
-    assert_eq!(rig.store().message_state("bsc", &id).await.unwrap().as_deref(), Some("undeliverable"));
+    assert_eq!(
+        rig.store()
+            .message_state("bsc", &id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("undeliverable")
+    );
     let snap = snapshot(rig.store(), "bsc").await;
     assert_eq!(snap.set_aside.len(), 1);
     let a = &snap.set_aside[0];
     assert_eq!(a.kind, AsideKind::Undeliverable);
-    assert!(a.reason.contains("550") && a.reason.contains("SPF") && a.reason.contains("DMARC"), "{}", a.reason);
+    assert!(
+        a.reason.contains("550") && a.reason.contains("SPF") && a.reason.contains("DMARC"),
+        "{}",
+        a.reason
+    );
 }
 
 #[tokio::test]
@@ -299,18 +439,43 @@ async fn a_forged_sender_past_the_retention_gets_no_dsn_a_genuine_one_gets_one()
     let (forged, genuine) = (token("forgedexp"), token("genuineexp"));
     let victim = format!("{}@victim.example", token("v"));
     let sender = format!("{}@example.org", token("alice"));
-    receive_fixture(&rig, "ses-receipt-forged.json", &victim, "bob@ret.test", &message(&forged, "bob@ret.test")).await;
-    receive_fixture(&rig, "ses-receipt-genuine.json", &sender, "bob@ret.test", &message(&genuine, "bob@ret.test")).await;
+    receive_fixture(
+        &rig,
+        "ses-receipt-forged.json",
+        &victim,
+        "bob@ret.test",
+        &message(&forged, "bob@ret.test"),
+    )
+    .await;
+    receive_fixture(
+        &rig,
+        "ses-receipt-genuine.json",
+        &sender,
+        "bob@ret.test",
+        &message(&genuine, "bob@ret.test"),
+    )
+    .await;
     assert_eq!(rig.figures("ret").await.count, 2);
-    rig.tick_every(chrono::Duration::minutes(30), t(T0) + chrono::Duration::hours(3)).await;
+    rig.tick_every(
+        chrono::Duration::minutes(30),
+        t(T0) + chrono::Duration::hours(3),
+    )
+    .await;
     assert_eq!(rig.figures("ret").await.count, 0, "both left the queue");
-    assert!(bounces_mentioning(&forged).await.is_empty(), "no DSN to a forged sender");
+    assert!(
+        bounces_mentioning(&forged).await.is_empty(),
+        "no DSN to a forged sender"
+    );
     let b = bounces_mentioning(&genuine).await;
     assert_eq!(b.len(), 1, "exactly one DSN to the genuine sender");
     assert!(b[0].1.iter().any(|d| d.contains(&sender)));
     let snap = snapshot(rig.store(), "ret").await;
     assert_eq!(snap.set_aside.len(), 1, "{:?}", snap.set_aside);
-    assert!(snap.set_aside[0].reason.contains("within 2 hours"), "{}", snap.set_aside[0].reason);
+    assert!(
+        snap.set_aside[0].reason.contains("within 2 hours"),
+        "{}",
+        snap.set_aside[0].reason
+    );
 }
 
 #[tokio::test]
@@ -321,7 +486,14 @@ async fn a_genuine_sender_refused_by_the_server_gets_one_dsn() {
     server.set_mode("permfail");
     let tok = token("genuine5xx");
     let sender = format!("{}@example.org", token("alice"));
-    receive_fixture(&rig, "ses-receipt-genuine.json", &sender, "nobody@gen.test", &message(&tok, "nobody@gen.test")).await;
+    receive_fixture(
+        &rig,
+        "ses-receipt-genuine.json",
+        &sender,
+        "nobody@gen.test",
+        &message(&tok, "nobody@gen.test"),
+    )
+    .await;
     let b = bounces_mentioning(&tok).await;
     assert_eq!(b.len(), 1);
     assert!(b[0].1.iter().any(|d| d.contains(&sender)));
@@ -341,12 +513,29 @@ async fn the_queue_view_shows_why_mail_waits_oldest_first() {
     for (i, tok) in ["first", "second"].iter().enumerate() {
         api.clock.set(t(T0) + chrono::Duration::seconds(i as i64));
         let id = token(tok);
-        mail.raw.put(&format!("{}{id}", mail.prefix), message(tok, "bob@acme.test")).await.unwrap();
-        let ev = inbound::SesEvent::single(&id, api.clock.now(), "alice@example.org", vec!["bob@acme.test".into()], Verdicts::ALL_PASS);
+        mail.raw
+            .put(
+                &format!("{}{id}", mail.prefix),
+                message(tok, "bob@acme.test"),
+            )
+            .await
+            .unwrap();
+        let ev = inbound::SesEvent::single(
+            &id,
+            api.clock.now(),
+            "alice@example.org",
+            vec!["bob@acme.test".into()],
+            Verdicts::ALL_PASS,
+        );
         inbound::handle_ses(&mail, &ev).await.unwrap();
     }
     let admin = api.token("admin@acme.test", true);
-    let r = ApiRig::http().get(api.url("/api/v1/admin/queue")).bearer_auth(&admin).send().await.unwrap();
+    let r = ApiRig::http()
+        .get(api.url("/api/v1/admin/queue"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["count"], 2);
@@ -354,18 +543,41 @@ async fn the_queue_view_shows_why_mail_waits_oldest_first() {
     assert_eq!(msgs.len(), 2);
     assert_eq!(msgs[0]["subject"], "first", "oldest first: {v}");
     assert_eq!(msgs[0]["attempts"], 1);
-    assert!(msgs[0]["last_error"].as_str().unwrap_or("").contains("route 1"), "{v}");
+    assert!(
+        msgs[0]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("route 1"),
+        "{v}"
+    );
     assert!(msgs[0]["next_retry"].is_string(), "{v}");
     assert!(v["next_attempt"].is_string(), "{v}");
     // Another organisation's administrator sees none of it.
-    api.store().put_config(&inbound_org("globex", 3), t(T0)).await.unwrap();
+    api.store()
+        .put_config(&inbound_org("globex", 3), t(T0))
+        .await
+        .unwrap();
     let other = api.token("admin@globex.test", true);
-    let v: Value = ApiRig::http().get(api.url("/api/v1/admin/queue")).bearer_auth(&other).send().await.unwrap().json().await.unwrap();
+    let v: Value = ApiRig::http()
+        .get(api.url("/api/v1/admin/queue"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["count"], 0);
     assert_eq!(v["messages"], json!([]));
 }
 
-async fn call(api: &ApiRig, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    api: &ApiRig,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let c = ApiRig::http();
     let mut req = match method {
         "GET" => c.get(api.url(path)),
@@ -393,10 +605,20 @@ async fn api_on(dns: &DnsServer) -> ApiRig {
 async fn a_domain_joins_only_with_its_dns_proof_and_gets_its_ses_identity() {
     let mut dns = DnsServer::start(&[]).await;
     let api = api_on(&dns).await;
-    api.store().put_config(&inbound_org("acme", 3), t(T0)).await.unwrap();
+    api.store()
+        .put_config(&inbound_org("acme", 3), t(T0))
+        .await
+        .unwrap();
     let admin = api.token("admin@acme.test", true);
     let domain = format!("{}.example", token("d"));
-    let (s, v) = call(&api, "POST", "/api/v1/admin/domains", &admin, Some(json!({"domain": domain}))).await;
+    let (s, v) = call(
+        &api,
+        "POST",
+        "/api/v1/admin/domains",
+        &admin,
+        Some(json!({"domain": domain})),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["status"], "pending");
     let name = v["records"][0]["name"].as_str().unwrap().to_string();
@@ -406,47 +628,133 @@ async fn a_domain_joins_only_with_its_dns_proof_and_gets_its_ses_identity() {
     // No record yet: refused, nothing changed.
     let (s, v) = call(&api, "POST", &verify, &admin, None).await;
     assert_eq!(s, 422, "{v}");
-    assert!(v["message"].as_str().unwrap_or("").contains("No TXT record"), "{v}");
-    assert_eq!(api.store().get_config("acme").await.unwrap().unwrap().domains, vec!["acme.test"]);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("No TXT record"),
+        "{v}"
+    );
+    assert_eq!(
+        api.store()
+            .get_config("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .domains,
+        vec!["acme.test"]
+    );
     // A wrong value: refused.
-    dns.set_records(&[(&name, &proof_value("not-the-token"))]).await;
+    dns.set_records(&[(&name, &proof_value("not-the-token"))])
+        .await;
     let (s, v) = call(&api, "POST", &verify, &admin, None).await;
     assert_eq!(s, 422, "{v}");
-    assert!(v["message"].as_str().unwrap_or("").contains("do not hold"), "{v}");
-    assert_eq!(api.store().get_config("acme").await.unwrap().unwrap().domains, vec!["acme.test"]);
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("do not hold"),
+        "{v}"
+    );
+    assert_eq!(
+        api.store()
+            .get_config("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .domains,
+        vec!["acme.test"]
+    );
     // The right one: proven, in the configuration, with its SES identity and DKIM records.
     dns.set_records(&[(&name, &value)]).await;
     let (s, v) = call(&api, "POST", &verify, &admin, None).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["status"], "proven");
-    let cnames: Vec<&Value> = v["records"].as_array().unwrap().iter().filter(|r| r["type"] == "CNAME").collect();
+    let cnames: Vec<&Value> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "CNAME")
+        .collect();
     assert_eq!(cnames.len(), 3, "Easy DKIM's three tokens: {v}");
-    assert!(cnames[0]["value"].as_str().unwrap().ends_with(".dkim.amazonses.com"));
-    assert_eq!(api.store().get_config("acme").await.unwrap().unwrap().domains, vec!["acme.test".to_string(), domain.clone()]);
+    assert!(cnames[0]["value"]
+        .as_str()
+        .unwrap()
+        .ends_with(".dkim.amazonses.com"));
+    assert_eq!(
+        api.store()
+            .get_config("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .domains,
+        vec!["acme.test".to_string(), domain.clone()]
+    );
     let ses = aws_sdk_sesv2::Client::new(&sdk().await);
-    let id = ses.get_email_identity().email_identity(&domain).send().await.expect("identity in moto");
+    let id = ses
+        .get_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .expect("identity in moto");
     assert_eq!(id.dkim_attributes().map(|d| d.tokens().len()), Some(3));
     let (s, list) = call(&api, "GET", "/api/v1/admin/domains", &admin, None).await;
     assert_eq!(s, 200);
-    assert!(list["domains"].as_array().unwrap().iter().any(|d| d["domain"] == domain.as_str() && d["status"] == "proven"), "{list}");
+    assert!(
+        list["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["domain"] == domain.as_str() && d["status"] == "proven"),
+        "{list}"
+    );
     // Mail for it now reaches the organisation.
     use shared::ports::store::DomainOwners;
-    assert_eq!(api.store().orgs_for_domains(&[domain.clone()]).await.unwrap().get(&domain).map(String::as_str), Some("acme"));
+    assert_eq!(
+        api.store()
+            .orgs_for_domains(&[domain.clone()])
+            .await
+            .unwrap()
+            .get(&domain)
+            .map(String::as_str),
+        Some("acme")
+    );
 }
 
 #[tokio::test]
 async fn public_suffixes_the_receiving_domain_and_other_tenants_subdomains_are_refused() {
     let mut dns = DnsServer::start(&[]).await;
     let api = api_on(&dns).await;
-    api.store().put_config(&inbound_org("acme", 3), t(T0)).await.unwrap();
-    api.store().put_config(&inbound_org("globex", 3), t(T0)).await.unwrap();
+    api.store()
+        .put_config(&inbound_org("acme", 3), t(T0))
+        .await
+        .unwrap();
+    api.store()
+        .put_config(&inbound_org("globex", 3), t(T0))
+        .await
+        .unwrap();
     let acme = api.token("admin@acme.test", true);
     let globex = api.token("admin@globex.test", true);
     // acme proves a domain of its own.
     let domain = format!("{}.example", token("own"));
-    let (_, v) = call(&api, "POST", "/api/v1/admin/domains", &acme, Some(json!({"domain": domain}))).await;
-    dns.set_records(&[(v["records"][0]["name"].as_str().unwrap(), v["records"][0]["value"].as_str().unwrap())]).await;
-    let (s, _) = call(&api, "POST", &format!("/api/v1/admin/domains/{domain}/verify"), &acme, None).await;
+    let (_, v) = call(
+        &api,
+        "POST",
+        "/api/v1/admin/domains",
+        &acme,
+        Some(json!({"domain": domain})),
+    )
+    .await;
+    dns.set_records(&[(
+        v["records"][0]["name"].as_str().unwrap(),
+        v["records"][0]["value"].as_str().unwrap(),
+    )])
+    .await;
+    let (s, _) = call(
+        &api,
+        "POST",
+        &format!("/api/v1/admin/domains/{domain}/verify"),
+        &acme,
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     let before = integration_tests::portal_support::partition(&api, "globex").await;
     for (d, status, words) in [
@@ -457,17 +765,56 @@ async fn public_suffixes_the_receiving_domain_and_other_tenants_subdomains_are_r
         (&format!("eu.{domain}") as &str, 409, "another organisation"),
         (&domain as &str, 409, "another organisation"),
     ] {
-        let (s, v) = call(&api, "POST", "/api/v1/admin/domains", &globex, Some(json!({"domain": d}))).await;
+        let (s, v) = call(
+            &api,
+            "POST",
+            "/api/v1/admin/domains",
+            &globex,
+            Some(json!({"domain": d})),
+        )
+        .await;
         assert_eq!(s, status, "{d}: {v}");
-        assert!(v["message"].as_str().unwrap_or("").contains(words), "{d}: {v}");
+        assert!(
+            v["message"].as_str().unwrap_or("").contains(words),
+            "{d}: {v}"
+        );
     }
-    assert!(api.store().claims("globex", t(T0)).await.unwrap().is_empty(), "no claim made");
-    assert_eq!(integration_tests::portal_support::partition(&api, "globex").await, before, "nothing changed");
+    assert!(
+        api.store()
+            .claims("globex", t(T0))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no claim made"
+    );
+    assert_eq!(
+        integration_tests::portal_support::partition(&api, "globex").await,
+        before,
+        "nothing changed"
+    );
     // Nor can a configuration change add an unproven domain.
     let mut cfg = api.store().get_config("globex").await.unwrap().unwrap();
     cfg.domains.push("unproven.example".into());
-    let (s, v) = call(&api, "PUT", "/api/v1/admin/config", &globex, Some(serde_json::to_value(&cfg).unwrap())).await;
+    let (s, v) = call(
+        &api,
+        "PUT",
+        "/api/v1/admin/config",
+        &globex,
+        Some(serde_json::to_value(&cfg).unwrap()),
+    )
+    .await;
     assert_eq!(s, 422, "{v}");
-    assert!(v["message"].as_str().unwrap_or("").contains("not proven"), "{v}");
-    assert_eq!(api.store().get_config("globex").await.unwrap().unwrap().domains, vec!["globex.test"]);
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("not proven"),
+        "{v}"
+    );
+    assert_eq!(
+        api.store()
+            .get_config("globex")
+            .await
+            .unwrap()
+            .unwrap()
+            .domains,
+        vec!["globex.test"]
+    );
 }

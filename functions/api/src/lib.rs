@@ -40,10 +40,10 @@ use shared::app::send_mail::SendMail;
 use shared::domain::identity::IdentitySettings;
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
+use shared::ports::domains::{DomainClaims, DomainProofs, SendingIdentities};
 use shared::ports::mail::{MailSender, RouteTransport};
 use shared::ports::notify::{AlertChannels, EventBus};
 use shared::ports::secrets::SecretSource;
-use shared::ports::domains::{DomainClaims, DomainProofs, SendingIdentities};
 use shared::ports::store::{
     ConfigStore, ContinuityStore, ContinuityViews, DirectoryStore, DomainOwners, MailStore,
     MailboxStore, QueueFiguresSource, QueueViews,

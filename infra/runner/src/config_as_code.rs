@@ -9,8 +9,8 @@
 
 use chrono::{DateTime, Utc};
 use shared::adapters::dynamodb::DynamoStore;
-use shared::domain::config_as_code::{self, OrgPlan};
 use shared::app::domains::{operator, DomainError, Domains};
+use shared::domain::config_as_code::{self, OrgPlan};
 use shared::ports::store::{ConfigStore, DomainOwners};
 use std::path::Path;
 
@@ -61,8 +61,9 @@ pub async fn apply(
             .get_config(&cfg.org_id)
             .await
             .map_err(|e| format!("organisation {}: {e}", cfg.org_id))?;
-        let Err(DomainError::NotProven { .. }) =
-            domains.require_proven(&cfg.org_id, stored.as_ref(), cfg).await
+        let Err(DomainError::NotProven { .. }) = domains
+            .require_proven(&cfg.org_id, stored.as_ref(), cfg)
+            .await
         else {
             continue;
         };

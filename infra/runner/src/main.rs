@@ -323,7 +323,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             let recv = tokio::net::TcpListener::bind(recv_addr)
                 .await
                 .map_err(|e| format!("receiving {recv_addr}: {e}"))?;
-            let judge = Arc::new(local_runner::verdicts::Judge::from_env("receiving.localhost")?);
+            let judge = Arc::new(local_runner::verdicts::Judge::from_env(
+                "receiving.localhost",
+            )?);
             tokio::spawn(receiving::serve(recv, mail, clock.clone(), judge));
             // The HTTP API, with the runner's own identity provider (demo users sign in on its
             // form; `GET /dev/token` on the control API issues bearer tokens).

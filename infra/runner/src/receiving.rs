@@ -38,7 +38,10 @@ pub async fn serve(
             Ok((stream, peer)) => {
                 let (deps, clock, judge) = (deps.clone(), clock.clone(), judge.clone());
                 tokio::spawn(async move {
-                    let c = Client { ip: peer.ip(), judge: &judge };
+                    let c = Client {
+                        ip: peer.ip(),
+                        judge: &judge,
+                    };
                     if let Err(e) = session(stream, &deps, clock.as_ref(), &c).await {
                         tracing::debug!(%peer, error = %e, "receiving session ended with an error");
                     }
@@ -241,7 +244,10 @@ async fn receive(
     raw: Vec<u8>,
 ) -> String {
     let id = ses_message_id();
-    let verdicts = client.judge.judge(client.ip, env.helo, env.sender, &raw).await;
+    let verdicts = client
+        .judge
+        .judge(client.ip, env.helo, env.sender, &raw)
+        .await;
     let mut stored = format!(
         "Received: from {helo} ([{ip}])\r\n\tby receiving.localhost (SES receiving stand-in) with ESMTP id {id};\r\n\t{date}\r\n",
         helo = env.helo.chars().filter(|c| c.is_ascii_graphic()).take(255).collect::<String>(),

@@ -37,7 +37,9 @@ impl Judge {
     /// From `DNS_SERVERS`.
     pub fn from_env(host: &str) -> Result<Self, String> {
         Self::new(
-            &shared::adapters::dns::parse_servers(&std::env::var("DNS_SERVERS").unwrap_or_default())?,
+            &shared::adapters::dns::parse_servers(
+                &std::env::var("DNS_SERVERS").unwrap_or_default(),
+            )?,
             host,
         )
     }
@@ -50,7 +52,9 @@ impl Judge {
                 .await
         } else {
             self.auth
-                .verify_spf(SpfParameters::verify_mail_from(ip, helo, &self.host, sender))
+                .verify_spf(SpfParameters::verify_mail_from(
+                    ip, helo, &self.host, sender,
+                ))
                 .await
         };
         let (dkim, dmarc) = match AuthenticatedMessage::parse(raw) {
@@ -61,13 +65,24 @@ impl Judge {
                     .auth
                     .verify_dmarc(DmarcParameters::new(&msg, &dkim, domain, &spf))
                     .await;
-                (dkim_verdict(dkim.iter().map(|o| o.result())), dmarc_verdict(&dmarc.result()))
+                (
+                    dkim_verdict(dkim.iter().map(|o| o.result())),
+                    dmarc_verdict(&dmarc.result()),
+                )
             }
             None => (Verdict::ProcessingFailed, Verdict::ProcessingFailed),
         };
         Verdicts {
-            spam: if contains_anywhere(raw, GTUBE) { Verdict::Fail } else { Verdict::Pass },
-            virus: if contains_anywhere(raw, EICAR) { Verdict::Fail } else { Verdict::Pass },
+            spam: if contains_anywhere(raw, GTUBE) {
+                Verdict::Fail
+            } else {
+                Verdict::Pass
+            },
+            virus: if contains_anywhere(raw, EICAR) {
+                Verdict::Fail
+            } else {
+                Verdict::Pass
+            },
             spf: spf_verdict(spf.result()),
             dkim,
             dmarc,
@@ -132,6 +147,9 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode(EICAR);
         let raw = format!("From: a@b.test\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n--x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=eicar.com\r\n\r\n{b64}\r\n--x--\r\n");
         assert!(contains_anywhere(raw.as_bytes(), EICAR));
-        assert!(!contains_anywhere(b"From: a@b.test\r\n\r\nclean\r\n", EICAR));
+        assert!(!contains_anywhere(
+            b"From: a@b.test\r\n\r\nclean\r\n",
+            EICAR
+        ));
     }
 }

@@ -61,7 +61,9 @@ impl SendingIdentities for SesIdentities {
             Err(e) => return Err(send_error("CreateEmailIdentity", e)),
         }
         self.identity(domain).await?.ok_or_else(|| {
-            SendError::Transient(format!("SES identity {domain} not readable just after creation"))
+            SendError::Transient(format!(
+                "SES identity {domain} not readable just after creation"
+            ))
         })
     }
 
@@ -74,7 +76,10 @@ impl SendingIdentities for SesIdentities {
             .await
         {
             Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
                 return Ok(None)
             }
             Err(e) => return Err(send_error("GetEmailIdentity", e)),

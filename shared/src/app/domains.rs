@@ -11,8 +11,8 @@
 use crate::domain::config::OrgConfig;
 use crate::domain::continuity::{AuditRecord, Via};
 use crate::domain::domains::{
-    eligible, parents, pending_view, proof_name, proof_value, proven_view, DomainClaim,
-    DomainView, Refusal,
+    eligible, parents, pending_view, proof_name, proof_value, proven_view, DomainClaim, DomainView,
+    Refusal,
 };
 use crate::ports::domains::{DomainClaims, DomainProofs, ProofError, SendingIdentities};
 use crate::ports::error::{PutConfigError, StoreError};
@@ -75,7 +75,11 @@ impl Domains<'_> {
         }
         for p in parents(&d) {
             if owners.get(&p).is_some_and(|o| o != org) {
-                return Err(Refusal::UnderAnotherOrganisation { domain: d, parent: p }.into());
+                return Err(Refusal::UnderAnotherOrganisation {
+                    domain: d,
+                    parent: p,
+                }
+                .into());
             }
         }
         Ok((d, false))
@@ -147,7 +151,9 @@ impl Domains<'_> {
                 match self.config.put_config(&cfg, now).await {
                     Ok(()) => {}
                     Err(PutConfigError::Store(e)) => return Err(e.into()),
-                    Err(e) => tracing::warn!(org, domain = %d, error = %e, "proven domain not added to the configuration"),
+                    Err(e) => {
+                        tracing::warn!(org, domain = %d, error = %e, "proven domain not added to the configuration")
+                    }
                 }
             }
         }
@@ -159,7 +165,11 @@ impl Domains<'_> {
 
     /// The organisation's domains: proven ones (its configuration's) with their records and
     /// status, then pending claims with the record to publish.
-    pub async fn list(&self, org: &str, now: DateTime<Utc>) -> Result<Vec<DomainView>, DomainError> {
+    pub async fn list(
+        &self,
+        org: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DomainView>, DomainError> {
         let mut out = Vec::new();
         let domains = self
             .config
@@ -200,7 +210,14 @@ impl Domains<'_> {
         require_proven(self.owners, org, before, after).await
     }
 
-    async fn record(&self, org: &str, what: &str, domain: &str, by: &Requester, now: DateTime<Utc>) {
+    async fn record(
+        &self,
+        org: &str,
+        what: &str,
+        domain: &str,
+        by: &Requester,
+        now: DateTime<Utc>,
+    ) {
         let record = AuditRecord {
             org_id: org.to_string(),
             at: now,

@@ -230,7 +230,11 @@ impl Inbound<'_> {
             );
             tracing::warn!(org = org_id, ses_id = %r.ses_id, "virus quarantined");
             return Ok(
-                match self.mail.quarantine(&aside, &aside.audit("service:inbound")).await? {
+                match self
+                    .mail
+                    .quarantine(&aside, &aside.audit("service:inbound"))
+                    .await?
+                {
                     AcceptOutcome::Accepted => OrgResult::Quarantined,
                     AcceptOutcome::Duplicate => OrgResult::Duplicate,
                 },

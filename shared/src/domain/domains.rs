@@ -206,8 +206,14 @@ mod tests {
 
     #[test]
     fn eligibility() {
-        assert_eq!(eligible("Acme.Example.", "continuity.example.org"), Ok("acme.example".into()));
-        assert_eq!(eligible("eu.acme.co.uk", "c.example.org"), Ok("eu.acme.co.uk".into()));
+        assert_eq!(
+            eligible("Acme.Example.", "continuity.example.org"),
+            Ok("acme.example".into())
+        );
+        assert_eq!(
+            eligible("eu.acme.co.uk", "c.example.org"),
+            Ok("eu.acme.co.uk".into())
+        );
         for (d, want) in [
             ("co.uk", Refusal::PublicSuffix("co.uk".into())),
             ("github.io", Refusal::PublicSuffix("github.io".into())),
@@ -233,7 +239,10 @@ mod tests {
 
     #[test]
     fn parents_stop_at_the_public_suffix() {
-        assert_eq!(parents("a.b.acme.co.uk"), vec!["b.acme.co.uk", "acme.co.uk"]);
+        assert_eq!(
+            parents("a.b.acme.co.uk"),
+            vec!["b.acme.co.uk", "acme.co.uk"]
+        );
         assert!(parents("acme.example").is_empty());
     }
 
@@ -257,6 +266,9 @@ mod tests {
         assert!(v.records.iter().any(|r| r.kind == "MX"
             && r.value == "10 inbound-smtp.eu-west-1.amazonaws.com"
             && !r.optional));
-        assert!(v.records.iter().any(|r| r.optional && r.name == "mail.acme.example"));
+        assert!(v
+            .records
+            .iter()
+            .any(|r| r.optional && r.name == "mail.acme.example"));
     }
 }

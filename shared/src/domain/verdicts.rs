@@ -318,7 +318,11 @@ mod tests {
             (ProcessingFailed, Gray, false),
             (Fail, Gray, false),
         ] {
-            assert_eq!(verdicts(spf, dmarc).sender_authenticated(), ok, "{spf:?} {dmarc:?}");
+            assert_eq!(
+                verdicts(spf, dmarc).sender_authenticated(),
+                ok,
+                "{spf:?} {dmarc:?}"
+            );
         }
         assert!(Origin::Submitted.may_bounce());
         assert!(!Origin::Received {
@@ -329,8 +333,8 @@ mod tests {
 
     #[test]
     fn the_ses_names_are_read() {
-        let v: Verdicts = serde_json::from_str(r#"{"spam":"FAIL","spf":"PROCESSING_FAILED"}"#)
-            .expect("verdicts");
+        let v: Verdicts =
+            serde_json::from_str(r#"{"spam":"FAIL","spf":"PROCESSING_FAILED"}"#).expect("verdicts");
         assert_eq!(v.spam, Verdict::Fail);
         assert_eq!(v.spf, Verdict::ProcessingFailed);
         assert_eq!(v.dkim, Verdict::Gray, "missing: not judged");
@@ -360,10 +364,20 @@ mod tests {
         assert!(out.contains("Authentication-Results: mx.continuity.test;\r\n\tspf=fail smtp.mailfrom=alice@example.org;\r\n\tdkim=pass (verdict of Amazon SES receiving);\r\n\tdmarc=pass header.from=example.org\r\n"), "{out}");
         assert!(out.contains("X-Spam-Flag: YES\r\n"));
         assert!(!out.contains("X-Spam-Flag: NO"));
-        assert!(!out.contains("smtp.mailfrom=x@evil.test"), "the forged field is gone: {out}");
-        assert!(out.contains("Authentication-Results: other.example; spf=fail"), "others' stay");
+        assert!(
+            !out.contains("smtp.mailfrom=x@evil.test"),
+            "the forged field is gone: {out}"
+        );
+        assert!(
+            out.contains("Authentication-Results: other.example; spf=fail"),
+            "others' stay"
+        );
         assert!(out.contains("\r\n\r\nAuthentication-Results: mx.continuity.test; body text stays"));
-        assert_eq!(out.matches("Authentication-Results: mx.continuity.test").count(), 2);
+        assert_eq!(
+            out.matches("Authentication-Results: mx.continuity.test")
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -38,8 +38,11 @@ pub trait DomainClaims: Send + Sync {
     /// Stores (or replaces) the organisation's claim of a domain.
     async fn put_claim(&self, org_id: &str, claim: &DomainClaim) -> Result<(), StoreError>;
     /// The organisation's pending claims, not lapsed at `now`.
-    async fn claims(&self, org_id: &str, now: DateTime<Utc>)
-        -> Result<Vec<DomainClaim>, StoreError>;
+    async fn claims(
+        &self,
+        org_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DomainClaim>, StoreError>;
     /// Records the proof: the domain's ownership item, for `org_id`, with the proof's time, if
     /// no other organisation owns it (`false` otherwise); the claim is removed.
     async fn record_proof(

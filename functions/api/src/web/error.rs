@@ -153,7 +153,8 @@ impl From<shared::app::domains::DomainError> for ApiError {
         use shared::app::domains::DomainError as D;
         use shared::domain::domains::Refusal;
         match e {
-            D::Refused(Refusal::Taken(_)) | D::Refused(Refusal::UnderAnotherOrganisation { .. }) => {
+            D::Refused(Refusal::Taken(_))
+            | D::Refused(Refusal::UnderAnotherOrganisation { .. }) => {
                 ApiError::conflict(e.to_string())
             }
             D::NoClaim(_) => ApiError::not_found(e.to_string()),

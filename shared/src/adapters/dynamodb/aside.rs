@@ -59,7 +59,10 @@ impl DynamoStore {
             self.put_new(aside_item(r)?)?,
             self.put_new(audit_item(audit)?)?,
         ];
-        match self.transact("TransactWriteItems quarantine", items).await? {
+        match self
+            .transact("TransactWriteItems quarantine", items)
+            .await?
+        {
             Transacted::Written => Ok(AcceptOutcome::Accepted),
             Transacted::Refused(c) if c.failed_items().next().is_some() => {
                 Ok(AcceptOutcome::Duplicate)

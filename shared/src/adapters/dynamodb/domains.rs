@@ -73,7 +73,10 @@ impl DomainClaims for DynamoStore {
             )?,
             self.tx_delete(Delete::builder().set_key(Some(key(org_pk(org_id), claim_sk(domain)))))?,
         ];
-        match self.transact("TransactWriteItems domain proof", items).await? {
+        match self
+            .transact("TransactWriteItems domain proof", items)
+            .await?
+        {
             Transacted::Written => Ok(true),
             Transacted::Refused(c) if c.failed(0) => Ok(false),
             Transacted::Refused(c) => Err(c.into_error()),

@@ -64,8 +64,9 @@ fn parse_queued(org_id: &str, item: &Item) -> Result<QueuedMessage, StoreError> 
         size: get_n_or(item, "size", 0)?,
         // Items queued before verdicts were kept read as received and not judged (no bounce).
         origin: match opt_s(item, "origin") {
-            Some(o) => serde_json::from_str(&o)
-                .map_err(|e| corrupt(item, format!("origin: {e}")))?,
+            Some(o) => {
+                serde_json::from_str(&o).map_err(|e| corrupt(item, format!("origin: {e}")))?
+            }
             None => Origin::Received {
                 verdicts: Default::default(),
             },
