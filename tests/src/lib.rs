@@ -139,6 +139,9 @@ pub struct MailServerOptions {
     pub relay: Vec<(String, u16)>,
     /// Largest message accepted (bytes); default aiosmtpd's 32 MiB.
     pub max_size: Option<usize>,
+    /// With `tls`: a client certificate issued by this CA (PEM file) is required, as a connector
+    /// that identifies its sender by certificate requires it.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A real SMTP server (aiosmtpd) on 127.0.0.1, standing in for the organisation's server.
@@ -173,6 +176,9 @@ impl MailServer {
         if self.options.tls {
             let (cert, key) = test_cert();
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            if let Some(ca) = &self.options.client_ca {
+                cmd.arg("--tls-client-ca").arg(ca);
+            }
         }
         if let Some((u, p)) = &self.options.auth {
             cmd.args(["--auth-user", u, "--auth-password", p]);
@@ -356,6 +362,7 @@ pub async fn submission_server(secret: &str, relay: Vec<(String, u16)>) -> MailS
         auth: Some((PROBE_USER.into(), password)),
         relay,
         max_size: None,
+        client_ca: None,
     })
     .await
 }
@@ -648,30 +655,48 @@ pub fn t(s: &str) -> DateTime<Utc> {
 /// The bounce sender of the tests (verified in moto by [`mail_deps`]).
 pub const BOUNCE_SENDER: &str = "mailer-daemon@continuity.test";
 
-/// The inbound and queue functions' dependencies on the local services: `store`'s table, a
-/// fresh mail bucket, the bounce sender verified in moto's SES.
-pub async fn mail_deps(
-    store: shared::adapters::dynamodb::DynamoStore,
-    clock: Arc<dyn Clock>,
-) -> inbound::Deps {
-    let sdk = sdk().await;
-    let settings = inbound::Settings {
+/// The inbound and queue functions' settings in tests: `store`'s table, a fresh mail bucket.
+pub fn mail_settings(store: &shared::adapters::dynamodb::DynamoStore) -> inbound::Settings {
+    inbound::Settings {
         table: store.table().to_string(),
         bucket: unique("mail").to_lowercase(),
         prefix: "inbound/".into(),
         bounce_sender: BOUNCE_SENDER.into(),
         helo: SERVICE_HOST.into(),
         ca_bundle: None,
+        client_cert_secret: None,
         fan_out: 16,
-    };
-    let mut deps = inbound::Deps::new(&settings, &sdk, clock).expect("inbound deps");
+    }
+}
+
+/// The inbound and queue functions' dependencies on the local services: `store`'s table, a
+/// fresh mail bucket, the bounce sender verified in moto's SES.
+pub async fn mail_deps(
+    store: shared::adapters::dynamodb::DynamoStore,
+    clock: Arc<dyn Clock>,
+) -> inbound::Deps {
+    let settings = mail_settings(&store);
+    mail_deps_from(&settings, store, clock)
+        .await
+        .expect("inbound deps")
+}
+
+/// As [`mail_deps`] with `settings`, started as the functions start ([`inbound::Deps::start`]:
+/// the client certificate read from moto's Secrets Manager): its refusal as it is.
+pub async fn mail_deps_from(
+    settings: &inbound::Settings,
+    store: shared::adapters::dynamodb::DynamoStore,
+    clock: Arc<dyn Clock>,
+) -> Result<inbound::Deps, String> {
+    let sdk = sdk().await;
+    let mut deps = inbound::Deps::start(settings, &sdk, clock).await?;
     deps.store = store;
     deps.raw.ensure_bucket().await.expect("create bucket");
     deps.bouncer
         .verify_sender(BOUNCE_SENDER)
         .await
         .expect("verify bounce sender");
-    deps
+    Ok(deps)
 }
 
 /// A set-up for inbound mail on virtual time: a fresh table, the functions' dependencies, and

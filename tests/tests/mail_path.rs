@@ -818,3 +818,138 @@ async fn public_suffixes_the_receiving_domain_and_other_tenants_subdomains_are_r
         vec!["globex.test"]
     );
 }
+
+/// A CA and a client certificate for `cn` it issued (`infra/local/make-client-cert.sh`):
+/// `(dir, ca.pem, client.pem's text)`.
+fn client_certificate(cn: &str) -> (TempDir, std::path::PathBuf, String) {
+    let dir = TempDir::new("continuity-client-cert");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/local/make-client-cert.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .arg(dir.path())
+        .arg(cn)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run make-client-cert.sh");
+    assert!(status.success(), "make-client-cert.sh failed");
+    let pem = std::fs::read_to_string(dir.path().join("client.pem")).expect("client.pem");
+    let ca = dir.path().join("ca.pem");
+    (dir, ca, pem)
+}
+
+#[tokio::test]
+async fn a_connector_that_identifies_the_service_by_certificate_gets_it_from_secrets_manager() {
+    init_tracing();
+    let (_dir, ca, pem) = client_certificate(SERVICE_HOST);
+    // The organisation's server as an Exchange connector restricted to a certificate: STARTTLS,
+    // and no session without a client certificate from its CA.
+    let server = MailServer::start(MailServerOptions {
+        tls: true,
+        client_ca: Some(ca),
+        ..Default::default()
+    })
+    .await;
+    let store = fresh_store().await;
+    let clock = shared::adapters::clock::VirtualClock::new(t(T0));
+    let secret = unique("smtp-client-cert");
+    put_secret(&secret, &pem).await;
+    let mut settings = mail_settings(&store);
+    settings.ca_bundle = Some(test_cert().0.display().to_string());
+    settings.client_cert_secret = Some(secret.clone());
+    let deps = mail_deps_from(&settings, store.clone(), Arc::new(clock.clone()))
+        .await
+        .expect("started with the certificate");
+    assert!(deps.relay.has_client_certificate());
+    let rig = MailRig {
+        clock: clock.clone(),
+        deps: Arc::new(deps),
+    };
+    let mut cfg = rig.org("crt", &[server.port]).await;
+    cfg.routes[0].tls = shared::domain::config::RouteTls::StarttlsRequired;
+    rig.put_config(&cfg).await;
+
+    let tok = token("cert");
+    let (_, r) = rig
+        .receive(
+            "alice@example.org",
+            &["bob@crt.test"],
+            &message(&tok, "bob@crt.test"),
+        )
+        .await;
+    assert!(
+        matches!(r.organisations["crt"], OrgResult::Done { delivered: 1, .. }),
+        "{r:?}"
+    );
+    let got = server.messages();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].contains(&format!(
+            "X-Continuity-Session: tls=yes; auth=-; helo={SERVICE_HOST}; cert={SERVICE_HOST}\r\n"
+        )),
+        "{}",
+        got[0]
+    );
+
+    // Without the certificate the connector refuses the session: the message waits in the
+    // queue with the reason, the server has nothing new.
+    let mut plain = mail_settings(&store);
+    plain.ca_bundle = settings.ca_bundle.clone();
+    let without = MailRig {
+        clock: clock.clone(),
+        deps: Arc::new(
+            mail_deps_from(&plain, store.clone(), Arc::new(clock.clone()))
+                .await
+                .expect("deps"),
+        ),
+    };
+    let tok2 = token("nocert");
+    let (id, r) = without
+        .receive(
+            "alice@example.org",
+            &["bob@crt.test"],
+            &message(&tok2, "bob@crt.test"),
+        )
+        .await;
+    assert!(
+        matches!(r.organisations["crt"], OrgResult::Queued { .. }),
+        "{r:?}"
+    );
+    assert_eq!(
+        server.messages().len(),
+        1,
+        "nothing delivered without the certificate"
+    );
+    let snap = snapshot(&store, "crt").await;
+    let q = snap.queued.iter().find(|q| q.id == id).expect("queued");
+    assert!(q.last_error.is_some(), "{q:?}");
+
+    // A secret that holds no usable certificate and key stops the start, naming the secret.
+    let cert_only = pem[..pem.find("-----BEGIN PRIVATE KEY-----").expect("key")].to_string();
+    let (_other_dir, _, other) = client_certificate("other.continuity.test");
+    let other_key = &other[other.find("-----BEGIN PRIVATE KEY-----").expect("key")..];
+    for (case, value, reason) in [
+        ("no key", cert_only.clone(), "no private key"),
+        ("not PEM", "hunter2".to_string(), "no certificate"),
+        (
+            "another certificate's key",
+            format!("{cert_only}{other_key}"),
+            "do not fit together",
+        ),
+    ] {
+        let name = unique("smtp-client-cert-bad");
+        put_secret(&name, &value).await;
+        settings.client_cert_secret = Some(name.clone());
+        let err = mail_deps_from(&settings, store.clone(), Arc::new(clock.clone()))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{case}: started"));
+        assert!(err.contains(&name) && err.contains(reason), "{case}: {err}");
+    }
+    settings.client_cert_secret = Some(unique("smtp-client-cert-missing"));
+    let err = mail_deps_from(&settings, store.clone(), Arc::new(clock))
+        .await
+        .err()
+        .expect("a missing secret stops the start");
+    assert!(err.contains("SMTP_CLIENT_CERT_SECRET"), "{err}");
+}

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent};
 use shared::adapters::s3::S3RawMessages;
+use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::ses::SesMailSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::inbound::{Inbound, InboundError, InboundReport, Receipt};
@@ -24,6 +25,7 @@ use shared::domain::verdicts::{Verdict, Verdicts};
 use shared::ports::clock::Clock;
 use shared::ports::error::Failure;
 use shared::ports::error::StoreError;
+use shared::ports::secrets::SecretSource;
 use std::sync::Arc;
 
 /// Settings read once from the environment at start-up.
@@ -41,6 +43,9 @@ pub struct Settings {
     pub helo: String,
     /// `SMTP_CA_BUNDLE`: optional PEM file of extra trusted CAs for `starttls-required` routes.
     pub ca_bundle: Option<String>,
+    /// `SMTP_CLIENT_CERT_SECRET`: optional Secrets Manager secret (name or ARN) holding the
+    /// client certificate and its private key (PEM) presented to organisations' servers.
+    pub client_cert_secret: Option<String>,
     /// `QUEUE_FAN_OUT`: organisations the queue handles at once (default 16).
     pub fan_out: usize,
 }
@@ -74,6 +79,9 @@ impl Settings {
             ca_bundle: std::env::var("SMTP_CA_BUNDLE")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            client_cert_secret: std::env::var("SMTP_CLIENT_CERT_SECRET")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
             fan_out: env_or("QUEUE_FAN_OUT", 16usize)?.max(1),
         })
     }
@@ -115,6 +123,30 @@ impl Deps {
             helo: settings.helo.clone(),
             fan_out: settings.fan_out,
         })
+    }
+
+    /// As [`Deps::new`], then the client certificate read from Secrets Manager when one is
+    /// configured: the functions' start-up. A secret that cannot be read or holds no usable
+    /// certificate and key stops the start with the reason (delivering without the certificate
+    /// would only meet the connector's refusal).
+    pub async fn start(
+        settings: &Settings,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let mut deps = Self::new(settings, sdk, clock)?;
+        if let Some(name) = &settings.client_cert_secret {
+            let secrets = SecretsManagerSource::from_sdk(sdk, std::time::Duration::ZERO);
+            let pem = secrets
+                .secret(name)
+                .await
+                .map_err(|e| format!("SMTP_CLIENT_CERT_SECRET {name}: {e}"))?;
+            deps.relay = deps
+                .relay
+                .with_client_certificate(&pem)
+                .map_err(|e| format!("SMTP_CLIENT_CERT_SECRET {name}: {e}"))?;
+        }
+        Ok(deps)
     }
 
     pub fn courier(&self) -> Courier<'_> {

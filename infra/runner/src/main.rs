@@ -263,7 +263,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 "queue" => {
                     let inbound_settings = inbound::Settings::from_env()?;
-                    let deps = inbound::Deps::new(&inbound_settings, &sdk, Arc::new(SystemClock))?;
+                    let deps = inbound::Deps::start(&inbound_settings, &sdk, Arc::new(SystemClock))
+                        .await?;
                     let report = inbound::handle_queue(&deps, inbound::ScheduledEvent { time: at })
                         .await
                         .map_err(|e| e.to_string())?;
@@ -299,7 +300,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             let deps = Arc::new(Deps::new(&settings, &sdk, clock.clone())?);
             let inbound_settings = inbound::Settings::from_env()?;
-            let mail = Arc::new(inbound::Deps::new(&inbound_settings, &sdk, clock.clone())?);
+            let mail =
+                Arc::new(inbound::Deps::start(&inbound_settings, &sdk, clock.clone()).await?);
             if create_table {
                 ensure_table(&deps.store).await?;
                 mail.raw.ensure_bucket().await.map_err(|e| e.to_string())?;
