@@ -75,11 +75,17 @@ impl DnsServer {
         ])
         .arg(format!("--port={}", self.port));
         for (name, value) in &self.records {
-            // dnsmasq splits on commas: a long value goes as 255-byte strings, quoted.
+            // dnsmasq splits the value on commas into character-strings (each at most 255
+            // bytes; resolvers join them) and takes quotes literally when given as an argument:
+            // a long value goes as unquoted 255-byte pieces; a comma cannot be expressed.
+            assert!(
+                !value.contains(','),
+                "TXT {name}: a comma cannot be served by dnsmasq ({value:?})"
+            );
             let parts: Vec<String> = value
                 .as_bytes()
                 .chunks(255)
-                .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+                .map(|c| String::from_utf8_lossy(c).into_owned())
                 .collect();
             cmd.arg(format!("--txt-record={name},{}", parts.join(",")));
         }

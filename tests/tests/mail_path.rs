@@ -629,7 +629,7 @@ async fn a_domain_joins_only_with_its_dns_proof_and_gets_its_ses_identity() {
     let (s, v) = call(&api, "POST", &verify, &admin, None).await;
     assert_eq!(s, 422, "{v}");
     assert!(
-        v["message"]
+        v["error"]["message"]
             .as_str()
             .unwrap_or("")
             .contains("No TXT record"),
@@ -650,7 +650,10 @@ async fn a_domain_joins_only_with_its_dns_proof_and_gets_its_ses_identity() {
     let (s, v) = call(&api, "POST", &verify, &admin, None).await;
     assert_eq!(s, 422, "{v}");
     assert!(
-        v["message"].as_str().unwrap_or("").contains("do not hold"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("do not hold"),
         "{v}"
     );
     assert_eq!(
@@ -667,17 +670,6 @@ async fn a_domain_joins_only_with_its_dns_proof_and_gets_its_ses_identity() {
     let (s, v) = call(&api, "POST", &verify, &admin, None).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["status"], "proven");
-    let cnames: Vec<&Value> = v["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["type"] == "CNAME")
-        .collect();
-    assert_eq!(cnames.len(), 3, "Easy DKIM's three tokens: {v}");
-    assert!(cnames[0]["value"]
-        .as_str()
-        .unwrap()
-        .ends_with(".dkim.amazonses.com"));
     assert_eq!(
         api.store()
             .get_config("acme")
@@ -687,6 +679,9 @@ async fn a_domain_joins_only_with_its_dns_proof_and_gets_its_ses_identity() {
             .domains,
         vec!["acme.test".to_string(), domain.clone()]
     );
+    // The SES identity exists, and the API shows a DKIM CNAME for each of its tokens. (Real SES
+    // gives Easy DKIM's three tokens; moto 5.2 gives none, so here the count is moto's: the
+    // token-to-record mapping is `shared::domain::domains`' unit test `views`.)
     let ses = aws_sdk_sesv2::Client::new(&sdk().await);
     let id = ses
         .get_email_identity()
@@ -694,7 +689,46 @@ async fn a_domain_joins_only_with_its_dns_proof_and_gets_its_ses_identity() {
         .send()
         .await
         .expect("identity in moto");
-    assert_eq!(id.dkim_attributes().map(|d| d.tokens().len()), Some(3));
+    assert_eq!(
+        id.identity_type(),
+        Some(&aws_sdk_sesv2::types::IdentityType::Domain)
+    );
+    let tokens: Vec<String> = id
+        .dkim_attributes()
+        .map(|d| d.tokens().to_vec())
+        .unwrap_or_default();
+    let cnames: Vec<(&str, &str)> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "CNAME")
+        .map(|r| (r["name"].as_str().unwrap(), r["value"].as_str().unwrap()))
+        .collect();
+    let expected: Vec<(String, String)> = tokens
+        .iter()
+        .map(|t| {
+            (
+                format!("{t}._domainkey.{domain}"),
+                format!("{t}.dkim.amazonses.com"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cnames,
+        expected
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+        "{v}"
+    );
+    assert!(
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["type"] == "MX" && r["value"] == "10 inbound-smtp.us-east-1.amazonaws.com"),
+        "{v}"
+    );
     let (s, list) = call(&api, "GET", "/api/v1/admin/domains", &admin, None).await;
     assert_eq!(s, 200);
     assert!(
@@ -775,7 +809,7 @@ async fn public_suffixes_the_receiving_domain_and_other_tenants_subdomains_are_r
         .await;
         assert_eq!(s, status, "{d}: {v}");
         assert!(
-            v["message"].as_str().unwrap_or("").contains(words),
+            v["error"]["message"].as_str().unwrap_or("").contains(words),
             "{d}: {v}"
         );
     }
@@ -805,7 +839,10 @@ async fn public_suffixes_the_receiving_domain_and_other_tenants_subdomains_are_r
     .await;
     assert_eq!(s, 422, "{v}");
     assert!(
-        v["message"].as_str().unwrap_or("").contains("not proven"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not proven"),
         "{v}"
     );
     assert_eq!(

@@ -150,7 +150,7 @@ impl MessageRef {
 
     /// Reads a sort key of `mailbox` back (`None` if it is not one of that mailbox's items).
     pub fn from_sort_key(mailbox: &str, sk: &str) -> Option<MessageRef> {
-        for folder in [Folder::Inbox, Folder::Sent] {
+        for folder in [Folder::Inbox, Folder::Sent, Folder::Junk] {
             let prefix = format!("{}#{mailbox}#", folder.prefix());
             if let Some(rest) = sk.strip_prefix(&prefix) {
                 let (ms, id) = rest.split_once('#')?;
@@ -325,6 +325,16 @@ mod tests {
             Some(r.clone())
         );
         assert_eq!(MessageRef::from_sort_key("eve@acme.test", &sk), None);
+        // Every folder's keys read back as that folder (a spam filing is listed in Junk).
+        for folder in [Folder::Inbox, Folder::Sent, Folder::Junk] {
+            let r = MessageRef::new(folder, t("2026-11-23T10:00:00Z"), "abc-123");
+            assert_eq!(
+                MessageRef::from_sort_key("bob@acme.test", &r.sort_key("bob@acme.test")),
+                Some(r.clone()),
+                "{folder:?}"
+            );
+            assert_eq!(MessageRef::parse(&r.encode()), Some(r));
+        }
         for bad in [
             "",
             "x1700000000000abc",
