@@ -743,7 +743,7 @@ async fn a_domain_joins_only_with_its_dns_proof_and_gets_its_ses_identity() {
     use shared::ports::store::DomainOwners;
     assert_eq!(
         api.store()
-            .orgs_for_domains(&[domain.clone()])
+            .orgs_for_domains(std::slice::from_ref(&domain))
             .await
             .unwrap()
             .get(&domain)

@@ -27,7 +27,7 @@ struct Resolved<'a> {
 }
 
 impl Resolved<'_> {
-    fn tag<'v>(v: &'v Value) -> Option<(String, &'v Value)> {
+    fn tag(v: &Value) -> Option<(String, &Value)> {
         match v {
             Value::Tagged(t) => Some((
                 t.tag.to_string().trim_start_matches('!').to_string(),
