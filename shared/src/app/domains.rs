@@ -258,8 +258,11 @@ pub async fn require_proven(
     let names: Vec<String> = added.iter().map(|(_, d)| d.clone()).collect();
     let owners = owners.orgs_for_domains(&names).await?;
     for (index, domain) in added {
-        if owners.get(&domain).map(String::as_str) != Some(org) {
-            return Err(DomainError::NotProven { index, domain });
+        match owners.get(&domain).map(String::as_str) {
+            Some(o) if o == org => {}
+            // Another organisation's: the conflict the store would report too.
+            Some(_) => return Err(DomainError::Refused(Refusal::Taken(domain))),
+            None => return Err(DomainError::NotProven { index, domain }),
         }
     }
     Ok(())

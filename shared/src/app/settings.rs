@@ -117,6 +117,9 @@ impl Settings<'_> {
         match crate::app::domains::require_proven(self.owners, org, before.as_ref(), &cfg).await {
             Ok(()) => {}
             Err(crate::app::domains::DomainError::Store(e)) => return Err(e.into()),
+            Err(crate::app::domains::DomainError::Refused(
+                crate::domain::domains::Refusal::Taken(d),
+            )) => return Err(SettingsError::DomainTaken(d)),
             Err(e) => {
                 tracing::info!(org, error = %e, "configuration refused: domain not proven");
                 return Err(SettingsError::DomainNotProven(e.to_string()));
