@@ -569,6 +569,63 @@ async fn the_queue_view_shows_why_mail_waits_oldest_first() {
         .unwrap();
     assert_eq!(v["count"], 0);
     assert_eq!(v["messages"], json!([]));
+
+    // The portal's page (opened from an alert link) says the same: the queued messages oldest
+    // first with their last error and next try, and a quarantined virus with its reason.
+    let vid = token("virus");
+    mail.raw
+        .put(
+            &format!("{}{vid}", mail.prefix),
+            message("infected", "bob@acme.test"),
+        )
+        .await
+        .unwrap();
+    let virus = Verdicts {
+        virus: shared::domain::verdicts::Verdict::Fail,
+        ..Verdicts::ALL_PASS
+    };
+    let ev = inbound::SesEvent::single(
+        &vid,
+        api.clock.now(),
+        "mallory@example.org",
+        vec!["bob@acme.test".into()],
+        virus,
+    );
+    inbound::handle_ses(&mail, &ev).await.unwrap();
+    let link = api
+        .env
+        .link_keys
+        .sign("acme", "ep1-0", api.clock.now())
+        .expect("sign");
+    let (s, page) = integration_tests::portal_support::get(&api.url(&format!("/l/{link}"))).await;
+    assert_eq!(s, 200, "{page}");
+    let list = &page[page.find("id=\"queued\"").expect("queued list")..];
+    let (first, second) = (
+        list.find("&ldquo;first&rdquo;").expect("first listed"),
+        list.find("&ldquo;second&rdquo;").expect("second listed"),
+    );
+    assert!(first < second, "oldest first: {list}");
+    assert!(list.contains("1 attempt; last error: route 1"), "{list}");
+    assert!(list.contains("next try: 20"), "{list}");
+    let aside = &page[page.find("id=\"set-aside\"").expect("set-aside list")..];
+    assert!(
+        aside.contains("Quarantined (virus)")
+            && aside.contains("mallory@example.org")
+            && aside.contains("virusVerdict FAIL"),
+        "{aside}"
+    );
+    // Another organisation's link shows none of it.
+    let link = api
+        .env
+        .link_keys
+        .sign("globex", "ep1-0", api.clock.now())
+        .expect("sign");
+    let (s, page) = integration_tests::portal_support::get(&api.url(&format!("/l/{link}"))).await;
+    assert_eq!(s, 200);
+    assert!(
+        !page.contains("id=\"queued\"") && !page.contains("id=\"set-aside\""),
+        "{page}"
+    );
 }
 
 async fn call(

@@ -257,6 +257,7 @@ impl Services {
             secrets: self.secrets.as_ref(),
             keys_secret: &self.settings.link_keys_secret,
             views: self.views.as_ref(),
+            queue: self.queue_views.as_ref(),
             continuity: self.continuity(),
         }
     }
