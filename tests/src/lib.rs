@@ -9,6 +9,7 @@ pub mod api;
 pub mod browser;
 pub mod dns;
 pub mod inbox_support;
+pub mod path_cost;
 pub mod portal_support;
 pub mod pricing;
 
