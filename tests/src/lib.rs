@@ -524,7 +524,7 @@ pub async fn deps_with(
             aws_sdk_secretsmanager::Client::new(&sdk),
             Duration::from_secs(3600),
         ),
-        sender: SmtpProbeSender::new(smtp_timeout, Some(ca)),
+        sender: SmtpProbeSender::new(smtp_timeout, Some(ca)).announcing(SERVICE_HOST),
         channels: shared::adapters::notify::AwsChannels::new(&sdk, &env.channel_settings()),
         clock,
         fan_out: 64,

@@ -50,18 +50,6 @@ pub struct Settings {
     pub fan_out: usize,
 }
 
-/// `SMTP_HELO_NAME`: required, a real host name (organisations' servers and connectors check
-/// it, and it names the service in the trace fields it adds), never a `.invalid` placeholder.
-pub fn helo_name() -> Result<String, String> {
-    let name = required_env("SMTP_HELO_NAME")?.trim().to_ascii_lowercase();
-    if !shared::domain::config::is_domain(&name) || name.ends_with(".invalid") {
-        return Err(format!(
-            "SMTP_HELO_NAME {name:?} must be the service's real host name (for example smtp.continuity.example.org)"
-        ));
-    }
-    Ok(name)
-}
-
 impl Settings {
     pub fn from_env() -> Result<Self, String> {
         let bounce_sender = required_env("BOUNCE_SENDER")?;
@@ -75,7 +63,7 @@ impl Settings {
             bucket: required_env("MAIL_BUCKET")?,
             prefix: std::env::var("MAIL_PREFIX").unwrap_or_default(),
             bounce_sender,
-            helo: helo_name()?,
+            helo: shared::adapters::lambda::helo_name(&required_env("SMTP_HELO_NAME")?)?,
             ca_bundle: std::env::var("SMTP_CA_BUNDLE")
                 .ok()
                 .filter(|v| !v.is_empty()),
