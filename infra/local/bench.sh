@@ -47,7 +47,7 @@ echo "Cold start against a stand-in of the Lambda runtime API (exec to first req
 echo "first response, a run over an empty table: one Query to DynamoDB Local):"
 printf '| binary | init | init + first invocation | runs |\n|---|---:|---:|---:|\n'
 export TABLE_NAME=coldstart PORTAL_BASE_URL=https://continuity.test LINK_KEYS_SECRET=unused \
-  ALERT_SENDER=alerts@continuity.test EVENT_BUS_NAME=default
+  ALERT_SENDER=alerts@continuity.test EVENT_BUS_NAME=default SMTP_HELO_NAME=smtp.continuity.test
 target/release/local-runner create-table >/dev/null
 "$CONTINUITY_PYTHON" infra/local/coldstart.py target/release/monitor tests/fixtures/eventbridge-scheduled.json 20
 # BENCH_POSTFIX=1 (default off): the inbound path side by side with a private Postfix instance

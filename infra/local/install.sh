@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # infra/local/install.sh — idempotent installer of the local AWS / SMTP stand-ins.
 #
-# Writes ONLY under ${CONTINUITY_HOME:-$HOME/.cache/email-continuity}; it writes
-# nothing global (no apt, no global pip/npm installs; npm's and pip's download
-# caches are redirected into $CONTINUITY_HOME/.cache too).
+# Writes under ${CONTINUITY_HOME:-$HOME/.cache/email-continuity} (npm's and pip's
+# download caches are redirected into $CONTINUITY_HOME/.cache too), except for one
+# system-wide Debian package: dnsmasq-base (the DNS server the tests serve domain proofs,
+# SPF and DMARC records from), installed with apt as root or through sudo when missing,
+# like install-browser.sh's chromium. No global pip/npm installs.
 # Concurrent runs are serialised with flock on $CONTINUITY_HOME/.install.lock.
 #
 # Layout after a successful run:
@@ -33,6 +35,23 @@ AIOSMTPD_VERSION="1.4.6"
 PYTHON="${PYTHON:-python3}"
 
 die() { echo "install.sh: ERROR: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- dnsmasq (Debian)
+# dnsmasq-base is the binary alone (no system service listening on port 53); the tests start
+# it on loopback ports of their own (tests/src/dns.rs).
+if ! command -v dnsmasq >/dev/null 2>&1 && [[ ! -x /usr/sbin/dnsmasq ]]; then
+  SUDO=()
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null || die "dnsmasq is missing; install it as root: apt-get install -y dnsmasq-base"
+    SUDO=(sudo)
+  fi
+  echo "== installing dnsmasq-base (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends dnsmasq-base >/dev/null 2>&1 \
+    || { "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq --no-install-recommends dnsmasq-base >/dev/null; } \
+    || die "apt-get install dnsmasq-base failed"
+fi
+echo "dnsmasq: $( (command -v dnsmasq || echo /usr/sbin/dnsmasq) )"
 
 # ---------------------------------------------------------------- java
 if ! command -v java >/dev/null 2>&1; then

@@ -5,7 +5,7 @@ Run with the venv python installed by infra/local/install.sh
 ($CONTINUITY_HOME/venv/bin/python, needs aiosmtpd==1.4.6):
 
   mailserver.py --port N [--host 127.0.0.1] --maildir DIR [--mode-file PATH]
-                [--tls-cert PEM --tls-key PEM]
+                [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
                 [--auth-user U --auth-password P]
                 [--relay DOMAIN=HOST:PORT ...]
                 [--hostname NAME] [--max-size BYTES] [--verbose]
@@ -18,7 +18,9 @@ open sessions and exits 0.
 TLS: with --tls-cert/--tls-key, STARTTLS is offered and *required*: every
 command other than EHLO, NOOP, STARTTLS, QUIT is answered
 ``530 Must issue a STARTTLS command first`` until TLS is up.  AUTH is then only
-offered/accepted over TLS.
+offered/accepted over TLS.  With --tls-client-ca, the TLS handshake also requires
+a client certificate issued by that CA (a connector restricted to a certificate);
+without one the handshake fails and nothing is accepted.
 
 AUTH: with --auth-user/--auth-password, AUTH PLAIN and LOGIN are offered and
 MAIL/RCPT/DATA without a successful AUTH get ``530 5.7.0 Authentication
@@ -34,7 +36,8 @@ lines (CRLF-terminated):
   Return-Path: <envelope sender>
   X-Envelope-From: envelope sender
   X-Envelope-To: rcpt1, rcpt2, ...
-  X-Continuity-Session: tls=yes|no; auth=<login>|-; helo=<client helo name>
+  X-Continuity-Session: tls=yes|no; auth=<login>|-; helo=<client helo name>;
+                        cert=<client certificate's CN>|-
 
 Mode file (optional; read fresh on every SMTP command; missing/empty = accept):
   accept           normal
@@ -221,11 +224,14 @@ class Handler:
         auth = session.auth_data
         login = auth.login.decode("utf-8", "replace") if isinstance(auth, LoginPassword) else "-"
         tls = "yes" if session.ssl is not None else "no"
+        peer_cert = (session.ssl or {}).get("peercert") or {}
+        cert = next((v for rdn in peer_cert.get("subject", ()) for k, v in rdn
+                     if k == "commonName"), "-")
         prefix = (
             f"Return-Path: <{sender}>\r\n"
             f"X-Envelope-From: {sender}\r\n"
             f"X-Envelope-To: {', '.join(rcpts)}\r\n"
-            f"X-Continuity-Session: tls={tls}; auth={login}; helo={session.host_name}\r\n"
+            f"X-Continuity-Session: tls={tls}; auth={login}; helo={session.host_name}; cert={cert}\r\n"
         ).encode("utf-8", "surrogateescape")
         path = self.maildir.store(prefix + content)
         msg_id = os.path.basename(path)
@@ -286,6 +292,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--mode-file")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
+    p.add_argument("--tls-client-ca",
+                   help="with --tls-cert: require a client certificate issued by this CA (PEM)")
     p.add_argument("--auth-user")
     p.add_argument("--auth-password")
     p.add_argument("--relay", action="append", default=[], type=parse_relay,
@@ -318,6 +326,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         except (OSError, ssl.SSLError) as e:
             log.error("cannot load TLS cert/key (%s, %s): %s", args.tls_cert, args.tls_key, e)
             return 1
+        if args.tls_client_ca:
+            # As a connector restricted to a certificate: no session without one from this CA.
+            tls_context.verify_mode = ssl.CERT_REQUIRED
+            try:
+                tls_context.load_verify_locations(args.tls_client_ca)
+            except (OSError, ssl.SSLError) as e:
+                log.error("cannot load client CA %s: %s", args.tls_client_ca, e)
+                return 1
 
     auth_enabled = args.auth_user is not None
     want_user = (args.auth_user or "").encode()

@@ -6,10 +6,15 @@
 //! runs once it is back, with the drain rate set high enough not to limit (so the figure is the
 //! queue's own throughput per run), and DynamoDB requests per drained message.
 //! Request units and cost are priced from the requests sent (`tests/src/pricing.rs`), not from
-//! DynamoDB Local's `ConsumedCapacity`. Run with `infra/local/bench.sh`. BENCH_MESSAGES (default
-//! 500) sets the count.
+//! DynamoDB Local's `ConsumedCapacity`. Last, the mail path's price (issue 11,
+//! `tests/src/path_cost.rs`): the egress per month in each NAT mode, and each message's whole path
+//! for 50 users receiving 100 messages a day, from list prices and this run's figures (handler
+//! duration and DynamoDB units at concurrency 1). Run with `infra/local/bench.sh`.
+//! BENCH_MESSAGES (default 500) sets the count; BENCH_MEAN_KB (default 75) the mean message size
+//! priced (the bench's own messages are small).
 
 use futures::stream::{self, StreamExt};
+use integration_tests::path_cost::{self, Egress};
 use integration_tests::pricing::{self, Tally};
 use integration_tests::*;
 use shared::app::inbound::OrgResult;
@@ -36,6 +41,8 @@ async fn main() {
     rig.org("bench", &[server.port]).await;
     let table = rig.store().table().to_string();
     let mut patterns: Vec<(String, Tally, usize)> = Vec::new();
+    // Concurrency 1's handler seconds and DynamoDB USD per message: the path's price below.
+    let mut measured: Option<(f64, f64)> = None;
     println!("| concurrency | messages | wall | messages/s | DynamoDB requests / message | WRU / message | RRU / message | USD / million messages | CPU ms / message |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for concurrency in [1usize, 8] {
@@ -84,6 +91,9 @@ async fn main() {
             per(d.usd()) * 1e6,
             per(cpu) * 1000.0,
         );
+        if concurrency == 1 {
+            measured = Some((per(wall), per(d.usd())));
+        }
         patterns.push((
             format!("delivered at once, concurrency {concurrency}"),
             d,
@@ -152,4 +162,61 @@ async fn main() {
         pricing::USD_PER_MILLION_WRU,
         pricing::USD_PER_MILLION_RRU
     );
+    if let Some((seconds, dynamodb_usd)) = measured {
+        print_path_cost(seconds, dynamodb_usd);
+    }
+}
+
+/// The egress per month in each mode, and the whole path per message (issue 11's figures).
+fn print_path_cost(lambda_seconds: f64, dynamodb_usd: f64) {
+    let size_kb: f64 = std::env::var("BENCH_MEAN_KB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(75.0);
+    const USERS: f64 = 50.0;
+    const PER_USER_DAY: f64 = 100.0;
+    let month = USERS * PER_USER_DAY * 30.0;
+    println!("\n| egress mode | USD / month, fixed | USD / GB to the Internet |");
+    println!("|---|---:|---:|");
+    for e in [Egress::NatGateway, Egress::NatInstance] {
+        println!(
+            "| {} | {:.2} | {:.3} |",
+            e.name(),
+            e.fixed_month(),
+            e.per_gb()
+        );
+    }
+    println!(
+        "| ExistingVpc | 0 (your NAT's own) | {:.3} + your NAT's |",
+        path_cost::TRANSFER_OUT_GB
+    );
+    let m = path_cost::Message {
+        size_kb,
+        lambda_seconds,
+        dynamodb_usd,
+    };
+    println!(
+        "\nWhole path per message ({size_kb} KB, inbound handler {:.0} ms at {} GB, DynamoDB measured above), \
+         {USERS} users x {PER_USER_DAY} messages a day = {month} messages a month:\n",
+        lambda_seconds * 1000.0,
+        path_cost::INBOUND_MEMORY_GB
+    );
+    println!("| egress mode | SES receiving | S3 | Lambda | DynamoDB | NAT + transfer out | USD / 1,000 messages | USD / month (messages + egress fixed) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for e in [Egress::NatGateway, Egress::NatInstance] {
+        let c = path_cost::message_cost(m, e);
+        let k = |x: f64| format!("{:.4}", x * 1000.0);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            e.name(),
+            k(c.ses),
+            k(c.s3),
+            k(c.lambda),
+            k(c.dynamodb),
+            k(c.egress),
+            k(c.total()),
+            c.total() * month + e.fixed_month()
+        );
+    }
+    println!("\nParts in USD per 1,000 messages; list prices (us-east-1) and their pages in tests/src/path_cost.rs.");
 }

@@ -61,6 +61,7 @@ async fn main() {
                             received_at: at,
                             raw_key: &format!("inbound/{ses_id}"),
                             summary: &summary,
+                            folder: shared::domain::mailbox::Folder::Inbox,
                         },
                         &[bob],
                     )

@@ -18,7 +18,7 @@ use integration_tests::{inbound_org, pricing, sms_to, t, Rig};
 use shared::domain::continuity::{Action, Via};
 use shared::domain::directory::UserDirectory;
 use shared::domain::mail::summarize;
-use shared::domain::mailbox::Filing;
+use shared::domain::mailbox::{Filing, Folder};
 use shared::domain::window::WINDOW_SECS;
 use shared::ports::clock::Clock;
 use shared::ports::store::{ConfigStore, ContinuityStore, MailStore};
@@ -105,6 +105,7 @@ async fn one_run(activated: DateTime<Utc>) -> Run {
                 received_at: rig.clock.now(),
                 raw_key: &raw_key,
                 summary: &summary,
+                folder: Folder::Inbox,
             },
             std::slice::from_ref(&bob),
         )

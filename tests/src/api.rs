@@ -74,6 +74,9 @@ impl ApiRig {
             secure_cookies: false,
             secret_cache: Duration::from_secs(0),
             sign_in_floor: Duration::from_millis(50),
+            receiving_domain: crate::RECEIVING_DOMAIN.into(),
+            // Nothing listens on port 9: a test that proves domains gives its own DNS server.
+            dns_servers: vec![SocketAddr::from(([127, 0, 0, 1], 9))],
         };
         let mut services = Services::with_verifier(
             settings,

@@ -81,6 +81,7 @@ impl InboxRig {
                     received_at: at,
                     raw_key: &raw_key,
                     summary: &summary,
+                    folder: shared::domain::mailbox::Folder::Inbox,
                 },
                 &[mailbox.to_string()],
             )

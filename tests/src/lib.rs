@@ -7,7 +7,9 @@
 
 pub mod api;
 pub mod browser;
+pub mod dns;
 pub mod inbox_support;
+pub mod path_cost;
 pub mod portal_support;
 pub mod pricing;
 pub mod sign_in_support;
@@ -139,6 +141,9 @@ pub struct MailServerOptions {
     pub relay: Vec<(String, u16)>,
     /// Largest message accepted (bytes); default aiosmtpd's 32 MiB.
     pub max_size: Option<usize>,
+    /// With `tls`: a client certificate issued by this CA (PEM file) is required, as a connector
+    /// that identifies its sender by certificate requires it.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A real SMTP server (aiosmtpd) on 127.0.0.1, standing in for the organisation's server.
@@ -173,6 +178,9 @@ impl MailServer {
         if self.options.tls {
             let (cert, key) = test_cert();
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            if let Some(ca) = &self.options.client_ca {
+                cmd.arg("--tls-client-ca").arg(ca);
+            }
         }
         if let Some((u, p)) = &self.options.auth {
             cmd.args(["--auth-user", u, "--auth-password", p]);
@@ -275,12 +283,17 @@ pub use shared::adapters::clock::VirtualClock;
 use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::domain::config::{Monitoring, OrgConfig, ProbeMailbox, Route, RouteTls, SubmissionTls};
+pub use shared::domain::verdicts::{Verdict, Verdicts};
 pub use shared::ports::blob::RawMessages;
 pub use shared::ports::clock::Clock;
 use std::sync::Arc;
 
 /// The service's receiving domain in tests.
 pub const PROBE_DOMAIN: &str = "probe.continuity.test";
+/// The service's own mail domain in tests (never an organisation's, P11).
+pub const RECEIVING_DOMAIN: &str = "continuity.test";
+/// The service's host name in tests (`SMTP_HELO_NAME`; the trace fields' `by`).
+pub const SERVICE_HOST: &str = "mx.continuity.test";
 /// Login of the probe mailbox on the test mail servers.
 pub const PROBE_USER: &str = "continuity-probe@acme.test";
 
@@ -352,6 +365,7 @@ pub async fn submission_server(secret: &str, relay: Vec<(String, u16)>) -> MailS
         auth: Some((PROBE_USER.into(), password)),
         relay,
         max_size: None,
+        client_ca: None,
     })
     .await
 }
@@ -512,7 +526,7 @@ pub async fn deps_with(
             aws_sdk_secretsmanager::Client::new(&sdk),
             Duration::from_secs(3600),
         ),
-        sender: SmtpProbeSender::new(smtp_timeout, Some(ca)),
+        sender: SmtpProbeSender::new(smtp_timeout, Some(ca)).announcing(SERVICE_HOST),
         channels: shared::adapters::notify::AwsChannels::new(&sdk, &env.channel_settings()),
         clock,
         fan_out: 64,
@@ -557,6 +571,9 @@ pub struct Rig {
     pub alerts: AlertEnv,
     pub runner: Arc<Runner>,
     pub receiving_port: u16,
+    /// The DNS the receiving stand-in judges SPF, DKIM and DMARC against (no records unless a
+    /// test adds some).
+    pub dns: dns::DnsServer,
     receiving: tokio::task::JoinHandle<()>,
 }
 
@@ -584,16 +601,23 @@ impl Rig {
             .await
             .expect("bind receiving");
         let receiving_port = listener.local_addr().expect("addr").port();
+        let dns = dns::DnsServer::start(&[]).await;
+        let judge = Arc::new(
+            local_runner::verdicts::Judge::new(&dns.servers(), "receiving.localhost")
+                .expect("judge"),
+        );
         let receiving = tokio::spawn(local_runner::receiving::serve(
             listener,
             mail,
             Arc::new(OffsetClock(clock.clone(), arrival_delay)),
+            judge,
         ));
         Rig {
             clock,
             alerts,
             runner,
             receiving_port,
+            dns,
             receiving,
         }
     }
@@ -634,30 +658,48 @@ pub fn t(s: &str) -> DateTime<Utc> {
 /// The bounce sender of the tests (verified in moto by [`mail_deps`]).
 pub const BOUNCE_SENDER: &str = "mailer-daemon@continuity.test";
 
+/// The inbound and queue functions' settings in tests: `store`'s table, a fresh mail bucket.
+pub fn mail_settings(store: &shared::adapters::dynamodb::DynamoStore) -> inbound::Settings {
+    inbound::Settings {
+        table: store.table().to_string(),
+        bucket: unique("mail").to_lowercase(),
+        prefix: "inbound/".into(),
+        bounce_sender: BOUNCE_SENDER.into(),
+        helo: SERVICE_HOST.into(),
+        ca_bundle: None,
+        client_cert_secret: None,
+        fan_out: 16,
+    }
+}
+
 /// The inbound and queue functions' dependencies on the local services: `store`'s table, a
 /// fresh mail bucket, the bounce sender verified in moto's SES.
 pub async fn mail_deps(
     store: shared::adapters::dynamodb::DynamoStore,
     clock: Arc<dyn Clock>,
 ) -> inbound::Deps {
+    let settings = mail_settings(&store);
+    mail_deps_from(&settings, store, clock)
+        .await
+        .expect("inbound deps")
+}
+
+/// As [`mail_deps`] with `settings`, started as the functions start ([`inbound::Deps::start`]:
+/// the client certificate read from moto's Secrets Manager): its refusal as it is.
+pub async fn mail_deps_from(
+    settings: &inbound::Settings,
+    store: shared::adapters::dynamodb::DynamoStore,
+    clock: Arc<dyn Clock>,
+) -> Result<inbound::Deps, String> {
     let sdk = sdk().await;
-    let settings = inbound::Settings {
-        table: store.table().to_string(),
-        bucket: unique("mail").to_lowercase(),
-        prefix: "inbound/".into(),
-        bounce_sender: BOUNCE_SENDER.into(),
-        helo: "continuity.test".into(),
-        ca_bundle: None,
-        fan_out: 16,
-    };
-    let mut deps = inbound::Deps::new(&settings, &sdk, clock).expect("inbound deps");
+    let mut deps = inbound::Deps::start(settings, &sdk, clock).await?;
     deps.store = store;
     deps.raw.ensure_bucket().await.expect("create bucket");
     deps.bouncer
         .verify_sender(BOUNCE_SENDER)
         .await
         .expect("verify bounce sender");
-    deps
+    Ok(deps)
 }
 
 /// A set-up for inbound mail on virtual time: a fresh table, the functions' dependencies, and
@@ -707,12 +749,25 @@ impl MailRig {
             .expect("put config");
     }
 
-    /// Receives a message as SES would: the raw in S3 under a fresh id, then the inbound handler.
+    /// Receives a message as SES would from a genuine sender (every verdict a pass, as in
+    /// `tests/fixtures/ses-receipt.json`): the raw in S3 under a fresh id, then the inbound handler.
     pub async fn receive(
         &self,
         sender: &str,
         rcpts: &[&str],
         raw: &[u8],
+    ) -> (String, shared::app::inbound::InboundReport) {
+        self.receive_judged(sender, rcpts, raw, Verdicts::ALL_PASS)
+            .await
+    }
+
+    /// As [`MailRig::receive`], with SES's verdicts as given.
+    pub async fn receive_judged(
+        &self,
+        sender: &str,
+        rcpts: &[&str],
+        raw: &[u8],
+        verdicts: Verdicts,
     ) -> (String, shared::app::inbound::InboundReport) {
         let id = unique("ses").replace('-', "");
         self.deps
@@ -720,7 +775,7 @@ impl MailRig {
             .put(&format!("{}{id}", self.deps.prefix), raw.to_vec())
             .await
             .expect("put raw");
-        let report = self.deliver_event(&id, sender, rcpts).await;
+        let report = self.deliver_judged(&id, sender, rcpts, verdicts).await;
         (id, report)
     }
 
@@ -731,11 +786,24 @@ impl MailRig {
         sender: &str,
         rcpts: &[&str],
     ) -> shared::app::inbound::InboundReport {
+        self.deliver_judged(id, sender, rcpts, Verdicts::ALL_PASS)
+            .await
+    }
+
+    /// As [`MailRig::deliver_event`], with SES's verdicts as given.
+    pub async fn deliver_judged(
+        &self,
+        id: &str,
+        sender: &str,
+        rcpts: &[&str],
+        verdicts: Verdicts,
+    ) -> shared::app::inbound::InboundReport {
         let event = inbound::SesEvent::single(
             id,
             self.clock.now(),
             sender,
             rcpts.iter().map(|r| r.to_string()).collect(),
+            verdicts,
         );
         let mut r = inbound::handle_ses(&self.deps, &event)
             .await

@@ -1,9 +1,14 @@
 //! Configuration as code against DynamoDB Local: plan shows what would change and writes nothing;
 //! apply stores it through the same validation; applying the same file twice changes nothing; an
-//! invalid file writes nothing at all; a file may carry the user directory (`users`).
+//! invalid file writes nothing at all; a file may carry the user directory (`users`). Domains join only with their DNS proof (P11): the first
+//! apply stops with the TXT records to publish; once the local DNS server serves them, apply
+//! verifies them and goes on.
 
-use integration_tests::{fresh_store, inbound_org, t, TempDir};
-use local_runner::config_as_code::{apply, plan};
+use integration_tests::dns::DnsServer;
+use integration_tests::{fresh_store, inbound_org, sdk, t, TempDir, RECEIVING_DOMAIN};
+use local_runner::config_as_code::{apply, plan, DomainPorts};
+use shared::domain::domains::{proof_name, proof_value};
+use shared::ports::domains::DomainClaims;
 use shared::ports::store::ConfigStore;
 
 fn write(dir: &TempDir, name: &str, v: &serde_json::Value) -> std::path::PathBuf {
@@ -46,7 +51,40 @@ async fn plan_apply_and_apply_again() {
     assert!(p.iter().all(|(p, _)| p.create));
     assert_eq!(store.get_config("acme").await.expect("get"), None);
 
-    let applied = apply(&store, &[&file], t("2026-11-23T10:00:00Z"))
+    let mut dns = DnsServer::start(&[]).await;
+    let ports = DomainPorts {
+        store: store.clone(),
+        proofs: shared::adapters::dns::DnsTxtProofs::new(&dns.servers()).expect("resolver"),
+        identities: shared::adapters::sesv2::SesIdentities::from_sdk(&sdk().await),
+        receiving_domain: RECEIVING_DOMAIN.into(),
+    };
+    let domains = ports.domains();
+    // Unproven domains: claimed, and the records to publish named; nothing stored.
+    let e = apply(&store, &[&file], t("2026-11-23T09:00:00Z"), &domains)
+        .await
+        .expect_err("domains not proven yet");
+    assert!(
+        e.contains("publish _email-continuity.acme.test TXT \"email-continuity-verification="),
+        "{e}"
+    );
+    assert_eq!(store.get_config("acme").await.expect("get"), None);
+    let mut records = Vec::new();
+    for org in ["acme", "globex"] {
+        for c in store
+            .claims(org, t("2026-11-23T09:00:00Z"))
+            .await
+            .expect("claims")
+        {
+            records.push((proof_name(&c.domain), proof_value(&c.token)));
+        }
+    }
+    assert_eq!(records.len(), 2);
+    let refs: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    dns.set_records(&refs).await;
+    let applied = apply(&store, &[&file], t("2026-11-23T10:00:00Z"), &domains)
         .await
         .expect("apply");
     assert_eq!(applied.iter().filter(|p| p.create).count(), 2);
@@ -57,7 +95,7 @@ async fn plan_apply_and_apply_again() {
     let first = updated_at(&store, "acme").await;
 
     // The same file again: no changes, nothing written (the timestamp stays).
-    let again = apply(&store, &[&file], t("2026-11-23T11:00:00Z"))
+    let again = apply(&store, &[&file], t("2026-11-23T11:00:00Z"), &domains)
         .await
         .expect("apply");
     assert!(again.iter().all(|p| p.is_noop()), "{again:?}");
@@ -76,7 +114,7 @@ async fn plan_apply_and_apply_again() {
         Some(acme.clone()),
         "plan wrote nothing"
     );
-    apply(&store, &[&file2], t("2026-11-23T12:00:00Z"))
+    apply(&store, &[&file2], t("2026-11-23T12:00:00Z"), &domains)
         .await
         .expect("apply");
     assert_eq!(
@@ -98,20 +136,49 @@ async fn plan_apply_and_apply_again() {
     let mut acme3 = acme2.clone();
     acme3.name = "Acme renamed".into();
     let file3 = write(&dir, "bad.json", &serde_json::json!([acme3, bad]));
-    let e = apply(&store, &[&file3], t("2026-11-23T13:00:00Z"))
+    let e = apply(&store, &[&file3], t("2026-11-23T13:00:00Z"), &domains)
         .await
         .expect_err("invalid");
     assert!(e.contains("monitoring.threshold"), "{e}");
     assert_eq!(store.get_config("acme").await.expect("get"), Some(acme2));
 
-    // A domain another organisation already owns is refused by the store's transaction.
+    // A domain another organisation already proved is refused (no claim, nothing stored).
     let mut thief = inbound_org("initech", 3);
     thief.domains = vec!["acme.test".into()];
     let file4 = write(&dir, "thief.json", &serde_json::json!(thief));
-    assert!(apply(&store, &[&file4], t("2026-11-23T14:00:00Z"))
-        .await
-        .is_err());
+    assert!(
+        apply(&store, &[&file4], t("2026-11-23T14:00:00Z"), &domains)
+            .await
+            .is_err()
+    );
     assert_eq!(store.get_config("initech").await.expect("get"), None);
+}
+
+/// The domain ports with a local DNS server that already serves the proofs of `org`'s domains
+/// (claimed here, as an administrator would before the first apply).
+async fn proven(
+    store: &shared::adapters::dynamodb::DynamoStore,
+    org: &str,
+    domains: &[&str],
+) -> (DnsServer, DomainPorts) {
+    let mut dns = DnsServer::start(&[]).await;
+    let ports = DomainPorts {
+        store: store.clone(),
+        proofs: shared::adapters::dns::DnsTxtProofs::new(&dns.servers()).expect("resolver"),
+        identities: shared::adapters::sesv2::SesIdentities::from_sdk(&sdk().await),
+        receiving_domain: RECEIVING_DOMAIN.into(),
+    };
+    let by = shared::app::domains::operator("test-claim");
+    for d in domains {
+        let view = ports
+            .domains()
+            .claim(org, d, &by, t("2026-11-23T09:00:00Z"))
+            .await
+            .expect("claim");
+        let r = &view.records[0];
+        dns.add_txt(&r.name, &r.value).await;
+    }
+    (dns, ports)
 }
 
 #[tokio::test]
@@ -126,6 +193,8 @@ async fn a_file_carries_the_user_directory() {
         {"address": "bob@acme.test", "alternate": "bob@elsewhere.test"}
     ]);
     let file = write(&dir, "acme.json", &doc);
+    let (_dns, ports) = proven(&store, "acme", &["acme.test"]).await;
+    let domains = ports.domains();
 
     // Plan: the configuration and the directory; nothing written.
     let p = plan(&store, &[&file]).await.expect("plan");
@@ -137,7 +206,7 @@ async fn a_file_carries_the_user_directory() {
         .users
         .is_empty());
 
-    apply(&store, &[&file], t("2026-11-23T10:00:00Z"))
+    apply(&store, &[&file], t("2026-11-23T10:00:00Z"), &domains)
         .await
         .expect("apply");
     let stored = store.user_directory("acme").await.expect("read");
@@ -149,7 +218,7 @@ async fn a_file_carries_the_user_directory() {
     );
 
     // The same file again: nothing to do, nothing written (the import time stays).
-    let again = apply(&store, &[&file], t("2026-11-23T11:00:00Z"))
+    let again = apply(&store, &[&file], t("2026-11-23T11:00:00Z"), &domains)
         .await
         .expect("apply");
     assert!(again[0].is_noop(), "{again:?}");
@@ -165,7 +234,7 @@ async fn a_file_carries_the_user_directory() {
         {"address": "carol@acme.test", "alternate": "carol2@acme.test"}
     ]);
     let bad_file = write(&dir, "bad.json", &bad);
-    let e = apply(&store, &[&bad_file], t("2026-11-23T12:00:00Z"))
+    let e = apply(&store, &[&bad_file], t("2026-11-23T12:00:00Z"), &domains)
         .await
         .expect_err("refused");
     assert!(e.contains("users[1].alternate"), "{e}");
@@ -175,7 +244,7 @@ async fn a_file_carries_the_user_directory() {
     // A new directory replaces the old whole; a file without `users` leaves it alone.
     doc["users"] = serde_json::json!([{"address": "carol@acme.test", "mobile": "+447700900124"}]);
     let file2 = write(&dir, "acme2.json", &doc);
-    apply(&store, &[&file2], t("2026-11-23T13:00:00Z"))
+    apply(&store, &[&file2], t("2026-11-23T13:00:00Z"), &domains)
         .await
         .expect("apply");
     let replaced = store.user_directory("acme").await.expect("read");
@@ -184,7 +253,7 @@ async fn a_file_carries_the_user_directory() {
         ["carol@acme.test"]
     );
     let file3 = write(&dir, "acme3.json", &serde_json::json!(acme2));
-    apply(&store, &[&file3], t("2026-11-23T14:00:00Z"))
+    apply(&store, &[&file3], t("2026-11-23T14:00:00Z"), &domains)
         .await
         .expect("apply");
     assert_eq!(store.user_directory("acme").await.expect("read"), replaced);

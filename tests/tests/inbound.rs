@@ -461,6 +461,9 @@ async fn a_function_killed_after_delivery_delivers_again_never_drops() {
         message_id: tok.clone(),
         subject: None,
         size: 1,
+        origin: shared::domain::verdicts::Origin::Received {
+            verdicts: Verdicts::ALL_PASS,
+        },
     };
     rig.store()
         .accept_message(&msg, t(T0) + chrono::Duration::minutes(1))
@@ -588,6 +591,7 @@ async fn the_runner_runs_the_queue_every_virtual_minute() {
         rig.clock.now(),
         "alice@example.org",
         vec!["bob@rq.test".into()],
+        Verdicts::ALL_PASS,
     );
     inbound::handle_ses(&mail, &ev).await.unwrap();
     s1.restart().await;

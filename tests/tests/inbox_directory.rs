@@ -39,7 +39,13 @@ async fn receive(deps: &inbound::Deps, sender: &str, rcpts: &[String], raw: &[u8
         .put(&format!("{}{id}", deps.prefix), raw.to_vec())
         .await
         .unwrap();
-    let event = inbound::SesEvent::single(&id, deps.clock.now(), sender, rcpts.to_vec());
+    let event = inbound::SesEvent::single(
+        &id,
+        deps.clock.now(),
+        sender,
+        rcpts.to_vec(),
+        shared::domain::verdicts::Verdicts::ALL_PASS,
+    );
     inbound::handle_ses(deps, &event).await.expect("inbound");
 }
 

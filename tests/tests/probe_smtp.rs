@@ -67,7 +67,9 @@ async fn probe_in_time_lowers_the_counter_and_uses_tls_and_auth() {
         msgs[1]
     );
     assert!(
-        msgs[0].contains("X-Continuity-Session: tls=yes; auth=continuity-probe@acme.test"),
+        msgs[0].contains(&format!(
+            "X-Continuity-Session: tls=yes; auth=continuity-probe@acme.test; helo={SERVICE_HOST};"
+        )),
         "{}",
         msgs[0]
     );

@@ -43,12 +43,13 @@ use shared::app::sign_in::SignIn;
 use shared::domain::identity::IdentitySettings;
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
+use shared::ports::domains::{DomainClaims, DomainProofs, SendingIdentities};
 use shared::ports::mail::{MailSender, RouteTransport};
 use shared::ports::notify::{AlertChannels, EventBus};
 use shared::ports::secrets::SecretSource;
 use shared::ports::store::{
     ConfigStore, ContinuityStore, ContinuityViews, DirectoryStore, DomainOwners, MailStore,
-    MailboxStore, PasskeyStore, QueueFiguresSource, SignInStore,
+    MailboxStore, PasskeyStore, QueueFiguresSource, QueueViews, SignInStore,
 };
 use std::ops::Deref;
 use std::sync::Arc;
@@ -91,6 +92,10 @@ pub struct Settings {
     /// (`SIGN_IN_MIN_RESPONSE_MS`): the sends to a real user must not make its answer slower
     /// than the answer for an address that is nobody's (U11).
     pub sign_in_floor: Duration,
+    /// `RECEIVING_DOMAIN`: the service's own mail domain, never an organisation's (P11).
+    pub receiving_domain: String,
+    /// `DNS_SERVERS`: the resolver's name servers for domain proofs (empty: the system's).
+    pub dns_servers: Vec<std::net::SocketAddr>,
 }
 
 impl Settings {
@@ -124,6 +129,10 @@ impl Settings {
             secure_cookies: true,
             secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 300u64)?),
             sign_in_floor: Duration::from_millis(env_or("SIGN_IN_MIN_RESPONSE_MS", 1500u64)?),
+            receiving_domain: required_env("RECEIVING_DOMAIN")?.to_ascii_lowercase(),
+            dns_servers: shared::adapters::dns::parse_servers(
+                &std::env::var("DNS_SERVERS").unwrap_or_default(),
+            )?,
         })
     }
 }
@@ -163,6 +172,14 @@ pub struct Services {
     pub raw: Arc<dyn RawMessages>,
     /// Delivery to the organisation's server ("test the delivery route", P8).
     pub relay: Arc<dyn RouteTransport>,
+    /// Why mail waits: the queue, its next look, what was set aside (P8, Q9, Q10).
+    pub queue_views: Arc<dyn QueueViews>,
+    /// Domain claims and proofs (P11).
+    pub claims: Arc<dyn DomainClaims>,
+    /// The DNS, for domain proofs (P11).
+    pub proofs: Arc<dyn DomainProofs>,
+    /// Organisations' sending identities in SES (P11).
+    pub identities: Arc<dyn SendingIdentities>,
     pub verifier: JwtVerifier,
     /// A local run's own identity provider: `/auth/login` then offers a sign-in form that issues
     /// its tokens (never set in AWS).
@@ -195,7 +212,13 @@ impl Services {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| "localhost".into());
+        let proofs = shared::adapters::dns::DnsTxtProofs::new(&settings.dns_servers)
+            .unwrap_or_else(|e| panic!("DNS_SERVERS: {e}"));
         Services {
+            queue_views: store.clone(),
+            claims: store.clone(),
+            proofs: Arc::new(proofs),
+            identities: Arc::new(shared::adapters::sesv2::SesIdentities::from_sdk(sdk)),
             config: store.clone(),
             domains: store.clone(),
             continuity_store: store.clone(),
@@ -222,6 +245,8 @@ impl Services {
     /// Points every storage port at `store` (tests and the local runner use their own table).
     pub fn use_store(&mut self, store: DynamoStore) {
         let store = Arc::new(store);
+        self.queue_views = store.clone();
+        self.claims = store.clone();
         self.config = store.clone();
         self.domains = store.clone();
         self.continuity_store = store.clone();
@@ -282,6 +307,7 @@ impl Services {
             secrets: self.secrets.as_ref(),
             keys_secret: &self.settings.link_keys_secret,
             views: self.views.as_ref(),
+            queue: self.queue_views.as_ref(),
             continuity: self.continuity(),
         }
     }
@@ -290,7 +316,21 @@ impl Services {
     pub fn settings(&self) -> shared::app::settings::Settings<'_> {
         shared::app::settings::Settings {
             config: self.config.as_ref(),
+            owners: self.domains.as_ref(),
             continuity: self.continuity(),
+        }
+    }
+
+    /// The proven-domains use case (claims, DNS proofs, SES identities; P11).
+    pub fn domains(&self) -> shared::app::domains::Domains<'_> {
+        shared::app::domains::Domains {
+            claims: self.claims.as_ref(),
+            owners: self.domains.as_ref(),
+            config: self.config.as_ref(),
+            proofs: self.proofs.as_ref(),
+            identities: self.identities.as_ref(),
+            audit: self.continuity_store.as_ref(),
+            receiving_domain: &self.settings.receiving_domain,
         }
     }
 

@@ -16,13 +16,16 @@ use serde::{Deserialize, Serialize};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent};
 use shared::adapters::s3::S3RawMessages;
+use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::ses::SesMailSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::inbound::{Inbound, InboundError, InboundReport, Receipt};
 use shared::app::queue::{Courier, Queue, TickReport};
+use shared::domain::verdicts::{Verdict, Verdicts};
 use shared::ports::clock::Clock;
 use shared::ports::error::Failure;
 use shared::ports::error::StoreError;
+use shared::ports::secrets::SecretSource;
 use std::sync::Arc;
 
 /// Settings read once from the environment at start-up.
@@ -40,6 +43,9 @@ pub struct Settings {
     pub helo: String,
     /// `SMTP_CA_BUNDLE`: optional PEM file of extra trusted CAs for `starttls-required` routes.
     pub ca_bundle: Option<String>,
+    /// `SMTP_CLIENT_CERT_SECRET`: optional Secrets Manager secret (name or ARN) holding the
+    /// client certificate and its private key (PEM) presented to organisations' servers.
+    pub client_cert_secret: Option<String>,
     /// `QUEUE_FAN_OUT`: organisations the queue handles at once (default 16).
     pub fan_out: usize,
 }
@@ -57,13 +63,13 @@ impl Settings {
             bucket: required_env("MAIL_BUCKET")?,
             prefix: std::env::var("MAIL_PREFIX").unwrap_or_default(),
             bounce_sender,
-            helo: std::env::var("SMTP_HELO_NAME")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "continuity.invalid".into()),
+            helo: shared::adapters::lambda::helo_name(&required_env("SMTP_HELO_NAME")?)?,
             ca_bundle: std::env::var("SMTP_CA_BUNDLE")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            client_cert_secret: std::env::var("SMTP_CLIENT_CERT_SECRET")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
             fan_out: env_or("QUEUE_FAN_OUT", 16usize)?.max(1),
         })
     }
@@ -78,6 +84,7 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub prefix: String,
     pub bounce_sender: String,
+    pub helo: String,
     pub fan_out: usize,
 }
 
@@ -101,8 +108,33 @@ impl Deps {
             clock,
             prefix: settings.prefix.clone(),
             bounce_sender: settings.bounce_sender.clone(),
+            helo: settings.helo.clone(),
             fan_out: settings.fan_out,
         })
+    }
+
+    /// As [`Deps::new`], then the client certificate read from Secrets Manager when one is
+    /// configured: the functions' start-up. A secret that cannot be read or holds no usable
+    /// certificate and key stops the start with the reason (delivering without the certificate
+    /// would only meet the connector's refusal).
+    pub async fn start(
+        settings: &Settings,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let mut deps = Self::new(settings, sdk, clock)?;
+        if let Some(name) = &settings.client_cert_secret {
+            let secrets = SecretsManagerSource::from_sdk(sdk, std::time::Duration::ZERO);
+            let pem = secrets
+                .secret(name)
+                .await
+                .map_err(|e| format!("SMTP_CLIENT_CERT_SECRET {name}: {e}"))?;
+            deps.relay = deps
+                .relay
+                .with_client_certificate(&pem)
+                .map_err(|e| format!("SMTP_CLIENT_CERT_SECRET {name}: {e}"))?;
+        }
+        Ok(deps)
     }
 
     pub fn courier(&self) -> Courier<'_> {
@@ -113,6 +145,7 @@ impl Deps {
             transport: &self.relay,
             bouncer: &self.bouncer,
             bounce_sender: &self.bounce_sender,
+            host: &self.helo,
         }
     }
 
@@ -163,11 +196,44 @@ pub struct SesMail {
     pub message_id: String,
 }
 
+/// The receipt as SES reports it, with its scan's verdicts (`ScanEnabled` on the rule, Q9).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SesReceipt {
     pub timestamp: DateTime<Utc>,
     pub recipients: Vec<String>,
+    #[serde(default)]
+    pub spam_verdict: SesVerdict,
+    #[serde(default)]
+    pub virus_verdict: SesVerdict,
+    #[serde(default)]
+    pub spf_verdict: SesVerdict,
+    #[serde(default)]
+    pub dkim_verdict: SesVerdict,
+    #[serde(default)]
+    pub dmarc_verdict: SesVerdict,
+    /// The sender domain's DMARC policy, present when DMARC failed (`none`, `quarantine`, `reject`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmarc_policy: Option<String>,
+}
+
+/// One verdict object (`{"status": "PASS"}`); a missing one reads as `GRAY` (not judged).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct SesVerdict {
+    pub status: Verdict,
+}
+
+impl SesReceipt {
+    /// The five verdicts as the inbound path reads them.
+    pub fn verdicts(&self) -> Verdicts {
+        Verdicts {
+            spam: self.spam_verdict.status,
+            virus: self.virus_verdict.status,
+            spf: self.spf_verdict.status,
+            dkim: self.dkim_verdict.status,
+            dmarc: self.dmarc_verdict.status,
+        }
+    }
 }
 
 impl SesEvent {
@@ -176,13 +242,16 @@ impl SesEvent {
         serde_json::from_value(event).map_err(|e| BadEvent(format!("SES event: {e}")))
     }
 
-    /// An event for one message, as SES sends it (the local receiving stand-in builds these).
+    /// An event for one message, as SES sends it with its verdicts (the local receiving
+    /// stand-in builds these).
     pub fn single(
         message_id: &str,
         at: DateTime<Utc>,
         sender: &str,
         recipients: Vec<String>,
+        verdicts: Verdicts,
     ) -> Self {
+        let v = |status| SesVerdict { status };
         SesEvent {
             records: vec![SesRecord {
                 ses: SesService {
@@ -194,6 +263,12 @@ impl SesEvent {
                     receipt: SesReceipt {
                         timestamp: at,
                         recipients,
+                        spam_verdict: v(verdicts.spam),
+                        virus_verdict: v(verdicts.virus),
+                        spf_verdict: v(verdicts.spf),
+                        dkim_verdict: v(verdicts.dkim),
+                        dmarc_verdict: v(verdicts.dmarc),
+                        dmarc_policy: None,
                     },
                 },
             }],
@@ -213,6 +288,7 @@ impl From<&SesRecord> for Receipt {
                 sender.to_string()
             },
             recipients: r.ses.receipt.recipients.clone(),
+            verdicts: r.ses.receipt.verdicts(),
         }
     }
 }

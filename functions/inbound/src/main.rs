@@ -13,7 +13,11 @@ async fn main() -> Result<(), Diagnostic> {
     let startup = StartupError::of("inbound");
     let settings = Settings::from_env().map_err(&startup)?;
     let sdk = shared::adapters::aws::sdk_config().await;
-    let deps = Arc::new(Deps::new(&settings, &sdk, Arc::new(SystemClock)).map_err(&startup)?);
+    let deps = Arc::new(
+        Deps::start(&settings, &sdk, Arc::new(SystemClock))
+            .await
+            .map_err(&startup)?,
+    );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let deps = deps.clone();
         async move { handle_ses_event(&deps, event.payload).await }

@@ -30,6 +30,8 @@ pub struct Settings {
     pub smtp_timeout: Duration,
     /// `SMTP_CA_BUNDLE`: optional PEM file of extra trusted CAs for organisations' submission servers.
     pub ca_bundle: Option<String>,
+    /// `SMTP_HELO_NAME`: the service's host name, announced (EHLO) when the probe submits.
+    pub helo: String,
     /// `SECRET_CACHE_SECS`: how long a warm function reuses a secret (default 3600).
     pub secret_cache: Duration,
     /// `PORTAL_BASE_URL`: base of the links in alerts (`https://...`, no trailing path).
@@ -57,6 +59,7 @@ impl Settings {
             ca_bundle: std::env::var("SMTP_CA_BUNDLE")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            helo: shared::adapters::lambda::helo_name(&required_env("SMTP_HELO_NAME")?)?,
             secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 3600)?),
             portal_base_url: {
                 let u = required_env("PORTAL_BASE_URL")?;
@@ -101,7 +104,7 @@ impl Deps {
         Ok(Deps {
             store: DynamoStore::from_sdk(sdk, &settings.table),
             secrets: SecretsManagerSource::from_sdk(sdk, settings.secret_cache),
-            sender: SmtpProbeSender::new(settings.smtp_timeout, roots),
+            sender: SmtpProbeSender::new(settings.smtp_timeout, roots).announcing(&settings.helo),
             channels: AwsChannels::new(sdk, &settings.channels),
             clock,
             fan_out: settings.fan_out,

@@ -3,12 +3,14 @@
 //! - Schedules: the monitor at every window start and the queue every minute, on the machine's
 //!   clock or on a [`VirtualClock`] that `advance` moves minute by minute (a day replays in
 //!   seconds).
-//! - A receiving SMTP stand-in ([`receiving`]) for the service's MX: SES receiving, locally.
+//! - A receiving SMTP stand-in ([`receiving`]) for the service's MX: SES receiving, locally,
+//!   with SES's verdicts ([`verdicts`]: SPF, DKIM, DMARC against the DNS; EICAR; GTUBE).
 //! - A control API on localhost ([`http`]): status, history, run once, advance the clock.
 
 pub mod config_as_code;
 pub mod http;
 pub mod receiving;
+pub mod verdicts;
 
 use chrono::{DateTime, Utc};
 use monitor::{Deps, RunError, RunSummary, ScheduledEvent};

@@ -84,9 +84,19 @@ fn loopback(addr: &str) -> Result<std::net::SocketAddr, String> {
     Ok(a)
 }
 
-async fn apply_config(store: &DynamoStore, file: &PathBuf) -> Result<(), String> {
-    for plan in
-        local_runner::config_as_code::apply(store, std::slice::from_ref(file), Utc::now()).await?
+async fn apply_config(
+    sdk: &aws_config::SdkConfig,
+    store: &DynamoStore,
+    file: &PathBuf,
+) -> Result<(), String> {
+    let ports = local_runner::config_as_code::DomainPorts::from_env(sdk, store.clone())?;
+    for plan in local_runner::config_as_code::apply(
+        store,
+        std::slice::from_ref(file),
+        Utc::now(),
+        &ports.domains(),
+    )
+    .await?
     {
         print!("{}", shared::domain::config_as_code::render(&plan));
     }
@@ -167,7 +177,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::ApplyConfig { file } => {
             let store = DynamoStore::from_sdk(&sdk, &settings.table);
-            apply_config(&store, &file).await
+            apply_config(&sdk, &store, &file).await
         }
         Command::PutSecret { name, value } => {
             let client = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -253,7 +263,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 "queue" => {
                     let inbound_settings = inbound::Settings::from_env()?;
-                    let deps = inbound::Deps::new(&inbound_settings, &sdk, Arc::new(SystemClock))?;
+                    let deps = inbound::Deps::start(&inbound_settings, &sdk, Arc::new(SystemClock))
+                        .await?;
                     let report = inbound::handle_queue(&deps, inbound::ScheduledEvent { time: at })
                         .await
                         .map_err(|e| e.to_string())?;
@@ -289,7 +300,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             let deps = Arc::new(Deps::new(&settings, &sdk, clock.clone())?);
             let inbound_settings = inbound::Settings::from_env()?;
-            let mail = Arc::new(inbound::Deps::new(&inbound_settings, &sdk, clock.clone())?);
+            let mail =
+                Arc::new(inbound::Deps::start(&inbound_settings, &sdk, clock.clone()).await?);
             if create_table {
                 ensure_table(&deps.store).await?;
                 mail.raw.ensure_bucket().await.map_err(|e| e.to_string())?;
@@ -299,7 +311,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             }
             for file in &config {
-                apply_config(&deps.store, file).await?;
+                apply_config(&sdk, &deps.store, file).await?;
             }
             let runner = Arc::new(
                 Runner::new(
@@ -313,7 +325,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             let recv = tokio::net::TcpListener::bind(recv_addr)
                 .await
                 .map_err(|e| format!("receiving {recv_addr}: {e}"))?;
-            tokio::spawn(receiving::serve(recv, mail, clock.clone()));
+            let judge = Arc::new(local_runner::verdicts::Judge::from_env(
+                "receiving.localhost",
+            )?);
+            tokio::spawn(receiving::serve(recv, mail, clock.clone(), judge));
             // The HTTP API, with the runner's own identity provider (demo users sign in on its
             // form; `GET /dev/token` on the control API issues bearer tokens).
             let issuer = Arc::new(LocalIssuer::generate(IdentitySettings::cognito(
@@ -333,6 +348,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 secure_cookies: false,
                 secret_cache: settings.secret_cache,
                 sign_in_floor: Duration::from_millis(300),
+                receiving_domain: local_runner::config_as_code::DomainPorts::from_env(
+                    &sdk,
+                    deps.store.clone(),
+                )?
+                .receiving_domain,
+                dns_servers: shared::adapters::dns::parse_servers(
+                    &std::env::var("DNS_SERVERS").unwrap_or_default(),
+                )?,
             };
             let mut services = api::Services::with_verifier(
                 api_settings,

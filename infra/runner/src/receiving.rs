@@ -6,7 +6,10 @@
 //! raw message is stored in the mail bucket (S3, moto locally) under a fresh SES-style message id,
 //! then the inbound function's handler runs with an SES-shaped event. The client gets 250 only
 //! after both succeeded, 451 otherwise (it keeps the message and retries: nothing is lost here).
+//! Like SES, it judges each message first ([`crate::verdicts`]: SPF, DKIM and DMARC against the
+//! DNS, viruses, spam) and prepends its own `Received:` field to what it stores.
 
+use crate::verdicts::Judge;
 use inbound::{handle_ses, SesEvent};
 use shared::domain::mail::{domain_of, mailbox_of};
 use shared::domain::probe::ProbeToken;
@@ -24,13 +27,22 @@ const MAX_LINE: usize = 4096;
 pub const MAX_RECIPIENTS: usize = 1000;
 
 /// Serves SMTP on `listener` until the task is dropped. `clock` stamps the receipt time.
-pub async fn serve(listener: TcpListener, deps: Arc<inbound::Deps>, clock: Arc<dyn Clock>) {
+pub async fn serve(
+    listener: TcpListener,
+    deps: Arc<inbound::Deps>,
+    clock: Arc<dyn Clock>,
+    judge: Arc<Judge>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let (deps, clock) = (deps.clone(), clock.clone());
+                let (deps, clock, judge) = (deps.clone(), clock.clone(), judge.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = session(stream, &deps, clock.as_ref()).await {
+                    let c = Client {
+                        ip: peer.ip(),
+                        judge: &judge,
+                    };
+                    if let Err(e) = session(stream, &deps, clock.as_ref(), &c).await {
                         tracing::debug!(%peer, error = %e, "receiving session ended with an error");
                     }
                 });
@@ -84,11 +96,19 @@ fn ses_message_id() -> String {
         .collect()
 }
 
+/// Who is connected, and who judges what they send.
+struct Client<'a> {
+    ip: std::net::IpAddr,
+    judge: &'a Judge,
+}
+
 async fn session(
     stream: TcpStream,
     deps: &inbound::Deps,
     clock: &dyn Clock,
+    client: &Client<'_>,
 ) -> std::io::Result<()> {
+    let mut helo = String::new();
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     w.write_all(b"220 receiving.localhost ESMTP continuity receiving stand-in (SES)\r\n")
@@ -99,6 +119,9 @@ async fn session(
     while read_line(&mut r, &mut line).await? {
         let text = String::from_utf8_lossy(&line).trim_end().to_string();
         let upper = text.to_ascii_uppercase();
+        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            helo = text[4..].trim().to_string();
+        }
         let reply: String = if upper.starts_with("EHLO") {
             format!("250-receiving.localhost\r\n250-8BITMIME\r\n250 SIZE {MAX_MESSAGE}\r\n")
         } else if upper.starts_with("HELO") {
@@ -175,7 +198,12 @@ async fn session(
                     "552 5.3.4 Message too big (SES receives at most 40 MB)\r\n".to_string()
                 } else {
                     let sender = mail_from.take().unwrap_or_default();
-                    receive(deps, clock, &sender, std::mem::take(&mut rcpts), raw).await
+                    let env = Envelope {
+                        helo: &helo,
+                        sender: &sender,
+                        rcpts: std::mem::take(&mut rcpts),
+                    };
+                    receive(deps, clock, client, env, raw).await
                 };
                 mail_from = None;
                 rcpts.clear();
@@ -199,20 +227,41 @@ async fn session(
     Ok(())
 }
 
-/// Stores the raw message, then runs the inbound handler as the receipt rule would.
+/// One message's envelope.
+struct Envelope<'a> {
+    helo: &'a str,
+    sender: &'a str,
+    rcpts: Vec<String>,
+}
+
+/// Judges the message, stores it (with this hop's `Received:` field, as SES stores it), then
+/// runs the inbound handler as the receipt rule would, with the verdicts in the event.
 async fn receive(
     deps: &inbound::Deps,
     clock: &dyn Clock,
-    sender: &str,
-    rcpts: Vec<String>,
+    client: &Client<'_>,
+    env: Envelope<'_>,
     raw: Vec<u8>,
 ) -> String {
     let id = ses_message_id();
-    if let Err(e) = deps.raw.put(&format!("{}{id}", deps.prefix), raw).await {
+    let verdicts = client
+        .judge
+        .judge(client.ip, env.helo, env.sender, &raw)
+        .await;
+    let mut stored = format!(
+        "Received: from {helo} ([{ip}])\r\n\tby receiving.localhost (SES receiving stand-in) with ESMTP id {id};\r\n\t{date}\r\n",
+        helo = env.helo.chars().filter(|c| c.is_ascii_graphic()).take(255).collect::<String>(),
+        ip = client.ip,
+        date = clock.now().to_rfc2822(),
+    )
+    .into_bytes();
+    stored.extend_from_slice(&raw);
+    let (sender, rcpts) = (env.sender, env.rcpts);
+    if let Err(e) = deps.raw.put(&format!("{}{id}", deps.prefix), stored).await {
         tracing::warn!(error = %e, "receiving: raw message not stored");
         return "451 4.3.0 Could not store the message, try again\r\n".into();
     }
-    let event = SesEvent::single(&id, clock.now(), sender, rcpts);
+    let event = SesEvent::single(&id, clock.now(), sender, rcpts, verdicts);
     match handle_ses(deps, &event).await {
         Ok(_) => format!("250 2.0.0 OK {id}\r\n"),
         Err(e) => {

@@ -12,6 +12,20 @@ pub fn required_env(name: &str) -> Result<String, String> {
         .ok_or_else(|| format!("environment variable {name} must be set"))
 }
 
+/// Checks `SMTP_HELO_NAME`'s value (each function reads the variable itself): the service's
+/// real host name (organisations' servers and connectors check the name a client announces, and
+/// it names the service in the trace fields it adds), never a `.invalid` placeholder.
+/// Lower-cased.
+pub fn helo_name(value: &str) -> Result<String, String> {
+    let name = value.trim().to_ascii_lowercase();
+    if !crate::domain::config::is_domain(&name) || name.ends_with(".invalid") {
+        return Err(format!(
+            "SMTP_HELO_NAME {name:?} must be the service's real host name (for example smtp.continuity.example.org)"
+        ));
+    }
+    Ok(name)
+}
+
 /// Reads an optional numeric setting, naming it when unparsable.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     match std::env::var(name) {
@@ -129,6 +143,25 @@ mod tests {
     use super::*;
     use crate::app::inbound::InboundError;
     use crate::ports::error::{BlobError, StoreError};
+
+    #[test]
+    fn the_helo_name_is_a_real_host_name() {
+        assert_eq!(
+            helo_name(" SMTP.Continuity.Example.org "),
+            Ok("smtp.continuity.example.org".into())
+        );
+        for bad in [
+            "continuity.invalid",
+            "localhost",
+            "smtp continuity.example",
+            "",
+        ] {
+            assert!(
+                helo_name(bad).is_err_and(|e| e.contains("SMTP_HELO_NAME")),
+                "{bad:?}"
+            );
+        }
+    }
 
     const SCHEDULED: &str = include_str!("../../../tests/fixtures/eventbridge-scheduled.json");
 

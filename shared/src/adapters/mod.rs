@@ -1,7 +1,8 @@
 //! Adapters: the ports implemented against the outside world. One module per service:
 //! [`dynamodb`] (the table), [`ses`] (mail out through SES, and the email alert channel),
 //! [`sns`] (the SMS alert channel), [`eventbridge`] (the event bus), [`s3`] (raw messages),
-//! [`secrets_manager`], [`smtp`] (the probe's submission and delivery to the organisation's
+//! [`secrets_manager`], [`dns`] (domain proofs through a real resolver), [`sesv2`] (organisations'
+//! sending identities), [`smtp`] (the probe's submission and delivery to the organisation's
 //! server), [`jwks`] (the identity provider's keys, and a local issuer), [`clock`]. [`notify`]
 //! puts the channels and the bus together from their settings. What they share: [`aws`] (SDK
 //! settings and the one reading of SDK errors), [`lambda`] (what every function's entry point
@@ -10,6 +11,7 @@
 
 pub mod aws;
 pub mod clock;
+pub mod dns;
 pub mod dynamodb;
 pub mod eventbridge;
 pub mod jwks;
@@ -18,6 +20,7 @@ pub mod notify;
 pub mod s3;
 pub mod secrets_manager;
 pub mod ses;
+pub mod sesv2;
 pub mod smtp;
 pub mod sns;
 

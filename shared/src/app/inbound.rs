@@ -6,15 +6,20 @@
 //! it out of the queue again. A repeated or concurrent invocation finds the queue record and does
 //! nothing more; an invocation killed after delivery leaves the message queued, so the queue
 //! delivers it again (a duplicate), never drops it.
+//!
+//! SES's verdicts decide the rest (Q9): a virus is set aside (quarantined, with an audit record)
+//! and neither filed nor delivered; spam is filed in the mailboxes' spam folder and delivered
+//! with a spam flag; every delivery carries the trace fields of [`crate::domain::verdicts`].
 
 use crate::app::queue::{Attempt, Courier};
 use crate::domain::config::OrgConfig;
 use crate::domain::mail::{domain_of, mailbox_of, summarize, MessageSummary};
-use crate::domain::mailbox::Filing;
+use crate::domain::mailbox::{Filing, Folder};
 use crate::domain::monitoring::ArrivalOutcome;
 use crate::domain::probe::ProbeToken;
 use crate::domain::queue::{backoff, IN_FLIGHT_LEASE_MINUTES};
-use crate::domain::queue::{AcceptOutcome, QueuedMessage};
+use crate::domain::queue::{AcceptOutcome, AsideKind, QueuedMessage, SetAside};
+use crate::domain::verdicts::{Disposition, Origin, Verdicts};
 use crate::ports::error::Failure;
 use crate::ports::error::{BlobError, StoreError};
 use crate::ports::store::{MailStore, ProbeArrivals};
@@ -33,6 +38,8 @@ pub struct Receipt {
     pub sender: String,
     /// Envelope recipients this receipt rule matched (the service's domains only).
     pub recipients: Vec<String>,
+    /// What SES's scan found (Q9, Q10).
+    pub verdicts: Verdicts,
 }
 
 /// Why a message (or some of its recipients) was not taken.
@@ -71,6 +78,8 @@ pub enum OrgResult {
     Duplicate,
     /// Not taken, with the reason.
     Refused { reason: String },
+    /// Set aside for administrators (a virus): neither filed nor delivered (Q9).
+    Quarantined,
 }
 
 /// The handler's answer for one message.
@@ -202,6 +211,35 @@ impl Inbound<'_> {
                 reason: format!("organisation {org_id} owns the domain but has no configuration"),
             });
         };
+        let disposition = r.verdicts.disposition();
+        let origin = Origin::Received {
+            verdicts: r.verdicts,
+        };
+        let msg = QueuedMessage::new(org_id, &r.ses_id, raw_key, r.received_at, summary)
+            .envelope(&r.sender, rcpts.clone())
+            .origin(origin)
+            .leased_until(now + Duration::minutes(IN_FLIGHT_LEASE_MINUTES));
+        if disposition == Disposition::Quarantine {
+            let aside = SetAside::of(
+                &msg,
+                AsideKind::Quarantined,
+                rcpts,
+                r.received_at,
+                "Amazon SES found a virus in it (virusVerdict FAIL): neither filed nor delivered"
+                    .into(),
+            );
+            tracing::warn!(org = org_id, ses_id = %r.ses_id, "virus quarantined");
+            return Ok(
+                match self
+                    .mail
+                    .quarantine(&aside, &aside.audit("service:inbound"))
+                    .await?
+                {
+                    AcceptOutcome::Accepted => OrgResult::Quarantined,
+                    AcceptOutcome::Duplicate => OrgResult::Duplicate,
+                },
+            );
+        }
         let mut mailboxes = self.mailboxes(&config, &rcpts).await?;
         // U4: mailboxes that blocked the sender (or marked it as spam) do not file it; delivery
         // to the organisation's server is unchanged.
@@ -220,15 +258,17 @@ impl Inbound<'_> {
                     received_at: r.received_at,
                     raw_key,
                     summary,
+                    folder: if disposition == Disposition::Spam {
+                        Folder::Junk
+                    } else {
+                        Folder::Inbox
+                    },
                 },
                 &mailboxes,
             )
             .await?;
         report.filed += mailboxes.len();
 
-        let msg = QueuedMessage::new(org_id, &r.ses_id, raw_key, r.received_at, summary)
-            .envelope(&r.sender, rcpts)
-            .leased_until(now + Duration::minutes(IN_FLIGHT_LEASE_MINUTES));
         let wake = now + backoff(&config.queue, 1);
         if self.mail.accept_message(&msg, wake).await? == AcceptOutcome::Duplicate {
             return Ok(OrgResult::Duplicate);

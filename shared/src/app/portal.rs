@@ -2,6 +2,8 @@
 //! against the link key set (from the secret store); its page shows the organisation's status
 //! and the counter's last 24 hours; its forms carry an anti-forgery token bound to the link
 //! ([`continuity::form_token`]) and act through the continuity use case as `link:{alert id}`.
+//! The page also says why mail waits: the oldest queued messages with their last error, and the
+//! mail set aside (Q9, Q10), as the administrators' queue view does.
 
 use crate::app::continuity::{Continuity, Requester};
 use crate::domain::config::OrgConfig;
@@ -11,11 +13,13 @@ use crate::domain::monitoring::PortalView;
 use crate::domain::window::Window;
 use crate::ports::error::{SecretError, StoreError};
 use crate::ports::secrets::SecretSource;
-use crate::ports::store::ContinuityViews;
+use crate::ports::store::{ContinuityViews, QueueSnapshot, QueueViews};
 use chrono::{DateTime, Utc};
 
 /// Windows of history the page's chart shows (24 hours of 2-minute windows).
 pub const HISTORY_WINDOWS: i64 = 720;
+/// Queued (oldest first) and set-aside messages the page lists, at most each.
+pub const QUEUE_ROWS: usize = 20;
 
 /// Why a link, its page or its form was refused; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,8 @@ impl Link {
 pub struct PortalStatus {
     pub config: OrgConfig,
     pub view: PortalView,
+    /// Why mail waits: the oldest queued messages and the mail set aside ([`QUEUE_ROWS`]).
+    pub queue: QueueSnapshot,
     /// The anti-forgery token of the page's forms.
     pub form_token: String,
 }
@@ -71,6 +77,7 @@ pub struct Portal<'a> {
     /// The name of the secret holding the link key set (A3).
     pub keys_secret: &'a str,
     pub views: &'a dyn ContinuityViews,
+    pub queue: &'a dyn QueueViews,
     pub continuity: Continuity<'a>,
 }
 
@@ -110,9 +117,14 @@ impl Portal<'_> {
         let config = view.config.take().ok_or(PortalError::NotServed)?;
         let form_token = continuity::form_token(&link.keys, &link.claims.key_id, &link.token)
             .ok_or(PortalError::NoFormToken)?;
+        let queue = self
+            .queue
+            .queue_snapshot(&link.claims.org_id, QUEUE_ROWS)
+            .await?;
         Ok(PortalStatus {
             config,
             view,
+            queue,
             form_token,
         })
     }

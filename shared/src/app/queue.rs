@@ -10,6 +10,11 @@
 //!
 //! Nothing lost (Q6): a message leaves the queue only after the server's 250 to its DATA or
 //! after its bounce was sent; a run killed in between delivers it again (a duplicate).
+//!
+//! No backscatter (Q10): a bounce goes only to a sender whose domain passed SPF or DMARC for the
+//! message (or a signed-in user of the service). Otherwise the failure is set aside
+//! ([`SetAside`], visible in the queue view and the audit) and nothing is sent. Each delivery
+//! carries the trace fields of an honest hop ([`crate::domain::verdicts::stamp`], Q9).
 
 use crate::app::delivery::deliver;
 use crate::domain::config::{OrgConfig, QueueSettings};
@@ -22,7 +27,8 @@ use crate::domain::queue::HELD_PREFIX;
 use crate::domain::queue::HOLD_AFTER_DAYS;
 use crate::domain::queue::TICK_LEASE_MINUTES;
 use crate::domain::queue::TICK_MINUTES;
-use crate::domain::queue::{Departure, DueOrg, QueuedMessage};
+use crate::domain::queue::{AsideKind, Departure, DueOrg, QueuedMessage, SetAside};
+use crate::domain::verdicts::{stamp, Hop};
 use crate::ports::blob::RawMessages;
 use crate::ports::error::{BlobError, StoreError};
 use crate::ports::mail::MailSender;
@@ -44,6 +50,8 @@ pub struct Courier<'a> {
     pub bouncer: &'a dyn MailSender,
     /// The address bounces come from (`BOUNCE_SENDER`).
     pub bounce_sender: &'a str,
+    /// The service's host name (`SMTP_HELO_NAME`): the `by` of the trace fields it adds.
+    pub host: &'a str,
 }
 
 /// What became of one delivery attempt of a queued message.
@@ -71,13 +79,24 @@ impl Courier<'_> {
         now: DateTime<Utc>,
     ) -> Result<Attempt, StoreError> {
         let timeout = std::time::Duration::from_secs(u64::from(config.delivery.timeout_secs));
+        let stamped = stamp(
+            raw,
+            &Hop {
+                host: self.host,
+                id: &msg.id,
+                received_at: msg.enqueued_at,
+                sender: &msg.sender,
+                recipients: &msg.recipients,
+                origin: msg.origin,
+            },
+        );
         let report = deliver(
             self.transport,
             &config.routes,
             timeout,
             &msg.sender,
             &msg.recipients,
-            raw,
+            &stamped,
         )
         .await;
         if let Err(e) = self
@@ -120,7 +139,7 @@ impl Courier<'_> {
                     diagnostic: why.clone(),
                 })
                 .collect();
-            match self.bounce(msg, &failed, raw, now).await {
+            match self.bounce_or_set_aside(msg, &failed, raw, now).await {
                 Ok(()) => bounced = failed.len(),
                 // Not bounced yet: those recipients stay queued (tried again, refused again,
                 // bounced then). Never dropped.
@@ -131,10 +150,12 @@ impl Courier<'_> {
             }
         }
         if pending.is_empty() {
-            let why = if report.delivered.is_empty() {
+            let why = if !report.delivered.is_empty() {
+                Departure::Delivered
+            } else if msg.origin.may_bounce() {
                 Departure::Bounced
             } else {
-                Departure::Delivered
+                Departure::Undeliverable
             };
             self.queue.dequeue(msg, why, now).await?;
             self.release_held(msg).await;
@@ -162,34 +183,58 @@ impl Courier<'_> {
         })
     }
 
-    /// Sends a DSN for `failed` to the message's sender; `Ok` without sending when the sender
-    /// is empty (a bounce never goes to `<>`).
-    async fn bounce(
+    /// Sends a DSN for `failed` to the message's sender when it may have one (Q10: a sender
+    /// that passed SPF or DMARC, never `<>`); otherwise sets the failure aside, with its
+    /// reason, for the queue view and the audit, and sends nothing. `Ok` once either is done.
+    async fn bounce_or_set_aside(
         &self,
         msg: &QueuedMessage,
         failed: &[FailedRecipient],
         raw: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<(), crate::ports::error::SendError> {
-        match delivery_status_notification(
-            self.bounce_sender,
-            &msg.sender,
-            &msg.id,
-            msg.enqueued_at,
+    ) -> Result<(), String> {
+        let why_not = if !msg.origin.may_bounce() {
+            Some(msg.origin.why_no_bounce())
+        } else if crate::domain::mail::mailbox_of(&msg.sender).is_none() {
+            Some("no bounce sent: the message has no sender to return it to (<>)".to_string())
+        } else {
+            None
+        };
+        let Some(why_not) = why_not else {
+            return match delivery_status_notification(
+                self.bounce_sender,
+                &msg.sender,
+                &msg.id,
+                msg.enqueued_at,
+                now,
+                failed,
+                raw,
+            ) {
+                None => Ok(()),
+                Some(b) => self
+                    .bouncer
+                    .send_raw(&b.from, std::slice::from_ref(&b.to), b.raw)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            };
+        };
+        let answers: Vec<String> = failed
+            .iter()
+            .map(|f| format!("{}: {}", f.address, f.diagnostic))
+            .collect();
+        let aside = SetAside::of(
+            msg,
+            AsideKind::Undeliverable,
+            failed.iter().map(|f| f.address.clone()).collect(),
             now,
-            failed,
-            raw,
-        ) {
-            None => {
-                tracing::info!(org = %msg.org_id, id = %msg.id, "undeliverable message with an empty sender: no bounce");
-                Ok(())
-            }
-            Some(b) => self
-                .bouncer
-                .send_raw(&b.from, std::slice::from_ref(&b.to), b.raw)
-                .await
-                .map(|_| ()),
-        }
+            format!("{}; {why_not}", answers.join("; ")),
+        );
+        tracing::info!(org = %msg.org_id, id = %msg.id, reason = %aside.reason, "undeliverable: set aside without a bounce");
+        self.queue
+            .set_aside(&aside, &aside.audit("service:queue"))
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -455,11 +500,16 @@ impl Queue<'_> {
             })
             .collect();
         self.courier
-            .bounce(m, &failed, &raw, now)
+            .bounce_or_set_aside(m, &failed, &raw, now)
             .await
             .map_err(|e| format!("bounce of {} not sent: {e}", m.id))?;
+        let why = if m.origin.may_bounce() {
+            Departure::Bounced
+        } else {
+            Departure::Undeliverable
+        };
         self.store
-            .dequeue(m, Departure::Bounced, now)
+            .dequeue(m, why, now)
             .await
             .map_err(|e| e.to_string())?;
         self.courier.release_held(m).await;

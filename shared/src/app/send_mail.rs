@@ -200,7 +200,8 @@ impl SendMail<'_> {
             {
                 let msg =
                     QueuedMessage::new(org, format!("sent-{sid}"), raw_key.as_str(), now, &summary)
-                        .envelope(from, vec![from.to_string()]);
+                        .envelope(from, vec![from.to_string()])
+                        .origin(crate::domain::verdicts::Origin::Submitted);
                 self.queue.accept_message(&msg, now).await?;
                 copy_queued = true;
             }

@@ -12,7 +12,7 @@ use crate::domain::delivery::DeliveryReport;
 use crate::domain::directory::{check_import, DirectoryUser, UserDirectory, MAX_USERS};
 use crate::ports::error::{PutConfigError, StoreError};
 use crate::ports::mail::RouteTransport;
-use crate::ports::store::ConfigStore;
+use crate::ports::store::{ConfigStore, DomainOwners};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -35,6 +35,9 @@ pub enum SettingsError {
     InvalidUser(String),
     #[error("recipient must be an address on one of your organisation's domains.")]
     NotOurRecipient,
+    /// A domain added without its proof (P11).
+    #[error("{0}")]
+    DomainNotProven(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -42,6 +45,8 @@ pub enum SettingsError {
 /// The settings use case's collaborators.
 pub struct Settings<'a> {
     pub config: &'a dyn ConfigStore,
+    /// Who owns which domain: a change may add only domains this organisation proved (P11).
+    pub owners: &'a dyn DomainOwners,
     /// The audit and the bus (and the user directory it stores).
     pub continuity: Continuity<'a>,
 }
@@ -105,6 +110,17 @@ impl Settings<'_> {
                 given: cfg.org_id,
                 own: org.to_string(),
             });
+        }
+        match crate::app::domains::require_proven(self.owners, org, before.as_ref(), &cfg).await {
+            Ok(()) => {}
+            Err(crate::app::domains::DomainError::Store(e)) => return Err(e.into()),
+            Err(crate::app::domains::DomainError::Refused(
+                crate::domain::domains::Refusal::Taken(d),
+            )) => return Err(SettingsError::DomainTaken(d)),
+            Err(e) => {
+                tracing::info!(org, error = %e, "configuration refused: domain not proven");
+                return Err(SettingsError::DomainNotProven(e.to_string()));
+            }
         }
         match self.config.put_config(&cfg, now).await {
             Ok(()) => {}

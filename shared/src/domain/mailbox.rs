@@ -21,6 +21,8 @@ pub struct Filing<'a> {
     pub received_at: DateTime<Utc>,
     pub raw_key: &'a str,
     pub summary: &'a crate::domain::mail::MessageSummary,
+    /// [`Folder::Inbox`], or [`Folder::Junk`] for spam (Q9).
+    pub folder: Folder,
 }
 
 /// The Online Inbox shows this many days (U1).
@@ -38,6 +40,9 @@ pub enum Folder {
     Inbox,
     /// Mail the user sent through the service (`SENT#`).
     Sent,
+    /// Received mail SES judged to be spam (`JUNK#`, Q9): filed apart from the Inbox's main
+    /// view, and never offered to mail clients' sync.
+    Junk,
 }
 
 impl Folder {
@@ -46,25 +51,29 @@ impl Folder {
         match self {
             Folder::Inbox => "MBX",
             Folder::Sent => "SENT",
+            Folder::Junk => "JUNK",
         }
     }
     fn letter(self) -> char {
         match self {
             Folder::Inbox => 'i',
             Folder::Sent => 's',
+            Folder::Junk => 'j',
         }
     }
-    /// `inbox` / `sent`, as in URLs.
+    /// `inbox` / `sent` / `junk`, as in URLs.
     pub fn name(self) -> &'static str {
         match self {
             Folder::Inbox => "inbox",
             Folder::Sent => "sent",
+            Folder::Junk => "junk",
         }
     }
     pub fn from_name(s: &str) -> Option<Folder> {
         match s {
             "inbox" | "" => Some(Folder::Inbox),
             "sent" => Some(Folder::Sent),
+            "junk" => Some(Folder::Junk),
             _ => None,
         }
     }
@@ -111,6 +120,7 @@ impl MessageRef {
         let folder = match s.chars().next()? {
             'i' => Folder::Inbox,
             's' => Folder::Sent,
+            'j' => Folder::Junk,
             _ => return None,
         };
         let digits = s.get(1..14)?;
@@ -140,7 +150,7 @@ impl MessageRef {
 
     /// Reads a sort key of `mailbox` back (`None` if it is not one of that mailbox's items).
     pub fn from_sort_key(mailbox: &str, sk: &str) -> Option<MessageRef> {
-        for folder in [Folder::Inbox, Folder::Sent] {
+        for folder in [Folder::Inbox, Folder::Sent, Folder::Junk] {
             let prefix = format!("{}#{mailbox}#", folder.prefix());
             if let Some(rest) = sk.strip_prefix(&prefix) {
                 let (ms, id) = rest.split_once('#')?;
@@ -315,6 +325,16 @@ mod tests {
             Some(r.clone())
         );
         assert_eq!(MessageRef::from_sort_key("eve@acme.test", &sk), None);
+        // Every folder's keys read back as that folder (a spam filing is listed in Junk).
+        for folder in [Folder::Inbox, Folder::Sent, Folder::Junk] {
+            let r = MessageRef::new(folder, t("2026-11-23T10:00:00Z"), "abc-123");
+            assert_eq!(
+                MessageRef::from_sort_key("bob@acme.test", &r.sort_key("bob@acme.test")),
+                Some(r.clone()),
+                "{folder:?}"
+            );
+            assert_eq!(MessageRef::parse(&r.encode()), Some(r));
+        }
         for bad in [
             "",
             "x1700000000000abc",

@@ -6,9 +6,11 @@
 //! reads and keeps, D6-D7). Alerts: [`alerts`] (episodes, when to alert, the messages, A1-A5),
 //! [`links`] (signed portal links, A3). Continuity: [`continuity`] (events, actions, phases,
 //! audit records, P2-P10, C1). Mail: [`mail`] (summaries, bounces), [`delivery`] (outcomes
-//! over routes), [`queue`] (queued messages, backoff, retention, Q3-Q6), [`mailbox`] (the
+//! over routes), [`queue`] (queued messages, backoff, retention, mail set aside, Q3-Q6, Q10), [`verdicts`]
+//! (SES's verdicts, quarantine, the trace fields of an honest hop, Q9), [`mailbox`] (the
 //! Online Inbox, U1-U9), [`directory`] (users, U6, A6). Configuration: [`config`] (an
-//! organisation's settings and their validation), [`config_as_code`] (plans of changes).
+//! organisation's settings and their validation), [`config_as_code`] (plans of changes),
+//! [`domains`] (proven domains and the records to publish, P11).
 //! Sign-in: [`identity`] (the identity provider's tokens), [`sign_in`] (the service's own
 //! one-time codes and sessions, U11).
 
@@ -20,6 +22,7 @@ pub mod continuity;
 pub mod counter;
 pub mod delivery;
 pub mod directory;
+pub mod domains;
 pub mod identity;
 pub mod links;
 pub mod mail;
@@ -28,4 +31,5 @@ pub mod monitoring;
 pub mod probe;
 pub mod queue;
 pub mod sign_in;
+pub mod verdicts;
 pub mod window;

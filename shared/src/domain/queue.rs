@@ -3,7 +3,9 @@
 //! the retention.
 
 use crate::domain::config::QueueSettings;
+use crate::domain::continuity::{AuditRecord, Via};
 use crate::domain::mail::MessageSummary;
+use crate::domain::verdicts::{Origin, Verdicts};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +69,9 @@ pub struct QueuedMessage {
     pub message_id: String,
     pub subject: Option<String>,
     pub size: u64,
+    /// Received by SES with its verdicts, or sent by a signed-in user (U8): decides the trace
+    /// fields of each delivery and whether a failure may bounce (Q9, Q10).
+    pub origin: Origin,
 }
 
 impl QueuedMessage {
@@ -92,7 +97,15 @@ impl QueuedMessage {
             message_id: summary.message_id.clone(),
             subject: summary.subject.clone(),
             size: summary.size,
+            origin: Origin::Received {
+                verdicts: Verdicts::default(),
+            },
         }
+    }
+
+    /// Where it came from (received with verdicts, or submitted by a signed-in user).
+    pub fn origin(self, origin: Origin) -> Self {
+        QueuedMessage { origin, ..self }
     }
 
     /// With its envelope: the sender (empty for `<>`) and the recipients still to deliver.
@@ -130,6 +143,129 @@ pub enum Departure {
     Delivered,
     /// Its bounce was sent (or it had no sender to bounce to).
     Bounced,
+    /// Refused for good, and its sender not authenticated: no bounce went (Q10); the message
+    /// is set aside ([`SetAside`]) for administrators instead.
+    Undeliverable,
+}
+
+/// Why a message was set aside rather than delivered or bounced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AsideKind {
+    /// SES found a virus (Q9): neither filed nor delivered.
+    Quarantined,
+    /// The server refused it for good (or it outlived the retention) and its sender may be
+    /// forged, so no bounce went (Q10).
+    Undeliverable,
+}
+
+impl AsideKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AsideKind::Quarantined => "quarantined",
+            AsideKind::Undeliverable => "undeliverable",
+        }
+    }
+}
+
+/// A message set aside, as administrators see it (the queue view and the audit): never
+/// silently dropped, always with its reason. The raw message stays in the mail bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAside {
+    pub org_id: String,
+    /// The SES message id.
+    pub id: String,
+    pub kind: AsideKind,
+    /// When it was set aside.
+    pub at: DateTime<Utc>,
+    /// When SES received it.
+    pub received_at: DateTime<Utc>,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub message_id: String,
+    pub subject: Option<String>,
+    pub size: u64,
+    pub raw_key: String,
+    pub reason: String,
+}
+
+impl SetAside {
+    /// A queued message (or the part of it named by `recipients`) set aside at `at`.
+    pub fn of(
+        m: &QueuedMessage,
+        kind: AsideKind,
+        recipients: Vec<String>,
+        at: DateTime<Utc>,
+        reason: String,
+    ) -> Self {
+        SetAside {
+            org_id: m.org_id.clone(),
+            id: m.id.clone(),
+            kind,
+            at,
+            received_at: m.enqueued_at,
+            sender: m.sender.clone(),
+            recipients,
+            message_id: m.message_id.clone(),
+            subject: m.subject.clone(),
+            size: m.size,
+            raw_key: m.raw_key.clone(),
+            reason,
+        }
+    }
+}
+
+impl SetAside {
+    /// Its audit record (P7): who set it aside (`service:inbound`, `service:queue`), when, and
+    /// the record itself. Keyed on its time and id: a repeat writes the same record.
+    pub fn audit(&self, who: &str) -> AuditRecord {
+        AuditRecord {
+            org_id: self.org_id.clone(),
+            at: self.at,
+            who: who.to_string(),
+            via: Via::Automatic,
+            what: self.kind.name().to_string(),
+            minutes: None,
+            before: serde_json::Value::Null,
+            after: serde_json::to_value(self).unwrap_or_default(),
+            source: "-".into(),
+            request_id: format!("{}-{}", self.kind.name(), self.id),
+        }
+    }
+}
+
+/// What the queue view shows of one queued message (the admin API, the portal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueuedView {
+    pub id: String,
+    pub message_id: String,
+    pub subject: Option<String>,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub size: u64,
+    pub received_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// When the queue tries it next at the earliest: the organisation's next look (the backoff)
+    /// or the message's own lease, whichever is later.
+    pub next_retry: Option<DateTime<Utc>>,
+}
+
+impl QueuedView {
+    pub fn of(m: &QueuedMessage, org_wake: Option<DateTime<Utc>>) -> Self {
+        QueuedView {
+            id: m.id.clone(),
+            message_id: m.message_id.clone(),
+            subject: m.subject.clone(),
+            sender: m.sender.clone(),
+            recipients: m.recipients.clone(),
+            size: m.size,
+            received_at: m.enqueued_at,
+            attempts: m.attempts,
+            last_error: m.last_error.clone(),
+            next_retry: org_wake.map(|w| w.max(m.not_before)),
+        }
+    }
 }
 
 /// What the queue keeps about an organisation between runs (on `QUEUESTAT`).

@@ -3,11 +3,12 @@
 //! memory for pure logic, never in place of the real services for behaviour that depends on them.
 //!
 //! [`store`] (the table, by capability), [`mail`] (mail out: routes, probe, SES), [`notify`]
-//! (alert channels, the event bus), [`blob`] (raw messages), [`secrets`], [`identity`] (the
+//! (alert channels, the event bus), [`domains`] (proofs, SES identities, claims), [`blob`] (raw messages), [`secrets`], [`identity`] (the
 //! identity provider's keys), [`clock`], and [`error`] (the errors they answer with, by kind).
 
 pub mod blob;
 pub mod clock;
+pub mod domains;
 pub mod error;
 pub mod identity;
 pub mod mail;

@@ -14,7 +14,7 @@ use crate::domain::monitoring::{
 };
 use crate::domain::probe::ProbeToken;
 use crate::domain::queue::{
-    AcceptOutcome, Departure, DueOrg, QueueFigures, QueueState, QueuedMessage,
+    AcceptOutcome, Departure, DueOrg, QueueFigures, QueueState, QueuedMessage, SetAside,
 };
 use crate::domain::sign_in::{Session, StoredCode};
 use crate::domain::window::Window;
@@ -199,6 +199,13 @@ pub trait MailStore: DomainOwners {
         msg: &QueuedMessage,
         wake: DateTime<Utc>,
     ) -> Result<AcceptOutcome, StoreError>;
+    /// Sets a received message aside instead of taking it (a virus, Q9): once per SES message
+    /// id, with its audit record, in one transaction; a repeat is a duplicate.
+    async fn quarantine(
+        &self,
+        record: &SetAside,
+        audit: &AuditRecord,
+    ) -> Result<AcceptOutcome, StoreError>;
 }
 
 /// What the queue (and the inbound function after its attempt) needs from storage (Q3-Q6).
@@ -237,6 +244,29 @@ pub trait QueueStore: Send + Sync {
     /// The organisation's queue looked empty: takes it off the due index if the count is 0,
     /// otherwise (a message arrived meanwhile) wakes it at `fallback`.
     async fn settle_idle(&self, org_id: &str, fallback: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records mail set aside (undeliverable and not bounced, Q10) with its audit record; a
+    /// repeat of the same record changes nothing.
+    async fn set_aside(&self, record: &SetAside, audit: &AuditRecord) -> Result<(), StoreError>;
+}
+
+/// What the queue view shows administrators (P8, Q3, Q9, Q10): why mail is waiting.
+#[derive(Debug, Clone, Default)]
+pub struct QueueSnapshot {
+    /// When the queue looks at the organisation next (its backoff), if it has queued mail.
+    pub next_look: Option<DateTime<Utc>>,
+    /// Consecutive failed retries (the backoff's exponent).
+    pub failures: u32,
+    /// The oldest queued messages, oldest first.
+    pub queued: Vec<QueuedMessage>,
+    /// Mail set aside in the last 30 days (quarantined, undeliverable without a bounce), newest first.
+    pub set_aside: Vec<SetAside>,
+}
+
+/// Reads the queue view.
+#[async_trait]
+pub trait QueueViews: Send + Sync {
+    async fn queue_snapshot(&self, org_id: &str, limit: usize)
+        -> Result<QueueSnapshot, StoreError>;
 }
 
 /// Which organisation owns each domain: the inbound path files mail by it (Q2), sign-in finds a

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::app::settings::RouteTest;
 use shared::domain::config::OrgConfig;
+use shared::domain::queue::QueuedView;
 
 /// `GET /api/v1/admin/config`.
 pub async fn get_config(
@@ -41,18 +42,36 @@ pub async fn put_config(
     ))
 }
 
-/// `GET /api/v1/admin/queue`: the queue's figures and settings.
+/// Queued messages listed by the queue view, at most (oldest first).
+pub const QUEUE_VIEW_LIMIT: usize = 100;
+
+/// `GET /api/v1/admin/queue`: the queue's figures and settings, and why mail waits: the queued
+/// messages oldest first (attempts, last error, next retry), and the mail set aside in the last
+/// 30 days (quarantined viruses, undeliverable mail whose bounce was withheld) with reasons.
 pub async fn queue(
     State(state): State<AppState>,
     Admin(p): Admin,
 ) -> Result<Json<Value>, ApiError> {
     let cfg = state.settings().current(&p.org_id).await?;
     let figures = state.queue.queue_figures(&p.org_id).await?;
+    let snap = state
+        .queue_views
+        .queue_snapshot(&p.org_id, QUEUE_VIEW_LIMIT)
+        .await?;
+    let messages: Vec<QueuedView> = snap
+        .queued
+        .iter()
+        .map(|m| QueuedView::of(m, snap.next_look))
+        .collect();
     Ok(Json(json!({
         "count": figures.count,
         "oldest": figures.oldest,
         "paused": cfg.queue.paused,
         "retention_hours": cfg.queue.retention_hours,
+        "next_attempt": snap.next_look,
+        "consecutive_failures": snap.failures,
+        "messages": messages,
+        "set_aside": snap.set_aside,
     })))
 }
 

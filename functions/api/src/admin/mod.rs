@@ -7,6 +7,7 @@
 //!   (P7).
 //! - [`directory`]: delegates and distribution lists (U5, U6).
 //! - [`users`]: the user directory (A6 notices, sign-in codes: U11) and passkey revocation.
+//! - [`domains`]: proven domains (P11): claim, verify through the DNS, the records to publish.
 //!
 //! Every change is audited with the administrator's subject, `via: console`, and the caller's
 //! address, and published on the bus (the continuity events, `ConfigChanged`).
@@ -14,6 +15,7 @@
 pub mod config;
 pub mod continuity;
 pub mod directory;
+pub mod domains;
 pub mod users;
 
 use crate::web::auth::Principal;
@@ -67,5 +69,13 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/admin/users/{address}/passkeys",
             delete(users::revoke_passkeys),
+        )
+        .route(
+            "/api/v1/admin/domains",
+            get(domains::list).post(domains::claim),
+        )
+        .route(
+            "/api/v1/admin/domains/{domain}/verify",
+            post(domains::verify),
         )
 }

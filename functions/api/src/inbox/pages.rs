@@ -113,7 +113,7 @@ pub async fn list(
         .map(|item| Row {
             when: fmt_time(item.received_at),
             who: match l.folder {
-                Folder::Inbox => item.summary.from.clone().unwrap_or_default(),
+                Folder::Inbox | Folder::Junk => item.summary.from.clone().unwrap_or_default(),
                 Folder::Sent => format!("To: {}", item.summary.to.join(", ")),
             },
             id: item.r#ref.encode(),
@@ -129,6 +129,7 @@ pub async fn list(
     let heading = match l.folder {
         Folder::Inbox => "Inbox",
         Folder::Sent => "Sent Items",
+        Folder::Junk => "Spam",
     };
     render::page(&ListPage {
         title: format!("{heading} - {mailbox}"),

@@ -67,6 +67,7 @@ async fn render_page(
     render::page(&page::status_page(&page::PageInput {
         cfg: &status.config,
         view: &status.view,
+        queue: &status.queue,
         now,
         token: link.token(),
         form_token: &status.form_token,

@@ -10,7 +10,9 @@ use shared::domain::config::OrgConfig;
 use shared::domain::continuity::{self, local_text, span_text, utc_text, Action, BUTTONS};
 use shared::domain::continuity::{ContinuityState, Phase};
 use shared::domain::monitoring::{HistoryEntry, PortalView};
+use shared::domain::queue::{AsideKind, QueuedView};
 use shared::domain::window::Window;
+use shared::ports::store::QueueSnapshot;
 
 /// What the page says above the status after a POST.
 #[derive(Debug, Clone)]
@@ -30,6 +32,7 @@ pub enum Notice {
 pub struct PageInput<'a> {
     pub cfg: &'a OrgConfig,
     pub view: &'a PortalView,
+    pub queue: &'a QueueSnapshot,
     pub now: DateTime<Utc>,
     pub token: &'a str,
     pub form_token: &'a str,
@@ -111,6 +114,81 @@ pub struct Chart {
     label: String,
 }
 
+/// A queued message as the page lists it: why it waits.
+pub struct QueuedRow {
+    received: String,
+    sender: String,
+    recipients: String,
+    subject: String,
+    attempts: u32,
+    last_error: String,
+    next_retry: String,
+}
+
+/// A message set aside (a virus, or undeliverable without a bounce) with its reason.
+pub struct AsideRow {
+    at: String,
+    kind: &'static str,
+    sender: String,
+    recipients: String,
+    subject: String,
+    reason: String,
+}
+
+/// `a, b, c and 2 more`.
+fn recipients_text(r: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = r.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if r.len() > SHOWN {
+        text.push_str(&format!(" and {} more", r.len() - SHOWN));
+    }
+    text
+}
+
+fn sender_text(s: &str) -> String {
+    if s.is_empty() {
+        "<> (no sender)".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn queued_rows(q: &QueueSnapshot) -> Vec<QueuedRow> {
+    q.queued
+        .iter()
+        .map(|m| QueuedView::of(m, q.next_look))
+        .map(|v| QueuedRow {
+            received: utc_text(v.received_at),
+            sender: sender_text(&v.sender),
+            recipients: recipients_text(&v.recipients),
+            subject: v.subject.unwrap_or_else(|| "(no subject)".into()),
+            attempts: v.attempts,
+            last_error: v.last_error.unwrap_or_else(|| "none yet".into()),
+            next_retry: v
+                .next_retry
+                .map(utc_text)
+                .unwrap_or_else(|| "with the next queue run".into()),
+        })
+        .collect()
+}
+
+fn aside_rows(q: &QueueSnapshot) -> Vec<AsideRow> {
+    q.set_aside
+        .iter()
+        .map(|a| AsideRow {
+            at: utc_text(a.at),
+            kind: match a.kind {
+                AsideKind::Quarantined => "Quarantined (virus)",
+                AsideKind::Undeliverable => "Undeliverable, no bounce sent",
+            },
+            sender: sender_text(&a.sender),
+            recipients: recipients_text(&a.recipients),
+            subject: a.subject.clone().unwrap_or_else(|| "(no subject)".into()),
+            reason: a.reason.clone(),
+        })
+        .collect()
+}
+
 /// The status page (P1-P6).
 #[derive(Template)]
 #[template(path = "portal/status.html")]
@@ -124,6 +202,10 @@ pub struct StatusPage<'a> {
     threshold: u32,
     queue_count: u64,
     queue_oldest: Option<String>,
+    /// The oldest queued messages, with why each waits.
+    queued: Vec<QueuedRow>,
+    /// Mail set aside in the last 30 days, newest first, with the reasons.
+    set_aside: Vec<AsideRow>,
     token: &'a str,
     form_token: &'a str,
     durations: Vec<Duration>,
@@ -175,6 +257,8 @@ pub fn status_page<'a>(p: &PageInput<'a>) -> StatusPage<'a> {
         threshold,
         queue_count: p.view.queue.count,
         queue_oldest: p.view.queue.oldest.map(utc_text),
+        queued: queued_rows(p.queue),
+        set_aside: aside_rows(p.queue),
         token: p.token,
         form_token: p.form_token,
         durations: BUTTONS
@@ -260,6 +344,10 @@ mod tests {
     use askama::Template;
 
     fn render(zone: &str, now: DateTime<Utc>) -> String {
+        render_with(zone, now, &QueueSnapshot::default())
+    }
+
+    fn render_with(zone: &str, now: DateTime<Utc>, queue: &QueueSnapshot) -> String {
         let cfg: OrgConfig = serde_json::from_value(serde_json::json!({
             "org_id": "acme", "name": "Acme", "domains": ["acme.example"], "routes": [],
             "monitoring": {"enabled": true, "inbound_check": true, "outbound_check": false,
@@ -278,6 +366,7 @@ mod tests {
         let input = PageInput {
             cfg: &cfg,
             view: &view,
+            queue,
             now,
             token: "tok<en>",
             form_token: "ft",
@@ -302,5 +391,34 @@ mod tests {
         assert!(page.contains("Times in UTC and in Europe/Paris."), "{page}");
         // Values are escaped by the template.
         assert!(page.contains("/l/tok&lt;en&gt;/stop"), "{page}");
+    }
+
+    #[test]
+    fn why_mail_waits_is_listed_escaped_and_only_when_there_is_some() {
+        let now: DateTime<Utc> = "2026-11-27T14:38:00Z".parse().expect("time");
+        let page = render("UTC", now);
+        assert!(!page.contains("id=\"queued\"") && !page.contains("id=\"set-aside\""));
+        let raw = b"From: a@example.org\r\nSubject: <b>hi</b>\r\n\r\nbody\r\n";
+        let summary = shared::domain::mail::summarize(raw);
+        let mut m = shared::domain::queue::QueuedMessage::new("acme", "id1", "k", now, &summary)
+            .envelope("<evil>@example.org", vec!["bob@acme.example".into()]);
+        m.attempts = 2;
+        m.last_error = Some("route 1 (mail.acme.example:25): connect: refused".into());
+        let queue = QueueSnapshot {
+            next_look: Some(now + chrono::Duration::minutes(4)),
+            queued: vec![m],
+            ..Default::default()
+        };
+        let page = render_with("UTC", now, &queue);
+        assert!(
+            page.contains("&ldquo;&#60;b&#62;hi&#60;/b&#62;&rdquo;")
+                || page.contains("&ldquo;&lt;b&gt;hi&lt;/b&gt;&rdquo;"),
+            "{page}"
+        );
+        assert!(!page.contains("<evil>"), "{page}");
+        assert!(
+            page.contains("2 attempts; last error: route 1 (mail.acme.example:25): connect: refused; next try: 2026-11-27 14:42 UTC."),
+            "{page}"
+        );
     }
 }

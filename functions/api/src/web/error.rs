@@ -139,7 +139,8 @@ impl From<SettingsError> for ApiError {
             SettingsError::NoConfiguration => ApiError::not_found(e.to_string()),
             SettingsError::Invalid(_)
             | SettingsError::InvalidUser(_)
-            | SettingsError::NotOurRecipient => ApiError::unprocessable(e.to_string()),
+            | SettingsError::NotOurRecipient
+            | SettingsError::DomainNotProven(_) => ApiError::unprocessable(e.to_string()),
             SettingsError::DomainTaken(_) => ApiError::conflict(e.to_string()),
             SettingsError::TooManyUsers(_) => ApiError::too_large(e.to_string()),
             SettingsError::Store(e) => e.into(),
@@ -179,6 +180,25 @@ impl From<shared::app::passkeys::PasskeyError> for ApiError {
             PasskeyError::NoSuchPasskey => ApiError::not_found(e.to_string()),
             PasskeyError::SignIn(e) => e.into(),
             PasskeyError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<shared::app::domains::DomainError> for ApiError {
+    fn from(e: shared::app::domains::DomainError) -> Self {
+        use shared::app::domains::DomainError as D;
+        use shared::domain::domains::Refusal;
+        match e {
+            D::Refused(Refusal::Taken(_))
+            | D::Refused(Refusal::UnderAnotherOrganisation { .. }) => {
+                ApiError::conflict(e.to_string())
+            }
+            D::NoClaim(_) => ApiError::not_found(e.to_string()),
+            D::Dns(_) => ApiError::unavailable("DNS", e),
+            D::Store(e) => e.into(),
+            D::Refused(_) | D::ProofMissing { .. } | D::ProofWrong { .. } | D::NotProven { .. } => {
+                ApiError::unprocessable(e.to_string())
+            }
         }
     }
 }

@@ -6,6 +6,9 @@
 //! The table comes from TABLE_NAME (the stack's `TableName` output), credentials and region
 //! from the usual AWS settings (or AWS_ENDPOINT_URL* for the local stand-ins). Every file is
 //! validated before anything is written; applying the same files twice changes nothing.
+//! A domain a file adds joins only after its DNS proof (P11): apply prints the TXT record to
+//! publish and stops; applied again once it is published, it verifies it (`DNS_SERVERS`, or the
+//! system's resolver) and goes on. `plan` also shows each domain's records and their status.
 
 use local_runner::config_as_code;
 use shared::adapters::dynamodb::DynamoStore;
@@ -29,12 +32,29 @@ async fn main() {
     };
     let sdk = shared::adapters::aws::sdk_config().await;
     let store = DynamoStore::from_sdk(&sdk, table);
+    let ports = match config_as_code::DomainPorts::from_env(&sdk, store.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("continuity-config: {e}");
+            std::process::exit(2);
+        }
+    };
+    let now = chrono::Utc::now();
     let result = if cmd == "plan" {
-        config_as_code::plan(&store, &files)
-            .await
-            .map(|v| v.into_iter().map(|(p, _)| p).collect::<Vec<_>>())
+        match config_as_code::plan(&store, &files).await {
+            Ok(v) => {
+                let orgs: Vec<String> = v.iter().map(|(p, _)| p.org_id.clone()).collect();
+                // The domains' records to publish, and their status (P11).
+                match config_as_code::domain_records(&ports.domains(), &orgs, now).await {
+                    Ok(text) => print!("{text}"),
+                    Err(e) => eprintln!("continuity-config: domains: {e}"),
+                }
+                Ok(v.into_iter().map(|(p, _)| p).collect::<Vec<_>>())
+            }
+            Err(e) => Err(e),
+        }
     } else {
-        config_as_code::apply(&store, &files, chrono::Utc::now()).await
+        config_as_code::apply(&store, &files, now, &ports.domains()).await
     };
     match result {
         Ok(plans) => {

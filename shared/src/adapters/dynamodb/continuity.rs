@@ -40,6 +40,18 @@ fn parse_audit(item: &Item) -> Result<AuditRecord, StoreError> {
         .map_err(|e| corrupt(item, format!("record: {e}")))
 }
 
+/// The `AUDIT#` item of a record (also written inside other transactions: mail set aside).
+pub(super) fn audit_item(r: &AuditRecord) -> Result<Item, StoreError> {
+    let mut item = key(org_pk(&r.org_id), audit_sk(r.at, &r.request_id));
+    let doc = serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))?;
+    item.insert("record".into(), s(doc));
+    item.insert("at".into(), ts(r.at));
+    item.insert("what".into(), s(&r.what));
+    item.insert("who".into(), s(&r.who));
+    expire(&mut item, r.at, AUDIT_DAYS);
+    Ok(item)
+}
+
 /// The requests that took effect during the current event (`SS`).
 fn request_ids(item: &Item) -> Vec<String> {
     item.get("request_ids")
@@ -322,13 +334,7 @@ impl ContinuityStore for DynamoStore {
     }
 
     async fn put_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
-        let mut item = key(org_pk(&r.org_id), audit_sk(r.at, &r.request_id));
-        let doc = serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))?;
-        item.insert("record".into(), s(doc));
-        item.insert("at".into(), ts(r.at));
-        item.insert("what".into(), s(&r.what));
-        item.insert("who".into(), s(&r.who));
-        expire(&mut item, r.at, AUDIT_DAYS);
+        let item = audit_item(r)?;
         // A repeat of the same record (same time and request) finds it there: nothing changes.
         let req = self
             .put_item(item)

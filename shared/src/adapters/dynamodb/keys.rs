@@ -55,6 +55,13 @@ pub fn domain_of(pk: &str) -> &str {
     pk.trim_start_matches(DOMAIN_PREFIX)
 }
 
+/// Prefix of an organisation's pending domain claims (P11): `DOMAINCLAIM#{domain}`.
+pub const CLAIM_PREFIX: &str = "DOMAINCLAIM#";
+/// Sort key of a pending claim of `domain`.
+pub fn claim_sk(domain: &str) -> String {
+    format!("{CLAIM_PREFIX}{}", domain.to_ascii_lowercase())
+}
+
 /// Sort key of the counter.
 pub const COUNTER_SK: &str = "COUNTER";
 
@@ -142,6 +149,14 @@ pub fn inmsg_sk(ses_id: &str) -> String {
 /// Filings, sent items, send and hand-out records and the once-per-message record are kept this
 /// long (U1: 30 days).
 pub const MAIL_DAYS: i64 = 30;
+
+/// Prefix of mail set aside (quarantined, or undeliverable without a bounce):
+/// `ASIDE#{set aside epoch ms, 13 digits}#{SES message id}#{kind}`.
+pub const ASIDE_PREFIX: &str = "ASIDE#";
+/// Sort key of a message set aside at `at`.
+pub fn aside_sk(at: DateTime<Utc>, ses_id: &str, kind: &str) -> String {
+    format!("{ASIDE_PREFIX}{}#{ses_id}#{kind}", millis(at))
+}
 
 // ------------------------------------------------------------------ the Online Inbox
 

@@ -7,7 +7,7 @@
 use super::batch::put_request;
 use super::codec::{expire, get_s, get_strings, key, n, opt_s, s, ts, Item};
 use super::keys::{
-    block_prefix, block_sk, folder_prefix, group_sk, inmsg_sk, mailbox_sk, org_pk, queue_sk,
+    block_prefix, block_sk, folder_prefix, group_sk, inmsg_sk, message_sk, org_pk, queue_sk,
     wake_key, MAIL_DAYS, QUEUED, QUEUESTAT_SK, SK,
 };
 use super::mailbox::listed_item;
@@ -15,8 +15,9 @@ use super::queue::queued_item;
 use super::transact::Transacted;
 use super::DynamoStore;
 use crate::domain::config::OrgConfig;
-use crate::domain::mailbox::{block_candidates, Filing, Folder};
-use crate::domain::queue::{AcceptOutcome, QueuedMessage};
+use crate::domain::continuity::AuditRecord;
+use crate::domain::mailbox::{block_candidates, Filing, Folder, MessageRef};
+use crate::domain::queue::{AcceptOutcome, QueuedMessage, SetAside};
 use crate::ports::error::StoreError;
 use crate::ports::store::{ConfigStore, MailStore};
 use async_trait::async_trait;
@@ -27,10 +28,8 @@ use std::collections::{HashMap, HashSet};
 /// The `MBX#` item of a message filed in `mailbox` (keys derived from the SES id: a repeat
 /// overwrites the same item).
 fn filing_item(f: &Filing<'_>, mailbox: &str) -> Item {
-    let item = key(
-        org_pk(f.org_id),
-        mailbox_sk(mailbox, f.received_at, f.ses_id),
-    );
+    let r = MessageRef::new(f.folder, f.received_at, f.ses_id);
+    let item = key(org_pk(f.org_id), message_sk(mailbox, &r));
     listed_item(item, mailbox, f.ses_id, f.summary, f.raw_key, f.received_at)
 }
 
@@ -178,5 +177,14 @@ impl MailStore for DynamoStore {
             Transacted::Refused(c) if c.failed(0) => Ok(AcceptOutcome::Duplicate),
             Transacted::Refused(c) => Err(c.into_error()),
         }
+    }
+
+    /// One transaction: `Put INMSG#{id}` if new + `Put ASIDE#..` + `Put AUDIT#..`.
+    async fn quarantine(
+        &self,
+        record: &SetAside,
+        audit: &AuditRecord,
+    ) -> Result<AcceptOutcome, StoreError> {
+        self.quarantine_message(record, audit).await
     }
 }

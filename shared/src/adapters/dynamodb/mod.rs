@@ -9,10 +9,12 @@
 //!   request is sent, counted and its error read;
 //! - one file per port implementation, named for the port: `monitor` (MonitorStore,
 //!   InboundRecorder, ProbeArrivals, QueueFiguresSource), `alerts` (AlertStore), `continuity`
-//!   (ContinuityStore, ContinuityViews), `config` (ConfigStore, DomainOwners), `mail`
-//!   (MailStore), `queue` (QueueStore), `mailbox` (MailboxStore), `directory`
-//!   (DirectoryStore), `sign_in` (SignInStore), `passkeys` (PasskeyStore); `users`: the user
-//!   directory's generations (ContinuityStore and SignInStore read them); `items`: readers of the items two of them read (counter, continuity);
+//!   (ContinuityStore, ContinuityViews), `config` (ConfigStore, DomainOwners), `domains`
+//!   (DomainClaims), `mail` (MailStore), `queue` (QueueStore), `aside` (mail set aside,
+//!   QueueViews), `mailbox` (MailboxStore), `directory` (DirectoryStore), `sign_in`
+//!   (SignInStore), `passkeys` (PasskeyStore); `users`: the user directory's generations
+//!   (ContinuityStore and SignInStore read them); `items`: readers of the items two of them read
+//!   (counter, continuity);
 //! - `table`: the table's creation for local stacks, and a raw write for tests.
 
 pub mod keys;
@@ -24,9 +26,11 @@ mod request;
 mod transact;
 
 mod alerts;
+mod aside;
 mod config;
 mod continuity;
 mod directory;
+mod domains;
 mod items;
 mod mail;
 mod mailbox;

@@ -12,7 +12,9 @@ use super::keys::{
 };
 use super::transact::Transacted;
 use super::DynamoStore;
-use crate::domain::queue::{Departure, DueOrg, QueueState, QueuedMessage};
+use crate::domain::continuity::AuditRecord;
+use crate::domain::queue::{Departure, DueOrg, QueueState, QueuedMessage, SetAside};
+use crate::domain::verdicts::Origin;
 use crate::ports::error::StoreError;
 use crate::ports::store::QueueStore;
 use async_trait::async_trait;
@@ -37,6 +39,9 @@ pub(super) fn queued_item(m: &QueuedMessage) -> Item {
         item.insert("subject".into(), s(sub));
     }
     item.insert("size".into(), n(m.size));
+    if let Ok(origin) = serde_json::to_string(&m.origin) {
+        item.insert("origin".into(), s(origin));
+    }
     item
 }
 
@@ -57,6 +62,15 @@ fn parse_queued(org_id: &str, item: &Item) -> Result<QueuedMessage, StoreError> 
         message_id: opt_s(item, "message_id").unwrap_or_default(),
         subject: opt_s(item, "subject"),
         size: get_n_or(item, "size", 0)?,
+        // Items queued before verdicts were kept read as received and not judged (no bounce).
+        origin: match opt_s(item, "origin") {
+            Some(o) => {
+                serde_json::from_str(&o).map_err(|e| corrupt(item, format!("origin: {e}")))?
+            }
+            None => Origin::Received {
+                verdicts: Default::default(),
+            },
+        },
     })
 }
 
@@ -241,5 +255,10 @@ impl QueueStore for DynamoStore {
             Some(_) => Ok(()),
             None => self.set_wake(org_id, fallback, 0, None).await,
         }
+    }
+
+    /// One transaction: `Put ASIDE#..` + `Put AUDIT#..`, each if absent.
+    async fn set_aside(&self, record: &SetAside, audit: &AuditRecord) -> Result<(), StoreError> {
+        self.put_aside(record, audit).await
     }
 }

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ use std::time::Duration;
 pub struct SmtpProbeSender {
     timeout: Duration,
     extra_roots: Vec<Vec<u8>>,
+    /// The name announced in EHLO; `None`: the machine's host name (lettre's default).
+    helo: Option<String>,
 }
 
 impl SmtpProbeSender {
@@ -27,7 +30,15 @@ impl SmtpProbeSender {
         SmtpProbeSender {
             timeout,
             extra_roots: extra_roots_pem.map(split_pem).unwrap_or_default(),
+            helo: None,
         }
+    }
+
+    /// Announces `name` (the service's real host name) in EHLO instead of the machine's name,
+    /// which in Lambda is an internal one that servers' checks would frown on.
+    pub fn announcing(mut self, name: &str) -> Self {
+        self.helo = Some(name.to_string());
+        self
     }
 
     fn tls(&self, host: &str) -> Result<TlsParameters, ProbeSendError> {
@@ -107,7 +118,11 @@ impl ProbeSender for SmtpProbeSender {
             SubmissionTls::Starttls => Tls::Required(params),
             SubmissionTls::Implicit => Tls::Wrapper(params),
         };
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mailbox.host)
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mailbox.host);
+        if let Some(name) = &self.helo {
+            builder = builder.hello_name(ClientId::Domain(name.clone()));
+        }
+        let transport = builder
             .port(mailbox.port)
             .tls(tls)
             .timeout(Some(self.timeout))

@@ -2,15 +2,18 @@
 //! server, answering per recipient. Commands are written as they came (no address rewriting),
 //! every step is bounded by the route timeout, and only the server's 250 to the end of DATA
 //! counts as delivered: a connection dropped after the data leaves the recipients deferred
-//! (delivered again later, a possible duplicate, never lost).
+//! (delivered again later, a possible duplicate, never lost). With a client certificate, every
+//! TLS session presents it, for connectors that identify the service by certificate (I6).
 
 use crate::adapters::error_chain;
 use crate::domain::config::{Route, RouteTls};
 use crate::domain::delivery::RcptResult;
 use crate::ports::mail::RouteTransport;
 use async_trait::async_trait;
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Identity, TlsParameters};
 use lettre::transport::smtp::extension::{ClientId, Extension};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use std::future::Future;
 use std::time::Duration;
 
@@ -22,6 +25,7 @@ pub const RECIPIENTS_PER_TRANSACTION: usize = 100;
 pub struct SmtpRelay {
     helo: String,
     extra_roots: Vec<Vec<u8>>,
+    identity: Option<Identity>,
 }
 
 impl SmtpRelay {
@@ -33,7 +37,34 @@ impl SmtpRelay {
             extra_roots: extra_roots_pem
                 .map(crate::adapters::smtp::probe::split_pem)
                 .unwrap_or_default(),
+            identity: None,
         }
+    }
+
+    /// Presents the client certificate in `pem` (the certificate first, then any chain, and its
+    /// private key, as one PEM text) in every TLS session. The certificate and key are checked
+    /// here, so that a wrong secret stops the function at start-up with the reason instead of
+    /// failing every delivery. Only the first certificate is sent: lettre presents one.
+    pub fn with_client_certificate(mut self, pem: &str) -> Result<Self, String> {
+        let cert = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .next()
+            .ok_or("no certificate (-----BEGIN CERTIFICATE-----) in the PEM")?
+            .map_err(|e| format!("unreadable certificate: {e}"))?;
+        if !pem.contains("PRIVATE KEY-----") {
+            return Err("no private key (-----BEGIN PRIVATE KEY-----) in the PEM".into());
+        }
+        // lettre's rustls backend takes the certificate as DER, the key as PEM.
+        let identity = Identity::from_pem(cert.as_ref(), pem.as_bytes())
+            .map_err(|e| format!("unusable certificate or key: {}", error_chain(&e)))?;
+        self.identity = Some(identity);
+        self.tls("localhost", true)
+            .map_err(|e| format!("the certificate and key do not fit together: {e}"))?;
+        Ok(self)
+    }
+
+    /// Whether TLS sessions present a client certificate.
+    pub fn has_client_certificate(&self) -> bool {
+        self.identity.is_some()
     }
 
     fn tls(&self, host: &str, verify: bool) -> Result<TlsParameters, String> {
@@ -49,6 +80,9 @@ impl SmtpRelay {
             // server, as MTAs do between themselves; a route that needs authentication says
             // `starttls-required`.
             b = b.dangerous_accept_invalid_certs(true);
+        }
+        if let Some(identity) = &self.identity {
+            b = b.identify_with(identity.clone());
         }
         b.build()
             .map_err(|e| format!("TLS parameters for {host}: {e}"))

@@ -1,0 +1,106 @@
+//! Organisations' sending identities through SES v2 (P11): each proven domain gets an Easy DKIM
+//! identity (`CreateEmailIdentity`), whose three DKIM tokens the administrators publish as
+//! CNAMEs; `GetEmailIdentity` tells each record's status. A custom MAIL FROM (`mail.{domain}`)
+//! is set with "use the default when its MX is missing", so that publishing its records is
+//! optional.
+
+use crate::adapters::aws::send_error;
+use crate::domain::domains::IdentityStatus;
+use crate::ports::domains::SendingIdentities;
+use crate::ports::error::SendError;
+use async_trait::async_trait;
+use aws_sdk_sesv2::types::BehaviorOnMxFailure;
+use aws_sdk_sesv2::Client;
+
+/// SES v2 identities.
+#[derive(Debug, Clone)]
+pub struct SesIdentities {
+    client: Client,
+    region: String,
+}
+
+impl SesIdentities {
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        SesIdentities {
+            client: Client::new(sdk),
+            region: sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into()),
+        }
+    }
+}
+
+#[async_trait]
+impl SendingIdentities for SesIdentities {
+    async fn ensure_identity(&self, domain: &str) -> Result<IdentityStatus, SendError> {
+        match self
+            .client
+            .create_email_identity()
+            .email_identity(domain)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                // Best effort: the identity works without it (SES's own MAIL FROM domain).
+                if let Err(e) = self
+                    .client
+                    .put_email_identity_mail_from_attributes()
+                    .email_identity(domain)
+                    .mail_from_domain(format!("mail.{domain}"))
+                    .behavior_on_mx_failure(BehaviorOnMxFailure::UseDefaultValue)
+                    .send()
+                    .await
+                {
+                    tracing::warn!(domain, error = %crate::adapters::error_chain(&e), "custom MAIL FROM not set");
+                }
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_already_exists_exception()) => {}
+            Err(e) => return Err(send_error("CreateEmailIdentity", e)),
+        }
+        self.identity(domain).await?.ok_or_else(|| {
+            SendError::Transient(format!(
+                "SES identity {domain} not readable just after creation"
+            ))
+        })
+    }
+
+    async fn identity(&self, domain: &str) -> Result<Option<IdentityStatus>, SendError> {
+        let out = match self
+            .client
+            .get_email_identity()
+            .email_identity(domain)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(send_error("GetEmailIdentity", e)),
+        };
+        let dkim = out.dkim_attributes();
+        let mail_from = out.mail_from_attributes();
+        Ok(Some(IdentityStatus {
+            verified_for_sending: out.verified_for_sending_status(),
+            dkim_status: dkim
+                .and_then(|d| d.status())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "NOT_STARTED".into()),
+            dkim_tokens: dkim.map(|d| d.tokens().to_vec()).unwrap_or_default(),
+            mail_from_domain: mail_from
+                .map(|m| m.mail_from_domain().to_string())
+                .filter(|d| !d.is_empty()),
+            mail_from_status: mail_from.map(|m| m.mail_from_domain_status().as_str().to_string()),
+        }))
+    }
+
+    fn region(&self) -> String {
+        self.region.clone()
+    }
+}
