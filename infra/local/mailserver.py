@@ -9,6 +9,9 @@ Run with the venv python installed by infra/local/install.sh
                 [--auth-user U --auth-password P]
                 [--relay DOMAIN=HOST:PORT ...]
                 [--hostname NAME] [--max-size BYTES] [--verbose]
+                [--xoauth2-jwks URL --xoauth2-audience AUD [--xoauth2-style microsoft|google]
+                 [--xoauth2-mailbox ADDR ...]]
+                [--password-refusal "550 5.7.30 Basic authentication is not supported ..."]
 
 Startup: once listening, prints exactly one line ``READY <port>`` to stdout and
 flushes (``--port 0`` picks a free port; the line gives the real one).
@@ -25,6 +28,19 @@ MAIL/RCPT/DATA without a successful AUTH get ``530 5.7.0 Authentication
 required``; wrong credentials get ``535 5.7.8 Authentication credentials
 invalid``.  Without --auth-user no AUTH is advertised.  (Without TLS but with
 AUTH, AUTH works over plain text.)
+
+XOAUTH2 (needs PyJWT): with --xoauth2-jwks, AUTH XOAUTH2 is offered too (over TLS
+when TLS is on) and verifies the token of ``user=<mailbox>^Aauth=Bearer <token>^A^A`` against
+the local token endpoint's JWKS (infra/local/oauthserver.py): signature, expiry, and aud equal
+to --xoauth2-audience. Style microsoft (Exchange Online): the token's roles must hold
+SMTP.SendAsApp and the mailbox must be one the app's service principal has permission on
+(--xoauth2-mailbox); a refusal answers ``535 5.7.3 Authentication unsuccessful``. Style google
+(Gmail): the token's email must be the user and its scope https://mail.google.com/; a refusal
+first sends the ``334`` challenge with the JSON error, as Gmail does, then ``535-5.7.8``.
+
+Password refusal: with --password-refusal REPLY, AUTH PLAIN/LOGIN is answered REPLY whatever
+the credentials (Exchange Online with Basic authentication turned off answers
+``550 5.7.30 Basic authentication is not supported for Client Submission.``).
 
 Storage: each accepted message is written to the Maildir DIR (DIR/{tmp,new,cur}
 are created; files land in DIR/new/) as the raw bytes received after DATA
@@ -60,6 +76,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
+import json
 import itertools
 import logging
 import os
@@ -73,9 +92,10 @@ import time
 import warnings
 from typing import Dict, List, Optional, Tuple
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 log = logging.getLogger("mailserver")
+localtokens = None  # imported when XOAUTH2 is on
 
 MODES = {"accept", "tempfail", "permfail", "hang", "drop-after-data", "hang-after-data"}
 RELAY_ATTEMPTS = 3
@@ -175,12 +195,59 @@ def relay_worker(host: str, port: int, mail_from: str, rcpts: List[str], content
 # ----------------------------------------------------------------------------- handler
 class Handler:
     def __init__(self, maildir: Maildir, mode: ModeFile, relays: Dict[str, Tuple[str, int]],
-                 auth_enabled: bool, hostname: str):
+                 auth_enabled: bool, hostname: str, xoauth2: Optional[dict] = None):
+        self.xoauth2 = xoauth2
         self.maildir = maildir
         self.mode = mode
         self.relays = relays
         self.auth_enabled = auth_enabled
         self.hostname = hostname
+
+    async def auth_XOAUTH2(self, server, args):
+        """AUTH XOAUTH2 with the initial response (RFC 7628-style, Google's and Microsoft's)."""
+        x = self.xoauth2
+        if x is None:
+            await server.push("504 5.5.4 Unrecognized authentication type")
+            return AuthResult(success=False, handled=True)
+        blob = args[1] if len(args) > 1 else None
+        if blob is None:
+            raw = await server.challenge_auth("")
+            if raw is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                raw = base64.b64decode(blob, validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        fields = dict(f.split("=", 1) for f in raw.decode("utf-8", "replace").split("\x01") if "=" in f)
+        user = fields.get("user", "")
+        token = fields.get("auth", "")[len("Bearer "):] if fields.get("auth", "").startswith("Bearer ") else ""
+        reason = None
+        try:
+            claims = localtokens.verify(token, x["jwks"], x["audience"])
+            if x["style"] == "google":
+                if claims.get("email", "").lower() != user.lower() or "https://mail.google.com/" not in str(claims.get("scope", "")).split():
+                    reason = "token not for this user or scope"
+            else:
+                if "SMTP.SendAsApp" not in claims.get("roles", []):
+                    reason = "token lacks SMTP.SendAsApp"
+                elif user.lower() not in x["mailboxes"]:
+                    reason = f"service principal has no permission on {user}"
+        except localtokens.TokenRefused as e:
+            reason = str(e)
+        if reason is None:
+            log.info("%r AUTH XOAUTH2 as %r: ok", server.session.peer, user)
+            return AuthResult(success=True, handled=False, auth_data=LoginPassword(user.encode(), b""))
+        log.info("%r AUTH XOAUTH2 as %r: rejected (%s)", server.session.peer, user, reason)
+        if x["style"] == "google":
+            challenge = json.dumps({"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"})
+            await server.challenge_auth(challenge)
+            await server.push("535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
+                              "535 5.7.8  https://support.google.com/mail/?p=BadCredentials")
+        else:
+            await server.push("535 5.7.3 Authentication unsuccessful")
+        return AuthResult(success=False, handled=True)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -220,6 +287,8 @@ class Handler:
         rcpts = list(envelope.rcpt_tos)
         auth = session.auth_data
         login = auth.login.decode("utf-8", "replace") if isinstance(auth, LoginPassword) else "-"
+        if isinstance(auth, LoginPassword) and auth.password == b"" and self.xoauth2 is not None:
+            login += " (xoauth2)"
         tls = "yes" if session.ssl is not None else "no"
         prefix = (
             f"Return-Path: <{sender}>\r\n"
@@ -294,12 +363,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--max-size", type=int, default=33554432,
                    help="largest message accepted in bytes (SIZE; default aiosmtpd's 32 MiB)")
     p.add_argument("--verbose", "-v", action="store_true", help="also log aiosmtpd's session log")
+    p.add_argument("--xoauth2-jwks", help="JWKS URL of the local token endpoint: offer AUTH XOAUTH2")
+    p.add_argument("--xoauth2-audience", default="https://outlook.office365.com")
+    p.add_argument("--xoauth2-style", choices=["microsoft", "google"], default="microsoft")
+    p.add_argument("--xoauth2-mailbox", action="append", default=[],
+                   help="a mailbox the app's service principal may send as (microsoft style)")
+    p.add_argument("--password-refusal", help="answer AUTH PLAIN/LOGIN with this reply")
     args = p.parse_args(argv)
 
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key must be given together")
     if bool(args.auth_user) != (args.auth_password is not None):
         p.error("--auth-user and --auth-password must be given together")
+    xoauth2 = None
+    if args.xoauth2_jwks:
+        global localtokens
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import localtokens  # noqa: E402 - needs PyJWT, only when XOAUTH2 is on
+        xoauth2 = {"jwks": args.xoauth2_jwks, "audience": args.xoauth2_audience,
+                   "style": args.xoauth2_style,
+                   "mailboxes": [m.lower() for m in args.xoauth2_mailbox]}
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s mailserver[%(process)d] %(levelname)s %(message)s")
@@ -319,11 +402,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             log.error("cannot load TLS cert/key (%s, %s): %s", args.tls_cert, args.tls_key, e)
             return 1
 
-    auth_enabled = args.auth_user is not None
+    auth_enabled = args.auth_user is not None or xoauth2 is not None
     want_user = (args.auth_user or "").encode()
     want_pass = (args.auth_password or "").encode()
 
     def authenticator(server, session, envelope, mechanism, auth_data):
+        if args.password_refusal:
+            log.info("%r AUTH %s: refused (%s)", session.peer, mechanism, args.password_refusal)
+            return AuthResult(success=False, handled=False, message=args.password_refusal)
         ok = (isinstance(auth_data, LoginPassword)
               and auth_data.login == want_user and auth_data.password == want_pass)
         log.info("%r AUTH %s as %r: %s", session.peer, mechanism,
@@ -334,7 +420,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     maildir = Maildir(args.maildir)
     mode = ModeFile(args.mode_file)
     relays = {d: (h, prt) for d, h, prt in args.relay}
-    handler = Handler(maildir, mode, relays, auth_enabled, args.hostname)
+    handler = Handler(maildir, mode, relays, auth_enabled, args.hostname, xoauth2)
 
     smtp_kw = dict(
         hostname=args.hostname,
@@ -344,7 +430,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         auth_required=auth_enabled,
         auth_require_tls=tls_context is not None,
         authenticator=authenticator if auth_enabled else None,
-        auth_exclude_mechanism=None if auth_enabled else ["PLAIN", "LOGIN"],
+        auth_exclude_mechanism=(["XOAUTH2"] if xoauth2 is None else [])
+        + ([] if auth_enabled else ["PLAIN", "LOGIN"]),
         data_size_limit=args.max_size,
     )
 

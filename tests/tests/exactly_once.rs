@@ -14,9 +14,8 @@ use std::time::Duration;
 #[tokio::test]
 async fn twenty_concurrent_runs_move_the_counter_once() {
     let rig = Rig::start(t("2026-11-23T10:00:00Z"), chrono::Duration::seconds(1)).await;
-    let secret = unique("acme/probe");
-    let server = rig.org_server(&secret).await;
-    let org = probed_org("acme", 5, server.port, &secret);
+    let server = rig.org_server("acme").await;
+    let org = probed_org("acme", 5, server.port);
     let store = rig.store().clone();
     store.put_config(&org, rig.clock.now()).await.unwrap();
 

@@ -11,7 +11,10 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent};
 use shared::adapters::notify::{AwsChannels, ChannelSettings};
 use shared::adapters::secrets_manager::SecretsManagerSource;
+use shared::adapters::graph::HttpGraph;
+use shared::adapters::oauth::{HttpTokenEndpoint, OauthEndpoints};
 use shared::adapters::smtp::probe::SmtpProbeSender;
+use shared::app::probe_logon::{ProbeLogons, TokenCache};
 use shared::app::monitor::{Alerting, Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
 use shared::domain::window::Window;
 use shared::ports::clock::Clock;
@@ -39,6 +42,12 @@ pub struct Settings {
     /// `ALERT_SENDER`, `ALERT_SENDER_NAME`, `SMS_SENDER_ID`, `EVENT_BUS_NAME`: the alert
     /// channels and the event bus.
     pub channels: ChannelSettings,
+    /// `PROBE_SECRET_PREFIX`: organisation `o`'s probe credential is the secret
+    /// `<prefix><o>/probe` (default `continuity/`); the role may read nothing else under it.
+    pub probe_secret_prefix: String,
+    /// `MICROSOFT_LOGIN_URL`, `GOOGLE_TOKEN_URL`, `GRAPH_URL`: the token endpoints and Graph
+    /// (the real hosts by default; in AWS nothing else).
+    pub oauth: OauthEndpoints,
 }
 
 impl Settings {
@@ -70,7 +79,25 @@ impl Settings {
             },
             link_keys_secret: required_env("LINK_KEYS_SECRET")?,
             channels: ChannelSettings::from_env()?,
+            probe_secret_prefix: probe_secret_prefix()?,
+            oauth: OauthEndpoints::from_env()?,
         })
+    }
+}
+
+/// `PROBE_SECRET_PREFIX`, checked: the prefix the template's IAM policy names.
+pub fn probe_secret_prefix() -> Result<String, String> {
+    let p = env_or("PROBE_SECRET_PREFIX", "continuity/".to_string())?;
+    if p.ends_with('/')
+        && p.len() > 1
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
+    {
+        Ok(p)
+    } else {
+        Err(format!(
+            "PROBE_SECRET_PREFIX {p:?} must be letters, digits and /_+=.@- ending in '/'"
+        ))
     }
 }
 
@@ -79,6 +106,15 @@ pub struct Deps {
     pub store: DynamoStore,
     pub secrets: SecretsManagerSource,
     pub sender: SmtpProbeSender,
+    /// The token endpoints (D9).
+    pub tokens: HttpTokenEndpoint,
+    /// Microsoft Graph (sendMail, service health).
+    pub graph: HttpGraph,
+    /// Access tokens for the life of the container.
+    pub token_cache: TokenCache,
+    pub probe_secret_prefix: String,
+    /// The probe's whole budget (3x the per-command SMTP timeout).
+    pub probe_budget: Duration,
     pub channels: AwsChannels,
     pub clock: Arc<dyn Clock>,
     pub fan_out: usize,
@@ -102,6 +138,11 @@ impl Deps {
             store: DynamoStore::from_sdk(sdk, &settings.table),
             secrets: SecretsManagerSource::from_sdk(sdk, settings.secret_cache),
             sender: SmtpProbeSender::new(settings.smtp_timeout, roots),
+            tokens: HttpTokenEndpoint::new(settings.oauth.clone(), settings.smtp_timeout)?,
+            graph: HttpGraph::new(&settings.oauth.graph, settings.smtp_timeout)?,
+            token_cache: TokenCache::default(),
+            probe_secret_prefix: settings.probe_secret_prefix.clone(),
+            probe_budget: settings.smtp_timeout * 3,
             channels: AwsChannels::new(sdk, &settings.channels),
             clock,
             fan_out: settings.fan_out,
@@ -110,11 +151,24 @@ impl Deps {
         })
     }
 
+    /// How probes log on, over these adapters.
+    pub fn logons(&self) -> ProbeLogons<'_> {
+        ProbeLogons {
+            secrets: &self.secrets,
+            tokens: &self.tokens,
+            cache: &self.token_cache,
+            smtp: &self.sender,
+            graph: &self.graph,
+            secret_prefix: &self.probe_secret_prefix,
+            budget: self.probe_budget,
+        }
+    }
+
     pub fn monitor(&self) -> Monitor<'_> {
         Monitor {
             store: &self.store,
             secrets: &self.secrets,
-            sender: &self.sender,
+            logon: self.logons(),
             clock: self.clock.as_ref(),
             fan_out: self.fan_out,
             alerting: Alerting {

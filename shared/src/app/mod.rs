@@ -20,6 +20,7 @@ pub mod inbound;
 pub mod mailbox;
 pub mod monitor;
 pub mod portal;
+pub mod probe_logon;
 pub mod queue;
 pub mod send_mail;
 pub mod settings;

@@ -25,5 +25,7 @@ pub mod mail;
 pub mod mailbox;
 pub mod monitoring;
 pub mod probe;
+pub mod probe_refusal;
+pub mod provider_health;
 pub mod queue;
 pub mod window;

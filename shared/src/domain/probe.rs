@@ -76,6 +76,15 @@ impl fmt::Display for ProbeToken {
     }
 }
 
+/// The name of the secret that holds `org_id`'s probe credential: `{prefix}{org_id}/probe`.
+///
+/// Derived, never configured: an organisation id is lower-case letters, digits and hyphens, so
+/// no organisation's name reaches into another's (`acme` cannot name `acme-eu/probe` or
+/// `other/probe`), and the monitor's role may read only `{prefix}*/probe` secrets.
+pub fn probe_secret_name(prefix: &str, org_id: &str) -> String {
+    format!("{prefix}{org_id}/probe")
+}
+
 /// The probe message as sent (RFC 5322, ASCII only, CRLF line ends).
 pub fn probe_message(
     token: &ProbeToken,
@@ -210,6 +219,24 @@ mod tests {
             sent_at: Some(claimed),
             error: None,
             arrived_at: arrived_after.map(|s| claimed + chrono::Duration::seconds(s)),
+        }
+    }
+
+    #[test]
+    fn secret_names_are_the_organisations_own() {
+        assert_eq!(
+            probe_secret_name("continuity/", "acme"),
+            "continuity/acme/probe"
+        );
+        // Every valid organisation id gives a name of its own under the prefix, ending /probe.
+        for id in ["acme", "acme-eu", "a", "0-9"] {
+            let n = probe_secret_name("continuity/", id);
+            assert!(is_org_id(id));
+            assert_eq!(n.strip_prefix("continuity/").unwrap().split('/').count(), 2);
+            assert!(n.ends_with("/probe"));
+        }
+        for id in ["../link", "other/probe", "Acme", "a/b"] {
+            assert!(!is_org_id(id), "{id} is not an organisation id");
         }
     }
 
