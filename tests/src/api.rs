@@ -73,6 +73,8 @@ impl ApiRig {
             hosted_sign_in: None,
             secure_cookies: false,
             secret_cache: Duration::from_secs(0),
+            probe_secret_prefix: "continuity/".into(),
+            oauth: Default::default(),
         };
         let mut services = Services::with_verifier(
             settings,

@@ -29,7 +29,14 @@ use shared::adapters::jwks::{LocalIssuer, RemoteJwks};
 use shared::adapters::lambda::{env_or, required_env};
 use shared::adapters::notify::{AwsChannels, ChannelSettings};
 use shared::adapters::s3::S3RawMessages;
+use shared::adapters::graph::HttpGraph;
+use shared::adapters::oauth::{HttpTokenEndpoint, OauthEndpoints};
 use shared::adapters::secrets_manager::SecretsManagerSource;
+use shared::adapters::smtp::probe::SmtpProbeSender;
+use shared::app::probe_logon::{ProbeLogons, TokenCache};
+use shared::ports::graph::GraphApi;
+use shared::ports::mail::ProbeSender;
+use shared::ports::oauth::TokenEndpoint;
 use shared::adapters::ses::SesMailSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::auth::JwtVerifier;
@@ -62,6 +69,9 @@ pub struct HostedSignIn {
     pub client_id: String,
 }
 
+/// Each step of a probe logon test (connect, each SMTP command, each HTTP request).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Settings, from the environment in AWS.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -84,6 +94,10 @@ pub struct Settings {
     /// Cookies carry `Secure` (off only for plain-HTTP local runs).
     pub secure_cookies: bool,
     pub secret_cache: Duration,
+    /// `PROBE_SECRET_PREFIX`: where organisations' probe credentials are ("test the probe logon").
+    pub probe_secret_prefix: String,
+    /// `MICROSOFT_LOGIN_URL`, `GOOGLE_TOKEN_URL`, `GRAPH_URL`: the token endpoints and Graph.
+    pub oauth: OauthEndpoints,
 }
 
 impl Settings {
@@ -116,6 +130,8 @@ impl Settings {
             identity,
             secure_cookies: true,
             secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 300u64)?),
+            probe_secret_prefix: env_or("PROBE_SECRET_PREFIX", "continuity/".to_string())?,
+            oauth: OauthEndpoints::from_env()?,
         })
     }
 }
@@ -151,6 +167,11 @@ pub struct Services {
     pub raw: Arc<dyn RawMessages>,
     /// Delivery to the organisation's server ("test the delivery route", P8).
     pub relay: Arc<dyn RouteTransport>,
+    /// "Test the probe logon" (D9): the token endpoints, Graph, SMTP submission, the tokens.
+    pub probe_tokens: Arc<dyn TokenEndpoint>,
+    pub probe_graph: Arc<dyn GraphApi>,
+    pub probe_smtp: Arc<dyn ProbeSender>,
+    pub token_cache: Arc<TokenCache>,
     pub verifier: JwtVerifier,
     /// A local run's own identity provider: `/auth/login` then offers a sign-in form that issues
     /// its tokens (never set in AWS).
@@ -199,6 +220,16 @@ impl Services {
             mail_sender: Arc::new(ses),
             raw: Arc::new(S3RawMessages::from_sdk(sdk, &settings.mail_bucket)),
             relay: Arc::new(SmtpRelay::new(helo, None)),
+            probe_tokens: Arc::new(
+                HttpTokenEndpoint::new(settings.oauth.clone(), PROBE_TIMEOUT)
+                    .unwrap_or_else(|e| panic!("token endpoint client: {e}")),
+            ),
+            probe_graph: Arc::new(
+                HttpGraph::new(&settings.oauth.graph, PROBE_TIMEOUT)
+                    .unwrap_or_else(|e| panic!("Graph client: {e}")),
+            ),
+            probe_smtp: Arc::new(SmtpProbeSender::new(PROBE_TIMEOUT, None)),
+            token_cache: Arc::new(TokenCache::default()),
             verifier,
             local_issuer: None,
             settings,
@@ -216,6 +247,19 @@ impl Services {
         self.mail = store.clone();
         self.mailboxes = store.clone();
         self.directory = store;
+    }
+
+    /// How the probe logs on, over these ports ("test the probe logon").
+    pub fn probe_logons(&self) -> ProbeLogons<'_> {
+        ProbeLogons {
+            secrets: self.secrets.as_ref(),
+            tokens: self.probe_tokens.as_ref(),
+            cache: self.token_cache.as_ref(),
+            smtp: self.probe_smtp.as_ref(),
+            graph: self.probe_graph.as_ref(),
+            secret_prefix: &self.settings.probe_secret_prefix,
+            budget: PROBE_TIMEOUT * 3,
+        }
     }
 
     /// The continuity use case (actions, their audit and events) over these ports.

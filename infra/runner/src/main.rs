@@ -332,6 +332,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 hosted_sign_in: None,
                 secure_cookies: false,
                 secret_cache: settings.secret_cache,
+                probe_secret_prefix: settings.probe_secret_prefix.clone(),
+                oauth: settings.oauth.clone(),
             };
             let mut services = api::Services::with_verifier(
                 api_settings,
