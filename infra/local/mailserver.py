@@ -433,6 +433,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         auth_exclude_mechanism=(["XOAUTH2"] if xoauth2 is None else [])
         + ([] if auth_enabled else ["PLAIN", "LOGIN"]),
         data_size_limit=args.max_size,
+        # RFC 4954 4: an AUTH line may be up to 12288 octets (an XOAUTH2 token is a long JWT).
+        command_size_limit=12288,
     )
 
     async def serve() -> None:

@@ -60,7 +60,7 @@ pub enum SubmissionTls {
 
 /// How the probe logs on (D9).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "kebab-case")]
+#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ProbeLogon {
     /// SMTP AUTH PLAIN/LOGIN with the mailbox's password (Exchange Server and other servers).
     #[default]
@@ -291,5 +291,7 @@ mod tests {
         let bad = r#"{"method":"graph-sendmail","tenant":"t.example","client_id":"x","credential":"client-secret","secret_name":"other/secret"}"#;
         let e = serde_json::from_str::<ProbeLogon>(bad).unwrap_err();
         assert!(e.to_string().contains("secret_name"), "{e}");
+        let bad = r#"{"method":"password","secret":"continuity/other/probe"}"#;
+        assert!(serde_json::from_str::<ProbeLogon>(bad).is_err());
     }
 }
