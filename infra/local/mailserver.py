@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import base64
 import binascii
 import json
@@ -321,9 +322,15 @@ class ModalSMTP(SMTP):
     """SMTP whose every recognised command first consults the mode file (for 'hang')."""
 
     live: "set[ModalSMTP]" = set()
+    # The stream reader's line limit comes from this at construction (see __init__).
+    command_size_limit = 12288
 
     def __init__(self, handler: Handler, **kw):
         super().__init__(handler, **kw)
+        # RFC 4954 4: an AUTH line may be up to 12288 octets (an XOAUTH2 token is a long JWT);
+        # aiosmtpd's limits are a class-wide dict, so this connection gets its own.
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
+        self.command_size_limits["AUTH"] = 12288
         self._mode = handler.mode
         for name, method in list(self._smtp_methods.items()):
             self._smtp_methods[name] = self._gated(name, method)
@@ -433,8 +440,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         auth_exclude_mechanism=(["XOAUTH2"] if xoauth2 is None else [])
         + ([] if auth_enabled else ["PLAIN", "LOGIN"]),
         data_size_limit=args.max_size,
-        # RFC 4954 4: an AUTH line may be up to 12288 octets (an XOAUTH2 token is a long JWT).
-        command_size_limit=12288,
     )
 
     async def serve() -> None:
