@@ -102,6 +102,7 @@ MODES = {"accept", "tempfail", "permfail", "hang", "drop-after-data", "hang-afte
 RELAY_ATTEMPTS = 3
 RELAY_DELAY_S = 1.0
 RELAY_TIMEOUT_S = 30.0
+AUTH_LINE_LIMIT = 12288
 
 
 # ----------------------------------------------------------------------------- mode file
@@ -322,15 +323,21 @@ class ModalSMTP(SMTP):
     """SMTP whose every recognised command first consults the mode file (for 'hang')."""
 
     live: "set[ModalSMTP]" = set()
-    # The stream reader's line limit comes from this at construction (see __init__).
-    command_size_limit = 12288
+    # RFC 4954 4: an AUTH command line (and a response to its challenge) may be up to 12288
+    # octets; an XOAUTH2 initial response carries a JWT of 1-2 KB. aiosmtpd reads every line
+    # through one StreamReader whose limit is `line_length_limit` at construction (a longer
+    # line is "500 Command line too long" before any per-command check), so the reader gets
+    # the AUTH limit here and the instance gets the DATA limit back (RFC 5321's 1000 octets)
+    # after construction.
+    line_length_limit = AUTH_LINE_LIMIT
 
     def __init__(self, handler: Handler, **kw):
         super().__init__(handler, **kw)
-        # RFC 4954 4: an AUTH line may be up to 12288 octets (an XOAUTH2 token is a long JWT);
-        # aiosmtpd's limits are a class-wide dict, so this connection gets its own.
+        self.line_length_limit = SMTP.line_length_limit
+        # The per-command limits are a class-wide dict in aiosmtpd (cleared by every new
+        # session); this connection gets its own, with AUTH's. Others keep 512.
         self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
-        self.command_size_limits["AUTH"] = 12288
+        self.command_size_limits["AUTH"] = AUTH_LINE_LIMIT
         self._mode = handler.mode
         for name, method in list(self._smtp_methods.items()):
             self._smtp_methods[name] = self._gated(name, method)

@@ -37,6 +37,33 @@ pub struct Xoauth2 {
     pub mailboxes: Vec<String>,
 }
 
+/// An SMTP stand-in with STARTTLS and AUTH XOAUTH2 verifying `tokens`' tokens in `style`
+/// (`microsoft`: Exchange Online's, the app's service principal may send as `mailboxes`;
+/// `google`: Gmail's, the token's user), relaying as `relay` says.
+pub async fn xoauth2_mail_server(
+    tokens: &TokenServer,
+    style: &'static str,
+    mailboxes: &[&str],
+    relay: Vec<(String, u16)>,
+) -> crate::MailServer {
+    crate::MailServer::start(crate::MailServerOptions {
+        tls: true,
+        relay,
+        xoauth2: Some(Xoauth2 {
+            jwks: tokens.jwks(),
+            audience: if style == "google" {
+                "https://mail.google.com/".into()
+            } else {
+                OUTLOOK.into()
+            },
+            style,
+            mailboxes: mailboxes.iter().map(|m| m.to_string()).collect(),
+        }),
+        ..Default::default()
+    })
+    .await
+}
+
 /// Reads the `READY <port>` line of a stand-in.
 async fn ready(child: &mut Child, what: &str) -> u16 {
     let stdout = child.stdout.take().expect("stdout");
@@ -196,7 +223,8 @@ impl GraphServer {
 }
 
 fn copy_health(dir: &TempDir, name: &str) {
-    std::fs::copy(fixtures().join(name), dir.path().join("health.json")).expect("copy health fixture");
+    std::fs::copy(fixtures().join(name), dir.path().join("health.json"))
+        .expect("copy health fixture");
 }
 
 fn fixtures() -> PathBuf {
@@ -221,13 +249,36 @@ impl AppKey {
                 .args(args)
                 .output()
                 .expect("run openssl");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8_lossy(&out.stdout).to_string()
         };
         let (key, cert, public) = (p("key.pem"), p("cert.pem"), p("public.pem"));
         let s = |p: &PathBuf| p.to_string_lossy().to_string();
-        run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &s(&key)]);
-        run(&["req", "-x509", "-key", &s(&key), "-subj", "/CN=continuity-probe", "-days", "2", "-out", &s(&cert)]);
+        run(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            &s(&key),
+        ]);
+        run(&[
+            "req",
+            "-x509",
+            "-key",
+            &s(&key),
+            "-subj",
+            "/CN=continuity-probe",
+            "-days",
+            "2",
+            "-out",
+            &s(&cert),
+        ]);
         run(&["pkey", "-in", &s(&key), "-pubout", "-out", &s(&public)]);
         let fp = run(&["x509", "-in", &s(&cert), "-noout", "-fingerprint", "-sha1"]);
         let thumbprint = fp

@@ -41,22 +41,21 @@ fn org(port: u16, logon: ProbeLogon) -> OrgConfig {
 /// An SMTP stand-in with STARTTLS and AUTH XOAUTH2 (`style`) relaying to the rig's receiving
 /// stand-in; the app may send as [`MAILBOX`].
 async fn xoauth2_server(rig: &Rig, tokens: &TokenServer, style: &'static str) -> MailServer {
-    MailServer::start(MailServerOptions {
-        tls: true,
-        relay: vec![(PROBE_DOMAIN.into(), rig.receiving_port)],
-        xoauth2: Some(Xoauth2 {
-            jwks: tokens.jwks(),
-            audience: if style == "google" {
-                "https://mail.google.com/".into()
-            } else {
-                OUTLOOK.into()
-            },
-            style,
-            mailboxes: vec![MAILBOX.into()],
-        }),
-        ..Default::default()
-    })
+    xoauth2_relaying(
+        tokens,
+        style,
+        vec![(PROBE_DOMAIN.into(), rig.receiving_port)],
+    )
     .await
+}
+
+/// As [`xoauth2_server`], relaying as `relay` says.
+async fn xoauth2_relaying(
+    tokens: &TokenServer,
+    style: &'static str,
+    relay: Vec<(String, u16)>,
+) -> MailServer {
+    xoauth2_mail_server(tokens, style, &[MAILBOX], relay).await
 }
 
 /// Runs the tick at `w.start()` (sends `w`'s probe, judges `w - 1`): the probe's result.
@@ -107,7 +106,10 @@ async fn xoauth2_probe_arrives_in_time_with_one_token_for_several_windows() {
     let tokens = TokenServer::start(registry("app-secret-1", None, None)).await;
     let (rig, w) = rig_with(endpoints(&tokens, free_port()), "app-secret-1").await;
     let server = xoauth2_server(&rig, &tokens, "microsoft").await;
-    let cfg = org(server.port, ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)));
+    let cfg = org(
+        server.port,
+        ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)),
+    );
     rig.store().put_config(&cfg, rig.clock.now()).await.unwrap();
 
     let h = windows(&rig, "acme", w, 3).await;
@@ -115,7 +117,9 @@ async fn xoauth2_probe_arrives_in_time_with_one_token_for_several_windows() {
     let msgs = server.messages();
     assert_eq!(msgs.len(), 4, "one probe per window");
     assert!(
-        msgs[0].contains(&format!("X-Continuity-Session: tls=yes; auth={MAILBOX} (xoauth2)")),
+        msgs[0].contains(&format!(
+            "X-Continuity-Session: tls=yes; auth={MAILBOX} (xoauth2)"
+        )),
         "{}",
         msgs[0]
     );
@@ -157,7 +161,10 @@ async fn a_certificate_assertion_gets_the_token_and_the_logon_test_sends_nothing
     let report = fresh.logons().test(&cfg, rig.clock.now()).await;
     assert!(!report.ok && !report.token, "{report:?}");
     let e = report.error.unwrap();
-    assert!(e.contains("refused the certificate assertion (invalid_client, AADSTS700027)"), "{e}");
+    assert!(
+        e.contains("refused the certificate assertion (invalid_client, AADSTS700027)"),
+        "{e}"
+    );
     assert!(server.messages().is_empty());
 }
 
@@ -168,19 +175,24 @@ async fn an_expiring_token_is_refreshed_and_a_revoked_one_replaced() {
     let tokens = TokenServer::start(reg).await;
     let (rig, w) = rig_with(endpoints(&tokens, free_port()), "app-secret-1").await;
     let server = xoauth2_server(&rig, &tokens, "microsoft").await;
-    let cfg = org(server.port, ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)));
+    let cfg = org(
+        server.port,
+        ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)),
+    );
     rig.store().put_config(&cfg, rig.clock.now()).await.unwrap();
 
-    // Ten-minute tokens, used until five minutes before they expire: windows 0-2 share the
-    // first, 3-5 the second, 6-7 the third.
-    let h = windows(&rig, "acme", w, 8).await;
-    assert_eq!(outbound(&h), vec![P::InTime; 8]);
+    // Ten-minute tokens, used until five minutes before they expire: the ticks at 0, 2 and 4
+    // minutes share the first, 6-10 the second, 12 and 14 the third.
+    let h = windows(&rig, "acme", w, 7).await;
+    assert_eq!(outbound(&h), vec![P::InTime; 7]);
     assert_eq!(tokens.issued(CLIENT_ID).await, 3);
+    assert_eq!(rig.runner.deps.token_cache.fetches(), 3);
 
-    // The endpoint's key changes (the token is revoked): the server refuses the cached token,
-    // the window fails with the reason, the next window fetches a new token and passes.
+    // The endpoint's key changes (the token is revoked) while the third token is still fresh
+    // for the cache: the server refuses it at 16 minutes, the window fails with the reason,
+    // the token is dropped, the next window fetches a new one and passes.
     tokens.rotate_key().await;
-    let h = windows(&rig, "acme", Window(w.0 + 9), 2).await;
+    let h = windows(&rig, "acme", Window(w.0 + 8), 2).await;
     assert_eq!(outbound(&h), [P::NotSent, P::InTime]);
     assert!(
         reason(&h[0]).starts_with("Exchange Online refused the app's access token (535 5.7.3); register the app's service principal"),
@@ -196,7 +208,10 @@ async fn a_bad_client_secret_is_reported_as_such_and_nothing_else_happens() {
     let tokens = TokenServer::start(registry("the-right-secret", None, None)).await;
     let (rig, w) = rig_with(endpoints(&tokens, free_port()), "an-old-secret").await;
     let server = xoauth2_server(&rig, &tokens, "microsoft").await;
-    let cfg = org(server.port, ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)));
+    let cfg = org(
+        server.port,
+        ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)),
+    );
     rig.store().put_config(&cfg, rig.clock.now()).await.unwrap();
 
     let first = tick(&rig, "acme", w).await;
@@ -207,31 +222,60 @@ async fn a_bad_client_secret_is_reported_as_such_and_nothing_else_happens() {
     let h = windows(&rig, "acme", w, 1).await;
     assert_eq!(outbound(&h), [P::NotSent]);
     assert_eq!(reason(&h[0]), said, "the history says the same");
-    assert_eq!((h[0].step.delta, h[0].step.value), (1, 1), "one failing window, as any");
+    assert_eq!(
+        (h[0].step.delta, h[0].step.value),
+        (1, 1),
+        "one failing window, as any"
+    );
     // Nothing else: no token, nothing sent, nothing cached, the configuration as stored.
     assert_eq!(tokens.issued(CLIENT_ID).await, 0);
-    assert_eq!(tokens.stats().await["refused"], json!(["invalid_client", "invalid_client"]));
+    assert_eq!(
+        tokens.stats().await["refused"],
+        json!(["invalid_client", "invalid_client"])
+    );
     assert!(server.messages().is_empty());
     assert_eq!(rig.runner.deps.token_cache.fetches(), 0);
     assert_eq!(rig.store().get_config("acme").await.unwrap(), Some(cfg));
+
+    // The administrator stores the secret's Value: the next window reads it (the refused one
+    // is not kept in the function's secret cache for its hour) and passes.
+    put_secret(&rig.probe_secret("acme"), "the-right-secret").await;
+    let h = windows(&rig, "acme", Window(w.0 + 2), 1).await;
+    assert_eq!(outbound(&h), [P::InTime]);
+    assert_eq!(tokens.issued(CLIENT_ID).await, 1);
+    assert_eq!(server.messages().len(), 2);
 }
 
 #[tokio::test]
 async fn consent_missing_is_reported_for_microsoft_and_google() {
     let key = AppKey::generate();
-    let mut reg = registry("app-secret-1", None, Some((&key, &["continuity-probe@globex.test"])));
+    let mut reg = registry(
+        "app-secret-1",
+        None,
+        Some((&key, &["continuity-probe@globex.test"])),
+    );
     reg["microsoft"]["apps"][CLIENT_ID]["consented"] = json!(false);
     reg["google"]["service_accounts"][SERVICE_ACCOUNT]["delegated_scopes"] = json!([]);
     let tokens = TokenServer::start(reg).await;
     let (rig, w) = rig_with(endpoints(&tokens, free_port()), "app-secret-1").await;
     let closed = free_port();
-    let ms = org(closed, ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)));
+    let ms = org(
+        closed,
+        ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)),
+    );
     rig.store().put_config(&ms, rig.clock.now()).await.unwrap();
     let mut google = probed_org("globex", 3, closed);
     google.probe.as_mut().unwrap().username = "continuity-probe@globex.test".into();
     google.probe.as_mut().unwrap().logon = ProbeLogon::GoogleXoauth2;
-    put_secret(&rig.probe_secret("globex"), &key.service_account_json(&format!("{}/token", tokens.url()))).await;
-    rig.store().put_config(&google, rig.clock.now()).await.unwrap();
+    put_secret(
+        &rig.probe_secret("globex"),
+        &key.service_account_json(&format!("{}/token", tokens.url())),
+    )
+    .await;
+    rig.store()
+        .put_config(&google, rig.clock.now())
+        .await
+        .unwrap();
 
     tick(&rig, "acme", w).await;
     tick(&rig, "acme", w.next()).await;
@@ -255,7 +299,11 @@ async fn a_google_service_account_probe_arrives_in_time() {
     let key = AppKey::generate();
     let tokens = TokenServer::start(registry("unused", None, Some((&key, &[MAILBOX])))).await;
     let (rig, w) = rig_with(endpoints(&tokens, free_port()), "").await;
-    put_secret(&rig.probe_secret("acme"), &key.service_account_json(&format!("{}/token", tokens.url()))).await;
+    put_secret(
+        &rig.probe_secret("acme"),
+        &key.service_account_json(&format!("{}/token", tokens.url())),
+    )
+    .await;
     let server = xoauth2_server(&rig, &tokens, "google").await;
     let cfg = org(server.port, ProbeLogon::GoogleXoauth2);
     rig.store().put_config(&cfg, rig.clock.now()).await.unwrap();
@@ -263,17 +311,28 @@ async fn a_google_service_account_probe_arrives_in_time() {
     assert_eq!(outbound(&h), [P::InTime]);
     assert_eq!(tokens.issued(SERVICE_ACCOUNT).await, 1);
 
-    // The token is for another user than the probe mailbox: Gmail's refusal (a 334 challenge
-    // first) is read as a refused token.
-    let mut other = cfg.clone();
-    other.probe.as_mut().unwrap().username = "someone@acme.test".into();
-    let mut reg = registry("unused", None, Some((&key, &[MAILBOX, "someone@acme.test"])));
-    reg["google"]["users"] = json!([MAILBOX, "someone@acme.test"]);
-    tokens.set_registry(&reg);
-    let report = rig.runner.deps.logons().test(&other, rig.clock.now()).await;
-    let e = report.error.expect("refused");
+    // Gmail no longer accepts the cached token (revoked: the endpoint's key changed). Its
+    // refusal starts with a 334 challenge carrying the error, which the logon test reads as a
+    // refused token; the token is dropped, and the next test gets a new one and logs on.
+    tokens.rotate_key().await;
+    let report = rig.runner.deps.logons().test(&cfg, rig.clock.now()).await;
+    let e = report.error.clone().expect("refused");
     assert!(e.starts_with("Google refused the access token ("), "{e}");
-    assert!(report.token && !report.ok);
+    assert!(e.contains("domain-wide delegation"), "{e}");
+    assert!(report.token && !report.ok, "{report:?}");
+    assert_eq!(
+        tokens.issued(SERVICE_ACCOUNT).await,
+        1,
+        "the cached token was used"
+    );
+    let report = rig.runner.deps.logons().test(&cfg, rig.clock.now()).await;
+    assert!(report.ok && report.token, "{report:?}");
+    assert_eq!(tokens.issued(SERVICE_ACCOUNT).await, 2);
+    assert_eq!(
+        server.messages().len(),
+        2,
+        "the two probes; logon tests send nothing"
+    );
 }
 
 #[tokio::test]
@@ -284,7 +343,9 @@ async fn a_password_refused_with_5_7_30_is_explained_in_the_history_and_the_aler
         tls: true,
         auth: Some((PROBE_USER.into(), "the-password".into())),
         relay: vec![(PROBE_DOMAIN.into(), rig.receiving_port)],
-        password_refusal: Some("550 5.7.30 Basic authentication is not supported for Client Submission.".into()),
+        password_refusal: Some(
+            "550 5.7.30 Basic authentication is not supported for Client Submission.".into(),
+        ),
         ..Default::default()
     })
     .await;
@@ -308,10 +369,15 @@ async fn a_password_refused_with_5_7_30_is_explained_in_the_history_and_the_aler
 
     let mails = emails_to(&admin).await;
     assert_eq!(mails.len(), 1, "one alert");
-    let msg = mail_parser::MessageParser::default().parse(mails[0].as_bytes()).expect("mime");
+    let msg = mail_parser::MessageParser::default()
+        .parse(mails[0].as_bytes())
+        .expect("mime");
     let text = msg.body_text(0).expect("text").to_string();
     assert!(text.contains(&format!("Why: {expected}")), "{text}");
-    assert!(!text.contains("Provider:"), "no incident without provider health");
+    assert!(
+        !text.contains("Provider:"),
+        "no incident without provider health"
+    );
 }
 
 #[tokio::test]
@@ -327,7 +393,10 @@ async fn graph_sendmail_sends_retries_a_throttle_and_explains_a_403() {
         "health-operational.json",
     )
     .await;
-    let cfg = org(0, ProbeLogon::GraphSendmail(app(AppCredential::ClientSecret, None)));
+    let cfg = org(
+        0,
+        ProbeLogon::GraphSendmail(app(AppCredential::ClientSecret, None)),
+    );
     rig.store().put_config(&cfg, rig.clock.now()).await.unwrap();
 
     // Sent (202), then throttled once (429, Retry-After: 1) and retried within the window.
@@ -335,19 +404,30 @@ async fn graph_sendmail_sends_retries_a_throttle_and_explains_a_403() {
     graph.set_mode("throttle 1");
     tick(&rig, "acme", w.next()).await;
     let stats = graph.stats().await;
-    assert_eq!((stats["sent"].as_u64(), stats["throttled"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (stats["sent"].as_u64(), stats["throttled"].as_u64()),
+        (Some(2), Some(1))
+    );
     // Forbidden (403): explained, the token dropped, the next window fetches another.
     graph.set_mode("forbidden");
     let third = tick(&rig, "acme", Window(w.0 + 2)).await;
     graph.set_mode("accept");
     tick(&rig, "acme", Window(w.0 + 3)).await;
     tick(&rig, "acme", Window(w.0 + 4)).await;
-    let h = rig.store().history("acme", w, Window(w.0 + 3)).await.unwrap();
+    let h = rig
+        .store()
+        .history("acme", w, Window(w.0 + 3))
+        .await
+        .unwrap();
     assert_eq!(outbound(&h), [P::InTime, P::InTime, P::NotSent, P::InTime]);
     let expected = "Microsoft Graph refused to send as the probe mailbox (403 ErrorAccessDenied); grant the app Mail.Send";
     assert!(reason(&h[2]).starts_with(expected), "{}", reason(&h[2]));
     assert!(matches!(third, ProbeResult::NotSent { ref reason } if reason.starts_with(expected)));
-    assert_eq!(tokens.issued(CLIENT_ID).await, 2, "one token, then another after the 403");
+    assert_eq!(
+        tokens.issued(CLIENT_ID).await,
+        2,
+        "one token, then another after the 403"
+    );
 }
 
 #[tokio::test]
@@ -365,7 +445,10 @@ async fn an_open_incident_is_shown_in_the_alert_the_portal_and_the_history_and_m
     .await;
     // Graph refuses to send (403): the counter climbs as it would without health.
     graph.set_mode("forbidden");
-    let mut cfg = org(0, ProbeLogon::GraphSendmail(app(AppCredential::ClientSecret, None)));
+    let mut cfg = org(
+        0,
+        ProbeLogon::GraphSendmail(app(AppCredential::ClientSecret, None)),
+    );
     cfg.monitoring.threshold = 2;
     cfg.probe.as_mut().unwrap().provider_health = true;
     let admin = format!("{}@elsewhere.test", unique("admin"));
@@ -382,23 +465,40 @@ async fn an_open_incident_is_shown_in_the_alert_the_portal_and_the_history_and_m
     assert_eq!(values, [1, 2, 2]);
     let described = "Microsoft reports incident EX926792: Users may be unable to send or receive email through the Exchange Online service, since 2026-11-23 11:40 UTC";
     for e in &h {
-        assert_eq!(e.provider.as_ref().map(|p| p.describe()).as_deref(), Some(described));
+        assert_eq!(
+            e.provider.as_ref().map(|p| p.describe()).as_deref(),
+            Some(described)
+        );
     }
     // The alert.
     let mails = emails_to(&admin).await;
     assert_eq!(mails.len(), 1);
-    let msg = mail_parser::MessageParser::default().parse(mails[0].as_bytes()).expect("mime");
+    let msg = mail_parser::MessageParser::default()
+        .parse(mails[0].as_bytes())
+        .expect("mime");
     let text = msg.body_text(0).expect("text").to_string();
     assert!(text.contains(&format!("Provider: {described}")), "{text}");
-    assert!(text.contains("Why: Microsoft Graph refused to send as the probe mailbox (403 ErrorAccessDenied)"), "{text}");
+    assert!(
+        text.contains(
+            "Why: Microsoft Graph refused to send as the probe mailbox (403 ErrorAccessDenied)"
+        ),
+        "{text}"
+    );
 
     // The portal's status panel, beside the counter.
     let store = rig.store().clone();
     let api = ApiRig::start_with(rig.clock.now(), move |s| s.use_store(store)).await;
-    let link = api.env.link_keys.sign("acme", "ep1-0", api.clock.now()).expect("sign");
+    let link = api
+        .env
+        .link_keys
+        .sign("acme", "ep1-0", api.clock.now())
+        .expect("sign");
     let (status, page) = portal_support::get(&api.url(&format!("/l/{link}"))).await;
     assert_eq!(status, 200);
-    assert!(page.contains(&format!("<dd id=\"provider\">{described}</dd>")), "{page}");
+    assert!(
+        page.contains(&format!("<dd id=\"provider\">{described}</dd>")),
+        "{page}"
+    );
 
     // Health back to normal: nothing shown, the counter untouched by it.
     graph.set_health("health-operational.json");
@@ -437,7 +537,11 @@ async fn a_configuration_cannot_name_a_secret() {
         .await
         .unwrap();
     assert!(matches!(r.status().as_u16(), 400 | 422), "{}", r.status());
-    assert_eq!(api.store().get_config("acme").await.unwrap(), Some(cfg), "nothing changed");
+    assert_eq!(
+        api.store().get_config("acme").await.unwrap(),
+        Some(cfg),
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -452,7 +556,10 @@ async fn a_day_with_the_oauth_probe_gives_the_password_probes_counter() {
     .await;
     put_secret(&rig.probe_secret("acme"), "app-secret-1").await;
     let mut server = xoauth2_server(&rig, &tokens, "microsoft").await;
-    let cfg = org(server.port, ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)));
+    let cfg = org(
+        server.port,
+        ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)),
+    );
     rig.store().put_config(&cfg, day).await.unwrap();
 
     let history = integration_tests::day::run_day(&rig, "acme", &mut server).await;
@@ -462,5 +569,135 @@ async fn a_day_with_the_oauth_probe_gives_the_password_probes_counter() {
     let issued = tokens.issued(CLIENT_ID).await;
     assert!((24..=26).contains(&issued), "{issued} tokens");
     // The outage's windows say why: the server could not be reached, not a logon problem.
-    assert!(reason(&history[361]).contains("could not connect"), "{}", reason(&history[361]));
+    assert!(
+        reason(&history[361]).contains("could not connect"),
+        "{}",
+        reason(&history[361])
+    );
+}
+
+#[tokio::test]
+async fn the_logon_test_route_gets_a_token_logs_on_and_sends_nothing() {
+    let cert = AppKey::generate();
+    let sa = AppKey::generate();
+    let google_user = "continuity-probe@globex.test";
+    let tokens =
+        TokenServer::start(registry("unused", Some(&cert), Some((&sa, &[google_user])))).await;
+    let exchange = xoauth2_relaying(&tokens, "microsoft", vec![]).await;
+    let gmail = xoauth2_relaying(&tokens, "google", vec![]).await;
+    let basic_off = MailServer::start(MailServerOptions {
+        tls: true,
+        auth: Some((PROBE_USER.into(), "the-password".into())),
+        password_refusal: Some(
+            "550 5.7.30 Basic authentication is not supported for Client Submission.".into(),
+        ),
+        ..Default::default()
+    })
+    .await;
+    let oauth = endpoints(&tokens, free_port());
+    // The API as configured from its environment: the token endpoints' settings, and
+    // SMTP_CA_BUNDLE naming the test servers' CA.
+    let api = ApiRig::start_configured(t(START), |s| s.oauth = oauth, |_| {}).await;
+    let prefix = api.state.settings.probe_secret_prefix.clone();
+    let secret = |org: &str| shared::domain::probe::probe_secret_name(&prefix, org);
+    let now = api.clock.now();
+
+    // acme: an Entra ID app with a certificate, over SMTP XOAUTH2.
+    let acme = org(
+        exchange.port,
+        ProbeLogon::Oauth2ClientCredentials(app(
+            AppCredential::Certificate,
+            Some(&cert.thumbprint),
+        )),
+    );
+    put_secret(&secret("acme"), &cert.key_pem).await;
+    // globex: a Google service account acting for its probe mailbox.
+    let mut globex = probed_org("globex", 3, gmail.port);
+    let p = globex.probe.as_mut().unwrap();
+    p.username = google_user.into();
+    p.logon = ProbeLogon::GoogleXoauth2;
+    put_secret(
+        &secret("globex"),
+        &sa.service_account_json(&format!("{}/token", tokens.url())),
+    )
+    .await;
+    // initech: a password, which Exchange Online no longer takes.
+    let initech = probed_org("initech", 3, basic_off.port);
+    put_secret(&secret("initech"), "the-password").await;
+    // umbrella: the inbound check only, no probe mailbox.
+    let umbrella = inbound_org("umbrella", 3);
+    for c in [&acme, &globex, &initech, &umbrella] {
+        api.store().put_config(c, now).await.unwrap();
+    }
+
+    let test = |token: Option<String>| {
+        let mut r = ApiRig::http().post(api.url("/api/v1/admin/probe-test"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move {
+            let r = r.send().await.expect("POST probe-test");
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let admin = |org: &str| Some(api.token(&format!("admin@{org}.test"), true));
+
+    let (status, v) = test(admin("acme")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"method": "oauth2-client-credentials", "secret": secret("acme"), "token": true, "ok": true})
+    );
+    let (status, v) = test(admin("globex")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"method": "google-xoauth2", "secret": secret("globex"), "token": true, "ok": true})
+    );
+    let (status, v) = test(admin("initech")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["ok"].as_bool(), v["token"].as_bool()),
+        (Some(false), Some(false)),
+        "{v}"
+    );
+    assert_eq!(
+        v["error"],
+        "Exchange Online refused the logon: Basic authentication is not supported (550 5.7.30); switch the probe to OAuth (probe.logon.method oauth2-client-credentials or graph-sendmail)"
+    );
+
+    // Refusals: no probe mailbox (422), not an administrator (403), not signed in (401).
+    let (status, v) = test(admin("umbrella")).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v.to_string().contains("no probe mailbox is configured"),
+        "{v}"
+    );
+    let (status, _) = test(Some(api.token("someone@acme.test", false))).await;
+    assert_eq!(status, 403);
+    let (status, _) = test(None).await;
+    assert_eq!(status, 401);
+
+    // Again: the same answer, from the cached token.
+    let (status, v) = test(admin("acme")).await;
+    assert_eq!((status, v["ok"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(tokens.issued(CLIENT_ID).await, 1);
+    assert_eq!(tokens.issued(SERVICE_ACCOUNT).await, 1);
+
+    // Nothing sent anywhere, nothing changed.
+    assert!(
+        exchange.messages().is_empty()
+            && gmail.messages().is_empty()
+            && basic_off.messages().is_empty()
+    );
+    for c in [&acme, &globex, &initech, &umbrella] {
+        assert_eq!(
+            api.store().get_config(&c.org_id).await.unwrap().as_ref(),
+            Some(c)
+        );
+    }
 }

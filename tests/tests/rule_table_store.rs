@@ -79,6 +79,8 @@ async fn every_combination_moves_the_stored_counter_as_the_rules_say() {
                     inbound_counts: Default::default(),
                     inbound: None,
                     outbound: None,
+                    outbound_reason: None,
+                    provider: None,
                     step: shared::domain::counter::Step {
                         verdict: shared::domain::counter::Verdict::None,
                         delta: 0,

@@ -25,30 +25,30 @@ pub mod web;
 
 use axum::Router;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::graph::HttpGraph;
 use shared::adapters::jwks::{LocalIssuer, RemoteJwks};
 use shared::adapters::lambda::{env_or, required_env};
 use shared::adapters::notify::{AwsChannels, ChannelSettings};
-use shared::adapters::s3::S3RawMessages;
-use shared::adapters::graph::HttpGraph;
 use shared::adapters::oauth::{HttpTokenEndpoint, OauthEndpoints};
+use shared::adapters::s3::S3RawMessages;
 use shared::adapters::secrets_manager::SecretsManagerSource;
-use shared::adapters::smtp::probe::SmtpProbeSender;
-use shared::app::probe_logon::{ProbeLogons, TokenCache};
-use shared::ports::graph::GraphApi;
-use shared::ports::mail::ProbeSender;
-use shared::ports::oauth::TokenEndpoint;
 use shared::adapters::ses::SesMailSender;
+use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::auth::JwtVerifier;
 use shared::app::client_sync::ClientSync;
 use shared::app::continuity::Continuity;
 use shared::app::mailbox::Mailboxes;
+use shared::app::probe_logon::{ProbeLogons, TokenCache};
 use shared::app::send_mail::SendMail;
 use shared::domain::identity::IdentitySettings;
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
+use shared::ports::graph::GraphApi;
+use shared::ports::mail::ProbeSender;
 use shared::ports::mail::{MailSender, RouteTransport};
 use shared::ports::notify::{AlertChannels, EventBus};
+use shared::ports::oauth::TokenEndpoint;
 use shared::ports::secrets::SecretSource;
 use shared::ports::store::{
     ConfigStore, ContinuityStore, ContinuityViews, DirectoryStore, DomainOwners, MailStore,
@@ -69,8 +69,11 @@ pub struct HostedSignIn {
     pub client_id: String,
 }
 
-/// Each step of a probe logon test (connect, each SMTP command, each HTTP request).
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Each step of a probe logon test (connect, each SMTP command, each HTTP request). The test
+/// as a whole gets three times this ([`ProbeLogons::test`]), 24 s: inside API Gateway's 29 s
+/// and the function's timeout, so that a server that never answers still gets the
+/// administrator a readable answer rather than a gateway timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Settings, from the environment in AWS.
 #[derive(Debug, Clone)]
@@ -98,6 +101,9 @@ pub struct Settings {
     pub probe_secret_prefix: String,
     /// `MICROSOFT_LOGIN_URL`, `GOOGLE_TOKEN_URL`, `GRAPH_URL`: the token endpoints and Graph.
     pub oauth: OauthEndpoints,
+    /// `SMTP_CA_BUNDLE`: optional PEM file of extra trusted CAs for the route and probe logon
+    /// tests, as the monitor and the inbound function trust them (empty in AWS: public CAs).
+    pub smtp_ca_bundle: Option<String>,
 }
 
 impl Settings {
@@ -130,8 +136,14 @@ impl Settings {
             identity,
             secure_cookies: true,
             secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 300u64)?),
-            probe_secret_prefix: env_or("PROBE_SECRET_PREFIX", "continuity/".to_string())?,
+            probe_secret_prefix: shared::domain::probe::checked_secret_prefix(env_or(
+                "PROBE_SECRET_PREFIX",
+                "continuity/".to_string(),
+            )?)?,
             oauth: OauthEndpoints::from_env()?,
+            smtp_ca_bundle: std::env::var("SMTP_CA_BUNDLE")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         })
     }
 }
@@ -204,6 +216,10 @@ impl Services {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| "localhost".into());
+        // Read once at start-up; a bundle that cannot be read stops the function here.
+        let roots = settings.smtp_ca_bundle.as_ref().map(|path| {
+            std::fs::read(path).unwrap_or_else(|e| panic!("SMTP_CA_BUNDLE {path}: {e}"))
+        });
         Services {
             config: store.clone(),
             domains: store.clone(),
@@ -219,7 +235,7 @@ impl Services {
             bus: channels,
             mail_sender: Arc::new(ses),
             raw: Arc::new(S3RawMessages::from_sdk(sdk, &settings.mail_bucket)),
-            relay: Arc::new(SmtpRelay::new(helo, None)),
+            relay: Arc::new(SmtpRelay::new(helo, roots.clone())),
             probe_tokens: Arc::new(
                 HttpTokenEndpoint::new(settings.oauth.clone(), PROBE_TIMEOUT)
                     .unwrap_or_else(|e| panic!("token endpoint client: {e}")),
@@ -228,7 +244,7 @@ impl Services {
                 HttpGraph::new(&settings.oauth.graph, PROBE_TIMEOUT)
                     .unwrap_or_else(|e| panic!("Graph client: {e}")),
             ),
-            probe_smtp: Arc::new(SmtpProbeSender::new(PROBE_TIMEOUT, None)),
+            probe_smtp: Arc::new(SmtpProbeSender::new(PROBE_TIMEOUT, roots)),
             token_cache: Arc::new(TokenCache::default()),
             verifier,
             local_issuer: None,

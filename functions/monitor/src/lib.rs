@@ -8,14 +8,14 @@
 
 use serde::Serialize;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::graph::HttpGraph;
 use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent};
 use shared::adapters::notify::{AwsChannels, ChannelSettings};
-use shared::adapters::secrets_manager::SecretsManagerSource;
-use shared::adapters::graph::HttpGraph;
 use shared::adapters::oauth::{HttpTokenEndpoint, OauthEndpoints};
+use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::smtp::probe::SmtpProbeSender;
-use shared::app::probe_logon::{ProbeLogons, TokenCache};
 use shared::app::monitor::{Alerting, Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
+use shared::app::probe_logon::{ProbeLogons, TokenCache};
 use shared::domain::window::Window;
 use shared::ports::clock::Clock;
 use shared::ports::error::Failure;
@@ -87,18 +87,10 @@ impl Settings {
 
 /// `PROBE_SECRET_PREFIX`, checked: the prefix the template's IAM policy names.
 pub fn probe_secret_prefix() -> Result<String, String> {
-    let p = env_or("PROBE_SECRET_PREFIX", "continuity/".to_string())?;
-    if p.ends_with('/')
-        && p.len() > 1
-        && p.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
-    {
-        Ok(p)
-    } else {
-        Err(format!(
-            "PROBE_SECRET_PREFIX {p:?} must be letters, digits and /_+=.@- ending in '/'"
-        ))
-    }
+    shared::domain::probe::checked_secret_prefix(env_or(
+        "PROBE_SECRET_PREFIX",
+        "continuity/".to_string(),
+    )?)
 }
 
 /// Clients and adapters, built once per container.

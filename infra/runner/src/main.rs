@@ -334,6 +334,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 secret_cache: settings.secret_cache,
                 probe_secret_prefix: settings.probe_secret_prefix.clone(),
                 oauth: settings.oauth.clone(),
+                smtp_ca_bundle: settings.ca_bundle.clone(),
             };
             let mut services = api::Services::with_verifier(
                 api_settings,

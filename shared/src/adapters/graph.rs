@@ -141,7 +141,12 @@ impl GraphApi for HttpGraph {
                     .unwrap_or(Duration::from_secs(2))
                     .min(MAX_RETRY_AFTER);
                 if started.elapsed() + wait < within {
-                    tracing::info!(mailbox, status, wait_ms = wait.as_millis() as u64, "Graph throttled the probe; retrying after Retry-After");
+                    tracing::info!(
+                        mailbox,
+                        status,
+                        wait_ms = wait.as_millis() as u64,
+                        "Graph throttled the probe; retrying after Retry-After"
+                    );
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -208,7 +213,10 @@ mod tests {
     #[test]
     fn path_segments_are_encoded() {
         assert_eq!(super::utf8_percent("Exchange Online"), "Exchange%20Online");
-        assert_eq!(super::utf8_percent("probe@contoso.com"), "probe@contoso.com");
+        assert_eq!(
+            super::utf8_percent("probe@contoso.com"),
+            "probe@contoso.com"
+        );
         assert_eq!(super::utf8_percent("a/../b"), "a%2F..%2Fb");
     }
 }

@@ -56,11 +56,11 @@ impl OauthEndpoints {
     pub fn from_env() -> Result<Self, String> {
         let in_lambda = std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_ok_and(|v| !v.is_empty());
         let d = OauthEndpoints::default();
-        let read = |name: &str, value: Option<String>, default: String, hosts: &[&str]| {
-            match value.filter(|v| !v.trim().is_empty()) {
-                None => Ok(default),
-                Some(v) => check_url(name, v.trim(), hosts, in_lambda),
-            }
+        let read = |name: &str, value: Option<String>, default: String, hosts: &[&str]| match value
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => Ok(default),
+            Some(v) => check_url(name, v.trim(), hosts, in_lambda),
         };
         Ok(OauthEndpoints {
             microsoft_login: read(
@@ -98,8 +98,14 @@ impl OauthEndpoints {
 }
 
 /// `value` is https to one of `hosts`, or (outside Lambda) http(s) to a loopback address.
-pub fn check_url(name: &str, value: &str, hosts: &[&str], in_lambda: bool) -> Result<String, String> {
-    let url = reqwest::Url::parse(value).map_err(|e| format!("{name}: {value:?} is not a URL: {e}"))?;
+pub fn check_url(
+    name: &str,
+    value: &str,
+    hosts: &[&str],
+    in_lambda: bool,
+) -> Result<String, String> {
+    let url =
+        reqwest::Url::parse(value).map_err(|e| format!("{name}: {value:?} is not a URL: {e}"))?;
     let host = url.host_str().unwrap_or_default();
     let real = url.scheme() == "https" && hosts.contains(&host) && url.port().is_none();
     let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]")
@@ -182,14 +188,22 @@ fn bad(what: impl std::fmt::Display) -> TokenError {
 
 /// Signs `claims` with the RSA key `pem` (RS256).
 fn sign(header: Header, claims: &Assertion<'_>, pem: &str) -> Result<String, TokenError> {
-    let key = EncodingKey::from_rsa_pem(pem.as_bytes())
-        .map_err(|e| bad(format!("the probe secret does not hold an RSA private key in PEM form: {e}")))?;
-    jsonwebtoken::encode(&header, claims, &key).map_err(|e| bad(format!("signing the assertion: {e}")))
+    let key = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
+        bad(format!(
+            "the probe secret does not hold an RSA private key in PEM form: {e}"
+        ))
+    })?;
+    jsonwebtoken::encode(&header, claims, &key)
+        .map_err(|e| bad(format!("signing the assertion: {e}")))
 }
 
 impl HttpTokenEndpoint {
     /// The form of a request: the grant's parameters.
-    fn form(&self, req: &TokenRequest, url: &str) -> Result<Vec<(&'static str, String)>, TokenError> {
+    fn form(
+        &self,
+        req: &TokenRequest,
+        url: &str,
+    ) -> Result<Vec<(&'static str, String)>, TokenError> {
         // Assertions are for the remote party's clock: the real time, whatever the caller's.
         let now = chrono::Utc::now().timestamp();
         let jti = hex::encode(rand::random::<[u8; 16]>());
@@ -232,7 +246,9 @@ impl HttpTokenEndpoint {
             }
             Grant::ServiceAccount { key_json, subject } => {
                 let key: ServiceAccountKey = serde_json::from_str(key_json).map_err(|e| {
-                    bad(format!("the probe secret is not a service-account key (JSON): {e}"))
+                    bad(format!(
+                        "the probe secret is not a service-account key (JSON): {e}"
+                    ))
                 })?;
                 let mut header = Header::new(Algorithm::RS256);
                 header.kid = key.private_key_id.clone();
@@ -263,21 +279,18 @@ impl TokenEndpoint for HttpTokenEndpoint {
     async fn token(&self, req: &TokenRequest) -> Result<AccessToken, TokenError> {
         let url = self.endpoints.token_url(&req.issuer);
         let form = self.form(req, &url)?;
-        let resp = self
-            .http
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| TokenError::Unavailable(format!("{url}: {}", crate::adapters::error_chain(&e))))?;
+        let resp = self.http.post(&url).form(&form).send().await.map_err(|e| {
+            TokenError::Unavailable(format!("{url}: {}", crate::adapters::error_chain(&e)))
+        })?;
         let status = resp.status().as_u16();
         let body = resp
             .bytes()
             .await
             .map_err(|e| TokenError::Unavailable(format!("{url}: {e}")))?;
         if (200..300).contains(&status) {
-            let t: TokenResponse = serde_json::from_slice(&body)
-                .map_err(|e| TokenError::Unavailable(format!("{url}: unreadable token response: {e}")))?;
+            let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+                TokenError::Unavailable(format!("{url}: unreadable token response: {e}"))
+            })?;
             // Microsoft once sent expires_in as a string; either form is read. One hour when absent.
             let secs = match t.expires_in {
                 Some(serde_json::Value::Number(n)) => n.as_u64(),
@@ -298,7 +311,10 @@ impl TokenEndpoint for HttpTokenEndpoint {
             }),
             Err(_) => Err(TokenError::Unavailable(format!(
                 "{url} answered HTTP {status}: {}",
-                String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
             ))),
         }
     }

@@ -90,7 +90,8 @@ pub struct ProbeLogons<'a> {
     pub graph: &'a dyn GraphApi,
     /// Prefix of the derived secret names (`continuity/`).
     pub secret_prefix: &'a str,
-    /// How long one probe may take, all steps together (Graph's retries stay within it).
+    /// How long one probe may take, all steps together (Graph's retries stay within it; a
+    /// logon test is cut off at it).
     pub budget: Duration,
 }
 
@@ -138,7 +139,9 @@ fn graph_failure(e: GraphError) -> ProbeSendError {
             };
             ProbeSendError::explained(kind, explain(&answer, Way::Graph).text)
         }
-        GraphError::Unavailable(d) => fail(SendFailure::Connection, format!("Microsoft Graph: {d}")),
+        GraphError::Unavailable(d) => {
+            fail(SendFailure::Connection, format!("Microsoft Graph: {d}"))
+        }
     }
 }
 
@@ -210,7 +213,10 @@ impl ProbeLogons<'_> {
         let slot = self.cache.slot(&key);
         // Held across the fetch: a second caller for the same key waits, then finds the token.
         let mut held = slot.lock().await;
-        if let Some(c) = held.as_ref().filter(|c| c.expires_at - REFRESH_BEFORE > now) {
+        if let Some(c) = held
+            .as_ref()
+            .filter(|c| c.expires_at - REFRESH_BEFORE > now)
+        {
             return Ok((c.token.clone(), key));
         }
         let t = self
@@ -219,7 +225,8 @@ impl ProbeLogons<'_> {
             .await
             .map_err(|e| token_failure(e, way))?;
         self.cache.fetches.fetch_add(1, Ordering::Relaxed);
-        let lifetime = chrono::Duration::from_std(t.expires_in).unwrap_or(chrono::Duration::hours(1));
+        let lifetime =
+            chrono::Duration::from_std(t.expires_in).unwrap_or(chrono::Duration::hours(1));
         *held = Some(Cached {
             token: t.token.clone(),
             expires_at: now + lifetime,
@@ -253,7 +260,16 @@ impl ProbeLogons<'_> {
                 error: Some("no probe mailbox is configured".into()),
             };
         };
-        let result = self.logon(cfg, mailbox, None, now).await;
+        // Bounded as a whole: the administrator waits for the answer (behind API Gateway's
+        // 29 s), whatever the token endpoint and the server do.
+        let result = tokio::time::timeout(self.budget, self.logon(cfg, mailbox, None, now))
+            .await
+            .unwrap_or_else(|_| {
+                Err(fail(
+                    SendFailure::Timeout,
+                    format!("no complete answer within {} s", self.budget.as_secs()),
+                ))
+            });
         LogonReport {
             method: mailbox.logon.name(),
             secret: self.secret_name(&cfg.org_id),
@@ -267,8 +283,28 @@ impl ProbeLogons<'_> {
         }
     }
 
-    /// Logs on and sends `send` if given. `Ok(true)` when a token was used.
+    /// Logs on and sends `send` if given. `Ok(true)` when a token was used. When the credential
+    /// itself was refused (a password, a client secret, a key), its cached copy is dropped:
+    /// the next attempt reads the secret again and finds what the administrator stored since.
     async fn logon(
+        &self,
+        cfg: &OrgConfig,
+        mailbox: &ProbeMailbox,
+        send: Option<(&str, &[u8])>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ProbeSendError> {
+        let result = self.logon_once(cfg, mailbox, send, now).await;
+        if let Err(e) = &result {
+            let password_refused =
+                mailbox.logon == ProbeLogon::Password && e.kind == SendFailure::Auth;
+            if password_refused || matches!(e.kind, SendFailure::Token | SendFailure::Credential) {
+                self.secrets.forget(&self.secret_name(&cfg.org_id));
+            }
+        }
+        result
+    }
+
+    async fn logon_once(
         &self,
         cfg: &OrgConfig,
         mailbox: &ProbeMailbox,
@@ -306,7 +342,11 @@ impl ProbeLogons<'_> {
                     .send_probe(mailbox, SmtpLogon::Xoauth2(&token), rcpt, msg)
                     .await
             }
-            (_, None) => self.smtp.check_logon(mailbox, SmtpLogon::Xoauth2(&token)).await,
+            (_, None) => {
+                self.smtp
+                    .check_logon(mailbox, SmtpLogon::Xoauth2(&token))
+                    .await
+            }
         };
         if let Err(e) = &result {
             // A refused token may be revoked or stale: the next attempt fetches a new one.

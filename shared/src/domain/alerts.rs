@@ -622,7 +622,14 @@ mod tests {
             t("2026-11-23T12:00:00Z"),
             vec![Failing::Inbound, Failing::Outbound],
         );
-        let m = alert_email(&cfg, 3, &e, 0, "https://c.example/l/abc?x=1&y=\"2\"", AlertContext::default());
+        let m = alert_email(
+            &cfg,
+            3,
+            &e,
+            0,
+            "https://c.example/l/abc?x=1&y=\"2\"",
+            AlertContext::default(),
+        );
         assert!(!m.html.contains("<script>"));
         assert!(m
             .html
@@ -705,10 +712,20 @@ mod tests {
         ));
         assert!(m.html.contains("Users can&#39;t send &lt;mail&gt;"));
         let sms = alert_sms(&cfg, 3, 0, "https://c.example/l/x", ctx);
-        assert!(sms.contains("counter 3/3. Microsoft incident EX226792. Act: https://c.example/l/x"), "{sms}");
+        assert!(
+            sms.contains("counter 3/3. Microsoft incident EX226792. Act: https://c.example/l/x"),
+            "{sms}"
+        );
         assert!(sms.chars().count() <= SMS_MAX);
         // Without context the alert reads as before.
-        let plain = alert_email(&cfg, 3, &e, 0, "https://c.example/l/x", AlertContext::default());
+        let plain = alert_email(
+            &cfg,
+            3,
+            &e,
+            0,
+            "https://c.example/l/x",
+            AlertContext::default(),
+        );
         assert!(!plain.text.contains("Why:") && !plain.text.contains("Provider:"));
     }
 

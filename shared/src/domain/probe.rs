@@ -85,6 +85,23 @@ pub fn probe_secret_name(prefix: &str, org_id: &str) -> String {
     format!("{prefix}{org_id}/probe")
 }
 
+/// `prefix` if it can be the start of a secret's name that the template's IAM policy names
+/// (`<prefix>*/probe-??????`): Secrets Manager's name characters, ending in `/`.
+pub fn checked_secret_prefix(prefix: String) -> Result<String, String> {
+    let ok = prefix.len() > 1
+        && prefix.ends_with('/')
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b));
+    if ok {
+        Ok(prefix)
+    } else {
+        Err(format!(
+            "PROBE_SECRET_PREFIX {prefix:?} must be letters, digits and /_+=.@- ending in '/'"
+        ))
+    }
+}
+
 /// The probe message as sent (RFC 5322, ASCII only, CRLF line ends).
 pub fn probe_message(
     token: &ProbeToken,
@@ -237,6 +254,15 @@ mod tests {
         }
         for id in ["../link", "other/probe", "Acme", "a/b"] {
             assert!(!is_org_id(id), "{id} is not an organisation id");
+        }
+    }
+
+    #[test]
+    fn secret_prefixes() {
+        assert!(checked_secret_prefix("continuity/".into()).is_ok());
+        assert!(checked_secret_prefix("prod/continuity/".into()).is_ok());
+        for bad in ["", "/", "continuity", "conti*nuity/", "a b/"] {
+            assert!(checked_secret_prefix(bad.into()).is_err(), "{bad:?}");
         }
     }
 

@@ -76,7 +76,7 @@ pub struct Row {
 
 fn smtp_enhanced(a: &Answer<'_>, enhanced: &str) -> bool {
     matches!(a, Answer::Smtp { text, .. } if text.trim_start().starts_with(enhanced)
-        && text.trim_start()[enhanced.len()..].starts_with(|c: char| c == ' ' || c == '\0'))
+        && text.trim_start()[enhanced.len()..].starts_with([' ', '\0']))
         || matches!(a, Answer::Smtp { text, .. } if text.trim() == enhanced)
 }
 
@@ -268,7 +268,11 @@ fn quote(a: &Answer<'_>) -> String {
         Answer::SmtpClient { text } => short(text),
         Answer::Token {
             error, description, ..
-        } => match description.split(':').next().filter(|c| c.starts_with("AADSTS")) {
+        } => match description
+            .split(':')
+            .next()
+            .filter(|c| c.starts_with("AADSTS"))
+        {
             Some(code) => format!("{error}, {code}"),
             None => error.to_string(),
         },
@@ -376,7 +380,11 @@ mod tests {
         for (answer, way, id, words) in cases {
             let e = explain(answer, *way);
             assert_eq!(e.id, *id, "{answer:?}: {}", e.text);
-            assert!(e.text.contains(words), "{answer:?}:\n{}\nlacks\n{words}", e.text);
+            assert!(
+                e.text.contains(words),
+                "{answer:?}:\n{}\nlacks\n{words}",
+                e.text
+            );
             seen.insert(e.id);
         }
         // Every row is exercised by some recorded answer.
@@ -387,21 +395,56 @@ mod tests {
 
     #[test]
     fn unknown_answers_still_say_what_was_said() {
-        let e = explain(&Smtp { code: 554, text: "5.6.0 Something new" }, Way::Password);
+        let e = explain(
+            &Smtp {
+                code: 554,
+                text: "5.6.0 Something new",
+            },
+            Way::Password,
+        );
         assert_eq!(e.id, "unclassified");
-        assert_eq!(e.text, "the submission server refused the probe: 554 5.6.0 Something new");
+        assert_eq!(
+            e.text,
+            "the submission server refused the probe: 554 5.6.0 Something new"
+        );
         let e = explain(
             &Token { status: 400, error: "invalid_request", description: "AADSTS900144: The request body must contain the following parameter: 'grant_type'." },
             Way::MicrosoftOauth,
         );
         assert_eq!(e.id, "unclassified");
-        assert!(e.text.starts_with("the token endpoint refused the probe: HTTP 400 invalid_request: AADSTS900144"), "{}", e.text);
+        assert!(
+            e.text.starts_with(
+                "the token endpoint refused the probe: HTTP 400 invalid_request: AADSTS900144"
+            ),
+            "{}",
+            e.text
+        );
     }
 
     #[test]
     fn an_enhanced_code_matches_only_itself() {
         // 5.7.3 is not 5.7.30, nor 5.7.139's prefix.
-        assert_eq!(explain(&Smtp { code: 535, text: "5.7.3 Authentication unsuccessful" }, Way::Password).id, "smtp-login-refused");
-        assert_eq!(explain(&Smtp { code: 550, text: "5.7.300 Other" }, Way::Password).id, "unclassified");
+        assert_eq!(
+            explain(
+                &Smtp {
+                    code: 535,
+                    text: "5.7.3 Authentication unsuccessful"
+                },
+                Way::Password
+            )
+            .id,
+            "smtp-login-refused"
+        );
+        assert_eq!(
+            explain(
+                &Smtp {
+                    code: 550,
+                    text: "5.7.300 Other"
+                },
+                Way::Password
+            )
+            .id,
+            "unclassified"
+        );
     }
 }

@@ -68,7 +68,9 @@ mod tests {
         ReportedIssue {
             id: id.into(),
             title: format!("title of {id}"),
-            since: DateTime::parse_from_rfc3339(since).unwrap().with_timezone(&Utc),
+            since: DateTime::parse_from_rfc3339(since)
+                .unwrap()
+                .with_timezone(&Utc),
             status: "serviceDegradation".into(),
             classification: class.into(),
             is_resolved: resolved,

@@ -61,12 +61,13 @@ pub(crate) fn split_pem(bundle: Vec<u8>) -> Vec<Vec<u8>> {
 fn classify(e: lettre::transport::smtp::Error, way: Way) -> ProbeSendError {
     let detail = error_chain(&e);
     // lettre writes "permanent error (535): 5.7.3 Authentication unsuccessful".
-    let said = detail
-        .split_once("): ")
-        .map(|(_, t)| t)
-        .unwrap_or(&detail);
+    let said = detail.split_once("): ").map(|(_, t)| t).unwrap_or(&detail);
     let answer = match e.status() {
-        Some(code) => code.to_string().parse().ok().map(|code| Answer::Smtp { code, text: said }),
+        Some(code) => code
+            .to_string()
+            .parse()
+            .ok()
+            .map(|code| Answer::Smtp { code, text: said }),
         None if e.is_client() => Some(Answer::SmtpClient { text: &detail }),
         None => None,
     };
@@ -146,7 +147,10 @@ impl SmtpProbeSender {
             Ok(Err(e)) => Err(classify(e, way)),
             Err(_) => Err(ProbeSendError::new(
                 SendFailure::Timeout,
-                format!("no complete answer within {} s", (self.timeout * 3).as_secs()),
+                format!(
+                    "no complete answer within {} s",
+                    (self.timeout * 3).as_secs()
+                ),
             )),
         }
     }
@@ -170,9 +174,12 @@ impl ProbeSender for SmtpProbeSender {
             .map_err(|e| setup(format!("probe recipient: {e}")))?;
         let envelope = Envelope::new(Some(from), vec![to]).map_err(|e| setup(e.to_string()))?;
         let transport = self.transport(mailbox, logon)?;
-        self.bounded(Way::of(&mailbox.logon), transport.send_raw(&envelope, message))
-            .await
-            .map(|_| ())
+        self.bounded(
+            Way::of(&mailbox.logon),
+            transport.send_raw(&envelope, message),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn check_logon(

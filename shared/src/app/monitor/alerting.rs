@@ -129,18 +129,14 @@ impl Monitor<'_> {
                 };
                 if send {
                     let seq = Some(episode.seq_at(now));
-                    self.dispatch(cfg, &episode, seq, post, now, out)
-                        .await
+                    self.dispatch(cfg, &episode, seq, post, now, out).await
                 } else {
                     out.suppressed = true;
                     Ok(())
                 }
             }
             Plan::Repeat { seq, send } => match (&post.episode, send) {
-                (Some(e), true) => {
-                    self.dispatch(cfg, e, Some(seq), post, now, out)
-                        .await
-                }
+                (Some(e), true) => self.dispatch(cfg, e, Some(seq), post, now, out).await,
                 _ => {
                     out.suppressed = true;
                     Ok(())

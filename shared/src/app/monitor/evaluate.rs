@@ -175,7 +175,11 @@ const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 impl Monitor<'_> {
     /// The provider's open incident, when the organisation asked for it (D10). A failure to read
     /// it is logged and shows nothing: health never moves the counter, nor holds it up.
-    async fn provider_health(&self, cfg: &OrgConfig, now: DateTime<Utc>) -> Option<ProviderIncident> {
+    async fn provider_health(
+        &self,
+        cfg: &OrgConfig,
+        now: DateTime<Utc>,
+    ) -> Option<ProviderIncident> {
         match tokio::time::timeout(HEALTH_TIMEOUT, self.logon.provider_health(cfg, now)).await {
             Ok(Ok(incident)) => incident,
             Ok(Err(reason)) => {

@@ -23,11 +23,11 @@ pub use alerting::{AlertOutcome, Alerting};
 pub use evaluate::Evaluation;
 pub use probe::ProbeResult;
 
+use crate::app::probe_logon::ProbeLogons;
 use crate::domain::config::OrgConfig;
 use crate::domain::window::Window;
 use crate::ports::clock::Clock;
 use crate::ports::error::StoreError;
-use crate::app::probe_logon::ProbeLogons;
 use crate::ports::secrets::SecretSource;
 use crate::ports::store::MonitorStore;
 use chrono::{DateTime, Utc};

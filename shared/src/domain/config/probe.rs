@@ -60,7 +60,7 @@ pub enum SubmissionTls {
 
 /// How the probe logs on (D9).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(tag = "method", rename_all = "kebab-case", from = "LogonFields")]
 pub enum ProbeLogon {
     /// SMTP AUTH PLAIN/LOGIN with the mailbox's password (Exchange Server and other servers).
     #[default]
@@ -93,6 +93,36 @@ impl ProbeLogon {
         match self {
             ProbeLogon::Oauth2ClientCredentials(a) | ProbeLogon::GraphSendmail(a) => Some(a),
             ProbeLogon::Password | ProbeLogon::GoogleXoauth2 => None,
+        }
+    }
+}
+
+/// What `probe.logon` is read from. serde ignores every other field of an internally tagged
+/// unit variant (`{"method": "password", "secret": "..."}` would read as `Password`, and even
+/// an enum-level `deny_unknown_fields` does not reach it), so the methods without settings
+/// read an empty struct that refuses any field: nothing that looks like a secret's name is
+/// silently accepted and then dropped.
+#[derive(Deserialize)]
+#[serde(tag = "method", rename_all = "kebab-case")]
+enum LogonFields {
+    Password(NoFields),
+    Oauth2ClientCredentials(MicrosoftApp),
+    GraphSendmail(MicrosoftApp),
+    GoogleXoauth2(NoFields),
+}
+
+/// A method without settings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+impl From<LogonFields> for ProbeLogon {
+    fn from(f: LogonFields) -> Self {
+        match f {
+            LogonFields::Password(NoFields {}) => ProbeLogon::Password,
+            LogonFields::Oauth2ClientCredentials(a) => ProbeLogon::Oauth2ClientCredentials(a),
+            LogonFields::GraphSendmail(a) => ProbeLogon::GraphSendmail(a),
+            LogonFields::GoogleXoauth2(NoFields {}) => ProbeLogon::GoogleXoauth2,
         }
     }
 }
@@ -291,7 +321,19 @@ mod tests {
         let bad = r#"{"method":"graph-sendmail","tenant":"t.example","client_id":"x","credential":"client-secret","secret_name":"other/secret"}"#;
         let e = serde_json::from_str::<ProbeLogon>(bad).unwrap_err();
         assert!(e.to_string().contains("secret_name"), "{e}");
-        let bad = r#"{"method":"password","secret":"continuity/other/probe"}"#;
-        assert!(serde_json::from_str::<ProbeLogon>(bad).is_err());
+        let p: ProbeLogon = serde_json::from_str(r#"{"method":"password"}"#).unwrap();
+        assert_eq!(p, ProbeLogon::Password);
+        for bad in [
+            r#"{"method":"password","secret":"continuity/other/probe"}"#,
+            r#"{"method":"google-xoauth2","key_secret":"continuity/other/probe"}"#,
+        ] {
+            let e = serde_json::from_str::<ProbeLogon>(bad).unwrap_err();
+            assert!(e.to_string().contains("unknown field"), "{bad}: {e}");
+        }
+        // What is written reads back the same.
+        for l in [ProbeLogon::Password, ProbeLogon::GoogleXoauth2] {
+            let j = serde_json::to_string(&l).unwrap();
+            assert_eq!(serde_json::from_str::<ProbeLogon>(&j).unwrap(), l, "{j}");
+        }
     }
 }

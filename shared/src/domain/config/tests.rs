@@ -116,7 +116,8 @@ fn each_mistake_names_its_field() {
         (
             "probe.password_secret",
             Box::new(|c| {
-                c.probe.as_mut().unwrap().password_secret = Some("continuity/other-org/probe".into())
+                c.probe.as_mut().unwrap().password_secret =
+                    Some("continuity/other-org/probe".into())
             }),
         ),
         (
@@ -287,7 +288,9 @@ fn probe_logon_methods_are_checked_field_by_field() {
         fields(&c)
     };
     assert!(with(ProbeLogon::Oauth2ClientCredentials(app()), &|_| {}).is_empty());
-    assert!(with(ProbeLogon::GraphSendmail(app()), &|p| p.host = String::new()).is_empty());
+    assert!(with(ProbeLogon::GraphSendmail(app()), &|p| p.host =
+        String::new())
+    .is_empty());
     assert!(with(ProbeLogon::GoogleXoauth2, &|_| {}).is_empty());
     let mut bad = app();
     bad.tenant = "not a tenant".into();
@@ -312,7 +315,11 @@ fn probe_logon_methods_are_checked_field_by_field() {
         with(ProbeLogon::Password, &|p| p.provider_health = true),
         ["probe.provider_health"]
     );
-    assert!(with(ProbeLogon::GraphSendmail(app()), &|p| p.provider_health = true).is_empty());
+    assert!(
+        with(ProbeLogon::GraphSendmail(app()), &|p| p.provider_health =
+            true)
+        .is_empty()
+    );
 }
 
 #[test]
@@ -327,7 +334,10 @@ fn a_configuration_cannot_name_a_secret() {
         c.probe.as_mut().unwrap().password_secret = Some(name.into());
         let e = c.validate().unwrap_err();
         let m = &e.for_field("probe.password_secret").unwrap().message;
-        assert!(m.contains("no longer accepted") && m.contains("<org_id>/probe"), "{m}");
+        assert!(
+            m.contains("no longer accepted") && m.contains("<org_id>/probe"),
+            "{m}"
+        );
     }
     // No other field of the probe or its logon takes a secret's name.
     let json = serde_json::to_value(sample()).unwrap();
