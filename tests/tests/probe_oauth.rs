@@ -701,3 +701,67 @@ async fn the_logon_test_route_gets_a_token_logs_on_and_sends_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_logons_and_duplicate_runs_fetch_one_token_per_container() {
+    let tokens = TokenServer::start(registry("app-secret-1", None, None)).await;
+    let oauth = endpoints(&tokens, free_port());
+    let (rig, w) = rig_with(oauth.clone(), "app-secret-1").await;
+    let server = xoauth2_server(&rig, &tokens, "microsoft").await;
+    let cfg = org(
+        server.port,
+        ProbeLogon::Oauth2ClientCredentials(app(AppCredential::ClientSecret, None)),
+    );
+    rig.store().put_config(&cfg, rig.clock.now()).await.unwrap();
+
+    // Eight logon tests at once in one container, its cache empty: one token request, the
+    // others wait for it and use it.
+    let logons = rig.runner.deps.logons();
+    let now = rig.clock.now();
+    let reports = futures::future::join_all((0..8).map(|_| logons.test(&cfg, now))).await;
+    assert!(reports.iter().all(|r| r.ok && r.token), "{reports:?}");
+    assert_eq!(tokens.issued(CLIENT_ID).await, 1);
+    assert_eq!(rig.runner.deps.token_cache.fetches(), 1);
+
+    // Window w's run delivered four times at once (at-least-once scheduling), to four new
+    // containers with empty caches: the one run that claims the probe fetches a token and
+    // sends; the others fetch nothing.
+    rig.clock.set(w.start());
+    let mut containers = Vec::new();
+    for _ in 0..4 {
+        let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(rig.clock.clone());
+        let mut d = deps_oauth(
+            rig.store().clone(),
+            clock,
+            std::time::Duration::from_secs(3),
+            &rig.alerts,
+            oauth.clone(),
+        )
+        .await;
+        d.probe_secret_prefix = rig.runner.deps.probe_secret_prefix.clone();
+        containers.push(d);
+    }
+    let runs = futures::future::join_all(
+        containers
+            .iter()
+            .map(|d| async move { d.monitor().run(w.start()).await }),
+    )
+    .await;
+    let sent: usize = runs
+        .iter()
+        .map(|r| r.as_ref().expect("run").probes_sent)
+        .sum();
+    assert_eq!(sent, 1, "one probe for the window");
+    let fetched: u64 = containers.iter().map(|d| d.token_cache.fetches()).sum();
+    assert_eq!(fetched, 1);
+    assert_eq!(tokens.issued(CLIENT_ID).await, 2);
+
+    // The probe arrives and is judged in time; the logon tests sent nothing.
+    let h = windows(&rig, "acme", w, 1).await;
+    assert_eq!(outbound(&h), [P::InTime]);
+    assert_eq!(
+        server.messages().len(),
+        2,
+        "window w's probe and the next window's"
+    );
+}
