@@ -117,6 +117,7 @@ impl Settings {
         let hosted_domain = std::env::var("SIGN_IN_DOMAIN")
             .ok()
             .filter(|v| !v.trim().is_empty());
+        let prefix = env_or("PROBE_SECRET_PREFIX", "continuity/".to_string())?;
         Ok(Settings {
             table: required_env("TABLE_NAME")?,
             portal_base_url: required_env("PORTAL_BASE_URL")?,
@@ -136,10 +137,7 @@ impl Settings {
             identity,
             secure_cookies: true,
             secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 300u64)?),
-            probe_secret_prefix: shared::domain::probe::checked_secret_prefix(env_or(
-                "PROBE_SECRET_PREFIX",
-                "continuity/".to_string(),
-            )?)?,
+            probe_secret_prefix: shared::domain::probe::checked_secret_prefix(prefix)?,
             oauth: OauthEndpoints::from_env()?,
             smtp_ca_bundle: std::env::var("SMTP_CA_BUNDLE")
                 .ok()

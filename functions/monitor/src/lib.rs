@@ -87,10 +87,8 @@ impl Settings {
 
 /// `PROBE_SECRET_PREFIX`, checked: the prefix the template's IAM policy names.
 pub fn probe_secret_prefix() -> Result<String, String> {
-    shared::domain::probe::checked_secret_prefix(env_or(
-        "PROBE_SECRET_PREFIX",
-        "continuity/".to_string(),
-    )?)
+    let prefix = env_or("PROBE_SECRET_PREFIX", "continuity/".to_string())?;
+    shared::domain::probe::checked_secret_prefix(prefix)
 }
 
 /// Clients and adapters, built once per container.
