@@ -34,9 +34,10 @@ async fn twenty_concurrent_runs_move_the_counter_once() {
     let mut containers = Vec::new();
     for _ in 0..20 {
         let clock: Arc<dyn Clock> = Arc::new(rig.clock.clone());
-        containers.push(Arc::new(
-            deps(store.clone(), clock, Duration::from_secs(5)).await,
-        ));
+        let mut d = deps(store.clone(), clock, Duration::from_secs(5)).await;
+        // The rig's prefix: every container reads the one probe secret the server's password is in.
+        d.probe_secret_prefix = rig.runner.deps.probe_secret_prefix.clone();
+        containers.push(Arc::new(d));
     }
     let runs = containers.iter().map(|d| {
         let d = d.clone();

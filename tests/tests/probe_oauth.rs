@@ -756,7 +756,23 @@ async fn concurrent_logons_and_duplicate_runs_fetch_one_token_per_container() {
     assert_eq!(fetched, 1);
     assert_eq!(tokens.issued(CLIENT_ID).await, 2);
 
-    // The probe arrives and is judged in time; the logon tests sent nothing.
+    // The probe arrives (waited for in real time, as the runner waits after its own runs) and
+    // is judged in time; the logon tests sent nothing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rig
+        .store()
+        .probe("acme", w)
+        .await
+        .expect("probe")
+        .and_then(|p| p.arrived_at)
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the probe did not arrive"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let h = windows(&rig, "acme", w, 1).await;
     assert_eq!(outbound(&h), [P::InTime]);
     assert_eq!(
