@@ -15,6 +15,7 @@
 #   $CONTINUITY_HOME/dynamodb/.stamp     version stamp
 #   $CONTINUITY_HOME/venv/               Python venv with moto[server] and aiosmtpd
 #   $CONTINUITY_HOME/venv/.stamp         pinned versions that were installed
+#   $CONTINUITY_HOME/venv/.stamp-oauth   PyJWT for the OAuth stand-ins (oauthserver.py, graphserver.py)
 #
 # Start DynamoDB Local with:
 #   D=$CONTINUITY_HOME/dynamodb/current
@@ -115,4 +116,20 @@ else
   # line 1: what was asked for (compared on re-run); line 2: what is installed
   printf '%s\n%s\n' "$venv_stamp_want" "$got" > "$venv/.stamp"
   echo "python venv ($got): installed at $venv"
+fi
+
+# ---------------------------------------------------------------- OAuth stand-ins (PyJWT)
+# The token endpoint (oauthserver.py), the Graph stand-in (graphserver.py) and the mail server's
+# AUTH XOAUTH2 (mailserver.py) sign and verify JWTs with PyJWT and cryptography, installed into
+# the same venv; a stamp of its own, so that the venv above is not rebuilt for it.
+PYJWT_VERSION="2.10.1"
+oauth_stamp_want="pyjwt[crypto]==$PYJWT_VERSION"
+if [[ -f "$venv/.stamp-oauth" && "$(cat "$venv/.stamp-oauth")" == "$oauth_stamp_want" ]] \
+   && "$venv/bin/python" -c 'import jwt, cryptography' 2>/dev/null; then
+  echo "oauth stand-ins ($oauth_stamp_want): already present in $venv"
+else
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$oauth_stamp_want" \
+    || die "pip install of $oauth_stamp_want failed"
+  echo "$oauth_stamp_want" > "$venv/.stamp-oauth"
+  echo "oauth stand-ins ($oauth_stamp_want): installed into $venv"
 fi

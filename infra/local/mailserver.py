@@ -9,6 +9,9 @@ Run with the venv python installed by infra/local/install.sh
                 [--auth-user U --auth-password P]
                 [--relay DOMAIN=HOST:PORT ...]
                 [--hostname NAME] [--max-size BYTES] [--verbose]
+                [--xoauth2-jwks URL --xoauth2-audience AUD [--xoauth2-style microsoft|google]
+                 [--xoauth2-mailbox ADDR ...]]
+                [--password-refusal "550 5.7.30 Basic authentication is not supported ..."]
 
 Startup: once listening, prints exactly one line ``READY <port>`` to stdout and
 flushes (``--port 0`` picks a free port; the line gives the real one).
@@ -27,6 +30,19 @@ MAIL/RCPT/DATA without a successful AUTH get ``530 5.7.0 Authentication
 required``; wrong credentials get ``535 5.7.8 Authentication credentials
 invalid``.  Without --auth-user no AUTH is advertised.  (Without TLS but with
 AUTH, AUTH works over plain text.)
+
+XOAUTH2 (needs PyJWT): with --xoauth2-jwks, AUTH XOAUTH2 is offered too (over TLS
+when TLS is on) and verifies the token of ``user=<mailbox>^Aauth=Bearer <token>^A^A`` against
+the local token endpoint's JWKS (infra/local/oauthserver.py): signature, expiry, and aud equal
+to --xoauth2-audience. Style microsoft (Exchange Online): the token's roles must hold
+SMTP.SendAsApp and the mailbox must be one the app's service principal has permission on
+(--xoauth2-mailbox); a refusal answers ``535 5.7.3 Authentication unsuccessful``. Style google
+(Gmail): the token's email must be the user and its scope https://mail.google.com/; a refusal
+first sends the ``334`` challenge with the JSON error, as Gmail does, then ``535-5.7.8``.
+
+Password refusal: with --password-refusal REPLY, AUTH PLAIN/LOGIN is answered REPLY whatever
+the credentials (Exchange Online with Basic authentication turned off answers
+``550 5.7.30 Basic authentication is not supported for Client Submission.``).
 
 Storage: each accepted message is written to the Maildir DIR (DIR/{tmp,new,cur}
 are created; files land in DIR/new/) as the raw bytes received after DATA
@@ -63,6 +79,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import base64
+import binascii
+import json
 import itertools
 import logging
 import os
@@ -76,14 +96,16 @@ import time
 import warnings
 from typing import Dict, List, Optional, Tuple
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 log = logging.getLogger("mailserver")
+localtokens = None  # imported when XOAUTH2 is on
 
 MODES = {"accept", "tempfail", "permfail", "hang", "drop-after-data", "hang-after-data"}
 RELAY_ATTEMPTS = 3
 RELAY_DELAY_S = 1.0
 RELAY_TIMEOUT_S = 30.0
+AUTH_LINE_LIMIT = 12288
 
 
 # ----------------------------------------------------------------------------- mode file
@@ -178,12 +200,59 @@ def relay_worker(host: str, port: int, mail_from: str, rcpts: List[str], content
 # ----------------------------------------------------------------------------- handler
 class Handler:
     def __init__(self, maildir: Maildir, mode: ModeFile, relays: Dict[str, Tuple[str, int]],
-                 auth_enabled: bool, hostname: str):
+                 auth_enabled: bool, hostname: str, xoauth2: Optional[dict] = None):
+        self.xoauth2 = xoauth2
         self.maildir = maildir
         self.mode = mode
         self.relays = relays
         self.auth_enabled = auth_enabled
         self.hostname = hostname
+
+    async def auth_XOAUTH2(self, server, args):
+        """AUTH XOAUTH2 with the initial response (RFC 7628-style, Google's and Microsoft's)."""
+        x = self.xoauth2
+        if x is None:
+            await server.push("504 5.5.4 Unrecognized authentication type")
+            return AuthResult(success=False, handled=True)
+        blob = args[1] if len(args) > 1 else None
+        if blob is None:
+            raw = await server.challenge_auth("")
+            if raw is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                raw = base64.b64decode(blob, validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        fields = dict(f.split("=", 1) for f in raw.decode("utf-8", "replace").split("\x01") if "=" in f)
+        user = fields.get("user", "")
+        token = fields.get("auth", "")[len("Bearer "):] if fields.get("auth", "").startswith("Bearer ") else ""
+        reason = None
+        try:
+            claims = localtokens.verify(token, x["jwks"], x["audience"])
+            if x["style"] == "google":
+                if claims.get("email", "").lower() != user.lower() or "https://mail.google.com/" not in str(claims.get("scope", "")).split():
+                    reason = "token not for this user or scope"
+            else:
+                if "SMTP.SendAsApp" not in claims.get("roles", []):
+                    reason = "token lacks SMTP.SendAsApp"
+                elif user.lower() not in x["mailboxes"]:
+                    reason = f"service principal has no permission on {user}"
+        except localtokens.TokenRefused as e:
+            reason = str(e)
+        if reason is None:
+            log.info("%r AUTH XOAUTH2 as %r: ok", server.session.peer, user)
+            return AuthResult(success=True, handled=False, auth_data=LoginPassword(user.encode(), b""))
+        log.info("%r AUTH XOAUTH2 as %r: rejected (%s)", server.session.peer, user, reason)
+        if x["style"] == "google":
+            challenge = json.dumps({"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"})
+            await server.challenge_auth(challenge)
+            await server.push("535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
+                              "535 5.7.8  https://support.google.com/mail/?p=BadCredentials")
+        else:
+            await server.push("535 5.7.3 Authentication unsuccessful")
+        return AuthResult(success=False, handled=True)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -223,6 +292,8 @@ class Handler:
         rcpts = list(envelope.rcpt_tos)
         auth = session.auth_data
         login = auth.login.decode("utf-8", "replace") if isinstance(auth, LoginPassword) else "-"
+        if isinstance(auth, LoginPassword) and auth.password == b"" and self.xoauth2 is not None:
+            login += " (xoauth2)"
         tls = "yes" if session.ssl is not None else "no"
         peer_cert = (session.ssl or {}).get("peercert") or {}
         cert = next((v for rdn in peer_cert.get("subject", ()) for k, v in rdn
@@ -258,9 +329,21 @@ class ModalSMTP(SMTP):
     """SMTP whose every recognised command first consults the mode file (for 'hang')."""
 
     live: "set[ModalSMTP]" = set()
+    # RFC 4954 4: an AUTH command line (and a response to its challenge) may be up to 12288
+    # octets; an XOAUTH2 initial response carries a JWT of 1-2 KB. aiosmtpd reads every line
+    # through one StreamReader whose limit is `line_length_limit` at construction (a longer
+    # line is "500 Command line too long" before any per-command check), so the reader gets
+    # the AUTH limit here and the instance gets the DATA limit back (RFC 5321's 1000 octets)
+    # after construction.
+    line_length_limit = AUTH_LINE_LIMIT
 
     def __init__(self, handler: Handler, **kw):
         super().__init__(handler, **kw)
+        self.line_length_limit = SMTP.line_length_limit
+        # The per-command limits are a class-wide dict in aiosmtpd (cleared by every new
+        # session); this connection gets its own, with AUTH's. Others keep 512.
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
+        self.command_size_limits["AUTH"] = AUTH_LINE_LIMIT
         self._mode = handler.mode
         for name, method in list(self._smtp_methods.items()):
             self._smtp_methods[name] = self._gated(name, method)
@@ -302,12 +385,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--max-size", type=int, default=33554432,
                    help="largest message accepted in bytes (SIZE; default aiosmtpd's 32 MiB)")
     p.add_argument("--verbose", "-v", action="store_true", help="also log aiosmtpd's session log")
+    p.add_argument("--xoauth2-jwks", help="JWKS URL of the local token endpoint: offer AUTH XOAUTH2")
+    p.add_argument("--xoauth2-audience", default="https://outlook.office365.com")
+    p.add_argument("--xoauth2-style", choices=["microsoft", "google"], default="microsoft")
+    p.add_argument("--xoauth2-mailbox", action="append", default=[],
+                   help="a mailbox the app's service principal may send as (microsoft style)")
+    p.add_argument("--password-refusal", help="answer AUTH PLAIN/LOGIN with this reply")
     args = p.parse_args(argv)
 
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key must be given together")
     if bool(args.auth_user) != (args.auth_password is not None):
         p.error("--auth-user and --auth-password must be given together")
+    xoauth2 = None
+    if args.xoauth2_jwks:
+        global localtokens
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import localtokens  # noqa: E402 - needs PyJWT, only when XOAUTH2 is on
+        xoauth2 = {"jwks": args.xoauth2_jwks, "audience": args.xoauth2_audience,
+                   "style": args.xoauth2_style,
+                   "mailboxes": [m.lower() for m in args.xoauth2_mailbox]}
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s mailserver[%(process)d] %(levelname)s %(message)s")
@@ -335,11 +432,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                 log.error("cannot load client CA %s: %s", args.tls_client_ca, e)
                 return 1
 
-    auth_enabled = args.auth_user is not None
+    auth_enabled = args.auth_user is not None or xoauth2 is not None
     want_user = (args.auth_user or "").encode()
     want_pass = (args.auth_password or "").encode()
 
     def authenticator(server, session, envelope, mechanism, auth_data):
+        if args.password_refusal:
+            log.info("%r AUTH %s: refused (%s)", session.peer, mechanism, args.password_refusal)
+            return AuthResult(success=False, handled=False, message=args.password_refusal)
         ok = (isinstance(auth_data, LoginPassword)
               and auth_data.login == want_user and auth_data.password == want_pass)
         log.info("%r AUTH %s as %r: %s", session.peer, mechanism,
@@ -350,7 +450,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     maildir = Maildir(args.maildir)
     mode = ModeFile(args.mode_file)
     relays = {d: (h, prt) for d, h, prt in args.relay}
-    handler = Handler(maildir, mode, relays, auth_enabled, args.hostname)
+    handler = Handler(maildir, mode, relays, auth_enabled, args.hostname, xoauth2)
 
     smtp_kw = dict(
         hostname=args.hostname,
@@ -360,7 +460,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         auth_required=auth_enabled,
         auth_require_tls=tls_context is not None,
         authenticator=authenticator if auth_enabled else None,
-        auth_exclude_mechanism=None if auth_enabled else ["PLAIN", "LOGIN"],
+        auth_exclude_mechanism=(["XOAUTH2"] if xoauth2 is None else [])
+        + ([] if auth_enabled else ["PLAIN", "LOGIN"]),
         data_size_limit=args.max_size,
     )
 

@@ -18,6 +18,9 @@ use shared::ports::store::InboundRecorder;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The probe secrets' prefix of the bench's organisations.
+const BENCH_PREFIX: &str = "bench/";
+
 struct Row {
     scenario: String,
     orgs: usize,
@@ -43,7 +46,8 @@ async fn seed(
 
 async fn run(store: &DynamoStore, at: Window, scenario: &str, orgs: usize, rows: &mut Vec<Row>) {
     let clock = VirtualClock::new(at.start());
-    let d = deps(store.clone(), Arc::new(clock), Duration::from_secs(10)).await;
+    let mut d = deps(store.clone(), Arc::new(clock), Duration::from_secs(10)).await;
+    d.probe_secret_prefix = BENCH_PREFIX.into();
     let before = pricing::tally(store.table());
     let requests_before = store.metrics().requests;
     let started = Instant::now();
@@ -197,11 +201,23 @@ async fn main() {
 
     if probe_orgs > 0 {
         let store = fresh_store().await;
-        let secret = unique("bench/probe");
-        let server = submission_server(&secret, vec![]).await;
+        let server = submission_server(&format!("{BENCH_PREFIX}org-000000/probe"), vec![]).await;
         let port = server.port;
+        // Every organisation's own secret, all with the server's one password.
+        let password = shared::ports::secrets::SecretSource::secret(
+            &shared::adapters::secrets_manager::SecretsManagerSource::from_sdk(
+                &sdk().await,
+                Duration::from_secs(60),
+            ),
+            &format!("{BENCH_PREFIX}org-000000/probe"),
+        )
+        .await
+        .expect("password");
+        for i in 1..probe_orgs {
+            put_secret(&format!("{BENCH_PREFIX}org-{i:06}/probe"), &password).await;
+        }
         seed(&store, probe_orgs, |i| {
-            probed_org(&format!("org-{i:06}"), 3, port, &secret)
+            probed_org(&format!("org-{i:06}"), 3, port)
         })
         .await;
         run(

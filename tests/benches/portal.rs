@@ -86,6 +86,8 @@ async fn main() {
                 inbound_counts: Default::default(),
                 inbound: None,
                 outbound: None,
+                outbound_reason: None,
+                provider: None,
                 step: Step {
                     verdict: if fail { Verdict::Fail } else { Verdict::Pass },
                     delta,

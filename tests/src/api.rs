@@ -44,6 +44,16 @@ impl ApiRig {
 
     /// As [`ApiRig::start`], with the services adjusted by `adjust` before the server starts.
     pub async fn start_with(start: DateTime<Utc>, adjust: impl FnOnce(&mut Services)) -> Self {
+        Self::start_configured(start, |_| {}, adjust).await
+    }
+
+    /// As [`ApiRig::start_with`], with the settings (as the environment would give them)
+    /// adjusted by `configure` before the services are built from them.
+    pub async fn start_configured(
+        start: DateTime<Utc>,
+        configure: impl FnOnce(&mut Settings),
+        adjust: impl FnOnce(&mut Services),
+    ) -> Self {
         init_tracing();
         let sdk = sdk().await;
         let store = fresh_store().await;
@@ -56,7 +66,7 @@ impl ApiRig {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
-        let settings = Settings {
+        let mut settings = Settings {
             table: store.table().to_string(),
             portal_base_url: base.clone(),
             link_keys_secret: env.link_keys_secret.clone(),
@@ -77,7 +87,14 @@ impl ApiRig {
             receiving_domain: crate::RECEIVING_DOMAIN.into(),
             // Nothing listens on port 9: a test that proves domains gives its own DNS server.
             dns_servers: vec![SocketAddr::from(([127, 0, 0, 1], 9))],
+            // A prefix of its own: rigs running at once with the same organisation ids never
+            // share a probe secret.
+            probe_secret_prefix: format!("{}/", unique("continuity")),
+            oauth: Default::default(),
+            // The test servers' CA, as the local stack sets SMTP_CA_BUNDLE.
+            smtp_ca_bundle: Some(crate::test_cert().0.to_string_lossy().to_string()),
         };
+        configure(&mut settings);
         let mut services = Services::with_verifier(
             settings,
             &sdk,

@@ -7,8 +7,10 @@
 
 pub mod api;
 pub mod browser;
+pub mod day;
 pub mod dns;
 pub mod inbox_support;
+pub mod oauth;
 pub mod path_cost;
 pub mod portal_support;
 pub mod pricing;
@@ -144,6 +146,10 @@ pub struct MailServerOptions {
     /// With `tls`: a client certificate issued by this CA (PEM file) is required, as a connector
     /// that identifies its sender by certificate requires it.
     pub client_ca: Option<PathBuf>,
+    /// AUTH XOAUTH2 against the local token endpoint (see [`oauth`]).
+    pub xoauth2: Option<oauth::Xoauth2>,
+    /// Answer every AUTH PLAIN/LOGIN with this reply (`550 5.7.30 ...`).
+    pub password_refusal: Option<String>,
 }
 
 /// A real SMTP server (aiosmtpd) on 127.0.0.1, standing in for the organisation's server.
@@ -190,6 +196,17 @@ impl MailServer {
         }
         if let Some(max) = self.options.max_size {
             cmd.arg("--max-size").arg(max.to_string());
+        }
+        if let Some(x) = &self.options.xoauth2 {
+            cmd.args(["--xoauth2-jwks", &x.jwks])
+                .args(["--xoauth2-audience", &x.audience])
+                .args(["--xoauth2-style", x.style]);
+            for m in &x.mailboxes {
+                cmd.args(["--xoauth2-mailbox", m]);
+            }
+        }
+        if let Some(r) = &self.options.password_refusal {
+            cmd.args(["--password-refusal", r]);
         }
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -334,13 +351,9 @@ pub fn inbound_org(org_id: &str, threshold: u32) -> OrgConfig {
     }
 }
 
-/// An organisation with both checks, its probe mailbox on 127.0.0.1:`smtp_port` (STARTTLS, AUTH).
-pub fn probed_org(
-    org_id: &str,
-    threshold: u32,
-    smtp_port: u16,
-    password_secret: &str,
-) -> OrgConfig {
+/// An organisation with both checks, its probe mailbox on 127.0.0.1:`smtp_port` (STARTTLS, AUTH
+/// with a password read from the organisation's derived secret).
+pub fn probed_org(org_id: &str, threshold: u32, smtp_port: u16) -> OrgConfig {
     let mut c = inbound_org(org_id, threshold);
     c.monitoring.outbound_check = true;
     c.probe = Some(ProbeMailbox {
@@ -348,15 +361,18 @@ pub fn probed_org(
         port: smtp_port,
         tls: SubmissionTls::Starttls,
         username: PROBE_USER.into(),
-        password_secret: password_secret.into(),
+        logon: Default::default(),
+        password_secret: None,
         from_address: format!("continuity-probe@{org_id}.test"),
         probe_address: format!("probe@{PROBE_DOMAIN}"),
+        provider_health: false,
     });
     c
 }
 
 /// The organisation's server with submission (STARTTLS, AUTH as [`PROBE_USER`] with a fresh
-/// password stored in Secrets Manager under `secret`), relaying as given.
+/// password stored in Secrets Manager under `secret`, the organisation's derived name: see
+/// [`probe_secret`]), relaying as given.
 pub async fn submission_server(secret: &str, relay: Vec<(String, u16)>) -> MailServer {
     let password = unique("pw");
     put_secret(secret, &password).await;
@@ -364,8 +380,7 @@ pub async fn submission_server(secret: &str, relay: Vec<(String, u16)>) -> MailS
         tls: true,
         auth: Some((PROBE_USER.into(), password)),
         relay,
-        max_size: None,
-        client_ca: None,
+        ..Default::default()
     })
     .await
 }
@@ -502,6 +517,13 @@ impl AlertEnv {
     }
 }
 
+/// The name of `org_id`'s probe secret under `deps`' prefix (each set of dependencies has a
+/// prefix of its own, so that tests running at once with the same organisation ids never share
+/// a secret).
+pub fn probe_secret(deps: &Deps, org_id: &str) -> String {
+    shared::domain::probe::probe_secret_name(&deps.probe_secret_prefix, org_id)
+}
+
 /// The monitor's dependencies on the local services, with the test CA trusted for SMTP.
 pub async fn deps(
     store: shared::adapters::dynamodb::DynamoStore,
@@ -518,6 +540,18 @@ pub async fn deps_with(
     smtp_timeout: Duration,
     env: &AlertEnv,
 ) -> Deps {
+    deps_oauth(store, clock, smtp_timeout, env, Default::default()).await
+}
+
+/// As [`deps_with`], with the token endpoints and Graph at `oauth` (the loopback stand-ins of
+/// [`oauth`]).
+pub async fn deps_oauth(
+    store: shared::adapters::dynamodb::DynamoStore,
+    clock: Arc<dyn Clock>,
+    smtp_timeout: Duration,
+    env: &AlertEnv,
+    oauth: shared::adapters::oauth::OauthEndpoints,
+) -> Deps {
     let sdk = sdk().await;
     let ca = std::fs::read(&test_cert().0).expect("read test cert");
     Deps {
@@ -527,6 +561,13 @@ pub async fn deps_with(
             Duration::from_secs(3600),
         ),
         sender: SmtpProbeSender::new(smtp_timeout, Some(ca)).announcing(SERVICE_HOST),
+        tokens: shared::adapters::oauth::HttpTokenEndpoint::new(oauth.clone(), smtp_timeout)
+            .expect("token client"),
+        graph: shared::adapters::graph::HttpGraph::new(&oauth.graph, smtp_timeout)
+            .expect("graph client"),
+        token_cache: Default::default(),
+        probe_secret_prefix: format!("{}/", unique("continuity")),
+        probe_budget: smtp_timeout * 3,
         channels: shared::adapters::notify::AwsChannels::new(&sdk, &env.channel_settings()),
         clock,
         fan_out: 64,
@@ -579,16 +620,26 @@ pub struct Rig {
 
 impl Rig {
     pub async fn start(start: DateTime<Utc>, arrival_delay: chrono::Duration) -> Self {
+        Self::start_oauth(start, arrival_delay, Default::default()).await
+    }
+
+    /// As [`Rig::start`], with the token endpoints and Graph at `oauth`.
+    pub async fn start_oauth(
+        start: DateTime<Utc>,
+        arrival_delay: chrono::Duration,
+        oauth: shared::adapters::oauth::OauthEndpoints,
+    ) -> Self {
         init_tracing();
         let store = fresh_store().await;
         let clock = VirtualClock::new(start);
         let alerts = AlertEnv::create().await;
         let deps = Arc::new(
-            deps_with(
+            deps_oauth(
                 store.clone(),
                 Arc::new(clock.clone()),
                 Duration::from_secs(3),
                 &alerts,
+                oauth,
             )
             .await,
         );
@@ -626,10 +677,20 @@ impl Rig {
         &self.runner.deps.store
     }
 
+    /// The name of `org_id`'s probe secret in this rig.
+    pub fn probe_secret(&self, org_id: &str) -> String {
+        probe_secret(&self.runner.deps, org_id)
+    }
+
     /// A mail server stand-in with STARTTLS and AUTH whose outbound mail for the receiving
-    /// domain reaches this rig's receiving stand-in; the probe password is stored under `secret`.
-    pub async fn org_server(&self, secret: &str) -> MailServer {
-        submission_server(secret, vec![(PROBE_DOMAIN.into(), self.receiving_port)]).await
+    /// domain reaches this rig's receiving stand-in; the probe password is stored in `org_id`'s
+    /// probe secret.
+    pub async fn org_server(&self, org_id: &str) -> MailServer {
+        submission_server(
+            &self.probe_secret(org_id),
+            vec![(PROBE_DOMAIN.into(), self.receiving_port)],
+        )
+        .await
     }
 
     /// Advances virtual time to exactly `t`, running every schedule tick on the way.

@@ -101,13 +101,9 @@ async fn broken_organisations_do_not_stop_the_others() {
         .await
         .unwrap();
     // A probe mailbox that is unreachable: a per-organisation failure of another kind.
-    let secret = unique("unreachable/probe");
-    put_secret(&secret, "pw").await;
+    put_secret(&probe_secret(&deps, "unreachable"), "pw").await;
     store
-        .put_config(
-            &probed_org("unreachable", 3, free_port(), &secret),
-            w.start(),
-        )
+        .put_config(&probed_org("unreachable", 3, free_port()), w.start())
         .await
         .unwrap();
 

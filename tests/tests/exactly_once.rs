@@ -14,9 +14,8 @@ use std::time::Duration;
 #[tokio::test]
 async fn twenty_concurrent_runs_move_the_counter_once() {
     let rig = Rig::start(t("2026-11-23T10:00:00Z"), chrono::Duration::seconds(1)).await;
-    let secret = unique("acme/probe");
-    let server = rig.org_server(&secret).await;
-    let org = probed_org("acme", 5, server.port, &secret);
+    let server = rig.org_server("acme").await;
+    let org = probed_org("acme", 5, server.port);
     let store = rig.store().clone();
     store.put_config(&org, rig.clock.now()).await.unwrap();
 
@@ -35,9 +34,10 @@ async fn twenty_concurrent_runs_move_the_counter_once() {
     let mut containers = Vec::new();
     for _ in 0..20 {
         let clock: Arc<dyn Clock> = Arc::new(rig.clock.clone());
-        containers.push(Arc::new(
-            deps(store.clone(), clock, Duration::from_secs(5)).await,
-        ));
+        let mut d = deps(store.clone(), clock, Duration::from_secs(5)).await;
+        // The rig's prefix: every container reads the one probe secret the server's password is in.
+        d.probe_secret_prefix = rig.runner.deps.probe_secret_prefix.clone();
+        containers.push(Arc::new(d));
     }
     let runs = containers.iter().map(|d| {
         let d = d.clone();

@@ -44,9 +44,8 @@ async fn probe_window(
 #[tokio::test]
 async fn probe_in_time_lowers_the_counter_and_uses_tls_and_auth() {
     let rig = Rig::start(t(START), chrono::Duration::seconds(5)).await;
-    let secret = unique("acme/probe");
-    let server = rig.org_server(&secret).await;
-    let org = probed_org("acme", 3, server.port, &secret);
+    let server = rig.org_server("acme").await;
+    let org = probed_org("acme", 3, server.port);
     let (probe, h) = probe_window(&rig, &org).await;
     assert_eq!(probe, ProbeResult::Sent);
     assert_eq!(h.outbound, Some(ProbeObservation::InTime));
@@ -87,9 +86,8 @@ async fn probe_in_time_lowers_the_counter_and_uses_tls_and_auth() {
 #[tokio::test]
 async fn probe_arriving_after_the_acceptable_latency_is_late() {
     let rig = Rig::start(t(START), chrono::Duration::seconds(90)).await;
-    let secret = unique("acme/probe");
-    let server = rig.org_server(&secret).await;
-    let org = probed_org("acme", 3, server.port, &secret);
+    let server = rig.org_server("acme").await;
+    let org = probed_org("acme", 3, server.port);
     let (probe, h) = probe_window(&rig, &org).await;
     assert_eq!(probe, ProbeResult::Sent);
     assert_eq!(h.outbound, Some(ProbeObservation::Late));
@@ -99,10 +97,9 @@ async fn probe_arriving_after_the_acceptable_latency_is_late() {
 #[tokio::test]
 async fn probe_accepted_but_never_delivered_is_missing() {
     let rig = Rig::start(t(START), chrono::Duration::seconds(1)).await;
-    let secret = unique("acme/probe");
     // Accepts the submission, relays nothing: the probe is lost on the way.
-    let server = submission_server(&secret, vec![]).await;
-    let org = probed_org("acme", 3, server.port, &secret);
+    let server = submission_server(&rig.probe_secret("acme"), vec![]).await;
+    let org = probed_org("acme", 3, server.port);
     let (probe, h) = probe_window(&rig, &org).await;
     assert_eq!(probe, ProbeResult::Sent);
     assert_eq!(server.messages().len(), 2, "probes of W and W+1 accepted");
@@ -120,10 +117,9 @@ fn not_sent_reason(p: &ProbeResult) -> &str {
 #[tokio::test]
 async fn server_down_means_not_sent() {
     let rig = Rig::start(t(START), chrono::Duration::seconds(1)).await;
-    let secret = unique("acme/probe");
-    let mut server = rig.org_server(&secret).await;
+    let mut server = rig.org_server("acme").await;
     server.stop().await;
-    let org = probed_org("acme", 3, server.port, &secret);
+    let org = probed_org("acme", 3, server.port);
     let (probe, h) = probe_window(&rig, &org).await;
     let reason = not_sent_reason(&probe);
     assert!(reason.contains("could not connect"), "{reason}");
@@ -141,10 +137,9 @@ async fn server_down_means_not_sent() {
 #[tokio::test]
 async fn refused_login_means_not_sent() {
     let rig = Rig::start(t(START), chrono::Duration::seconds(1)).await;
-    let secret = unique("acme/probe");
-    let server = rig.org_server(&secret).await;
-    put_secret(&secret, "not-the-password").await;
-    let org = probed_org("acme", 3, server.port, &secret);
+    let server = rig.org_server("acme").await;
+    put_secret(&rig.probe_secret("acme"), "not-the-password").await;
+    let org = probed_org("acme", 3, server.port);
     let (probe, h) = probe_window(&rig, &org).await;
     let reason = not_sent_reason(&probe);
     assert!(reason.contains("refused the login"), "{reason}");
@@ -155,10 +150,9 @@ async fn refused_login_means_not_sent() {
 #[tokio::test]
 async fn hanging_server_times_out_and_means_not_sent() {
     let rig = Rig::start(t(START), chrono::Duration::seconds(1)).await;
-    let secret = unique("acme/probe");
-    let server = rig.org_server(&secret).await;
+    let server = rig.org_server("acme").await;
     server.set_mode("hang");
-    let org = probed_org("acme", 3, server.port, &secret);
+    let org = probed_org("acme", 3, server.port);
     let (probe, h) = probe_window(&rig, &org).await;
     let reason = not_sent_reason(&probe);
     assert!(reason.contains("did not answer in time"), "{reason}");
@@ -168,10 +162,9 @@ async fn hanging_server_times_out_and_means_not_sent() {
 #[tokio::test]
 async fn server_refusing_mail_means_not_sent() {
     let rig = Rig::start(t(START), chrono::Duration::seconds(1)).await;
-    let secret = unique("acme/probe");
-    let server = rig.org_server(&secret).await;
+    let server = rig.org_server("acme").await;
     server.set_mode("tempfail");
-    let org = probed_org("acme", 3, server.port, &secret);
+    let org = probed_org("acme", 3, server.port);
     let (probe, h) = probe_window(&rig, &org).await;
     let reason = not_sent_reason(&probe);
     assert!(reason.contains("deferred"), "{reason}");
@@ -181,19 +174,18 @@ async fn server_refusing_mail_means_not_sent() {
 #[tokio::test]
 async fn untrusted_certificate_is_refused_before_the_password_is_sent() {
     let rig = Rig::start(t(START), chrono::Duration::seconds(1)).await;
-    let secret = unique("acme/probe");
-    let server = rig.org_server(&secret).await;
+    let server = rig.org_server("acme").await;
     // A sender that trusts only the public roots: the test server's self-signed certificate fails.
     let sender = shared::adapters::smtp::probe::SmtpProbeSender::new(
         std::time::Duration::from_secs(3),
         None,
     );
-    let org = probed_org("acme", 3, server.port, &secret);
+    let org = probed_org("acme", 3, server.port);
     let mailbox = org.probe.as_ref().unwrap();
     let err = shared::ports::mail::ProbeSender::send_probe(
         &sender,
         mailbox,
-        "irrelevant",
+        shared::ports::mail::SmtpLogon::Password("irrelevant"),
         "probe@probe.continuity.test",
         b"x",
     )

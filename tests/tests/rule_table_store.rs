@@ -67,7 +67,7 @@ async fn every_combination_moves_the_stored_counter_as_the_rules_say() {
             }
             for prev in [0, 1, THRESHOLD] {
                 let org_id = format!("org-{ii}-{oi}-{prev}");
-                let mut cfg = probed_org(&org_id, THRESHOLD, closed, "unused");
+                let mut cfg = probed_org(&org_id, THRESHOLD, closed);
                 cfg.monitoring.inbound_check = i.is_some();
                 cfg.monitoring.outbound_check = o.is_some();
                 store.put_config(&cfg, w.start()).await.expect("config");
@@ -79,6 +79,8 @@ async fn every_combination_moves_the_stored_counter_as_the_rules_say() {
                     inbound_counts: Default::default(),
                     inbound: None,
                     outbound: None,
+                    outbound_reason: None,
+                    provider: None,
                     step: shared::domain::counter::Step {
                         verdict: shared::domain::counter::Verdict::None,
                         delta: 0,

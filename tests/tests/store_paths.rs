@@ -37,7 +37,7 @@ async fn listing_pages_through_more_than_a_megabyte_of_organisations() {
         .for_each_concurrent(32, |i| {
             let store = store.clone();
             async move {
-                let mut cfg = probed_org(&format!("org-{i:05}"), 3, 587, "continuity/probe");
+                let mut cfg = probed_org(&format!("org-{i:05}"), 3, 587);
                 cfg.name = format!(
                     "Organisation number {i} with a long display name {}",
                     "x".repeat(40)

@@ -160,7 +160,10 @@ fn env_reads_in(path: &Path) -> BTreeSet<String> {
 /// Settings readers in `shared/` that only some functions call, and how a call reads: their
 /// variables are not everyone's (not `Globals`), they are read by each function crate whose code
 /// makes the call.
-const SHARED_READERS: [(&str, &str); 1] = [("adapters/notify.rs", "ChannelSettings::from_env(")];
+const SHARED_READERS: [(&str, &str); 2] = [
+    ("adapters/notify.rs", "ChannelSettings::from_env("),
+    ("adapters/oauth.rs", "OauthEndpoints::from_env("),
+];
 
 /// What `shared/` reads for every function (outside [`SHARED_READERS`]' files), and what each of
 /// those readers reads besides.

@@ -26,26 +26,33 @@ pub mod web;
 
 use axum::Router;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::graph::HttpGraph;
 use shared::adapters::jwks::{LocalIssuer, RemoteJwks};
 use shared::adapters::lambda::{env_or, required_env};
 use shared::adapters::notify::{AwsChannels, ChannelSettings};
+use shared::adapters::oauth::{HttpTokenEndpoint, OauthEndpoints};
 use shared::adapters::s3::S3RawMessages;
 use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::ses::SesMailSender;
+use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::auth::JwtVerifier;
 use shared::app::client_sync::ClientSync;
 use shared::app::continuity::Continuity;
 use shared::app::mailbox::Mailboxes;
 use shared::app::passkeys::Passkeys;
+use shared::app::probe_logon::{ProbeLogons, TokenCache};
 use shared::app::send_mail::SendMail;
 use shared::app::sign_in::SignIn;
 use shared::domain::identity::IdentitySettings;
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
 use shared::ports::domains::{DomainClaims, DomainProofs, SendingIdentities};
+use shared::ports::graph::GraphApi;
+use shared::ports::mail::ProbeSender;
 use shared::ports::mail::{MailSender, RouteTransport};
 use shared::ports::notify::{AlertChannels, EventBus};
+use shared::ports::oauth::TokenEndpoint;
 use shared::ports::secrets::SecretSource;
 use shared::ports::store::{
     ConfigStore, ContinuityStore, ContinuityViews, DirectoryStore, DomainOwners, MailStore,
@@ -65,6 +72,12 @@ pub struct HostedSignIn {
     /// The app client id (a public client: no secret).
     pub client_id: String,
 }
+
+/// Each step of a probe logon test (connect, each SMTP command, each HTTP request). The test
+/// as a whole gets three times this ([`ProbeLogons::test`]), 24 s: inside API Gateway's 29 s
+/// and the function's timeout, so that a server that never answers still gets the
+/// administrator a readable answer rather than a gateway timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Settings, from the environment in AWS.
 #[derive(Debug, Clone)]
@@ -96,6 +109,13 @@ pub struct Settings {
     pub receiving_domain: String,
     /// `DNS_SERVERS`: the resolver's name servers for domain proofs (empty: the system's).
     pub dns_servers: Vec<std::net::SocketAddr>,
+    /// `PROBE_SECRET_PREFIX`: where organisations' probe credentials are ("test the probe logon").
+    pub probe_secret_prefix: String,
+    /// `MICROSOFT_LOGIN_URL`, `GOOGLE_TOKEN_URL`, `GRAPH_URL`: the token endpoints and Graph.
+    pub oauth: OauthEndpoints,
+    /// `SMTP_CA_BUNDLE`: optional PEM file of extra trusted CAs for the route and probe logon
+    /// tests, as the monitor and the inbound function trust them (empty in AWS: public CAs).
+    pub smtp_ca_bundle: Option<String>,
 }
 
 impl Settings {
@@ -109,6 +129,7 @@ impl Settings {
         let hosted_domain = std::env::var("SIGN_IN_DOMAIN")
             .ok()
             .filter(|v| !v.trim().is_empty());
+        let prefix = env_or("PROBE_SECRET_PREFIX", "continuity/".to_string())?;
         Ok(Settings {
             table: required_env("TABLE_NAME")?,
             portal_base_url: required_env("PORTAL_BASE_URL")?,
@@ -133,6 +154,11 @@ impl Settings {
             dns_servers: shared::adapters::dns::parse_servers(
                 &std::env::var("DNS_SERVERS").unwrap_or_default(),
             )?,
+            probe_secret_prefix: shared::domain::probe::checked_secret_prefix(prefix)?,
+            oauth: OauthEndpoints::from_env()?,
+            smtp_ca_bundle: std::env::var("SMTP_CA_BUNDLE")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         })
     }
 }
@@ -180,6 +206,11 @@ pub struct Services {
     pub proofs: Arc<dyn DomainProofs>,
     /// Organisations' sending identities in SES (P11).
     pub identities: Arc<dyn SendingIdentities>,
+    /// "Test the probe logon" (D9): the token endpoints, Graph, SMTP submission, the tokens.
+    pub probe_tokens: Arc<dyn TokenEndpoint>,
+    pub probe_graph: Arc<dyn GraphApi>,
+    pub probe_smtp: Arc<dyn ProbeSender>,
+    pub token_cache: Arc<TokenCache>,
     pub verifier: JwtVerifier,
     /// A local run's own identity provider: `/auth/login` then offers a sign-in form that issues
     /// its tokens (never set in AWS).
@@ -214,6 +245,10 @@ impl Services {
             .unwrap_or_else(|| "localhost".into());
         let proofs = shared::adapters::dns::DnsTxtProofs::new(&settings.dns_servers)
             .unwrap_or_else(|e| panic!("DNS_SERVERS: {e}"));
+        // Read once at start-up; a bundle that cannot be read stops the function here.
+        let roots = settings.smtp_ca_bundle.as_ref().map(|path| {
+            std::fs::read(path).unwrap_or_else(|e| panic!("SMTP_CA_BUNDLE {path}: {e}"))
+        });
         Services {
             queue_views: store.clone(),
             claims: store.clone(),
@@ -235,7 +270,17 @@ impl Services {
             bus: channels,
             mail_sender: Arc::new(ses),
             raw: Arc::new(S3RawMessages::from_sdk(sdk, &settings.mail_bucket)),
-            relay: Arc::new(SmtpRelay::new(helo, None)),
+            relay: Arc::new(SmtpRelay::new(helo, roots.clone())),
+            probe_tokens: Arc::new(
+                HttpTokenEndpoint::new(settings.oauth.clone(), PROBE_TIMEOUT)
+                    .unwrap_or_else(|e| panic!("token endpoint client: {e}")),
+            ),
+            probe_graph: Arc::new(
+                HttpGraph::new(&settings.oauth.graph, PROBE_TIMEOUT)
+                    .unwrap_or_else(|e| panic!("Graph client: {e}")),
+            ),
+            probe_smtp: Arc::new(SmtpProbeSender::new(PROBE_TIMEOUT, roots)),
+            token_cache: Arc::new(TokenCache::default()),
             verifier,
             local_issuer: None,
             settings,
@@ -290,6 +335,19 @@ impl Services {
             store: self.passkey_store.as_ref(),
             sign_in: self.sign_in(),
             continuity: self.continuity(),
+        }
+    }
+
+    /// How the probe logs on, over these ports ("test the probe logon").
+    pub fn probe_logons(&self) -> ProbeLogons<'_> {
+        ProbeLogons {
+            secrets: self.secrets.as_ref(),
+            tokens: self.probe_tokens.as_ref(),
+            cache: self.token_cache.as_ref(),
+            smtp: self.probe_smtp.as_ref(),
+            graph: self.probe_graph.as_ref(),
+            secret_prefix: &self.settings.probe_secret_prefix,
+            budget: PROBE_TIMEOUT * 3,
         }
     }
 

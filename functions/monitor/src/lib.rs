@@ -8,11 +8,14 @@
 
 use serde::Serialize;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::graph::HttpGraph;
 use shared::adapters::lambda::{diagnostic, env_or, required_env, BadEvent};
 use shared::adapters::notify::{AwsChannels, ChannelSettings};
+use shared::adapters::oauth::{HttpTokenEndpoint, OauthEndpoints};
 use shared::adapters::secrets_manager::SecretsManagerSource;
 use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::app::monitor::{Alerting, Evaluation, Monitor, OrgOutcome, ProbeResult, RunReport};
+use shared::app::probe_logon::{ProbeLogons, TokenCache};
 use shared::domain::window::Window;
 use shared::ports::clock::Clock;
 use shared::ports::error::Failure;
@@ -41,6 +44,12 @@ pub struct Settings {
     /// `ALERT_SENDER`, `ALERT_SENDER_NAME`, `SMS_SENDER_ID`, `EVENT_BUS_NAME`: the alert
     /// channels and the event bus.
     pub channels: ChannelSettings,
+    /// `PROBE_SECRET_PREFIX`: organisation `o`'s probe credential is the secret
+    /// `<prefix><o>/probe` (default `continuity/`); the role may read nothing else under it.
+    pub probe_secret_prefix: String,
+    /// `MICROSOFT_LOGIN_URL`, `GOOGLE_TOKEN_URL`, `GRAPH_URL`: the token endpoints and Graph
+    /// (the real hosts by default; in AWS nothing else).
+    pub oauth: OauthEndpoints,
 }
 
 impl Settings {
@@ -73,8 +82,16 @@ impl Settings {
             },
             link_keys_secret: required_env("LINK_KEYS_SECRET")?,
             channels: ChannelSettings::from_env()?,
+            probe_secret_prefix: probe_secret_prefix()?,
+            oauth: OauthEndpoints::from_env()?,
         })
     }
+}
+
+/// `PROBE_SECRET_PREFIX`, checked: the prefix the template's IAM policy names.
+pub fn probe_secret_prefix() -> Result<String, String> {
+    let prefix = env_or("PROBE_SECRET_PREFIX", "continuity/".to_string())?;
+    shared::domain::probe::checked_secret_prefix(prefix)
 }
 
 /// Clients and adapters, built once per container.
@@ -82,6 +99,15 @@ pub struct Deps {
     pub store: DynamoStore,
     pub secrets: SecretsManagerSource,
     pub sender: SmtpProbeSender,
+    /// The token endpoints (D9).
+    pub tokens: HttpTokenEndpoint,
+    /// Microsoft Graph (sendMail, service health).
+    pub graph: HttpGraph,
+    /// Access tokens for the life of the container.
+    pub token_cache: TokenCache,
+    pub probe_secret_prefix: String,
+    /// The probe's whole budget (3x the per-command SMTP timeout).
+    pub probe_budget: Duration,
     pub channels: AwsChannels,
     pub clock: Arc<dyn Clock>,
     pub fan_out: usize,
@@ -105,6 +131,11 @@ impl Deps {
             store: DynamoStore::from_sdk(sdk, &settings.table),
             secrets: SecretsManagerSource::from_sdk(sdk, settings.secret_cache),
             sender: SmtpProbeSender::new(settings.smtp_timeout, roots).announcing(&settings.helo),
+            tokens: HttpTokenEndpoint::new(settings.oauth.clone(), settings.smtp_timeout)?,
+            graph: HttpGraph::new(&settings.oauth.graph, settings.smtp_timeout)?,
+            token_cache: TokenCache::default(),
+            probe_secret_prefix: settings.probe_secret_prefix.clone(),
+            probe_budget: settings.smtp_timeout * 3,
             channels: AwsChannels::new(sdk, &settings.channels),
             clock,
             fan_out: settings.fan_out,
@@ -113,11 +144,24 @@ impl Deps {
         })
     }
 
+    /// How probes log on, over these adapters.
+    pub fn logons(&self) -> ProbeLogons<'_> {
+        ProbeLogons {
+            secrets: &self.secrets,
+            tokens: &self.tokens,
+            cache: &self.token_cache,
+            smtp: &self.sender,
+            graph: &self.graph,
+            secret_prefix: &self.probe_secret_prefix,
+            budget: self.probe_budget,
+        }
+    }
+
     pub fn monitor(&self) -> Monitor<'_> {
         Monitor {
             store: &self.store,
             secrets: &self.secrets,
-            sender: &self.sender,
+            logon: self.logons(),
             clock: self.clock.as_ref(),
             fan_out: self.fan_out,
             alerting: Alerting {

@@ -356,6 +356,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 dns_servers: shared::adapters::dns::parse_servers(
                     &std::env::var("DNS_SERVERS").unwrap_or_default(),
                 )?,
+                probe_secret_prefix: settings.probe_secret_prefix.clone(),
+                oauth: settings.oauth.clone(),
+                smtp_ca_bundle: settings.ca_bundle.clone(),
             };
             let mut services = api::Services::with_verifier(
                 api_settings,

@@ -3,7 +3,8 @@
 //! [`sns`] (the SMS alert channel), [`eventbridge`] (the event bus), [`s3`] (raw messages),
 //! [`secrets_manager`], [`dns`] (domain proofs through a real resolver), [`sesv2`] (organisations'
 //! sending identities), [`smtp`] (the probe's submission and delivery to the organisation's
-//! server), [`jwks`] (the identity provider's keys, and a local issuer), [`clock`]. [`notify`]
+//! server), [`oauth`] (token endpoints), [`graph`] (Microsoft Graph), [`jwks`] (the identity
+//! provider's keys, and a local issuer), [`clock`]. [`notify`]
 //! puts the channels and the bus together from their settings. What they share: [`aws`] (SDK
 //! settings and the one reading of SDK errors), [`lambda`] (what every function's entry point
 //! needs: settings, logging, the scheduled event, errors as Lambda reports them), and
@@ -14,9 +15,11 @@ pub mod clock;
 pub mod dns;
 pub mod dynamodb;
 pub mod eventbridge;
+pub mod graph;
 pub mod jwks;
 pub mod lambda;
 pub mod notify;
+pub mod oauth;
 pub mod s3;
 pub mod secrets_manager;
 pub mod ses;

@@ -76,4 +76,11 @@ impl SecretSource for SecretsManagerSource {
             .insert(name.to_string(), (value.clone(), Instant::now()));
         Ok(value)
     }
+
+    fn forget(&self, name: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
 }

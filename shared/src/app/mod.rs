@@ -23,6 +23,7 @@ pub mod mailbox;
 pub mod monitor;
 pub mod passkeys;
 pub mod portal;
+pub mod probe_logon;
 pub mod queue;
 pub mod send_mail;
 pub mod settings;

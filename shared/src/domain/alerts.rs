@@ -12,6 +12,7 @@
 //! field it reads, the message it renders) and one adapter of `ports::notify::AlertChannel`.
 
 use crate::domain::config::{Contact, OrgConfig, QueueAlert};
+use crate::domain::provider_health::ProviderIncident;
 use crate::domain::queue::QueueFigures;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -108,9 +109,15 @@ impl Channel {
     /// `notice` for `cfg`'s contacts as this channel says it, with the portal link `url`.
     pub fn render(self, cfg: &OrgConfig, notice: &Notice<'_>, url: &str) -> Message {
         match (self, *notice) {
-            (Channel::Sms, Notice::Alert { counter, seq, .. }) => {
-                Message::Text(alert_sms(cfg, counter, seq, url))
-            }
+            (
+                Channel::Sms,
+                Notice::Alert {
+                    counter,
+                    seq,
+                    context,
+                    ..
+                },
+            ) => Message::Text(alert_sms(cfg, counter, seq, url, context)),
             (Channel::Sms, Notice::Recovery { .. }) => Message::Text(recovery_sms(cfg, url)),
             (Channel::Sms, Notice::AutoActivated { until }) => {
                 Message::Text(auto_activation_text(cfg, until, url))
@@ -121,8 +128,9 @@ impl Channel {
                     counter,
                     episode,
                     seq,
+                    context,
                 },
-            ) => Message::Email(alert_email(cfg, counter, episode, seq, url)),
+            ) => Message::Email(alert_email(cfg, counter, episode, seq, url, context)),
             (Channel::Email, Notice::Recovery { episode }) => {
                 Message::Email(recovery_email(cfg, episode, url))
             }
@@ -147,11 +155,21 @@ pub enum Notice<'a> {
         counter: u32,
         episode: &'a Episode,
         seq: i64,
+        context: AlertContext<'a>,
     },
     /// The episode ended: mail flows again (A5).
     Recovery { episode: &'a Episode },
     /// Continuity mode was activated automatically, until `until` (P9).
     AutoActivated { until: &'a str },
+}
+
+/// What the latest window adds to an alert: why the probe failed (D9) and the provider's open
+/// incident (D10), each when there is one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlertContext<'a> {
+    /// The probe's refusal, in the refusal table's words.
+    pub why: Option<&'a str>,
+    pub provider: Option<&'a ProviderIncident>,
 }
 
 /// What one channel carries.
@@ -299,15 +317,26 @@ fn fit_name(name: &str, fixed_len: usize) -> String {
     short
 }
 
-/// The alert SMS (A1, A3): one GSM-7 part with the link.
-pub fn alert_sms(cfg: &OrgConfig, counter: u32, seq: i64, url: &str) -> String {
+/// The alert SMS (A1, A3): one GSM-7 part with the link; the provider's incident id when
+/// Microsoft reports one (D10).
+pub fn alert_sms(
+    cfg: &OrgConfig,
+    counter: u32,
+    seq: i64,
+    url: &str,
+    context: AlertContext<'_>,
+) -> String {
     let state = if seq == 0 {
         "mail problem"
     } else {
         "still failing"
     };
+    let provider = context
+        .provider
+        .map(|p| format!(" Microsoft incident {}.", gsm7(&p.id)))
+        .unwrap_or_default();
     let rest = format!(
-        ": {state}, counter {counter}/{}. Act: {url}",
+        ": {state}, counter {counter}/{}.{provider} Act: {url}",
         cfg.monitoring.threshold
     );
     let name = fit_name(&cfg.name, rest.chars().count());
@@ -337,8 +366,23 @@ pub fn alert_email(
     episode: &Episode,
     seq: i64,
     url: &str,
+    context: AlertContext<'_>,
 ) -> EmailContent {
     let name = cfg.name.replace(['\r', '\n'], " ");
+    let one_line = |s: &str| s.replace(['\r', '\n'], " ");
+    let why = context.why.map(one_line);
+    let provider = context.provider.map(|p| one_line(&p.describe()));
+    let mut extra_text = String::new();
+    let mut extra_html = String::new();
+    for (label, value) in [("Why", &why), ("Provider", &provider)] {
+        if let Some(v) = value {
+            extra_text.push_str(&format!("{label}: {v}\r\n"));
+            extra_html.push_str(&format!(
+                "<tr><th align=\"left\">{label}</th><td>{}</td></tr>",
+                html_escape(v)
+            ));
+        }
+    }
     let since = episode.since.format("%Y-%m-%d %H:%M UTC").to_string();
     let failing: Vec<&str> = episode.failing.iter().map(|f| f.describe()).collect();
     let failing_text = if failing.is_empty() {
@@ -355,6 +399,7 @@ pub fn alert_email(
     let text = format!(
         "Email continuity alert for {name}\r\n\r\n\
          What is failing: {failing_text}\r\n\
+         {extra_text}\
          Failure counter: {counter} of {threshold}\r\n\
          Since: {since}\r\n\r\n\
          Manage the event (switch continuity mode on, suspend notifications):\r\n{url}\r\n\r\n\
@@ -371,7 +416,7 @@ pub fn alert_email(
          <body style=\"font-family:Arial,Helvetica,sans-serif;color:#111;background:#fff\">\
          <h1 style=\"font-size:20px\">Email continuity alert for {n}</h1>\
          <table role=\"presentation\" style=\"font-size:15px\">\
-         <tr><th align=\"left\">What is failing</th><td>{f}</td></tr>\
+         <tr><th align=\"left\">What is failing</th><td>{f}</td></tr>{extra_html}\
          <tr><th align=\"left\">Failure counter</th><td>{counter} of {threshold}</td></tr>\
          <tr><th align=\"left\">Since</th><td>{s}</td></tr></table>\
          <p><a href=\"{u}\" style=\"display:inline-block;padding:12px 20px;background:#0b57d0;color:#fff;\
@@ -620,7 +665,7 @@ mod tests {
         assert_eq!(cfg.validate(), Ok(()));
         let url = format!("https://continuity.example.com/l/{}", "A".repeat(60));
         for sms in [
-            alert_sms(&cfg, 720, 5, &url),
+            alert_sms(&cfg, 720, 5, &url, AlertContext::default()),
             recovery_sms(&cfg, &url),
             user_notice_sms(
                 &cfg.name,
@@ -652,7 +697,14 @@ mod tests {
             t("2026-11-23T12:00:00Z"),
             vec![Failing::Inbound, Failing::Outbound],
         );
-        let m = alert_email(&cfg, 3, &e, 0, "https://c.example/l/abc?x=1&y=\"2\"");
+        let m = alert_email(
+            &cfg,
+            3,
+            &e,
+            0,
+            "https://c.example/l/abc?x=1&y=\"2\"",
+            AlertContext::default(),
+        );
         assert!(!m.html.contains("<script>"));
         assert!(m
             .html
@@ -692,14 +744,15 @@ mod tests {
             counter: 3,
             episode: &e,
             seq: 1,
+            context: AlertContext::default(),
         };
         assert_eq!(
             Channel::Sms.render(&cfg, &alert, url),
-            Message::Text(alert_sms(&cfg, 3, 1, url))
+            Message::Text(alert_sms(&cfg, 3, 1, url, AlertContext::default()))
         );
         assert_eq!(
             Channel::Email.render(&cfg, &alert, url),
-            Message::Email(alert_email(&cfg, 3, &e, 1, url))
+            Message::Email(alert_email(&cfg, 3, &e, 1, url, AlertContext::default()))
         );
         let recovery = Notice::Recovery { episode: &e };
         assert_eq!(
@@ -710,6 +763,45 @@ mod tests {
             Channel::Email.render(&cfg, &recovery, url),
             Message::Email(recovery_email(&cfg, &e, url))
         );
+    }
+
+    #[test]
+    fn an_alert_says_why_the_probe_failed_and_what_the_provider_reports() {
+        let cfg = sample();
+        let e = Episode::new(t("2026-11-23T12:00:00Z"), vec![Failing::Outbound]);
+        let incident = ProviderIncident {
+            id: "EX226792".into(),
+            title: "Users can't send <mail>".into(),
+            since: t("2026-11-23T11:40:00Z"),
+            status: "serviceDegradation".into(),
+        };
+        let why = "Exchange Online refused the logon: Basic authentication is not supported (550 5.7.30); switch the probe to OAuth";
+        let ctx = AlertContext {
+            why: Some(why),
+            provider: Some(&incident),
+        };
+        let m = alert_email(&cfg, 3, &e, 0, "https://c.example/l/x", ctx);
+        assert!(m.text.contains(&format!("Why: {why}\r\n")), "{}", m.text);
+        assert!(m.text.contains(
+            "Provider: Microsoft reports incident EX226792: Users can't send <mail>, since 2026-11-23 11:40 UTC\r\n"
+        ));
+        assert!(m.html.contains("Users can&#39;t send &lt;mail&gt;"));
+        let sms = alert_sms(&cfg, 3, 0, "https://c.example/l/x", ctx);
+        assert!(
+            sms.contains("counter 3/3. Microsoft incident EX226792. Act: https://c.example/l/x"),
+            "{sms}"
+        );
+        assert!(sms.chars().count() <= SMS_MAX);
+        // Without context the alert reads as before.
+        let plain = alert_email(
+            &cfg,
+            3,
+            &e,
+            0,
+            "https://c.example/l/x",
+            AlertContext::default(),
+        );
+        assert!(!plain.text.contains("Why:") && !plain.text.contains("Provider:"));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub mod mail;
 pub mod mailbox;
 pub mod monitoring;
 pub mod probe;
+pub mod probe_refusal;
+pub mod provider_health;
 pub mod queue;
 pub mod sign_in;
 pub mod verdicts;

@@ -6,6 +6,7 @@ use crate::domain::config::OrgConfig;
 use crate::domain::continuity::{ContinuityState, EventMarks};
 use crate::domain::counter::{InboundObservation, ProbeObservation, Step, WindowInputs};
 use crate::domain::probe::ProbeRecord;
+use crate::domain::provider_health::ProviderIncident;
 use crate::domain::queue::QueueFigures;
 use crate::domain::window::Window;
 use chrono::{DateTime, Utc};
@@ -61,6 +62,12 @@ pub struct HistoryEntry {
     pub inbound_counts: InboundCounts,
     pub inbound: Option<InboundObservation>,
     pub outbound: Option<ProbeObservation>,
+    /// Why the probe judged in this window could not be sent, in the refusal table's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_reason: Option<String>,
+    /// The provider's open incident when the window was evaluated (D10; never moves the counter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderIncident>,
     pub step: Step,
     pub threshold: u32,
     pub evaluated_at: DateTime<Utc>,

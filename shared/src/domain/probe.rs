@@ -76,6 +76,32 @@ impl fmt::Display for ProbeToken {
     }
 }
 
+/// The name of the secret that holds `org_id`'s probe credential: `{prefix}{org_id}/probe`.
+///
+/// Derived, never configured: an organisation id is lower-case letters, digits and hyphens, so
+/// no organisation's name reaches into another's (`acme` cannot name `acme-eu/probe` or
+/// `other/probe`), and the monitor's role may read only `{prefix}*/probe` secrets.
+pub fn probe_secret_name(prefix: &str, org_id: &str) -> String {
+    format!("{prefix}{org_id}/probe")
+}
+
+/// `prefix` if it can be the start of a secret's name that the template's IAM policy names
+/// (`<prefix>*/probe-??????`): Secrets Manager's name characters, ending in `/`.
+pub fn checked_secret_prefix(prefix: String) -> Result<String, String> {
+    let ok = prefix.len() > 1
+        && prefix.ends_with('/')
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b));
+    if ok {
+        Ok(prefix)
+    } else {
+        Err(format!(
+            "PROBE_SECRET_PREFIX {prefix:?} must be letters, digits and /_+=.@- ending in '/'"
+        ))
+    }
+}
+
 /// The probe message as sent (RFC 5322, ASCII only, CRLF line ends).
 pub fn probe_message(
     token: &ProbeToken,
@@ -210,6 +236,33 @@ mod tests {
             sent_at: Some(claimed),
             error: None,
             arrived_at: arrived_after.map(|s| claimed + chrono::Duration::seconds(s)),
+        }
+    }
+
+    #[test]
+    fn secret_names_are_the_organisations_own() {
+        assert_eq!(
+            probe_secret_name("continuity/", "acme"),
+            "continuity/acme/probe"
+        );
+        // Every valid organisation id gives a name of its own under the prefix, ending /probe.
+        for id in ["acme", "acme-eu", "a", "0-9"] {
+            let n = probe_secret_name("continuity/", id);
+            assert!(is_org_id(id));
+            assert_eq!(n.strip_prefix("continuity/").unwrap().split('/').count(), 2);
+            assert!(n.ends_with("/probe"));
+        }
+        for id in ["../link", "other/probe", "Acme", "a/b"] {
+            assert!(!is_org_id(id), "{id} is not an organisation id");
+        }
+    }
+
+    #[test]
+    fn secret_prefixes() {
+        assert!(checked_secret_prefix("continuity/".into()).is_ok());
+        assert!(checked_secret_prefix("prod/continuity/".into()).is_ok());
+        for bad in ["", "/", "continuity", "conti*nuity/", "a b/"] {
+            assert!(checked_secret_prefix(bad.into()).is_err(), "{bad:?}");
         }
     }
 

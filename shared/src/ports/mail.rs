@@ -23,10 +23,42 @@ pub trait RouteTransport: Send + Sync {
 
 /// Why a probe could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}: {detail}")]
+#[error("{}", self.text())]
 pub struct ProbeSendError {
     pub kind: SendFailure,
     pub detail: String,
+    /// `detail` is a sentence of the refusal table (what happened and what to do), complete
+    /// by itself.
+    pub explained: bool,
+}
+
+impl ProbeSendError {
+    /// An error of `kind` with the other side's words.
+    pub fn new(kind: SendFailure, detail: impl Into<String>) -> Self {
+        ProbeSendError {
+            kind,
+            detail: detail.into(),
+            explained: false,
+        }
+    }
+
+    /// An error explained by the refusal table.
+    pub fn explained(kind: SendFailure, sentence: String) -> Self {
+        ProbeSendError {
+            kind,
+            detail: sentence,
+            explained: true,
+        }
+    }
+
+    /// What the history and the alert say.
+    pub fn text(&self) -> String {
+        if self.explained {
+            self.detail.clone()
+        } else {
+            format!("{}: {}", self.kind, self.detail)
+        }
+    }
 }
 
 /// The step at which sending failed.
@@ -34,13 +66,19 @@ pub struct ProbeSendError {
 pub enum SendFailure {
     /// Bad address or TLS setup on our side.
     Setup,
+    /// The probe's credential is missing from Secrets Manager or cannot be used.
+    Credential,
+    /// The identity platform's token endpoint refused the app (or could not be reached).
+    Token,
     /// No connection, or TLS failed.
     Connection,
     /// No answer within the timeout.
     Timeout,
-    /// The server refused the credentials.
+    /// The server refused the credentials (a password or an access token).
     Auth,
-    /// The server refused the message for now (4xx).
+    /// Microsoft Graph refused the probe (permission, mailbox, token).
+    GraphRefused,
+    /// The server refused the message for now (4xx), or Graph kept throttling.
     Transient,
     /// The server refused the message (5xx).
     Permanent,
@@ -50,24 +88,43 @@ impl std::fmt::Display for SendFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             SendFailure::Setup => "probe setup",
+            SendFailure::Credential => "the probe's credential is not usable",
+            SendFailure::Token => "could not get an access token",
             SendFailure::Connection => "could not connect to the submission server",
             SendFailure::Timeout => "the submission server did not answer in time",
             SendFailure::Auth => "the submission server refused the login",
+            SendFailure::GraphRefused => "Microsoft Graph refused the probe",
             SendFailure::Transient => "the submission server deferred the probe",
             SendFailure::Permanent => "the submission server refused the probe",
         })
     }
 }
 
-/// Sends one probe message.
+/// How the probe authenticates to the submission server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpLogon<'a> {
+    /// AUTH PLAIN or LOGIN with the mailbox's password.
+    Password(&'a str),
+    /// AUTH XOAUTH2 with an access token (`user=<username>^Aauth=Bearer <token>^A^A`).
+    Xoauth2(&'a str),
+}
+
+/// Sends one probe message over SMTP submission; or only logs on, to test the logon.
 #[async_trait]
 pub trait ProbeSender: Send + Sync {
     async fn send_probe(
         &self,
         mailbox: &ProbeMailbox,
-        password: &str,
+        logon: SmtpLogon<'_>,
         recipient: &str,
         message: &[u8],
+    ) -> Result<(), ProbeSendError>;
+
+    /// Connects, logs on and quits: sends nothing.
+    async fn check_logon(
+        &self,
+        mailbox: &ProbeMailbox,
+        logon: SmtpLogon<'_>,
     ) -> Result<(), ProbeSendError>;
 }
 

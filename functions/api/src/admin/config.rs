@@ -133,3 +133,21 @@ pub async fn delivery_test(
         "errors": report.errors,
     })))
 }
+
+/// `POST /api/v1/admin/probe-test` (D9): "test the probe logon". Gets a token when the method
+/// needs one and logs on to the probe mailbox's server, sending nothing; what failed in the
+/// refusal table's words (the history and the alerts say the same).
+pub async fn probe_test(
+    State(state): State<AppState>,
+    Admin(p): Admin,
+) -> Result<Json<shared::app::probe_logon::LogonReport>, ApiError> {
+    let cfg = state.settings().current(&p.org_id).await?;
+    if cfg.probe.is_none() {
+        return Err(ApiError::unprocessable(
+            "no probe mailbox is configured: set probe in the configuration first",
+        ));
+    }
+    let report = state.probe_logons().test(&cfg, state.clock.now()).await;
+    tracing::info!(org = %p.org_id, method = report.method, ok = report.ok, error = ?report.error, "probe logon tested");
+    Ok(Json(report))
+}

@@ -58,10 +58,14 @@ pub async fn status(
     });
     v["queue"] = json!(view.queue);
     v["time_zone"] = json!(cfg.time_zone);
+    // The provider's open incident (D10) and the probe's refusal (D9) of the latest window.
+    let latest = view.history.last();
+    v["provider_incident"] = json!(latest.and_then(|h| h.provider.as_ref()));
+    v["probe_refused"] = json!(latest.and_then(|h| h.outbound_reason.as_deref()));
     v["history"] = json!(view
         .history
         .iter()
-        .map(|h| json!({"window_start": h.window.start(), "value": h.step.value, "delta": h.step.delta, "threshold": h.threshold}))
+        .map(|h| json!({"window_start": h.window.start(), "value": h.step.value, "delta": h.step.delta, "threshold": h.threshold, "probe_refused": h.outbound_reason, "provider_incident": h.provider}))
         .collect::<Vec<_>>());
     Ok(Json(v))
 }

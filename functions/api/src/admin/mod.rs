@@ -53,6 +53,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/queue", get(config::queue))
         .route("/api/v1/admin/queue/{action}", post(config::queue_pause))
         .route("/api/v1/admin/delivery-test", post(config::delivery_test))
+        .route("/api/v1/admin/probe-test", post(config::probe_test))
         .route(
             "/api/v1/admin/delegates",
             get(directory::list_delegates).post(directory::grant),

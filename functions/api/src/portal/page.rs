@@ -200,6 +200,10 @@ pub struct StatusPage<'a> {
     suspended_until: Option<When>,
     counter: u32,
     threshold: u32,
+    /// The provider's open incident of the latest window (D10): shown beside the counter.
+    provider: Option<String>,
+    /// Why the latest window's probe could not be sent (D9).
+    probe_refused: Option<String>,
     queue_count: u64,
     queue_oldest: Option<String>,
     /// The oldest queued messages, with why each waits.
@@ -255,6 +259,17 @@ pub fn status_page<'a>(p: &PageInput<'a>) -> StatusPage<'a> {
         suspended_until: st.suspended_until.filter(|u| *u > now).map(when),
         counter: p.view.counter.map(|c| c.value).unwrap_or(0),
         threshold,
+        provider: p
+            .view
+            .history
+            .last()
+            .and_then(|h| h.provider.as_ref())
+            .map(|i| i.describe()),
+        probe_refused: p
+            .view
+            .history
+            .last()
+            .and_then(|h| h.outbound_reason.clone()),
         queue_count: p.view.queue.count,
         queue_oldest: p.view.queue.oldest.map(utc_text),
         queued: queued_rows(p.queue),

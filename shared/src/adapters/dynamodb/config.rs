@@ -22,8 +22,14 @@ pub(super) fn parse_config(item: &Item) -> Result<OrgConfig, StoreError> {
     let doc = item
         .get("config")
         .ok_or_else(|| corrupt(item, "attribute config missing"))?;
-    serde_dynamo::from_attribute_value::<_, OrgConfig>(doc.clone())
-        .map_err(|e| corrupt(item, e.to_string()))
+    let mut config = serde_dynamo::from_attribute_value::<_, OrgConfig>(doc.clone())
+        .map_err(|e| corrupt(item, e.to_string()))?;
+    // Stored before the probe secret's name was derived: the old field is dropped (the probe
+    // reads the derived name), so that the organisation goes on being monitored.
+    if config.forget_legacy_fields() {
+        tracing::warn!(org = %config.org_id, "probe.password_secret ignored: the probe's credential is read from the organisation's derived secret name");
+    }
+    Ok(config)
 }
 
 /// The `CONFIG` item of `config`; monitoring on puts it in the sparse `MONITORED` listing.

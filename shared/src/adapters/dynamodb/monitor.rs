@@ -61,6 +61,16 @@ fn history_item(org_id: &str, e: &HistoryEntry) -> Item {
     if let Some(o) = e.outbound {
         item.insert("outbound".into(), s(enum_str(&o)));
     }
+    if let Some(r) = &e.outbound_reason {
+        item.insert("outbound_reason".into(), s(r.clone()));
+    }
+    if let Some(v) = e
+        .provider
+        .as_ref()
+        .and_then(|p| serde_dynamo::to_attribute_value(p).ok())
+    {
+        item.insert("provider_incident".into(), v);
+    }
     item.insert("verdict".into(), s(enum_str(&e.step.verdict)));
     item.insert("delta".into(), n(e.step.delta));
     item.insert("value".into(), n(e.step.value));
@@ -80,6 +90,12 @@ fn parse_history(item: &Item) -> Result<HistoryEntry, StoreError> {
         },
         inbound: get_enum(item, "inbound")?,
         outbound: get_enum(item, "outbound")?,
+        outbound_reason: opt_s(item, "outbound_reason"),
+        provider: item
+            .get("provider_incident")
+            .map(|v| serde_dynamo::from_attribute_value(v.clone()))
+            .transpose()
+            .map_err(|e| corrupt(item, format!("provider_incident: {e}")))?,
         step: Step {
             verdict: get_enum::<Verdict>(item, "verdict")?
                 .ok_or_else(|| corrupt(item, "attribute verdict missing"))?,

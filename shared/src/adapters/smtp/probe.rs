@@ -1,12 +1,12 @@
-//! SMTP adapter for the probe (D3): submission with TLS (STARTTLS or implicit) and AUTH, as the
-//! organisation's own users send mail. Errors say which step failed, in words an administrator
-//! can act on.
+//! SMTP adapter for the probe (D3, D9): submission with TLS (STARTTLS or implicit) and AUTH
+//! (PLAIN/LOGIN with a password, or XOAUTH2 with an access token), as the organisation's own
+//! users and apps send mail. Errors say which step failed, and a refusal says what to do
+//! (the refusal table of `domain::probe_refusal`).
 
 use crate::adapters::error_chain;
 use crate::domain::config::{ProbeMailbox, SubmissionTls};
-use crate::ports::mail::ProbeSendError;
-use crate::ports::mail::ProbeSender;
-use crate::ports::mail::SendFailure;
+use crate::domain::probe_refusal::{explain, Answer, Way};
+use crate::ports::mail::{ProbeSendError, ProbeSender, SendFailure, SmtpLogon};
 use async_trait::async_trait;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -54,10 +54,7 @@ impl SmtpProbeSender {
 }
 
 fn setup(detail: String) -> ProbeSendError {
-    ProbeSendError {
-        kind: SendFailure::Setup,
-        detail,
-    }
+    ProbeSendError::new(SendFailure::Setup, detail)
 }
 
 /// Splits a PEM bundle into single certificates (lettre takes one at a time).
@@ -70,8 +67,32 @@ pub(crate) fn split_pem(bundle: Vec<u8>) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn classify(e: lettre::transport::smtp::Error) -> ProbeSendError {
+/// Reads lettre's error: its kind, and for a refusal the row of the refusal table
+/// ([`crate::domain::probe_refusal`]) that says what to do.
+fn classify(e: lettre::transport::smtp::Error, way: Way) -> ProbeSendError {
     let detail = error_chain(&e);
+    // lettre writes "permanent error (535): 5.7.3 Authentication unsuccessful".
+    let said = detail.split_once("): ").map(|(_, t)| t).unwrap_or(&detail);
+    let answer = match e.status() {
+        Some(code) => code
+            .to_string()
+            .parse()
+            .ok()
+            .map(|code| Answer::Smtp { code, text: said }),
+        None if e.is_client() => Some(Answer::SmtpClient { text: &detail }),
+        None => None,
+    };
+    if let Some(explained) = answer
+        .map(|a| explain(&a, way))
+        .filter(|x| x.id != "unclassified")
+    {
+        let kind = if explained.id.starts_with("smtp-") {
+            SendFailure::Auth
+        } else {
+            SendFailure::Permanent
+        };
+        return ProbeSendError::explained(kind, explained.text);
+    }
     let kind = if e.is_timeout() {
         SendFailure::Timeout
     } else if let Some(code) = e.status() {
@@ -93,7 +114,59 @@ fn classify(e: lettre::transport::smtp::Error) -> ProbeSendError {
     } else {
         SendFailure::Connection
     };
-    ProbeSendError { kind, detail }
+    ProbeSendError::new(kind, detail)
+}
+
+impl SmtpProbeSender {
+    /// A transport to the mailbox's submission server that logs on as `logon` says.
+    fn transport(
+        &self,
+        mailbox: &ProbeMailbox,
+        logon: SmtpLogon<'_>,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, ProbeSendError> {
+        let params = self.tls(&mailbox.host)?;
+        let tls = match mailbox.tls {
+            SubmissionTls::Starttls => Tls::Required(params),
+            SubmissionTls::Implicit => Tls::Wrapper(params),
+        };
+        let (secret, mechanisms) = match logon {
+            SmtpLogon::Password(p) => (p, vec![Mechanism::Plain, Mechanism::Login]),
+            SmtpLogon::Xoauth2(token) => (token, vec![Mechanism::Xoauth2]),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mailbox.host);
+        if let Some(name) = &self.helo {
+            builder = builder.hello_name(ClientId::Domain(name.clone()));
+        }
+        Ok(builder
+            .port(mailbox.port)
+            .tls(tls)
+            .timeout(Some(self.timeout))
+            .credentials(Credentials::new(
+                mailbox.username.clone(),
+                secret.to_string(),
+            ))
+            .authentication(mechanisms)
+            .build())
+    }
+
+    /// Bounds a whole exchange: a server that trickles bytes must not hold a slot.
+    async fn bounded<T>(
+        &self,
+        way: Way,
+        f: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+    ) -> Result<T, ProbeSendError> {
+        match tokio::time::timeout(self.timeout * 3, f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify(e, way)),
+            Err(_) => Err(ProbeSendError::new(
+                SendFailure::Timeout,
+                format!(
+                    "no complete answer within {} s",
+                    (self.timeout * 3).as_secs()
+                ),
+            )),
+        }
+    }
 }
 
 #[async_trait]
@@ -101,7 +174,7 @@ impl ProbeSender for SmtpProbeSender {
     async fn send_probe(
         &self,
         mailbox: &ProbeMailbox,
-        password: &str,
+        logon: SmtpLogon<'_>,
         recipient: &str,
         message: &[u8],
     ) -> Result<(), ProbeSendError> {
@@ -113,36 +186,31 @@ impl ProbeSender for SmtpProbeSender {
             .parse()
             .map_err(|e| setup(format!("probe recipient: {e}")))?;
         let envelope = Envelope::new(Some(from), vec![to]).map_err(|e| setup(e.to_string()))?;
-        let params = self.tls(&mailbox.host)?;
-        let tls = match mailbox.tls {
-            SubmissionTls::Starttls => Tls::Required(params),
-            SubmissionTls::Implicit => Tls::Wrapper(params),
-        };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mailbox.host);
-        if let Some(name) = &self.helo {
-            builder = builder.hello_name(ClientId::Domain(name.clone()));
-        }
-        let transport = builder
-            .port(mailbox.port)
-            .tls(tls)
-            .timeout(Some(self.timeout))
-            .credentials(Credentials::new(
-                mailbox.username.clone(),
-                password.to_string(),
-            ))
-            .authentication(vec![Mechanism::Plain, Mechanism::Login])
-            .build();
-        // The whole exchange is bounded too: a server that trickles bytes must not hold a slot.
-        match tokio::time::timeout(self.timeout * 3, transport.send_raw(&envelope, message)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(classify(e)),
-            Err(_) => Err(ProbeSendError {
-                kind: SendFailure::Timeout,
-                detail: format!(
-                    "no complete answer within {} s",
-                    (self.timeout * 3).as_secs()
-                ),
-            }),
+        let transport = self.transport(mailbox, logon)?;
+        self.bounded(
+            Way::of(&mailbox.logon),
+            transport.send_raw(&envelope, message),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn check_logon(
+        &self,
+        mailbox: &ProbeMailbox,
+        logon: SmtpLogon<'_>,
+    ) -> Result<(), ProbeSendError> {
+        let transport = self.transport(mailbox, logon)?;
+        // Connects, STARTTLS, AUTH (lettre logs on before NOOP), then QUIT.
+        match self
+            .bounded(Way::of(&mailbox.logon), transport.test_connection())
+            .await?
+        {
+            true => Ok(()),
+            false => Err(ProbeSendError::new(
+                SendFailure::Connection,
+                "the connection closed after the logon",
+            )),
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::evaluate::PostWindow;
 use super::Monitor;
 use crate::domain::alerts::{
-    self, send_key, Channel, Episode, Notice, Plan, Situation, STALE_SEND_MINUTES,
+    self, send_key, AlertContext, Channel, Episode, Notice, Plan, Situation, STALE_SEND_MINUTES,
 };
 use crate::domain::config::OrgConfig;
 use crate::domain::links::LinkKeys;
@@ -129,18 +129,14 @@ impl Monitor<'_> {
                 };
                 if send {
                     let seq = Some(episode.seq_at(now));
-                    self.dispatch(cfg, &episode, seq, post.counter, now, out)
-                        .await
+                    self.dispatch(cfg, &episode, seq, post, now, out).await
                 } else {
                     out.suppressed = true;
                     Ok(())
                 }
             }
             Plan::Repeat { seq, send } => match (&post.episode, send) {
-                (Some(e), true) => {
-                    self.dispatch(cfg, e, Some(seq), post.counter, now, out)
-                        .await
-                }
+                (Some(e), true) => self.dispatch(cfg, e, Some(seq), post, now, out).await,
                 _ => {
                     out.suppressed = true;
                     Ok(())
@@ -150,7 +146,7 @@ impl Monitor<'_> {
                 let Some(e) = &post.episode else {
                     return Ok(());
                 };
-                self.dispatch(cfg, e, None, post.counter, now, out).await?;
+                self.dispatch(cfg, e, None, post, now, out).await?;
                 if a.store
                     .end_episode(org, &e.id)
                     .await
@@ -177,11 +173,16 @@ impl Monitor<'_> {
         cfg: &OrgConfig,
         episode: &Episode,
         seq: Option<i64>,
-        counter: u32,
+        post: &PostWindow,
         now: DateTime<Utc>,
         out: &mut AlertOutcome,
     ) -> Result<(), String> {
         let a = &self.alerting;
+        let counter = post.counter;
+        let context = AlertContext {
+            why: post.outbound_reason.as_deref(),
+            provider: post.provider.as_ref(),
+        };
         let org = cfg.org_id.as_str();
         let alert_id = match seq {
             Some(n) => episode.alert_id(n),
@@ -192,6 +193,7 @@ impl Monitor<'_> {
                 counter,
                 episode,
                 seq,
+                context,
             },
             None => Notice::Recovery { episode },
         };

@@ -7,7 +7,8 @@ use crate::domain::config::OrgConfig;
 use crate::domain::continuity::{ContinuityState, EventMarks};
 use crate::domain::counter::{step, InboundObservation, Verdict, WindowInputs};
 use crate::domain::monitoring::{CommitOutcome, HistoryEntry};
-use crate::domain::probe::judge;
+use crate::domain::probe::{judge, ProbeStatus};
+use crate::domain::provider_health::ProviderIncident;
 use crate::domain::window::Window;
 use crate::ports::error::StoreError;
 use chrono::{DateTime, Utc};
@@ -40,6 +41,10 @@ pub(super) struct PostWindow {
     pub queue_count: u64,
     /// What failed in this window (only when this run committed it).
     pub failing_now: Vec<Failing>,
+    /// Why the window's probe could not be sent, if it could not.
+    pub outbound_reason: Option<String>,
+    /// The provider's open incident (D10).
+    pub provider: Option<ProviderIncident>,
 }
 
 impl Monitor<'_> {
@@ -81,8 +86,14 @@ impl Monitor<'_> {
         now: DateTime<Utc>,
     ) -> Result<(Evaluation, Option<PostWindow>), StoreError> {
         let m = &cfg.monitoring;
+        let provider = self.provider_health(cfg, now).await;
         for _ in 0..COMMIT_ATTEMPTS {
             let state = self.store.window_state(&cfg.org_id, window).await?;
+            let outbound_reason = state
+                .probe
+                .as_ref()
+                .filter(|p| m.outbound_check && p.status == ProbeStatus::Failed)
+                .and_then(|p| p.error.clone());
             let post = |counter: u32, failing_now: Vec<Failing>| PostWindow {
                 counter,
                 continuity: state.continuity,
@@ -90,6 +101,8 @@ impl Monitor<'_> {
                 episode: state.episode.clone(),
                 queue_count: state.queue_count,
                 failing_now,
+                outbound_reason: outbound_reason.clone(),
+                provider: provider.clone(),
             };
             if let Some(c) = state.counter {
                 if c.window == window {
@@ -117,6 +130,8 @@ impl Monitor<'_> {
                 inbound_counts: state.inbound,
                 inbound: inputs.inbound,
                 outbound: inputs.outbound,
+                outbound_reason: outbound_reason.clone(),
+                provider: provider.clone(),
                 step: s,
                 threshold: m.threshold,
                 evaluated_at: now,
@@ -151,6 +166,31 @@ impl Monitor<'_> {
         Err(StoreError::Transient(format!(
             "counter kept moving during {COMMIT_ATTEMPTS} attempts"
         )))
+    }
+}
+
+/// How long the provider's health may take before the window is evaluated without it.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Monitor<'_> {
+    /// The provider's open incident, when the organisation asked for it (D10). A failure to read
+    /// it is logged and shows nothing: health never moves the counter, nor holds it up.
+    async fn provider_health(
+        &self,
+        cfg: &OrgConfig,
+        now: DateTime<Utc>,
+    ) -> Option<ProviderIncident> {
+        match tokio::time::timeout(HEALTH_TIMEOUT, self.logon.provider_health(cfg, now)).await {
+            Ok(Ok(incident)) => incident,
+            Ok(Err(reason)) => {
+                tracing::warn!(org = %cfg.org_id, %reason, "provider health not read");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(org = %cfg.org_id, "provider health not read in time");
+                None
+            }
+        }
     }
 }
 

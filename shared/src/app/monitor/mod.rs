@@ -23,11 +23,11 @@ pub use alerting::{AlertOutcome, Alerting};
 pub use evaluate::Evaluation;
 pub use probe::ProbeResult;
 
+use crate::app::probe_logon::ProbeLogons;
 use crate::domain::config::OrgConfig;
 use crate::domain::window::Window;
 use crate::ports::clock::Clock;
 use crate::ports::error::StoreError;
-use crate::ports::mail::ProbeSender;
 use crate::ports::secrets::SecretSource;
 use crate::ports::store::MonitorStore;
 use chrono::{DateTime, Utc};
@@ -37,8 +37,10 @@ use serde::Serialize;
 /// The monitor's collaborators.
 pub struct Monitor<'a> {
     pub store: &'a dyn MonitorStore,
+    /// The link-signing key set (alerts).
     pub secrets: &'a dyn SecretSource,
-    pub sender: &'a dyn ProbeSender,
+    /// How the probe logs on and sends (D9), and the provider's health (D10).
+    pub logon: ProbeLogons<'a>,
     /// Read once per run (its `now`), and by the probe where real elapsed time matters.
     pub clock: &'a dyn Clock,
     /// Organisations handled at once.

@@ -64,20 +64,16 @@ impl Monitor<'_> {
             }
         }
         let recipient = token.recipient(&mailbox.probe_address);
-        let result = match self.secrets.secret(&mailbox.password_secret).await {
-            Err(e) => Err(format!("probe password: {e}")),
-            Ok(password) => {
-                let message = probe_message(&token, &mailbox.from_address, &recipient, now);
-                self.sender
-                    .send_probe(mailbox, &password, &recipient, message.as_bytes())
-                    .await
-                    // When the server took it, as measured.
-                    .map(|_| self.clock.now())
-                    .map_err(|e| e.to_string())
-            }
-        };
+        let message = probe_message(&token, &mailbox.from_address, &recipient, now);
+        let result = self
+            .logon
+            .send(cfg, mailbox, &recipient, message.as_bytes(), now)
+            .await
+            // When the server took it, as measured.
+            .map(|_| self.clock.now())
+            .map_err(|e| e.text());
         if let Err(reason) = &result {
-            tracing::warn!(org = %cfg.org_id, %window, %reason, host = %mailbox.host, "probe not sent");
+            tracing::warn!(org = %cfg.org_id, %window, %reason, host = %mailbox.host, method = mailbox.logon.name(), "probe not sent");
         }
         let outcome = match &result {
             Ok(_) => ProbeResult::Sent,

@@ -5,8 +5,11 @@
 //! call sees everything wrong in one answer. The types are here; `validate` checks them one
 //! section at a time; `syntax` says what an address, a domain or a mobile number looks like.
 
+mod probe;
 mod syntax;
 mod validate;
+
+pub use probe::{AppCredential, MicrosoftApp, ProbeLogon, ProbeMailbox, SubmissionTls};
 
 pub use syntax::{domain_within, is_address, is_domain, is_e164, is_host, is_org_id};
 
@@ -256,36 +259,6 @@ pub struct Monitoring {
     pub threshold: u32,
     /// A probe that arrived later than this after it was sent counts as late (D3).
     pub acceptable_latency_secs: u32,
-}
-
-/// The mailbox on the organisation's server that sends the probe (D3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeMailbox {
-    /// SMTP submission host of the organisation's server.
-    pub host: String,
-    pub port: u16,
-    pub tls: SubmissionTls,
-    /// The login name for SMTP AUTH.
-    pub username: String,
-    /// Name of the Secrets Manager secret that holds the password (never the password itself).
-    pub password_secret: String,
-    /// The sender address of the probe: the mailbox's own address.
-    pub from_address: String,
-    /// Where probes go: an address at the service's receiving domain. Each probe is sent to a
-    /// unique sub-address of it (`local+token@domain`).
-    pub probe_address: String,
-}
-
-/// How the probe mailbox's submission port uses TLS. Both encrypt before AUTH: a password never
-/// crosses the network in the clear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SubmissionTls {
-    /// Port 587 style: plain greeting, then STARTTLS, required.
-    Starttls,
-    /// Port 465 style: TLS from the first byte.
-    Implicit,
 }
 
 /// One problem with a configuration, naming the field.

@@ -67,10 +67,3 @@ pub fn is_address(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b))
         && is_domain(domain)
 }
-
-pub(super) fn is_secret_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 512
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
-}

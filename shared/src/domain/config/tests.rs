@@ -26,9 +26,11 @@ pub fn sample() -> OrgConfig {
             port: 587,
             tls: SubmissionTls::Starttls,
             username: "continuity-probe".into(),
-            password_secret: "continuity/acme/probe".into(),
+            logon: ProbeLogon::Password,
+            password_secret: None,
             from_address: "continuity-probe@acme.example".into(),
             probe_address: "probe@probe.continuity.example".into(),
+            provider_health: false,
         }),
         alerts: AlertSettings {
             contacts: vec![Contact {
@@ -114,7 +116,10 @@ fn each_mistake_names_its_field() {
         ("probe", Box::new(|c| c.probe = None)),
         (
             "probe.password_secret",
-            Box::new(|c| c.probe.as_mut().unwrap().password_secret = "hunter2 !".into()),
+            Box::new(|c| {
+                c.probe.as_mut().unwrap().password_secret =
+                    Some("continuity/other-org/probe".into())
+            }),
         ),
         (
             "probe.from_address",
@@ -261,4 +266,91 @@ fn unknown_fields_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("treshold"), "{e}");
+}
+
+/// A Microsoft app as the OAuth methods configure it.
+fn app() -> MicrosoftApp {
+    MicrosoftApp {
+        tenant: "contoso.onmicrosoft.com".into(),
+        client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".into(),
+        credential: AppCredential::ClientSecret,
+        certificate_thumbprint: None,
+    }
+}
+
+#[test]
+fn probe_logon_methods_are_checked_field_by_field() {
+    let with = |logon: ProbeLogon, f: &dyn Fn(&mut ProbeMailbox)| {
+        let mut c = sample();
+        let p = c.probe.as_mut().unwrap();
+        p.username = "continuity-probe@acme.example".into();
+        p.logon = logon;
+        f(p);
+        fields(&c)
+    };
+    assert!(with(ProbeLogon::Oauth2ClientCredentials(app()), &|_| {}).is_empty());
+    assert!(with(ProbeLogon::GraphSendmail(app()), &|p| p.host =
+        String::new())
+    .is_empty());
+    assert!(with(ProbeLogon::GoogleXoauth2, &|_| {}).is_empty());
+    let mut bad = app();
+    bad.tenant = "not a tenant".into();
+    bad.client_id = "acme-app".into();
+    assert_eq!(
+        with(ProbeLogon::Oauth2ClientCredentials(bad), &|_| {}),
+        ["probe.logon.tenant", "probe.logon.client_id"]
+    );
+    let mut cert = app();
+    cert.credential = AppCredential::Certificate;
+    assert_eq!(
+        with(ProbeLogon::GraphSendmail(cert.clone()), &|_| {}),
+        ["probe.logon.certificate_thumbprint"]
+    );
+    cert.certificate_thumbprint = Some("A9E2A7B0C3D4E5F60718293A4B5C6D7E8F901234".into());
+    assert!(with(ProbeLogon::GraphSendmail(cert), &|_| {}).is_empty());
+    assert_eq!(
+        with(ProbeLogon::GoogleXoauth2, &|p| p.username = "probe".into()),
+        ["probe.username"]
+    );
+    assert_eq!(
+        with(ProbeLogon::Password, &|p| p.provider_health = true),
+        ["probe.provider_health"]
+    );
+    assert!(
+        with(ProbeLogon::GraphSendmail(app()), &|p| p.provider_health =
+            true)
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_configuration_cannot_name_a_secret() {
+    // The old field, written now: refused with the way forward, whatever it names.
+    for name in [
+        "continuity/acme/probe",
+        "continuity/other-org/probe",
+        "continuity-link-signing-key",
+    ] {
+        let mut c = sample();
+        c.probe.as_mut().unwrap().password_secret = Some(name.into());
+        let e = c.validate().unwrap_err();
+        let m = &e.for_field("probe.password_secret").unwrap().message;
+        assert!(
+            m.contains("no longer accepted") && m.contains("<org_id>/probe"),
+            "{m}"
+        );
+    }
+    // No other field of the probe or its logon takes a secret's name.
+    let json = serde_json::to_value(sample()).unwrap();
+    let mut probe = json["probe"].clone();
+    probe["logon"] = serde_json::json!({"method": "password", "secret": "continuity/other/probe"});
+    assert!(serde_json::from_value::<ProbeMailbox>(probe).is_err());
+    // A stored configuration of an older version still loads; the field is dropped on read.
+    let mut stored = json.clone();
+    stored["probe"]["password_secret"] = "continuity/acme/probe".into();
+    stored["probe"].as_object_mut().unwrap().remove("logon");
+    let mut c: OrgConfig = serde_json::from_value(stored).unwrap();
+    assert!(c.forget_legacy_fields());
+    assert_eq!(c, sample());
+    assert!(c.validate().is_ok());
 }

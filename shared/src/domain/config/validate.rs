@@ -1,7 +1,7 @@
 //! [`OrgConfig::validate`], one section at a time: each check adds the problems it finds, named
 //! by the field's path, to one list, in the order of the fields; the whole list is the answer.
 
-use super::syntax::{is_address, is_domain, is_e164, is_host, is_org_id, is_secret_name};
+use super::syntax::{is_address, is_domain, is_e164, is_host, is_org_id};
 use super::{
     AlertSettings, ConfigErrors, ContinuitySettings, DeliverySettings, FieldError, Monitoring,
     OrgConfig, QueueSettings, Route, SignInSettings, MAX_BACKOFF_MINUTES, MAX_CONTACTS,
@@ -12,10 +12,10 @@ use crate::domain::window::WINDOW_SECS;
 
 /// The problems found so far.
 #[derive(Default)]
-struct Problems(Vec<FieldError>);
+pub(super) struct Problems(Vec<FieldError>);
 
 impl Problems {
-    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError {
             field: field.into(),
             message: message.into(),
@@ -30,7 +30,7 @@ pub(super) fn validate(c: &OrgConfig) -> Result<(), ConfigErrors> {
     domains(&c.domains, &mut p);
     routes(&c.routes, &mut p);
     monitoring(&c.monitoring, &mut p);
-    probe(c, &mut p);
+    super::probe::check(c, &mut p);
     alerts(c, &c.alerts, &mut p);
     queue(&c.queue, &mut p);
     time_zone(&c.time_zone, &mut p);
@@ -121,66 +121,6 @@ fn monitoring(m: &Monitoring, p: &mut Problems) {
         p.add(
             "monitoring",
             "monitoring is on but both checks are off: turn on at least one check",
-        );
-    }
-}
-
-/// `probe`: required by the outbound check; a reachable submission server, a secret's name
-/// (never the password), a sender on the organisation's domains and a probe address at the
-/// service's.
-fn probe(c: &OrgConfig, p: &mut Problems) {
-    let Some(probe) = &c.probe else {
-        if c.monitoring.outbound_check {
-            p.add(
-                "probe",
-                "the outbound check is on: a probe mailbox is required",
-            );
-        }
-        return;
-    };
-    if !is_host(&probe.host) {
-        p.add(
-            "probe.host",
-            format!("{:?} is not a host name or IP address", probe.host),
-        );
-    }
-    if probe.port == 0 {
-        p.add("probe.port", "must be between 1 and 65535");
-    }
-    if probe.username.trim().is_empty() {
-        p.add("probe.username", "must not be empty");
-    }
-    if !is_secret_name(&probe.password_secret) {
-        p.add(
-            "probe.password_secret",
-            "must name a Secrets Manager secret (1-512 characters of letters, digits and /_+=.@-), not hold the password",
-        );
-    }
-    if !is_address(&probe.from_address) {
-        p.add(
-            "probe.from_address",
-            format!("{:?} is not an email address", probe.from_address),
-        );
-    } else if !c.owns_address(&probe.from_address) {
-        p.add(
-            "probe.from_address",
-            "must be a mailbox on one of the organisation's domains",
-        );
-    }
-    if !is_address(&probe.probe_address) {
-        p.add(
-            "probe.probe_address",
-            format!("{:?} is not an email address", probe.probe_address),
-        );
-    } else if probe.probe_address.contains('+') {
-        p.add(
-            "probe.probe_address",
-            "must not contain '+': the service adds a +token sub-address per probe",
-        );
-    } else if c.owns_address(&probe.probe_address) {
-        p.add(
-            "probe.probe_address",
-            "must be at the service's receiving domain, not on the organisation's own domain (it would go to the server being checked)",
         );
     }
 }
