@@ -304,10 +304,12 @@ impl TokenEndpoint for HttpTokenEndpoint {
             });
         }
         match serde_json::from_slice::<ErrorResponse>(&body) {
+            // Both fields reach the history, the alert and the portal: bounded, whatever the
+            // endpoint (or something posing as it) sends.
             Ok(e) => Err(TokenError::Refused {
                 status,
-                error: e.error,
-                description: e.error_description,
+                error: e.error.chars().take(100).collect(),
+                description: e.error_description.chars().take(300).collect(),
             }),
             Err(_) => Err(TokenError::Unavailable(format!(
                 "{url} answered HTTP {status}: {}",

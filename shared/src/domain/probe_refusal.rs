@@ -202,7 +202,7 @@ pub const ROWS: &[Row] = &[
         id: "token-client-refused",
         matches: |a, _| token(a, "invalid_client", None) || token(a, "unauthorized_client", None),
         what: "the token endpoint refused the app's credential",
-        action: "check probe.logon.client_id and the credential in the organisation's probe secret",
+        action: "check probe.logon.client_id (an Entra ID app) or the service account's key (Google), and the credential in the organisation's probe secret",
     },
     Row {
         id: "token-scope-refused",
