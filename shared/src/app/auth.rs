@@ -158,9 +158,10 @@ impl JwtVerifier {
             .sub
             .filter(|s| !s.is_empty())
             .ok_or(AuthError::NoSubject)?;
-        // An address the provider says is unverified is not used to find mailboxes.
+        // Only an address the provider says it verified finds mailboxes: with a provider that
+        // omits the claim, a user who can set their own address would read that mailbox.
         let verified = match &c.email_verified {
-            None => true,
+            None => false,
             Some(serde_json::Value::Bool(b)) => *b,
             Some(serde_json::Value::String(s)) => s == "true",
             Some(_) => false,
@@ -244,6 +245,36 @@ mod tests {
             .await
             .unwrap();
         assert!(!id.admin);
+    }
+
+    #[tokio::test]
+    async fn an_address_counts_only_when_the_provider_says_it_verified_it() {
+        let i = LocalIssuer::generate(settings()).unwrap();
+        let v = JwtVerifier::with_key_set(i.settings.clone(), i.jwks());
+        let email = |verified: Option<serde_json::Value>| {
+            let mut claims = serde_json::json!({
+                "iss": i.settings.issuer, "aud": i.settings.audience, "sub": "u-1",
+                "exp": (now() + chrono::Duration::hours(1)).timestamp(),
+                "email": "Alice@Acme.Test",
+            });
+            if let Some(b) = verified {
+                claims["email_verified"] = b;
+            }
+            i.sign(&claims).unwrap()
+        };
+        for (claim, expected) in [
+            (Some(true.into()), Some("alice@acme.test")),
+            (Some("true".into()), Some("alice@acme.test")),
+            (None, None),
+            (Some(false.into()), None),
+            (Some("false".into()), None),
+            (Some(1.into()), None),
+        ] {
+            let id = v.verify(&email(claim.clone()), now()).await.unwrap();
+            // The token still signs the user in (a code or passkey finds the mailbox instead).
+            assert_eq!(id.subject, "u-1");
+            assert_eq!(id.email.as_deref(), expected, "email_verified {claim:?}");
+        }
     }
 
     #[tokio::test]
