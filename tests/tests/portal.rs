@@ -1,6 +1,7 @@
 //! The continuity portal (P1-P7, A3) over HTTP against DynamoDB Local and moto: the semantics of
 //! each action, concurrency (extends all count, one activation wins), refusals that change
-//! nothing, and GET pages that never change state.
+//! nothing, the caps on suspension and extension a leaked link meets, and GET pages that never
+//! change state.
 
 use chrono::Duration;
 use integration_tests::api::ApiRig;
@@ -402,4 +403,73 @@ async fn get_never_changes_state() {
     );
     assert_eq!(partition(&rig, "acme").await, before, "GET changed nothing");
     assert!(rig.env.events().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_leaked_link_silences_alerts_for_a_week_at_most_and_extends_thirty_days_at_most() {
+    let rig = ApiRig::start(t(NOW)).await;
+    let token = org_with_link(&rig, "acme", "UTC").await;
+
+    // Suspensions add up to 7 days ahead of now, no further; a refusal changes nothing.
+    for d in ["3d", "3d", "1d"] {
+        let (status, page) = act(&rig, &token, "suspend", Some(d)).await;
+        assert_eq!(status, 200, "{d}: {page}");
+    }
+    let s = rig.store().continuity_state("acme").await.unwrap();
+    assert_eq!(s.suspended_until, Some(t("2026-11-30T10:00:00Z")));
+    let before = partition(&rig, "acme").await;
+    // Read (and so consumed) here: what comes later is new.
+    assert_eq!(count(&rig.env.events().await, "NotificationsSuspended"), 3);
+    let (status, page) = act(&rig, &token, "suspend", Some("1h")).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(
+        page.contains("at most 7 days ahead (until 2026-11-30 10:00 UTC)"),
+        "{page}"
+    );
+    assert_eq!(
+        partition(&rig, "acme").await,
+        before,
+        "refusal changed nothing"
+    );
+    assert_eq!(
+        rig.env.events().await.len(),
+        0,
+        "a refusal publishes nothing"
+    );
+
+    // Extensions: 35 at once from an event ending a day from now; 29 fit under 30 days ahead.
+    act(&rig, &token, "activate", Some("1d")).await;
+    let (_, page) = get(&rig.url(&format!("/l/{token}"))).await;
+    let (ft, _) = form(&page, &token, "extend").unwrap();
+    let url = rig.url(&format!("/l/{token}/extend"));
+    let results = futures::future::join_all((0..35).map(|i| {
+        let (url, ft) = (url.clone(), ft.clone());
+        async move {
+            post_form(
+                &url,
+                &[
+                    ("form_token", ft.as_str()),
+                    ("request_id", &format!("capped-extend-{i}")),
+                    ("duration", "1d"),
+                ],
+            )
+            .await
+        }
+    }))
+    .await;
+    let applied = results.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<_> = results.iter().filter(|(s, _)| *s == 409).collect();
+    assert_eq!((applied, refused.len()), (29, 6));
+    for (_, page) in refused {
+        assert!(page.contains("at most 30 days ahead"), "{page}");
+    }
+    let s = rig.store().continuity_state("acme").await.unwrap();
+    assert_eq!(s.event_until, Some(t("2026-12-23T10:00:00Z")));
+    let audit = rig
+        .store()
+        .audit("acme", t(NOW), t("2026-11-24T00:00:00Z"), 100)
+        .await
+        .unwrap();
+    assert_eq!(audit.iter().filter(|r| r.what == "extend").count(), 29);
+    assert_eq!(audit.iter().filter(|r| r.what == "suspend").count(), 3);
 }

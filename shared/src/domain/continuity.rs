@@ -152,6 +152,13 @@ pub fn button_minutes(value: &str) -> Option<u32> {
         .map(|(_, _, m)| *m)
 }
 
+/// How far ahead of now extensions may push an event's end: a leaked link (a bearer credential
+/// for a day) must not keep continuity mode on for months.
+pub const MAX_EVENT_AHEAD_MINUTES: u32 = 30 * 24 * 60;
+/// How far ahead of now suspensions may reach: alerts are the point of the service, and a leaked
+/// link must not silence them for years.
+pub const MAX_SUSPEND_AHEAD_MINUTES: u32 = 7 * 24 * 60;
+
 /// A duration given in minutes by the API: 1 to [`MAX_EVENT_MINUTES`].
 pub fn check_minutes(minutes: i64) -> Result<u32, String> {
     if (1..=i64::from(MAX_EVENT_MINUTES)).contains(&minutes) {
@@ -242,6 +249,14 @@ pub enum Refusal {
     AlreadyPlanned(DateTime<Utc>, DateTime<Utc>),
     #[error("No planned event is waiting to start.")]
     NothingPlanned,
+    /// Extensions or suspensions would reach past their cap ([`MAX_EVENT_AHEAD_MINUTES`],
+    /// [`MAX_SUSPEND_AHEAD_MINUTES`]).
+    #[error("{what} can reach at most {days} days ahead (until {}); ask for less.", utc_text(*latest))]
+    TooFar {
+        what: &'static str,
+        days: u32,
+        latest: DateTime<Utc>,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -286,10 +301,26 @@ pub fn apply(
                 return Err(Refusal::NotActive);
             }
             out.event_until = s.event_until.map(|u| u + mins(minutes));
+            let latest = now + mins(MAX_EVENT_AHEAD_MINUTES);
+            if out.event_until.is_some_and(|u| u > latest) {
+                return Err(Refusal::TooFar {
+                    what: "Continuity mode",
+                    days: MAX_EVENT_AHEAD_MINUTES / (24 * 60),
+                    latest,
+                });
+            }
         }
         Action::Suspend { minutes } => {
             let base = s.suspended_until.filter(|u| *u > now).unwrap_or(now);
             out.suspended_until = Some(base + mins(minutes));
+            let latest = now + mins(MAX_SUSPEND_AHEAD_MINUTES);
+            if base + mins(minutes) > latest {
+                return Err(Refusal::TooFar {
+                    what: "A suspension of notifications",
+                    days: MAX_SUSPEND_AHEAD_MINUTES / (24 * 60),
+                    latest,
+                });
+            }
         }
         Action::Stop => {
             if !s.active(now) {
@@ -511,6 +542,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.suspended_until, Some(t("2026-11-23T14:00:00Z")));
+    }
+
+    #[test]
+    fn extensions_and_suspensions_stop_at_their_caps() {
+        // Up to 30 days ahead: an end 29 days ahead takes one more day, not two.
+        let s = active_until("2026-12-22T10:00:00Z");
+        let after = apply(&s, &Action::Extend { minutes: 24 * 60 }, t(NOW)).unwrap();
+        assert_eq!(after.event_until, Some(t("2026-12-23T10:00:00Z")));
+        assert!(matches!(
+            apply(&after, &Action::Extend { minutes: 1 }, t(NOW)),
+            Err(Refusal::TooFar { days: 30, .. })
+        ));
+        // Up to 7 days ahead, counted from now however the suspension was built up.
+        let s = apply(
+            &ContinuityState::default(),
+            &Action::Suspend {
+                minutes: MAX_SUSPEND_AHEAD_MINUTES,
+            },
+            t(NOW),
+        )
+        .unwrap();
+        assert_eq!(s.suspended_until, Some(t("2026-11-30T10:00:00Z")));
+        let refused = apply(&s, &Action::Suspend { minutes: 1 }, t(NOW));
+        assert_eq!(
+            refused,
+            Err(Refusal::TooFar {
+                what: "A suspension of notifications",
+                days: 7,
+                latest: t("2026-11-30T10:00:00Z"),
+            })
+        );
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("7 days ahead (until 2026-11-30 10:00 UTC)"));
+        // A day later there is a day of room again.
+        let later = t("2026-11-24T10:00:00Z");
+        let s = apply(&s, &Action::Suspend { minutes: 24 * 60 }, later).unwrap();
+        assert_eq!(s.suspended_until, Some(t("2026-12-01T10:00:00Z")));
+        assert!(apply(
+            &ContinuityState::default(),
+            &Action::Suspend {
+                minutes: MAX_SUSPEND_AHEAD_MINUTES + 1
+            },
+            t(NOW)
+        )
+        .is_err());
     }
 
     #[test]

@@ -172,6 +172,7 @@ pub async fn event_action(
         )),
         ActionOutcome::Refused { refusal, .. } => Err(match refusal {
             continuity::Refusal::Invalid(m) => ApiError::unprocessable(m),
+            r @ continuity::Refusal::TooFar { .. } => ApiError::unprocessable(r.to_string()),
             r => ApiError::new(StatusCode::CONFLICT, "refused", r.to_string()),
         }),
     }

@@ -21,6 +21,7 @@ use super::queue::parse_queue_count;
 use super::DynamoStore;
 use crate::domain::continuity::{
     apply, Action, ActionOutcome, AuditRecord, ContinuityState, EventMarks, Via,
+    MAX_EVENT_AHEAD_MINUTES, MAX_SUSPEND_AHEAD_MINUTES,
 };
 use crate::domain::directory::UserDirectory;
 use crate::domain::monitoring::PortalView;
@@ -150,6 +151,8 @@ impl DynamoStore {
         current: &ContinuityState,
     ) -> Result<Option<ContinuityState>, StoreError> {
         let mins = |m: u32| n(i64::from(m) * 60);
+        // The latest a value may be before adding `m` minutes so as to stay within `cap`.
+        let latest = |cap: u32, m: u32| n(now.timestamp() + (i64::from(cap) - i64::from(m)) * 60);
         let base = || {
             vec![
                 (":now", secs(now)),
@@ -179,11 +182,15 @@ impl DynamoStore {
                 .await
             }
             Action::Extend { minutes } => {
+                // The cap in the condition: the end before this extension at most cap - d ahead.
                 self.update_continuity(
                     org_id,
                     "SET event_until = event_until + :d ADD request_ids :rids",
-                    &format!("{FRESH} AND {ACTIVE}"),
-                    with(vec![(":d", mins(minutes))]),
+                    &format!("{FRESH} AND {ACTIVE} AND event_until <= :latest"),
+                    with(vec![
+                        (":d", mins(minutes)),
+                        (":latest", latest(MAX_EVENT_AHEAD_MINUTES, minutes)),
+                    ]),
                 )
                 .await
             }
@@ -193,10 +200,17 @@ impl DynamoStore {
                     self.update_continuity(
                         org_id,
                         "SET suspended_until = suspended_until + :d ADD request_ids :rids",
-                        &format!("{FRESH} AND suspended_until > :now"),
-                        with(vec![(":d", mins(minutes))]),
+                        &format!("{FRESH} AND suspended_until > :now AND suspended_until <= :latest"),
+                        with(vec![
+                            (":d", mins(minutes)),
+                            (":latest", latest(MAX_SUSPEND_AHEAD_MINUTES, minutes)),
+                        ]),
                     )
                     .await
+                } else if minutes > MAX_SUSPEND_AHEAD_MINUTES {
+                    // Over the cap from now on: no update; the caller reads the state and
+                    // [`apply`] says why.
+                    Ok(None)
                 } else {
                     self.update_continuity(
                         org_id,
