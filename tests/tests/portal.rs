@@ -1,6 +1,6 @@
 //! The continuity portal (P1-P7, A3) over HTTP against DynamoDB Local and moto: the semantics of
 //! each action, concurrency (extends all count, one activation wins), refusals that change
-//! nothing, the caps on suspension and extension a leaked link meets, and GET pages that never
+//! nothing, the caps and hourly limits a leaked link meets, and GET pages that never
 //! change state.
 
 use chrono::Duration;
@@ -170,26 +170,9 @@ async fn ten_concurrent_extends_all_count() {
     let rig = ApiRig::start(t(NOW)).await;
     let token = org_with_link(&rig, "acme", "UTC").await;
     act(&rig, &token, "activate", Some("4h")).await;
-    let (_, page) = get(&rig.url(&format!("/l/{token}"))).await;
-    let (ft, _) = form(&page, &token, "extend").unwrap();
-    let url = rig.url(&format!("/l/{token}/extend"));
-    let results = futures::future::join_all((0..10).map(|i| {
-        let (url, ft) = (url.clone(), ft.clone());
-        async move {
-            post_form(
-                &url,
-                &[
-                    ("form_token", ft.as_str()),
-                    ("request_id", &format!("concurrent-extend-{i}")),
-                    ("duration", "1h"),
-                ],
-            )
-            .await
-            .0
-        }
-    }))
-    .await;
-    assert_eq!(results, vec![200; 10]);
+    let results = burst(&rig, "acme", "ep1-0", "extend", "1h", 10).await;
+    let statuses: Vec<u16> = results.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, vec![200; 10]);
     let s = rig.store().continuity_state("acme").await.unwrap();
     assert_eq!(
         s.event_until,
@@ -438,25 +421,12 @@ async fn a_leaked_link_silences_alerts_for_a_week_at_most_and_extends_thirty_day
     );
 
     // Extensions: 35 at once from an event ending a day from now; 29 fit under 30 days ahead.
+    // (Through two more alerts' links: one link carries at most 20 actions an hour.)
     act(&rig, &token, "activate", Some("1d")).await;
-    let (_, page) = get(&rig.url(&format!("/l/{token}"))).await;
-    let (ft, _) = form(&page, &token, "extend").unwrap();
-    let url = rig.url(&format!("/l/{token}/extend"));
-    let results = futures::future::join_all((0..35).map(|i| {
-        let (url, ft) = (url.clone(), ft.clone());
-        async move {
-            post_form(
-                &url,
-                &[
-                    ("form_token", ft.as_str()),
-                    ("request_id", &format!("capped-extend-{i}")),
-                    ("duration", "1d"),
-                ],
-            )
-            .await
-        }
-    }))
-    .await;
+    let mut results = Vec::new();
+    for (alert, n) in [("ep2-0", 18), ("ep3-0", 17)] {
+        results.extend(burst(&rig, "acme", alert, "extend", "1d", n).await);
+    }
     let applied = results.iter().filter(|(s, _)| *s == 200).count();
     let refused: Vec<_> = results.iter().filter(|(s, _)| *s == 409).collect();
     assert_eq!((applied, refused.len()), (29, 6));
@@ -472,4 +442,119 @@ async fn a_leaked_link_silences_alerts_for_a_week_at_most_and_extends_thirty_day
         .unwrap();
     assert_eq!(audit.iter().filter(|r| r.what == "extend").count(), 29);
     assert_eq!(audit.iter().filter(|r| r.what == "suspend").count(), 3);
+}
+
+/// `n` concurrent POSTs of `action` for `duration` through the link of `alert`: their statuses
+/// and pages.
+async fn burst(
+    rig: &ApiRig,
+    org: &str,
+    alert: &str,
+    action: &str,
+    duration: &str,
+    n: usize,
+) -> Vec<(u16, String)> {
+    let token = rig
+        .env
+        .link_keys
+        .sign(org, alert, rig.clock.now())
+        .expect("sign");
+    let (_, page) = get(&rig.url(&format!("/l/{token}"))).await;
+    let (ft, _) = form(&page, &token, action).expect("form");
+    let url = rig.url(&format!("/l/{token}/{action}"));
+    futures::future::join_all((0..n).map(|i| {
+        let (url, ft) = (url.clone(), ft.clone());
+        async move {
+            post_form(
+                &url,
+                &[
+                    ("form_token", ft.as_str()),
+                    ("request_id", &format!("burst-{alert}-{action}-{i}")),
+                    ("duration", duration),
+                ],
+            )
+            .await
+        }
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn a_link_carries_twenty_actions_an_hour_and_an_organisations_links_sixty() {
+    let rig = ApiRig::start(t(NOW)).await;
+    org_with_link(&rig, "acme", "UTC").await;
+    let statuses = |r: &[(u16, String)]| r.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+
+    // 25 suspensions of an hour at once through one link: 20 carried out, 5 refused with 429.
+    let results = burst(&rig, "acme", "ep1-0", "suspend", "1h", 25).await;
+    let s = statuses(&results);
+    assert_eq!(s.iter().filter(|s| **s == 200).count(), 20, "{s:?}");
+    assert_eq!(s.iter().filter(|s| **s == 429).count(), 5, "{s:?}");
+    let state = rig.store().continuity_state("acme").await.unwrap();
+    assert_eq!(
+        state.suspended_until,
+        Some(t("2026-11-24T06:00:00Z")),
+        "20 hours"
+    );
+    let refused = results.iter().find(|(s, _)| *s == 429).unwrap();
+    assert!(
+        refused
+            .1
+            .contains("This link carried out 20 actions in this hour")
+            && refused.1.contains("try again after 2026-11-23 11:00 UTC"),
+        "{}",
+        refused.1
+    );
+    assert_eq!(count(&rig.env.events().await, "NotificationsSuspended"), 20);
+
+    // Over the limit, nothing changes, and the answer says when to come back.
+    let before = partition(&rig, "acme").await;
+    let token = rig
+        .env
+        .link_keys
+        .sign("acme", "ep1-0", rig.clock.now())
+        .unwrap();
+    let (_, page) = get(&rig.url(&format!("/l/{token}"))).await;
+    let (ft, rid) = form(&page, &token, "suspend").unwrap();
+    let r = ApiRig::http()
+        .post(rig.url(&format!("/l/{token}/suspend")))
+        .form(&[
+            ("form_token", ft.as_str()),
+            ("request_id", rid.as_str()),
+            ("duration", "1h"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "3600");
+    assert_eq!(
+        partition(&rig, "acme").await,
+        before,
+        "a refusal changes nothing"
+    );
+    assert!(rig.env.events().await.is_empty());
+
+    // Another alert's link has its own 20; the organisation's links have 60 together (20 were
+    // carried out above; a request the link's limit refused does not count): 40 more, then none.
+    let mut results = Vec::new();
+    for alert in ["ep2-0", "ep3-0"] {
+        results.extend(burst(&rig, "acme", alert, "suspend", "1h", 20).await);
+    }
+    let s = statuses(&results);
+    assert_eq!(s, vec![200; 40]);
+    let last = burst(&rig, "acme", "ep4-0", "suspend", "1h", 1).await;
+    assert_eq!(last[0].0, 429);
+    assert!(
+        last[0]
+            .1
+            .contains("alert links carried out 60 actions in this hour"),
+        "{}",
+        last[0].1
+    );
+
+    // The next hour, the first link acts again.
+    rig.clock.set(t("2026-11-23T11:00:00Z"));
+    let again = burst(&rig, "acme", "ep1-0", "suspend", "1h", 1).await;
+    assert_eq!(again[0].0, 200, "{}", again[0].1);
 }

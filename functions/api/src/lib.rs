@@ -56,7 +56,7 @@ use shared::ports::oauth::TokenEndpoint;
 use shared::ports::secrets::SecretSource;
 use shared::ports::store::{
     ConfigStore, ContinuityStore, ContinuityViews, DirectoryStore, DomainOwners, MailStore,
-    MailboxStore, PasskeyStore, QueueFiguresSource, QueueViews, SignInStore,
+    MailboxStore, PasskeyStore, QueueFiguresSource, QueueViews, RateCounters, SignInStore,
 };
 use std::ops::Deref;
 use std::sync::Arc;
@@ -187,6 +187,8 @@ pub struct Services {
     pub sign_in_store: Arc<dyn SignInStore>,
     /// Passkeys and their ceremonies (U11).
     pub passkey_store: Arc<dyn PasskeyStore>,
+    /// Rate limits' counters (alert links' actions).
+    pub rates: Arc<dyn RateCounters>,
     pub secrets: Arc<dyn SecretSource>,
     /// SMS and email notices (A6).
     pub channels: Arc<dyn AlertChannels>,
@@ -263,6 +265,7 @@ impl Services {
             mailboxes: store.clone(),
             directory: store.clone(),
             sign_in_store: store.clone(),
+            rates: store.clone(),
             passkey_store: store,
             clock,
             secrets: Arc::new(SecretsManagerSource::from_sdk(sdk, settings.secret_cache)),
@@ -301,6 +304,7 @@ impl Services {
         self.mailboxes = store.clone();
         self.directory = store.clone();
         self.sign_in_store = store.clone();
+        self.rates = store.clone();
         self.passkey_store = store;
     }
 
@@ -367,6 +371,7 @@ impl Services {
             views: self.views.as_ref(),
             queue: self.queue_views.as_ref(),
             continuity: self.continuity(),
+            rates: self.rates.as_ref(),
         }
     }
 

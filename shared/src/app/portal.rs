@@ -13,7 +13,7 @@ use crate::domain::monitoring::PortalView;
 use crate::domain::window::Window;
 use crate::ports::error::{SecretError, StoreError};
 use crate::ports::secrets::SecretSource;
-use crate::ports::store::{ContinuityViews, QueueSnapshot, QueueViews};
+use crate::ports::store::{ContinuityViews, QueueSnapshot, QueueViews, RateCounter, RateCounters};
 use chrono::{DateTime, Utc};
 
 /// Windows of history the page's chart shows (24 hours of 2-minute windows).
@@ -42,6 +42,15 @@ pub enum PortalError {
     NoFormToken,
     #[error("This form is not from this link's page (missing or wrong anti-forgery token). Open the link again; nothing was changed.")]
     ForgedForm,
+    /// Too many actions in this hour, through this link or all of the organisation's.
+    #[error("{what} carried out {limit} actions in this hour, the most allowed; try again after {}. Nothing was changed.", continuity::utc_text(*until))]
+    RateLimited {
+        what: &'static str,
+        limit: u32,
+        until: DateTime<Utc>,
+        /// Seconds from the refusal to `until`.
+        wait_secs: u64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -79,6 +88,8 @@ pub struct Portal<'a> {
     pub views: &'a dyn ContinuityViews,
     pub queue: &'a dyn QueueViews,
     pub continuity: Continuity<'a>,
+    /// The action counters of links (per link, per organisation).
+    pub rates: &'a dyn RateCounters,
 }
 
 impl Portal<'_> {
@@ -147,6 +158,7 @@ impl Portal<'_> {
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, PortalError> {
+        self.count_action(link, now).await?;
         let by = Requester {
             who: format!("link:{}", link.claims.alert_id),
             via: Via::Link,
@@ -157,5 +169,49 @@ impl Portal<'_> {
             .continuity
             .perform(&link.claims.org_id, action, &by, now)
             .await?)
+    }
+
+    /// Counts one action of `link` in the clock hour of `now`, against the link's limit and the
+    /// organisation's ([`continuity::LINK_ACTIONS_PER_HOUR`],
+    /// [`continuity::ORG_LINK_ACTIONS_PER_HOUR`]). Repeats count too: a form resubmitted in a
+    /// loop is as much a flood as new requests.
+    async fn count_action(&self, link: &Link, now: DateTime<Utc>) -> Result<(), PortalError> {
+        let window = now.timestamp() - now.timestamp().rem_euclid(3600);
+        let until = DateTime::from_timestamp(window + 3600, 0).unwrap_or(now);
+        let org_id = link.claims.org_id.clone();
+        let checks = [
+            (
+                RateCounter::Link {
+                    org_id: org_id.clone(),
+                    alert_id: link.claims.alert_id.clone(),
+                    window,
+                },
+                "This link",
+                continuity::LINK_ACTIONS_PER_HOUR,
+            ),
+            (
+                RateCounter::OrgLinks { org_id, window },
+                "The organisation's alert links",
+                continuity::ORG_LINK_ACTIONS_PER_HOUR,
+            ),
+        ];
+        for (counter, what, limit) in checks {
+            let n = self
+                .rates
+                .count_request(&counter, until + chrono::Duration::hours(1))
+                .await?;
+            if n > limit {
+                tracing::info!(org = %link.claims.org_id, alert = %link.claims.alert_id, what, limit,
+                    "portal action refused: over the hourly limit");
+                let wait_secs = (until - now).num_seconds().clamp(1, 3600) as u64;
+                return Err(PortalError::RateLimited {
+                    what,
+                    limit,
+                    until,
+                    wait_secs,
+                });
+            }
+        }
+        Ok(())
     }
 }

@@ -159,6 +159,12 @@ pub const MAX_EVENT_AHEAD_MINUTES: u32 = 30 * 24 * 60;
 /// link must not silence them for years.
 pub const MAX_SUSPEND_AHEAD_MINUTES: u32 = 7 * 24 * 60;
 
+/// Actions one alert link may carry out in an hour (a clock hour): enough for any real outage,
+/// few enough that a leaked link cannot flood the audit, the bus and the users' SMS.
+pub const LINK_ACTIONS_PER_HOUR: u32 = 20;
+/// Actions all of an organisation's alert links together may carry out in an hour.
+pub const ORG_LINK_ACTIONS_PER_HOUR: u32 = 60;
+
 /// A duration given in minutes by the API: 1 to [`MAX_EVENT_MINUTES`].
 pub fn check_minutes(minutes: i64) -> Result<u32, String> {
     if (1..=i64::from(MAX_EVENT_MINUTES)).contains(&minutes) {

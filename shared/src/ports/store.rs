@@ -455,19 +455,39 @@ pub struct SignInContext {
     pub user: Option<DirectoryUser>,
 }
 
-/// A request counter of the sign-in rate limits (U11).
+/// A request counter of a rate limit: sign-in (U11) and the actions of alert links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RateCounter {
     /// Code requests for one address in the hour starting at the given epoch second.
     Address { address: String, window: i64 },
     /// Requests from one source address in the window starting at the given epoch second.
     Source { source: String, window: i64 },
+    /// Actions through one alert link (the organisation's alert `alert_id`) in the hour starting
+    /// at the given epoch second.
+    Link {
+        org_id: String,
+        alert_id: String,
+        window: i64,
+    },
+    /// Actions through all of an organisation's alert links in that hour.
+    OrgLinks { org_id: String, window: i64 },
+}
+
+/// Counters of rate limits: one atomic increment per request.
+#[async_trait]
+pub trait RateCounters: Send + Sync {
+    /// Adds one to `counter` (kept until `expires`); the count after.
+    async fn count_request(
+        &self,
+        counter: &RateCounter,
+        expires: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
 }
 
 /// The service's own sign-in (U11): the directory's users as sign-in reads them, one-time
 /// codes, the rate limits' counters, the organisation's SMS budget and the sessions.
 #[async_trait]
-pub trait SignInStore: Send + Sync {
+pub trait SignInStore: RateCounters + Send + Sync {
     /// The organisation's configuration, continuity state and the directory's entry for
     /// `address`. An address on no organisation's domain is looked up under an organisation id
     /// that cannot exist, so that it costs the same requests.
@@ -476,12 +496,6 @@ pub trait SignInStore: Send + Sync {
         org_id: &str,
         address: &str,
     ) -> Result<SignInContext, StoreError>;
-    /// Adds one to `counter` (kept until `expires`); the count after.
-    async fn count_request(
-        &self,
-        counter: &RateCounter,
-        expires: DateTime<Utc>,
-    ) -> Result<u32, StoreError>;
     /// Stores a fresh code for `address`, replacing the previous one, unless the address is in
     /// its cool-down at `code.issued_at` (`false`: nothing written).
     async fn put_code(&self, address: &str, code: &StoredCode) -> Result<bool, StoreError>;

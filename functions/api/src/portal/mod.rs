@@ -51,6 +51,10 @@ impl From<PortalError> for ApiError {
             PortalError::NotServed => ApiError::not_found(e.to_string()),
             PortalError::NoFormToken => ApiError::internal("form token", e),
             PortalError::ForgedForm => ApiError::forbidden(e.to_string()),
+            PortalError::RateLimited { wait_secs, .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+                    .retry_after(wait_secs)
+            }
             PortalError::Store(e) => e.into(),
         }
     }

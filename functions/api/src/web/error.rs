@@ -22,6 +22,8 @@ pub struct ApiError {
     pub message: String,
     /// Render as an HTML page rather than JSON.
     pub html: bool,
+    /// Seconds for a `Retry-After` header (a rate limit's refusal).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -31,7 +33,13 @@ impl ApiError {
             code,
             message: message.into(),
             html: false,
+            retry_after: None,
         }
+    }
+    /// With `Retry-After: secs`: when the caller may try again.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
     /// The same error as a page (for browser routes).
     pub fn page(mut self) -> Self {
@@ -230,6 +238,18 @@ impl IntoResponse for ApiError {
         if self.status.is_client_error() {
             tracing::info!(status = self.status.as_u16(), code = self.code, reason = %self.message, "request refused");
         }
+        let mut response = self.body();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    fn body(&self) -> Response {
         if self.html {
             let title = self.status.canonical_reason().unwrap_or("Error");
             let page = SimplePage {

@@ -271,6 +271,14 @@ pub const CODE_SK: &str = "CODE";
 pub fn source_pk(source: &str) -> String {
     format!("SOURCE#{source}")
 }
+/// Partition key of the action counters of one alert link (the organisation's alert id).
+pub fn link_rate_pk(org_id: &str, alert_id: &str) -> String {
+    format!("LINK#{org_id}#{alert_id}")
+}
+/// Partition key of the action counters of all of an organisation's alert links.
+pub fn org_links_rate_pk(org_id: &str) -> String {
+    format!("LINKS#{org_id}")
+}
 /// Sort key of a request counter of the window starting at epoch second `window`.
 pub fn rate_sk(window: i64) -> String {
     format!("RATE#{window:012}")

@@ -11,15 +11,15 @@ use super::codec::{enum_str, get_enum, get_n, get_n_or, get_s, key, n, opt_s, s,
 use super::config::parse_config;
 use super::items::parse_continuity;
 use super::keys::{
-    org_pk, rate_sk, session_pk, signin_pk, smsday_sk, source_pk, user_sessions_gsi1pk, CODE_SK,
-    CONFIG_SK, CONTINUITY_SK, GSI1, GSI1PK, GSI1SK, PK, SESSION_SK, SIGNIN_DAYS, SK, TTL_ATTR,
-    USERSYNC_SK,
+    link_rate_pk, org_links_rate_pk, org_pk, rate_sk, session_pk, signin_pk, smsday_sk, source_pk,
+    user_sessions_gsi1pk, CODE_SK, CONFIG_SK, CONTINUITY_SK, GSI1, GSI1PK, GSI1SK, PK, SESSION_SK,
+    SIGNIN_DAYS, SK, TTL_ATTR, USERSYNC_SK,
 };
 use super::users::parse_generation;
 use super::DynamoStore;
 use crate::domain::sign_in::{Session, StoredCode, MAX_TRIES};
 use crate::ports::error::StoreError;
-use crate::ports::store::{RateCounter, SignInContext, SignInStore};
+use crate::ports::store::{RateCounter, RateCounters, SignInContext, SignInStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -88,30 +88,6 @@ impl SignInStore for DynamoStore {
         }
         ctx.user = self.generation_user(org, &generation, address).await?;
         Ok(ctx)
-    }
-
-    /// One `UpdateItem ADD n :1` returning the count.
-    async fn count_request(
-        &self,
-        counter: &RateCounter,
-        expires: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
-        let (pk, window) = match counter {
-            RateCounter::Address { address, window } => (signin_pk(address), *window),
-            RateCounter::Source { source, window } => (source_pk(source), *window),
-        };
-        let req = self
-            .update_item(key(pk, rate_sk(window)))
-            .update_expression("ADD n :one SET #ttl = :exp")
-            .expression_attribute_names("#ttl", TTL_ATTR)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":exp", n(expires.timestamp()))
-            .return_values(ReturnValue::UpdatedNew);
-        let out = self.update("UpdateItem sign-in counter", req).await?;
-        Ok(out
-            .attributes
-            .and_then(|a| a.get("n").and_then(|v| v.as_n().ok()?.parse().ok()))
-            .unwrap_or(u32::MAX))
     }
 
     /// One `PutItem` of `CODE`, unless `locked_until` is still ahead.
@@ -273,5 +249,39 @@ impl SignInStore for DynamoStore {
                 .await?;
         }
         Ok(keys.len())
+    }
+}
+
+/// Rate counters (sign-in's and alert links'): `RATE#{window}` items under the counted thing.
+#[async_trait]
+impl RateCounters for DynamoStore {
+    /// One `UpdateItem ADD n :1` returning the count.
+    async fn count_request(
+        &self,
+        counter: &RateCounter,
+        expires: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let (pk, window) = match counter {
+            RateCounter::Address { address, window } => (signin_pk(address), *window),
+            RateCounter::Source { source, window } => (source_pk(source), *window),
+            RateCounter::Link {
+                org_id,
+                alert_id,
+                window,
+            } => (link_rate_pk(org_id, alert_id), *window),
+            RateCounter::OrgLinks { org_id, window } => (org_links_rate_pk(org_id), *window),
+        };
+        let req = self
+            .update_item(key(pk, rate_sk(window)))
+            .update_expression("ADD n :one SET #ttl = :exp")
+            .expression_attribute_names("#ttl", TTL_ATTR)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":exp", n(expires.timestamp()))
+            .return_values(ReturnValue::UpdatedNew);
+        let out = self.update("UpdateItem rate counter", req).await?;
+        Ok(out
+            .attributes
+            .and_then(|a| a.get("n").and_then(|v| v.as_n().ok()?.parse().ok()))
+            .unwrap_or(u32::MAX))
     }
 }
