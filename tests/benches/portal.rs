@@ -169,6 +169,10 @@ async fn main() {
         let (status, len) = post(&rig.url(&format!("/l/{token}/stop")), b).await;
         rows[stop].call(t0, &table, &before, len);
         assert_eq!(status, 200, "stop");
+        // Outside the measurement: every round starts below the link's hourly limit and with no
+        // suspension running, so that the same clock hour serves all rounds (the chart stays
+        // full) and each call is a first, carried-out action.
+        reset_limits(&rig).await;
     }
 
     println!(
@@ -189,4 +193,36 @@ async fn main() {
             r.bytes
         );
     }
+}
+
+/// Removes the link's and the organisation's action counters of the hour and the suspension.
+async fn reset_limits(rig: &ApiRig) {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    use shared::adapters::dynamodb::keys::{
+        link_rate_pk, org_links_rate_pk, org_pk, rate_sk, CONTINUITY_SK,
+    };
+    use shared::ports::clock::Clock;
+    let now = rig.clock.now().timestamp();
+    let window = now - now.rem_euclid(3600);
+    for pk in [link_rate_pk("acme", "ep1-0"), org_links_rate_pk("acme")] {
+        rig.store()
+            .client()
+            .delete_item()
+            .table_name(rig.store().table())
+            .key("pk", S(pk))
+            .key("sk", S(rate_sk(window)))
+            .send()
+            .await
+            .expect("reset counter");
+    }
+    rig.store()
+        .client()
+        .update_item()
+        .table_name(rig.store().table())
+        .key("pk", S(org_pk("acme")))
+        .key("sk", S(CONTINUITY_SK.into()))
+        .update_expression("REMOVE suspended_until")
+        .send()
+        .await
+        .expect("reset suspension");
 }
