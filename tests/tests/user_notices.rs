@@ -224,3 +224,67 @@ async fn the_admin_api_imports_users_and_refuses_bad_rows() {
     assert_eq!(v["users"].as_array().map(|a| a.len()), Some(0));
     assert_eq!(rig.store().user_directory("acme").await.expect("dir"), d);
 }
+
+#[tokio::test]
+async fn users_are_told_of_three_events_a_day_at_most() {
+    let rig = Rig::start(t(DAY), chrono::Duration::seconds(1)).await;
+    let mut cfg = inbound_org("acme", 3);
+    cfg.alerts.notify_users = true;
+    rig.store().put_config(&cfg, t(DAY)).await.expect("config");
+    let p = phone();
+    rig.store()
+        .put_user_directory(
+            "acme",
+            &directory(vec![user("alice@acme.test", Some(&p), None)]),
+        )
+        .await
+        .expect("users");
+    // Four activate / stop cycles in one day (a leaked link, a flapping automation): the users
+    // hear of the first three events' start and end, and nothing of the fourth.
+    for (i, hour) in [1, 3, 5, 7].into_iter().enumerate() {
+        let at = |m: u32| t(&format!("2026-11-23T{hour:02}:{m:02}:00Z"));
+        rig.store()
+            .continuity_action(
+                "acme",
+                &Action::Activate { minutes: 60 },
+                Via::Link,
+                &format!("cycle-activate-{i}"),
+                at(1),
+            )
+            .await
+            .expect("activate");
+        rig.advance_to(at(5)).await;
+        rig.store()
+            .continuity_action(
+                "acme",
+                &Action::Stop,
+                Via::Link,
+                &format!("cycle-stop-{i}"),
+                at(10),
+            )
+            .await
+            .expect("stop");
+        rig.advance_to(at(30)).await;
+        let expected = 2 * (i + 1).min(3);
+        assert_eq!(sms_to(&p).await.len(), expected, "after cycle {i}");
+    }
+    // A repeated run of the last window claims nothing more and texts nobody.
+    rig.runner
+        .run_monitor(Some(t("2026-11-23T07:30:00Z")))
+        .await
+        .expect("repeat");
+    assert_eq!(sms_to(&p).await.len(), 6);
+    // The next day has a budget of its own.
+    rig.store()
+        .continuity_action(
+            "acme",
+            &Action::Activate { minutes: 60 },
+            Via::Link,
+            "next-day",
+            t("2026-11-24T00:01:00Z"),
+        )
+        .await
+        .expect("activate");
+    rig.advance_to(t("2026-11-24T00:05:00Z")).await;
+    assert_eq!(sms_to(&p).await.len(), 7);
+}

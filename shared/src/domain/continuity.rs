@@ -159,6 +159,11 @@ pub const MAX_EVENT_AHEAD_MINUTES: u32 = 30 * 24 * 60;
 /// link must not silence them for years.
 pub const MAX_SUSPEND_AHEAD_MINUTES: u32 = 7 * 24 * 60;
 
+/// Events a day whose start and end the organisation's users are told of (A6): activate/stop
+/// cycles (a leaked link, a flapping automation) must not text every user again and again until
+/// the account's SMS spending limit stops the administrators' own alerts.
+pub const USER_NOTICE_EVENTS_PER_DAY: usize = 3;
+
 /// Actions one alert link may carry out in an hour (a clock hour): enough for any real outage,
 /// few enough that a leaked link cannot flood the audit, the bus and the users' SMS.
 pub const LINK_ACTIONS_PER_HOUR: u32 = 20;

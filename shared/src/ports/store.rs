@@ -55,6 +55,16 @@ pub trait ContinuityStore: Send + Sync {
         event_id: &str,
         start: bool,
     ) -> Result<bool, StoreError>;
+    /// Counts event `event_id` among the events whose users are told on `day` (`YYYY-MM-DD`),
+    /// unless `cap` events are counted there already: `true` when it is counted (now or by an
+    /// earlier run), `false` when the day's budget is spent.
+    async fn claim_notice_event(
+        &self,
+        org_id: &str,
+        day: &str,
+        event_id: &str,
+        cap: usize,
+    ) -> Result<bool, StoreError>;
     /// Records that users were told of event `event_id`'s start (`start`) or end (A6).
     async fn mark_users_told(
         &self,

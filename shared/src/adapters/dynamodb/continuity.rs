@@ -14,8 +14,8 @@ use super::codec::{corrupt, enum_str, expire, get_s, key, n, s, secs, ts, Item};
 use super::config::parse_config;
 use super::items::{parse_continuity, parse_counter, parse_marks};
 use super::keys::{
-    audit_range, audit_sk, org_pk, AUDIT_DAYS, CONFIG_SK, CONTINUITY_SK, COUNTER_SK, QUEUESTAT_SK,
-    SK,
+    audit_range, audit_sk, noticeday_sk, org_pk, AUDIT_DAYS, CONFIG_SK, CONTINUITY_SK, COUNTER_SK,
+    QUEUESTAT_SK, SK, TTL_ATTR,
 };
 use super::queue::parse_queue_count;
 use super::DynamoStore;
@@ -270,6 +270,36 @@ fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
 
 #[async_trait]
 impl ContinuityStore for DynamoStore {
+    /// One conditional `UpdateItem NOTICEDAY#{day} ADD events :id`: the day's set of events
+    /// grows only while it is under `cap`, and an event already in it stays counted (a retried
+    /// or concurrent run claims no second slot).
+    async fn claim_notice_event(
+        &self,
+        org_id: &str,
+        day: &str,
+        event_id: &str,
+        cap: usize,
+    ) -> Result<bool, StoreError> {
+        let expires = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() + 3 * 86_400)
+            .map_err(|e| StoreError::Permanent(format!("notice day {day:?}: {e}")))?;
+        let req = self
+            .update_item(key(org_pk(org_id), noticeday_sk(day)))
+            .update_expression("ADD events :ids SET #ttl = :exp")
+            .condition_expression(
+                "attribute_not_exists(events) OR size(events) < :cap OR contains(events, :id)",
+            )
+            .expression_attribute_names("#ttl", TTL_ATTR)
+            .expression_attribute_values(":ids", AttributeValue::Ss(vec![event_id.to_string()]))
+            .expression_attribute_values(":id", s(event_id))
+            .expression_attribute_values(":cap", n(cap as i64))
+            .expression_attribute_values(":exp", n(expires));
+        Ok(self
+            .update_if("UpdateItem user notice day", req)
+            .await?
+            .is_some())
+    }
+
     async fn mark_users_told(
         &self,
         org_id: &str,

@@ -290,6 +290,10 @@ pub const SIGNIN_DAYS: i64 = 1;
 pub fn smsday_sk(day: &str) -> String {
     format!("SMSDAY#{day}")
 }
+/// Sort key of the events whose users were told on `day` (`YYYY-MM-DD`, A6).
+pub fn noticeday_sk(day: &str) -> String {
+    format!("NOTICEDAY#{day}")
+}
 /// Partition key of a session (the SHA-256 of its token).
 pub fn session_pk(digest: &str) -> String {
     format!("SESSION#{digest}")

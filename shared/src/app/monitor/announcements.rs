@@ -10,7 +10,7 @@ use crate::app::continuity::{automatic_activation_due, ended, Continuity};
 use crate::app::user_notice::notify_users;
 use crate::domain::alerts::{send_key, Channel, Episode, Notice, STALE_SEND_MINUTES};
 use crate::domain::config::OrgConfig;
-use crate::domain::continuity::{utc_text, ContinuityState, Phase};
+use crate::domain::continuity::{utc_text, ContinuityState, Phase, USER_NOTICE_EVENTS_PER_DAY};
 use crate::ports::store::ContinuityStore;
 use chrono::{DateTime, Utc};
 
@@ -66,13 +66,56 @@ impl Monitor<'_> {
         if cfg.alerts.notify_users {
             if matches!(post.continuity.phase(now), Phase::Continuity { .. })
                 && marks.users_told_start.as_deref() != Some(event_id)
+                && self.notice_budget(cfg, cs, event_id, now).await
             {
                 self.tell_users(cfg, cs, event_id, true, now).await;
             }
+            // The end too: an event that started and ended between two runs counts here.
             if ended(&post.continuity, now).is_some()
                 && marks.users_told_end.as_deref() != Some(event_id)
+                && self.notice_budget(cfg, cs, event_id, now).await
             {
                 self.tell_users(cfg, cs, event_id, false, now).await;
+            }
+        }
+    }
+
+    /// Whether users may be told of event `event_id` ([`USER_NOTICE_EVENTS_PER_DAY`] events a
+    /// day). Over the budget, the event is marked as told at its start and its end, so that no
+    /// later run texts anyone about it, and the reason is logged; a store fault tells nobody
+    /// this run and is tried again at the next.
+    async fn notice_budget(
+        &self,
+        cfg: &OrgConfig,
+        cs: &dyn ContinuityStore,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let org = cfg.org_id.as_str();
+        let day = now.format("%Y-%m-%d").to_string();
+        match cs
+            .claim_notice_event(org, &day, event_id, USER_NOTICE_EVENTS_PER_DAY)
+            .await
+        {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(
+                    org,
+                    event = event_id,
+                    day,
+                    cap = USER_NOTICE_EVENTS_PER_DAY,
+                    "user notices not sent: the organisation's users were told of the most events allowed today"
+                );
+                for start in [true, false] {
+                    if let Err(e) = cs.mark_users_told(org, event_id, start).await {
+                        tracing::warn!(org, error = %e, "over the notice budget, mark not stored");
+                    }
+                }
+                false
+            }
+            Err(e) => {
+                tracing::warn!(org, error = %e, "user notices not sent: notice budget unreadable; tried again next run");
+                false
             }
         }
     }
