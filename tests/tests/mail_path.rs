@@ -650,6 +650,20 @@ async fn call(
 }
 
 /// The API with its resolver on `dns`.
+/// Asserts an API refusal: `status` with an error message holding `words`.
+fn assert_refused(status: u16, v: &Value, expected: u16, words: &str) {
+    assert_eq!(status, expected, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap_or("").contains(words),
+        "{v}"
+    );
+}
+
+/// The domains of `org`'s stored configuration.
+async fn domains_of(api: &ApiRig, org: &str) -> Vec<String> {
+    api.store().get_config(org).await.unwrap().unwrap().domains
+}
+
 async fn api_on(dns: &DnsServer) -> ApiRig {
     let servers = dns.servers();
     ApiRig::start_with(t(T0), move |s| {
@@ -684,44 +698,14 @@ async fn a_domain_joins_only_with_its_dns_proof_and_gets_its_ses_identity() {
     let verify = format!("/api/v1/admin/domains/{domain}/verify");
     // No record yet: refused, nothing changed.
     let (s, v) = call(&api, "POST", &verify, &admin, None).await;
-    assert_eq!(s, 422, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("No TXT record"),
-        "{v}"
-    );
-    assert_eq!(
-        api.store()
-            .get_config("acme")
-            .await
-            .unwrap()
-            .unwrap()
-            .domains,
-        vec!["acme.test"]
-    );
+    assert_refused(s, &v, 422, "No TXT record");
+    assert_eq!(domains_of(&api, "acme").await, vec!["acme.test"]);
     // A wrong value: refused.
     dns.set_records(&[(&name, &proof_value("not-the-token"))])
         .await;
     let (s, v) = call(&api, "POST", &verify, &admin, None).await;
-    assert_eq!(s, 422, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("do not hold"),
-        "{v}"
-    );
-    assert_eq!(
-        api.store()
-            .get_config("acme")
-            .await
-            .unwrap()
-            .unwrap()
-            .domains,
-        vec!["acme.test"]
-    );
+    assert_refused(s, &v, 422, "do not hold");
+    assert_eq!(domains_of(&api, "acme").await, vec!["acme.test"]);
     // The right one: proven, in the configuration, with its SES identity and DKIM records.
     dns.set_records(&[(&name, &value)]).await;
     let (s, v) = call(&api, "POST", &verify, &admin, None).await;
@@ -894,23 +878,8 @@ async fn public_suffixes_the_receiving_domain_and_other_tenants_subdomains_are_r
         Some(serde_json::to_value(&cfg).unwrap()),
     )
     .await;
-    assert_eq!(s, 422, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("not proven"),
-        "{v}"
-    );
-    assert_eq!(
-        api.store()
-            .get_config("globex")
-            .await
-            .unwrap()
-            .unwrap()
-            .domains,
-        vec!["globex.test"]
-    );
+    assert_refused(s, &v, 422, "not proven");
+    assert_eq!(domains_of(&api, "globex").await, vec!["globex.test"]);
 }
 
 /// A CA and a client certificate for `cn` it issued (`infra/local/make-client-cert.sh`):
