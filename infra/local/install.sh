@@ -3,8 +3,9 @@
 #
 # Writes under ${CONTINUITY_HOME:-$HOME/.cache/email-continuity} (npm's and pip's
 # download caches are redirected into $CONTINUITY_HOME/.cache too), except for one
-# system-wide Debian package: dnsmasq-base (the DNS server the tests serve domain proofs,
-# SPF and DMARC records from), installed with apt as root or through sudo when missing,
+# system-wide Debian packages: dnsmasq-base (the DNS server the tests serve domain proofs,
+# SPF and DMARC records from) and openssl (the tests' keys and certificates), installed with apt
+# as root or through sudo when missing,
 # like install-browser.sh's chromium. No global pip/npm installs.
 # Concurrent runs are serialised with flock on $CONTINUITY_HOME/.install.lock.
 #
@@ -37,22 +38,31 @@ PYTHON="${PYTHON:-python3}"
 
 die() { echo "install.sh: ERROR: $*" >&2; exit 1; }
 
-# ---------------------------------------------------------------- dnsmasq (Debian)
-# dnsmasq-base is the binary alone (no system service listening on port 53); the tests start
-# it on loopback ports of their own (tests/src/dns.rs).
-if ! command -v dnsmasq >/dev/null 2>&1 && [[ ! -x /usr/sbin/dnsmasq ]]; then
-  SUDO=()
+# ---------------------------------------------------------------- Debian packages
+# apt_package PACKAGE COMMAND: installs PACKAGE with apt (as root, or through sudo) when COMMAND
+# is neither on PATH nor in /usr/sbin.
+apt_package() {
+  local pkg="$1" cmd="$2"
+  if command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]]; then return 0; fi
+  local SUDO=()
   if [[ "$(id -u)" != 0 ]]; then
-    command -v sudo >/dev/null || die "dnsmasq is missing; install it as root: apt-get install -y dnsmasq-base"
+    command -v sudo >/dev/null || die "$cmd is missing; install it as root: apt-get install -y $pkg"
     SUDO=(sudo)
   fi
-  echo "== installing dnsmasq-base (Debian package)"
+  echo "== installing $pkg (Debian package)"
   export DEBIAN_FRONTEND=noninteractive
-  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends dnsmasq-base >/dev/null 2>&1 \
-    || { "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq --no-install-recommends dnsmasq-base >/dev/null; } \
-    || die "apt-get install dnsmasq-base failed"
-fi
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1 \
+    || { "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null; } \
+    || die "apt-get install $pkg failed"
+}
+# dnsmasq-base is the binary alone (no system service listening on port 53); the tests start
+# it on loopback ports of their own (tests/src/dns.rs).
+apt_package dnsmasq-base dnsmasq
 echo "dnsmasq: $( (command -v dnsmasq || echo /usr/sbin/dnsmasq) )"
+# The openssl command makes the tests' RSA keys and certificates (tests/src/oauth.rs: service
+# account keys, certificate assertions; infra/local/make-client-cert.sh: client certificates).
+apt_package openssl openssl
+echo "openssl: $(command -v openssl)"
 
 # ---------------------------------------------------------------- java
 if ! command -v java >/dev/null 2>&1; then
