@@ -195,6 +195,19 @@ pub async fn import_groups(
         ));
     }
     let groups = parse_import(&ct, &body).map_err(ApiError::unprocessable)?;
+    // Lists and their members are the organisation's own mailboxes: a list on another
+    // organisation's domain, or a member there, would file or deliver mail across the line.
+    let cfg = state.settings().current(&p.org_id).await?;
+    if let Some(stranger) = groups
+        .iter()
+        .flat_map(|(g, members)| std::iter::once(g).chain(members))
+        .find(|a| !cfg.owns_address(a))
+    {
+        tracing::warn!(org = %p.org_id, by = %p.subject, address = %stranger, "group import refused: address outside the organisation");
+        return Err(ApiError::unprocessable(format!(
+            "{stranger} is not on one of your organisation's domains; lists and their members must be; nothing was imported."
+        )));
+    }
     let now = state.clock.now();
     match state.directory.replace_groups(&p.org_id, &groups, now).await? {
         ImportOutcome::Replaced { groups, removed } => {

@@ -1,0 +1,7 @@
+//! One test per attack (issue 12): each is named after what it tries and asserts the refusal and
+//! that nothing changed (the organisation's partition, the mail and SMS sent, the servers' logs).
+//!
+//! - `tenancy`: another organisation's administrator or user, and a user without the admin
+//!   group, on every route the OpenAPI document lists (a new route is attacked by itself).
+
+mod tenancy;
