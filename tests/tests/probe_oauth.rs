@@ -508,43 +508,6 @@ async fn an_open_incident_is_shown_in_the_alert_the_portal_and_the_history_and_m
 }
 
 #[tokio::test]
-async fn a_configuration_cannot_name_a_secret() {
-    let api = ApiRig::start(t(START)).await;
-    let cfg = org(2587, ProbeLogon::Password);
-    api.store().put_config(&cfg, api.clock.now()).await.unwrap();
-    let admin = api.token("admin@acme.test", true);
-    let mut body = serde_json::to_value(&cfg).unwrap();
-    // The old field, naming another organisation's secret: refused, naming the field.
-    body["probe"]["password_secret"] = json!("continuity/globex/probe");
-    let r = ApiRig::http()
-        .put(api.url("/api/v1/admin/config"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
-    let v: serde_json::Value = r.json().await.unwrap();
-    assert!(v.to_string().contains("probe.password_secret"), "{v}");
-    // A secret's name anywhere in the logon: not a field at all.
-    let mut body = serde_json::to_value(&cfg).unwrap();
-    body["probe"]["logon"] = json!({"method": "password", "secret": "continuity-link-signing-key"});
-    let r = ApiRig::http()
-        .put(api.url("/api/v1/admin/config"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(matches!(r.status().as_u16(), 400 | 422), "{}", r.status());
-    assert_eq!(
-        api.store().get_config("acme").await.unwrap(),
-        Some(cfg),
-        "nothing changed"
-    );
-}
-
-#[tokio::test]
 async fn a_day_with_the_oauth_probe_gives_the_password_probes_counter() {
     let day = t(integration_tests::day::DAY);
     let tokens = TokenServer::start(registry("app-secret-1", None, None)).await;

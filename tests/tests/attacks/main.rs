@@ -3,5 +3,8 @@
 //!
 //! - `tenancy`: another organisation's administrator or user, and a user without the admin
 //!   group, on every route the OpenAPI document lists (a new route is attacked by itself).
+//! - `secrets`: a configuration naming another organisation's probe secret or the link-signing
+//!   key, with a server of the attacker's that would accept the stolen value.
 
+mod secrets;
 mod tenancy;
