@@ -74,6 +74,34 @@ fn with_probe_field(acme: &OrgConfig, path: &[&str], value: Value) -> Value {
     body
 }
 
+/// Every configuration naming `name` at one of `paths` is refused (naming the field) and the
+/// stored configuration stays `acme`; then the logon test's answer (which secret it read, and
+/// whether the attacker's server took the password).
+async fn refused_then_logon(
+    api: &ApiRig,
+    admin: &str,
+    acme: &OrgConfig,
+    paths: &[&[&str]],
+    names: &[&str],
+) -> Value {
+    for path in paths {
+        for name in names {
+            let (st, v) = put_config(api, admin, &with_probe_field(acme, path, json!(name))).await;
+            assert!(matches!(st, 400 | 422), "probe.{path:?}: {st} {v}");
+            let field = path[path.len() - 1];
+            assert!(
+                v.to_string().contains(field),
+                "the refusal names {field}: {v}"
+            );
+        }
+    }
+    let stored = api.store().get_config("acme").await.expect("read");
+    assert_eq!(stored.as_ref(), Some(acme), "nothing changed");
+    let (st, v) = logon_test(api, admin).await;
+    assert_eq!(st, 200, "{v}");
+    v
+}
+
 #[tokio::test]
 async fn another_organisations_probe_secret_cannot_be_named_nor_reached() {
     // The attacker's server takes only globex's password; acme's administrator points its probe
@@ -83,32 +111,22 @@ async fn another_organisations_probe_secret_cannot_be_named_nor_reached() {
     let (api, acme, admin) = rig(server.port, &stolen).await;
     let prefix = api.state.settings.probe_secret_prefix.clone();
     let globex_secret = probe_secret_name(&prefix, "globex");
-    for path in [
-        &["password_secret"][..],
-        &["secret"],
-        &["secret_name"],
-        &["logon", "secret"],
-        &["logon", "password_secret"],
-    ] {
-        for name in [globex_secret.as_str(), "continuity/globex/probe"] {
-            let body = with_probe_field(&acme, path, json!(name));
-            let (st, v) = put_config(&api, &admin, &body).await;
-            assert!(matches!(st, 400 | 422), "probe.{path:?}: {st} {v}");
-            assert!(
-                v.to_string().contains(path[path.len() - 1]),
-                "the refusal names the field: {v}"
-            );
-        }
-    }
-    assert_eq!(
-        api.store().get_config("acme").await.expect("read"),
-        Some(acme),
-        "nothing changed"
-    );
-    // The logon test reads acme's own derived secret, which the server refuses: globex's password
+    let v = refused_then_logon(
+        &api,
+        &admin,
+        &acme,
+        &[
+            &["password_secret"],
+            &["secret"],
+            &["secret_name"],
+            &["logon", "secret"],
+            &["logon", "password_secret"],
+        ],
+        &[&globex_secret, "continuity/globex/probe"],
+    )
+    .await;
+    // The logon test read acme's own derived secret, which the server refuses: globex's password
     // never reached it.
-    let (st, v) = logon_test(&api, &admin).await;
-    assert_eq!(st, 200, "{v}");
     assert_eq!(
         v["secret"],
         json!(probe_secret_name(&prefix, "acme")),
@@ -147,18 +165,14 @@ async fn the_link_signing_key_cannot_be_named_as_a_probe_secret_nor_reached() {
         .put_config(&acme, api.clock.now())
         .await
         .expect("acme");
-    for path in [&["password_secret"][..], &["logon", "secret"]] {
-        let body = with_probe_field(&acme, path, json!(key_secret));
-        let (st, v) = put_config(&api, &admin, &body).await;
-        assert!(matches!(st, 400 | 422), "probe.{path:?}: {st} {v}");
-    }
-    assert_eq!(
-        api.store().get_config("acme").await.expect("read"),
-        Some(acme),
-        "nothing changed"
-    );
-    let (st, v) = logon_test(&api, &admin).await;
-    assert_eq!(st, 200, "{v}");
+    let v = refused_then_logon(
+        &api,
+        &admin,
+        &acme,
+        &[&["password_secret"], &["logon", "secret"]],
+        &[&key_secret],
+    )
+    .await;
     assert_ne!(v["secret"], json!(key_secret), "{v}");
     assert_eq!(
         v["ok"],
