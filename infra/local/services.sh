@@ -155,6 +155,7 @@ export CONTINUITY_MAILSERVER=$HERE/mailserver.py
 export CONTINUITY_DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 export CONTINUITY_OAUTHSERVER=$HERE/oauthserver.py
 export CONTINUITY_GRAPHSERVER=$HERE/graphserver.py
+export CONTINUITY_FAULTPROXY=$HERE/faultproxy.py
 ENVEOF
     trap - EXIT
     echo "services.sh: dynamodb http://127.0.0.1:$ddb_port (pid $ddb_pid), moto http://127.0.0.1:$moto_port (pid $moto_pid); env in $STATE_DIR/env"

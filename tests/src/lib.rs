@@ -9,6 +9,7 @@ pub mod api;
 pub mod browser;
 pub mod day;
 pub mod dns;
+pub mod faults;
 pub mod inbox_support;
 pub mod oauth;
 pub mod path_cost;
@@ -772,11 +773,25 @@ pub struct MailRig {
 
 impl MailRig {
     pub async fn start(start: DateTime<Utc>) -> Self {
+        Self::start_with(start, fresh_store().await, |_| {}).await
+    }
+
+    /// As [`MailRig::start`], on `store`, with the functions' dependencies adjusted by `adjust`
+    /// (for example a store or an S3 client whose requests go through a
+    /// [`faults::FaultProxy`]).
+    pub async fn start_with(
+        start: DateTime<Utc>,
+        store: shared::adapters::dynamodb::DynamoStore,
+        adjust: impl FnOnce(&mut inbound::Deps),
+    ) -> Self {
         init_tracing();
-        let store = fresh_store().await;
         let clock = VirtualClock::new(start);
-        let deps = Arc::new(mail_deps(store, Arc::new(clock.clone())).await);
-        MailRig { clock, deps }
+        let mut deps = mail_deps(store, Arc::new(clock.clone())).await;
+        adjust(&mut deps);
+        MailRig {
+            clock,
+            deps: Arc::new(deps),
+        }
     }
 
     pub fn store(&self) -> &shared::adapters::dynamodb::DynamoStore {

@@ -12,9 +12,34 @@ use super::error_chain;
 use crate::ports::error::{BlobError, SendError, StoreError};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-/// Loads the shared SDK configuration from the environment.
+/// Attempts per call (the first and the retries) for throttling, 5xx and dropped connections.
+/// With one request in five throttled, six attempts fail once in 15,000 calls; the SDK's
+/// retry quota still stops a storm when a service is down.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// Loads the shared SDK configuration from the environment, with the retries and time limits
+/// the functions need: DynamoDB throttles, S3 answers 503 SlowDown, connections drop, and an
+/// HTTP API request has 29 seconds. The SDK's defaults back off up to 20 s a retry and let a
+/// hung connection wait for ever; these back off from 50 ms to at most 2 s (full jitter) and
+/// give up on one attempt after 15 s (a 40 MB object to S3 included) and on a call after 28 s.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use std::time::Duration;
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_secs(2)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(15))
+                .operation_timeout(Duration::from_secs(28))
+                .build(),
+        )
         .load()
         .await
 }
