@@ -287,6 +287,9 @@ pub struct TokenRequest<'a> {
     pub email: Option<&'a str>,
     pub groups: &'a [&'a str],
     pub org: Option<&'a str>,
+    /// The sign-in used a second factor: `amr` is `["pwd", "mfa"]` (otherwise `["pwd"]`), as
+    /// OpenID Connect providers say how the user authenticated (RFC 8176).
+    pub second_factor: bool,
 }
 
 impl LocalIssuer {
@@ -349,6 +352,12 @@ impl LocalIssuer {
         if let Some(o) = req.org {
             obj.insert(self.settings.org_claim.clone(), o.into());
         }
+        let amr: &[&str] = if req.second_factor {
+            &["pwd", "mfa"]
+        } else {
+            &["pwd"]
+        };
+        obj.insert("amr".into(), amr.into());
         self.sign(&claims)
     }
 
