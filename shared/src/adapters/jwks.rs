@@ -204,7 +204,7 @@ impl RemoteJwks {
         inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A fetch that records its own outcome in the cache when it ends (whoever polls it).
+    /// A fetch that records its own outcome in the cache when it ends.
     fn start_fetch(&self, inner: &mut Inner, now: Instant) -> Fetch {
         inner.cache.started(now);
         let (http, url, state) = (self.http.clone(), self.url.clone(), self.inner.clone());
@@ -220,6 +220,9 @@ impl RemoteJwks {
         .boxed()
         .shared();
         inner.in_flight = Some(fetch.clone());
+        // Driven by a task of its own: it completes (and records its outcome) even when every
+        // request waiting for it is cancelled, or when no request waits at all.
+        tokio::spawn(fetch.clone());
         fetch
     }
 }
@@ -258,10 +261,7 @@ impl JwksSource for RemoteJwks {
                         let f = self.start_fetch(&mut inner, Instant::now());
                         match cached {
                             // The set is only old: refreshed in the background, served now.
-                            Some(set) if !refresh => {
-                                tokio::spawn(f);
-                                return Ok(set);
-                            }
+                            Some(set) if !refresh => return Ok(set),
                             _ => f,
                         }
                     }

@@ -345,41 +345,55 @@ async fn a_session_of_a_user_removed_from_the_directory_is_refused_within_minute
         let a = enter_code(&rig.api, &http, who, &code).await;
         cookies.push(a.cookie.expect("session"));
     }
+    let store = rig.api.store();
+    // `GET /auth/me` with a session cookie: the answer, and the DynamoDB requests it took.
     let me = |cookie: &str| {
         let (base, cookie) = (rig.api.base.clone(), cookie.to_string());
-        async move { call(&base, "GET", "/auth/me", Auth::Cookie(&cookie)).await }
+        async move {
+            let before = store.metrics().requests;
+            let (s, v) = call(&base, "GET", "/auth/me", Auth::Cookie(&cookie)).await;
+            (s, v, store.metrics().requests - before)
+        }
     };
     assert_eq!(me(&cookies[0]).await.0, 200);
     // Bob leaves: the directory is imported again without him.
     import(&rig, vec![user(&carol, Some(&carol_mobile), None)]).await;
     let before = partition(&rig.api, ORG).await;
-    // Within the re-check interval (5 minutes) the session is not asked about (one GetItem a
+    // Within the re-check interval (5 minutes) the directory is not asked (one GetItem a
     // request): the bound the README states.
     rig.api.clock.advance(Duration::minutes(4));
-    assert_eq!(me(&cookies[0]).await.0, 200);
+    let (s, _, requests) = me(&cookies[0]).await;
+    assert_eq!((s, requests), (200, 1));
     rig.api.clock.advance(Duration::minutes(1));
-    let (s, v) = me(&cookies[0]).await;
+    let (s, v, requests) = me(&cookies[0]).await;
     assert_eq!(s, 401, "{v}");
     assert!(
         message(&v).contains("no longer in your organisation's directory"),
         "{v}"
     );
+    // The session, the sign-in lookups (BatchGetItem, GetItem), the session's DeleteItem.
+    assert_eq!(requests, 4);
     let digest = |c: &str| session_digest(c.trim_start_matches("ec_session="));
-    let store = rig.api.store();
     assert_eq!(
         store.session(&digest(&cookies[0])).await.expect("get"),
         None,
         "ended"
     );
-    assert_eq!(me(&cookies[0]).await.0, 401, "and stays ended");
-    // Carol is still a user: her session goes on, checked now.
-    let (s, v) = me(&cookies[1]).await;
+    let (s, _, requests) = me(&cookies[0]).await;
+    assert_eq!((s, requests), (401, 1), "and stays ended");
+    // Carol is still a user: her session goes on, checked now (the lookups and one UpdateItem),
+    // then not again for five minutes.
+    let (s, v, requests) = me(&cookies[1]).await;
     assert_eq!((s, v["email"].as_str()), (200, Some(carol.as_str())), "{v}");
+    assert_eq!(requests, 4);
     let session = store
         .session(&digest(&cookies[1]))
         .await
         .expect("get")
         .expect("hers");
     assert_eq!(session.checked_at, rig.now());
+    rig.api.clock.advance(Duration::minutes(4));
+    let (s, _, requests) = me(&cookies[1]).await;
+    assert_eq!((s, requests), (200, 1));
     assert_eq!(partition(&rig.api, ORG).await, before, "nothing changed");
 }
