@@ -18,9 +18,16 @@ Endpoints (as the real ones answer, RFC 6749 / RFC 7523):
         urn:ietf:params:oauth:grant-type:jwt-bearer, assertion = a JWT signed RS256 with the
         service account's key, claims iss = client_email, sub = the user acted for, scope,
         aud = this URL, iat, exp at most an hour later).
-  GET  /keys                         the JWKS of the access tokens' signing key.
+  GET  /keys                         the JWKS of the access tokens' signing key (also the key set of
+        the ID tokens below: the identity provider's JWKS URL in sign-in tests).
   POST /control/rotate-key           a new signing key: every token issued before is refused.
-  GET  /control/stats                tokens issued per client, and every refusal's error.
+  POST /control/keys-mode            body `serve`, `fail` or `hang`: how /keys answers from now on
+        (`fail`: 503, as a provider in an outage; `hang`: the request is held, answered only once
+        the mode changes, or failed after 120 s).
+  POST /control/id-token             body: JSON claims; answers {"token": ...}, the claims signed
+        RS256 with the current key (an identity provider's ID token, as Cognito signs them).
+  GET  /control/stats                tokens issued per client, every refusal's error, and the key
+        set's requests (`keys_requests`: how many arrived; `keys_waiting`: held right now).
 
 Access tokens are JWTs signed RS256 by this server: Microsoft's carry aud = the resource,
 appid, tid, roles (the app's consented application permissions for that resource); Google's
@@ -92,6 +99,38 @@ class Keys:
             return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
 
 
+class KeysMode:
+    """How /keys answers: served, failed (503) or held until the mode changes."""
+
+    HANG_LIMIT = 120  # seconds a held request waits at most: the server never keeps a thread
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.mode = "serve"
+        self.requests = 0
+        self.waiting = 0
+
+    def set(self, mode: str) -> None:
+        with self.cond:
+            self.mode = mode
+            self.cond.notify_all()
+
+    def answer(self) -> str:
+        """`serve` or `fail`, after holding the request while the mode is `hang`."""
+        with self.cond:
+            self.requests += 1
+            self.waiting += 1
+            try:
+                self.cond.wait_for(lambda: self.mode != "hang", timeout=self.HANG_LIMIT)
+                return "serve" if self.mode == "serve" else "fail"
+            finally:
+                self.waiting -= 1
+
+    def dump(self) -> Dict[str, Any]:
+        with self.cond:
+            return {"keys_requests": self.requests, "keys_waiting": self.waiting}
+
+
 class Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -133,6 +172,7 @@ class Server:
         self.registry_path = registry_path
         self.keys = Keys()
         self.stats = Stats()
+        self.keys_mode = KeysMode()
 
     def registry(self) -> Dict[str, Any]:
         with open(self.registry_path, "r", encoding="utf-8") as f:
@@ -293,9 +333,12 @@ def handler_for(server: Server, base: Dict[str, str]):
 
         def do_GET(self) -> None:
             if self.path in ("/keys", "/discovery/v2.0/keys"):
-                self.send_json(200, server.keys.jwks())
+                if server.keys_mode.answer() == "serve":
+                    self.send_json(200, server.keys.jwks())
+                else:
+                    self.send_json(503, {"error": "temporarily_unavailable"})
             elif self.path == "/control/stats":
-                self.send_json(200, server.stats.dump())
+                self.send_json(200, {**server.stats.dump(), **server.keys_mode.dump()})
             else:
                 self.send_json(404, {"error": "not_found"})
 
@@ -305,6 +348,22 @@ def handler_for(server: Server, base: Dict[str, str]):
             if self.path == "/control/rotate-key":
                 server.keys.rotate()
                 self.send_json(200, {"rotated": True})
+                return
+            if self.path == "/control/keys-mode":
+                mode = raw.strip()
+                if mode not in ("serve", "fail", "hang"):
+                    self.send_json(400, {"error": f"unknown mode {mode!r}"})
+                    return
+                server.keys_mode.set(mode)
+                self.send_json(200, {"mode": mode})
+                return
+            if self.path == "/control/id-token":
+                try:
+                    claims = json.loads(raw)
+                except json.JSONDecodeError as e:
+                    self.send_json(400, {"error": f"claims are not JSON: {e}"})
+                    return
+                self.send_json(200, {"token": server.keys.sign(claims)})
                 return
             form = {k: v[0] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
             url = f"{base['url']}{self.path}"

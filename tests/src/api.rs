@@ -84,6 +84,7 @@ impl ApiRig {
             secure_cookies: false,
             secret_cache: Duration::from_secs(0),
             sign_in_floor: Duration::from_millis(50),
+            session_recheck: chrono::Duration::minutes(5),
             receiving_domain: crate::RECEIVING_DOMAIN.into(),
             // Nothing listens on port 9: a test that proves domains gives its own DNS server.
             dns_servers: vec![SocketAddr::from(([127, 0, 0, 1], 9))],
@@ -142,6 +143,7 @@ impl ApiRig {
                     email: Some(email),
                     groups,
                     org: None,
+                    second_factor: true,
                 },
                 self.clock.now(),
                 chrono::Duration::hours(1),

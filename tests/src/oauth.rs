@@ -1,9 +1,10 @@
 //! The OAuth stand-ins of the probe's logon tests (D9, D10), each a real process on 127.0.0.1
 //! started per test and ended by its PID: the token endpoint (`infra/local/oauthserver.py`:
-//! client credentials and the JWT-bearer grant, tokens it signs and serves the keys of) and
-//! Microsoft Graph's stand-in (`infra/local/graphserver.py`: sendMail, service health, with
-//! the response bodies of `tests/fixtures/graph/`). Keys and certificates are made with openssl,
-//! as an administrator makes them for the app registration.
+//! client credentials and the JWT-bearer grant, tokens it signs and serves the keys of; also
+//! the identity provider of the sign-in attacks: ID tokens, and a key set that can be made to
+//! fail or hang) and Microsoft Graph's stand-in (`infra/local/graphserver.py`: sendMail, service
+//! health, with the response bodies of `tests/fixtures/graph/`). Keys and certificates are made
+//! with openssl, as an administrator makes them for the app registration.
 
 use crate::{env, unique, TempDir};
 use serde_json::{json, Value};
@@ -144,6 +145,42 @@ impl TokenServer {
             .send()
             .await
             .expect("rotate");
+    }
+
+    /// How its key set (`/keys`) answers from now on: `serve`, `fail` (503) or `hang` (held
+    /// until the mode changes).
+    pub async fn set_keys_mode(&self, mode: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/control/keys-mode", self.url()))
+            .body(mode.to_string())
+            .send()
+            .await
+            .expect("keys mode");
+        assert!(r.status().is_success(), "keys mode {mode}: {}", r.status());
+    }
+
+    /// Requests its key set received so far, and how many it holds right now (`hang`).
+    pub async fn keys_requests(&self) -> (u64, u64) {
+        let s = self.stats().await;
+        (
+            s["keys_requests"].as_u64().expect("keys_requests"),
+            s["keys_waiting"].as_u64().expect("keys_waiting"),
+        )
+    }
+
+    /// `claims` signed RS256 with its current key: an ID token as an identity provider (Cognito)
+    /// issues them, verifiable against [`TokenServer::jwks`].
+    pub async fn id_token(&self, claims: &Value) -> String {
+        let r: Value = reqwest::Client::new()
+            .post(format!("{}/control/id-token", self.url()))
+            .body(claims.to_string())
+            .send()
+            .await
+            .expect("id token")
+            .json()
+            .await
+            .expect("id token JSON");
+        r["token"].as_str().expect("token").to_string()
     }
 
     /// Stops it (by its PID).

@@ -62,6 +62,7 @@ async fn sign_in_is_required_and_checked() {
         email: Some("admin@acme.test"),
         groups: &["continuity-admins"],
         org: None,
+        second_factor: true,
     };
     let forged = stranger
         .issue(&req, rig.clock.now(), chrono::Duration::hours(1))

@@ -64,6 +64,7 @@ async fn bad_tokens_are_refused() {
         email: Some("alice@acme.test"),
         groups: &["continuity-admins"],
         org: None,
+        second_factor: true,
     };
     let forged = stranger
         .issue(&req, rig.clock.now(), chrono::Duration::hours(1))
@@ -235,6 +236,7 @@ async fn hosted_sign_in_with_pkce_and_state() {
                                 email: Some("alice@acme.test"),
                                 groups: &[],
                                 org: None,
+                                second_factor: true,
                             },
                             t(NOW),
                             chrono::Duration::hours(1),

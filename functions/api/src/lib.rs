@@ -44,7 +44,7 @@ use shared::app::passkeys::Passkeys;
 use shared::app::probe_logon::{ProbeLogons, TokenCache};
 use shared::app::send_mail::SendMail;
 use shared::app::sign_in::SignIn;
-use shared::domain::identity::IdentitySettings;
+use shared::domain::identity::{ClaimValue, IdentitySettings};
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
 use shared::ports::domains::{DomainClaims, DomainProofs, SendingIdentities};
@@ -105,6 +105,9 @@ pub struct Settings {
     /// (`SIGN_IN_MIN_RESPONSE_MS`): the sends to a real user must not make its answer slower
     /// than the answer for an address that is nobody's (U11).
     pub sign_in_floor: Duration,
+    /// `SESSION_RECHECK_MINUTES`: a session opened by a code or a passkey asks the directory
+    /// again whether its user is still there at most this often (issue 12).
+    pub session_recheck: chrono::Duration,
     /// `RECEIVING_DOMAIN`: the service's own mail domain, never an organisation's (P11).
     pub receiving_domain: String,
     /// `DNS_SERVERS`: the resolver's name servers for domain proofs (empty: the system's).
@@ -126,6 +129,21 @@ impl Settings {
         identity.admin_group = env_or("ADMIN_GROUP", identity.admin_group)?;
         identity.groups_claim = env_or("GROUPS_CLAIM", identity.groups_claim)?;
         identity.org_claim = env_or("ORG_CLAIM", identity.org_claim)?;
+        // Unset or empty: the safe default (`amr` must hold `mfa`); `none` only where the
+        // provider itself asks every sign-in for a second factor.
+        if let Some(v) = std::env::var("ADMIN_MFA_CLAIM")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            identity.admin_second_factor =
+                ClaimValue::parse(&v).map_err(|e| format!("ADMIN_MFA_CLAIM: {e}"))?;
+        }
+        let recheck_minutes: i64 = env_or("SESSION_RECHECK_MINUTES", 5)?;
+        if !(1..=60).contains(&recheck_minutes) {
+            return Err(format!(
+                "SESSION_RECHECK_MINUTES: {recheck_minutes} is not between 1 and 60"
+            ));
+        }
         let hosted_domain = std::env::var("SIGN_IN_DOMAIN")
             .ok()
             .filter(|v| !v.trim().is_empty());
@@ -150,6 +168,7 @@ impl Settings {
             secure_cookies: true,
             secret_cache: Duration::from_secs(env_or("SECRET_CACHE_SECS", 300u64)?),
             sign_in_floor: Duration::from_millis(env_or("SIGN_IN_MIN_RESPONSE_MS", 1500u64)?),
+            session_recheck: chrono::Duration::minutes(recheck_minutes),
             receiving_domain: required_env("RECEIVING_DOMAIN")?.to_ascii_lowercase(),
             dns_servers: shared::adapters::dns::parse_servers(
                 &std::env::var("DNS_SERVERS").unwrap_or_default(),
@@ -317,6 +336,7 @@ impl Services {
             secrets: self.secrets.as_ref(),
             keys_secret: &self.settings.link_keys_secret,
             portal_base_url: &self.settings.portal_base_url,
+            recheck: self.settings.session_recheck,
         }
     }
 

@@ -269,6 +269,9 @@ pub fn identity_router(
                             email: Some(&email),
                             groups: &groups,
                             org: None,
+                            // As the local sign-in form: the stand-in of a provider that
+                            // asked for the second factor.
+                            second_factor: true,
                         },
                         clock.now(),
                         chrono::Duration::hours(hours),

@@ -348,6 +348,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 secure_cookies: false,
                 secret_cache: settings.secret_cache,
                 sign_in_floor: Duration::from_millis(300),
+                session_recheck: chrono::Duration::minutes(5),
                 receiving_domain: local_runner::config_as_code::DomainPorts::from_env(
                     &sdk,
                     deps.store.clone(),

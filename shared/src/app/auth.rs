@@ -8,7 +8,11 @@
 //! - Expiry is checked against the service's clock (the handlers' `now`), with one minute of
 //!   leeway for clock differences.
 //! - The key set is fetched once and cached; a token with an unknown `kid` (the provider rotated
-//!   its keys) refetches it, at most once a minute.
+//!   its keys) refetches it, at most once a minute, less often while the provider is down
+//!   (`crate::adapters::jwks`).
+//! - Whether the token shows the second factor administrators must use (a configured claim and
+//!   value, `amr` holding `mfa` by default): [`Identity::second_factor`]; the administration API
+//!   refuses an administrator's token without it.
 //!
 //! The keys come through the `JwksSource` port: fetched from the provider, or given by the local
 //! runner's own issuer (`crate::adapters::jwks`).
@@ -189,6 +193,16 @@ impl JwtVerifier {
             .and_then(|v| v.as_str())
             .map(str::to_string);
         let admin = groups.contains(&self.settings.admin_group);
+        let second_factor = match &self.settings.admin_second_factor {
+            None => true,
+            Some(req) => match c.rest.get(&req.claim) {
+                Some(serde_json::Value::Array(a)) => {
+                    a.iter().any(|m| m.as_str() == Some(&req.value))
+                }
+                Some(serde_json::Value::String(s)) => s.split(' ').any(|m| m == req.value),
+                _ => false,
+            },
+        };
         Ok(Identity {
             subject,
             email,
@@ -196,6 +210,7 @@ impl JwtVerifier {
             org_claim,
             expires_at,
             admin,
+            second_factor,
         })
     }
 }
@@ -223,6 +238,7 @@ mod tests {
                 email: Some("Alice@Acme.Test"),
                 groups,
                 org: None,
+                second_factor: true,
             },
             now(),
             chrono::Duration::hours(1),
@@ -275,6 +291,39 @@ mod tests {
             assert_eq!(id.subject, "u-1");
             assert_eq!(id.email.as_deref(), expected, "email_verified {claim:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_second_factor_counts_only_when_the_configured_claim_holds_its_value() {
+        let i = LocalIssuer::generate(settings()).unwrap();
+        let token = |amr: Option<serde_json::Value>| {
+            let mut claims = serde_json::json!({
+                "iss": i.settings.issuer, "aud": i.settings.audience, "sub": "u-1",
+                "exp": (now() + chrono::Duration::hours(1)).timestamp(),
+            });
+            if let Some(a) = amr {
+                claims["amr"] = a;
+            }
+            i.sign(&claims).unwrap()
+        };
+        let v = JwtVerifier::with_key_set(i.settings.clone(), i.jwks());
+        for (amr, expected) in [
+            (Some(serde_json::json!(["pwd", "mfa"])), true),
+            (Some("pwd mfa".into()), true),
+            (Some("mfa".into()), true),
+            (Some(serde_json::json!(["pwd"])), false),
+            (Some("pwdmfa".into()), false),
+            (Some(serde_json::json!({"mfa": true})), false),
+            (None, false),
+        ] {
+            let id = v.verify(&token(amr.clone()), now()).await.unwrap();
+            assert_eq!(id.second_factor, expected, "amr {amr:?}");
+        }
+        // Nothing asked (a provider that asks every sign-in for one): every token shows it.
+        let mut s = settings();
+        s.admin_second_factor = None;
+        let v = JwtVerifier::with_key_set(s, i.jwks());
+        assert!(v.verify(&token(None), now()).await.unwrap().second_factor);
     }
 
     #[tokio::test]

@@ -70,6 +70,10 @@ pub struct SignIn<'a> {
     pub keys_secret: &'a str,
     /// Where the service is reached (the code email's link, the SMS's WebOTP host).
     pub portal_base_url: &'a str,
+    /// A session asks the directory again whether its user is still one of the organisation's
+    /// at most this often (`SESSION_RECHECK_MINUTES`): a removed user, or an organisation no
+    /// longer served, loses the session within this.
+    pub recheck: Duration,
 }
 
 /// An address as typed, as the service keys it.
@@ -283,6 +287,7 @@ impl SignIn<'_> {
             method,
             created_at: now,
             expires_at: now + Duration::hours(SESSION_HOURS),
+            checked_at: now,
         };
         self.store
             .put_session(&session_digest(&token), &session)
@@ -291,7 +296,10 @@ impl SignIn<'_> {
         Ok((token, session))
     }
 
-    /// The live session of `token`, if any.
+    /// The live session of `token`, if any. One GetItem; when the directory was last asked
+    /// [`SignIn::recheck`] ago or more, it is asked again (the sign-in context's two reads and
+    /// one UpdateItem): a user no longer in the directory, or an organisation no longer served,
+    /// ends the session (one DeleteItem) and the caller is refused.
     pub async fn session(
         &self,
         token: &str,
@@ -300,11 +308,37 @@ impl SignIn<'_> {
         if !token.starts_with(SESSION_PREFIX) || token.len() > 100 {
             return Ok(None);
         }
-        Ok(self
+        let digest = session_digest(token);
+        let Some(mut session) = self
             .store
-            .session(&session_digest(token))
+            .session(&digest)
             .await?
-            .filter(|s| s.expires_at > now))
+            .filter(|s| s.expires_at > now)
+        else {
+            return Ok(None);
+        };
+        if !session.due_for_check(now, self.recheck) {
+            return Ok(Some(session));
+        }
+        let ctx = self
+            .store
+            .sign_in_context(&session.org_id, &session.address)
+            .await?;
+        if ctx.config.is_none() || ctx.user.is_none() {
+            self.store.delete_session(&digest).await?;
+            tracing::info!(
+                org = %session.org_id,
+                method = session.method.name(),
+                "session ended: the user is no longer in the organisation's directory"
+            );
+            return Ok(None);
+        }
+        if !self.store.session_checked(&digest, now).await? {
+            // Signed out (or ended by an administrator) while we looked.
+            return Ok(None);
+        }
+        session.checked_at = now;
+        Ok(Some(session))
     }
 
     /// Ends the session of `token` (sign-out).

@@ -18,10 +18,47 @@ pub struct IdentitySettings {
     /// The claim naming the user's organisation; without it, the organisation is the one that
     /// owns the domain of the user's `email`.
     pub org_claim: String,
+    /// What an administrator's token must show of a second factor (`ADMIN_MFA_CLAIM`); `None`
+    /// when the provider itself asks every sign-in for one (the stack's own user pool, MFA on).
+    pub admin_second_factor: Option<ClaimValue>,
+}
+
+/// A claim that must carry a value: a string equal to it, a space-separated string holding it,
+/// or an array holding it (`amr` is an array of method names, RFC 8176: `mfa`, `otp`, `hwk`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimValue {
+    pub claim: String,
+    pub value: String,
+}
+
+impl ClaimValue {
+    /// `claim=value` (`amr=mfa`), or `none` for no requirement.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        match text.split_once('=') {
+            Some((c, v)) if !c.trim().is_empty() && !v.trim().is_empty() => Ok(Some(ClaimValue {
+                claim: c.trim().to_string(),
+                value: v.trim().to_string(),
+            })),
+            _ => Err(format!(
+                "{text:?} is neither `claim=value` (for example `amr=mfa`) nor `none`"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ClaimValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "'{}' holding '{}'", self.claim, self.value)
+    }
 }
 
 impl IdentitySettings {
-    /// Cognito's claim names, the given issuer and audience, administrators in `continuity-admins`.
+    /// Cognito's claim names, the given issuer and audience, administrators in `continuity-admins`
+    /// who must show a second factor in `amr` (OpenID Connect's authentication methods claim).
     pub fn cognito(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         IdentitySettings {
             issuer: issuer.into(),
@@ -29,6 +66,10 @@ impl IdentitySettings {
             admin_group: "continuity-admins".into(),
             groups_claim: "cognito:groups".into(),
             org_claim: "custom:org_id".into(),
+            admin_second_factor: Some(ClaimValue {
+                claim: "amr".into(),
+                value: "mfa".into(),
+            }),
         }
     }
 }
@@ -46,6 +87,9 @@ pub struct Identity {
     pub expires_at: DateTime<Utc>,
     /// Member of the administrators' group.
     pub admin: bool,
+    /// The token shows the second factor [`IdentitySettings::admin_second_factor`] asks of
+    /// administrators (always true when nothing is asked).
+    pub second_factor: bool,
 }
 
 /// Why a token was refused. Every one answers 401 and changes nothing.
@@ -79,5 +123,23 @@ impl AuthError {
     /// The provider's keys could not be read: the service's fault, not the caller's (503).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, AuthError::Keys(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_requirement_is_claim_equals_value_or_none() {
+        let amr = ClaimValue::parse(" amr=mfa ").unwrap().unwrap();
+        assert_eq!((amr.claim.as_str(), amr.value.as_str()), ("amr", "mfa"));
+        assert_eq!(amr.to_string(), "'amr' holding 'mfa'");
+        assert_eq!(ClaimValue::parse("NONE"), Ok(None));
+        let acr = ClaimValue::parse("acr=urn:cognito:loa:3").unwrap().unwrap();
+        assert_eq!(acr.value, "urn:cognito:loa:3");
+        for bad in ["", "amr", "amr=", "=mfa"] {
+            assert!(ClaimValue::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -194,6 +194,17 @@ pub struct Session {
     pub method: SignInMethod,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// When the directory last said the user is still one of the organisation's (at sign-in,
+    /// then at most every few minutes: [`Session::due_for_check`]).
+    pub checked_at: DateTime<Utc>,
+}
+
+impl Session {
+    /// Whether the directory must be asked again at `now`: `every` has passed since the last
+    /// look (a session outlives a user's removal by at most that).
+    pub fn due_for_check(&self, now: DateTime<Utc>, every: chrono::Duration) -> bool {
+        now >= self.checked_at + every
+    }
 }
 
 /// The code SMS: the code first (phones offer it from the notification), the validity, and the

@@ -535,6 +535,9 @@ pub trait SignInStore: RateCounters + Send + Sync {
     async fn put_session(&self, digest: &str, session: &Session) -> Result<(), StoreError>;
     /// The session of a token's digest (expired ones included: the caller checks).
     async fn session(&self, digest: &str) -> Result<Option<Session>, StoreError>;
+    /// Records that the directory was asked about the session's user at `at`: `false` when the
+    /// session is gone (signed out or ended meanwhile; nothing written).
+    async fn session_checked(&self, digest: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Ends a session (absent is fine).
     async fn delete_session(&self, digest: &str) -> Result<(), StoreError>;
     /// Ends every session opened for `address` of `org_id`; how many. Found through an

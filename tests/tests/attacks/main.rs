@@ -5,6 +5,9 @@
 //!   group, on every route the OpenAPI document lists (a new route is attacked by itself).
 //! - `secrets`: a configuration naming another organisation's probe secret or the link-signing
 //!   key, with a server of the attacker's that would accept the stolen value.
+//! - `identity`: the identity provider down or hanging, an administrator without a second
+//!   factor, an address not verified, a session outliving its user's removal.
 
+mod identity;
 mod secrets;
 mod tenancy;

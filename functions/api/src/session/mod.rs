@@ -243,6 +243,9 @@ async fn local_sign_in(
                 email: Some(&email),
                 groups,
                 org: None,
+                // The local form stands in for the provider's sign-in, which asks for the
+                // second factor (local runs only: never set in AWS).
+                second_factor: true,
             },
             now,
             chrono::Duration::hours(LOCAL_SESSION_HOURS),

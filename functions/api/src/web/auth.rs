@@ -51,6 +51,10 @@ pub struct Principal {
     /// Administrator of `org_id` (only ever through the identity provider: a one-time code or
     /// a passkey never makes an administrator).
     pub admin: bool,
+    /// The identity provider's token shows the second factor administrators must use
+    /// (`ADMIN_MFA_CLAIM`; true when the provider asks every sign-in for one). False for the
+    /// service's own sessions.
+    pub second_factor: bool,
     pub credential: Credential,
     /// How they signed in: the identity provider, or the service's own code or passkey.
     pub method: SignInMethod,
@@ -172,6 +176,7 @@ impl FromRequestParts<AppState> for Principal {
             subject: id.subject,
             email: id.email,
             admin: id.admin,
+            second_factor: id.second_factor,
             credential: how,
             method: SignInMethod::IdentityProvider,
         })
@@ -179,7 +184,8 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 /// A session the service opened (a code or a passkey, U11): one GetItem; the organisation and
-/// address are the directory's, as they were at sign-in. Never an administrator.
+/// address are the directory's as at sign-in, asked again at most every
+/// `SESSION_RECHECK_MINUTES` (a removed user is refused). Never an administrator.
 async fn service_session(
     state: &AppState,
     token: &str,
@@ -187,13 +193,16 @@ async fn service_session(
 ) -> Result<Principal, ApiError> {
     let now = state.clock.now();
     let session = state.sign_in().session(token, now).await?.ok_or_else(|| {
-        ApiError::unauthorized("Your session has ended or was signed out; sign in again.")
+        ApiError::unauthorized(
+            "Your session has ended (signed out, expired, or your account is no longer in your organisation's directory); sign in again.",
+        )
     })?;
     Ok(Principal {
         org_id: session.org_id,
         subject: format!("user:{}", session.address),
         email: Some(session.address),
         admin: false,
+        second_factor: false,
         credential: how,
         method: session.method,
     })
@@ -223,6 +232,23 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::forbidden(format!(
                 "Administrators only: your account is not in the '{}' group.",
                 state.settings.identity.admin_group
+            )));
+        }
+        if !p.second_factor {
+            let required = state
+                .settings
+                .identity
+                .admin_second_factor
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            tracing::info!(
+                org = %p.org_id,
+                subject = %p.subject,
+                "administration refused: the token shows no second factor"
+            );
+            return Err(ApiError::forbidden(format!(
+                "Administrators must sign in with a second factor: your identity provider's token does not show one (its claim {required}). Sign out, then sign in again with your authenticator app."
             )));
         }
         Ok(Admin(p))

@@ -52,13 +52,16 @@ fn parse_code(item: &Item) -> Result<StoredCode, StoreError> {
 }
 
 fn parse_session(item: &Item) -> Result<Session, StoreError> {
+    let created_at = from_millis(item, "created")?.unwrap_or_default();
     Ok(Session {
         org_id: get_s(item, "org_id")?.to_string(),
         address: get_s(item, "address")?.to_string(),
         method: get_enum(item, "method")?
             .ok_or_else(|| super::codec::corrupt(item, "attribute method missing"))?,
-        created_at: from_millis(item, "created")?.unwrap_or_default(),
+        created_at,
         expires_at: from_millis(item, "expires")?.unwrap_or_default(),
+        // Sessions stored before the re-check: last checked when opened.
+        checked_at: from_millis(item, "checked")?.unwrap_or(created_at),
     })
 }
 
@@ -213,6 +216,7 @@ impl SignInStore for DynamoStore {
         item.insert("method".into(), s(enum_str(&session.method)));
         item.insert("created".into(), n(millis(session.created_at)));
         item.insert("expires".into(), n(millis(session.expires_at)));
+        item.insert("checked".into(), n(millis(session.checked_at)));
         item.insert(TTL_ATTR.into(), n(session.expires_at.timestamp()));
         self.put("PutItem session", item).await
     }
@@ -223,6 +227,20 @@ impl SignInStore for DynamoStore {
             Some(item) => parse_session(&item).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// One `UpdateItem SET checked`, on the condition that the session still exists (a
+    /// sign-out meanwhile is not undone).
+    async fn session_checked(&self, digest: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let req = self
+            .update_item(key(session_pk(digest), SESSION_SK))
+            .update_expression("SET checked = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", n(millis(at)));
+        Ok(self
+            .update_if("UpdateItem session checked", req)
+            .await?
+            .is_some())
     }
 
     /// One `DeleteItem`.
