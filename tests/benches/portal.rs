@@ -54,7 +54,14 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
-    let rig = ApiRig::start(t("2026-11-23T10:00:00Z")).await;
+    // Every request from one address: its per-source allowance is lifted (the counter's
+    // UpdateItem is still made and counted on every request, as in AWS).
+    let rig = ApiRig::start_configured(
+        t("2026-11-23T10:00:00Z"),
+        |s| s.source_limits.links.requests = u32::MAX,
+        |_| {},
+    )
+    .await;
     let token = org_with_link(&rig, "acme", "Europe/Paris").await;
     let ft = shared::domain::continuity::form_token(&rig.env.link_keys, "k1", &token)
         .expect("form token");

@@ -94,6 +94,8 @@ impl ApiRig {
             oauth: Default::default(),
             // The test servers' CA, as the local stack sets SMTP_CA_BUNDLE.
             smtp_ca_bundle: Some(crate::test_cert().0.to_string_lossy().to_string()),
+            // The defaults, as in AWS; tests of the limits set their own.
+            source_limits: Default::default(),
         };
         configure(&mut settings);
         let mut services = Services::with_verifier(

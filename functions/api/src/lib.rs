@@ -44,6 +44,7 @@ use shared::app::passkeys::Passkeys;
 use shared::app::probe_logon::{ProbeLogons, TokenCache};
 use shared::app::send_mail::SendMail;
 use shared::app::sign_in::SignIn;
+use shared::app::source_limits::{SourceLimitSettings, SourceLimits};
 use shared::domain::identity::{ClaimValue, IdentitySettings};
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
@@ -119,6 +120,9 @@ pub struct Settings {
     /// `SMTP_CA_BUNDLE`: optional PEM file of extra trusted CAs for the route and probe logon
     /// tests, as the monitor and the inbound function trust them (empty in AWS: public CAs).
     pub smtp_ca_bundle: Option<String>,
+    /// Requests per source address to alert links and to sign-in (`LINK_SOURCE_*`,
+    /// `SIGN_IN_SOURCE_*`; issue 12).
+    pub source_limits: SourceLimitSettings,
 }
 
 impl Settings {
@@ -178,6 +182,7 @@ impl Settings {
             smtp_ca_bundle: std::env::var("SMTP_CA_BUNDLE")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
+            source_limits: web::limits::settings_from_env()?,
         })
     }
 }
@@ -206,7 +211,7 @@ pub struct Services {
     pub sign_in_store: Arc<dyn SignInStore>,
     /// Passkeys and their ceremonies (U11).
     pub passkey_store: Arc<dyn PasskeyStore>,
-    /// Rate limits' counters (alert links' actions).
+    /// Rate limits' counters (alert links' actions, requests per source address).
     pub rates: Arc<dyn RateCounters>,
     pub secrets: Arc<dyn SecretSource>,
     /// SMS and email notices (A6).
@@ -395,6 +400,14 @@ impl Services {
         }
     }
 
+    /// Requests per source address to alert links and sign-in (issue 12).
+    pub fn source_limits(&self) -> SourceLimits<'_> {
+        SourceLimits {
+            rates: self.rates.as_ref(),
+            settings: self.settings.source_limits,
+        }
+    }
+
     /// The administrators' settings use case (configuration, queue pause, users import).
     pub fn settings(&self) -> shared::app::settings::Settings<'_> {
         shared::app::settings::Settings {
@@ -472,6 +485,10 @@ pub fn router(state: AppState) -> Router {
         .merge(client::routes())
         .fallback(web::error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::limits::per_source,
+        ))
         .layer(axum::middleware::from_fn(web::error::security_headers))
         .with_state(state)
 }

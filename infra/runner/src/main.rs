@@ -360,6 +360,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 probe_secret_prefix: settings.probe_secret_prefix.clone(),
                 oauth: settings.oauth.clone(),
                 smtp_ca_bundle: settings.ca_bundle.clone(),
+                source_limits: api::web::limits::settings_from_env()?,
             };
             let mut services = api::Services::with_verifier(
                 api_settings,

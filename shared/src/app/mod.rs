@@ -11,7 +11,8 @@
 //! [`client_sync`] (mail clients' status and sync; C1-C3), [`domains`] (proven domains and their SES identities, P11), [`settings`] (administrators'
 //! configuration, queue pause and users import, audited; P8, Q4, A6), [`portal`] (alert links:
 //! verified, their page, their actions; P1-P6), [`sign_in`] (one-time codes and the service's
-//! sessions, U11), [`passkeys`] (passkey enrolment and sign-in, U11).
+//! sessions, U11), [`passkeys`] (passkey enrolment and sign-in, U11), [`source_limits`] (requests
+//! per source address to alert links and sign-in, issue 12).
 
 pub mod auth;
 pub mod client_sync;
@@ -28,4 +29,5 @@ pub mod queue;
 pub mod send_mail;
 pub mod settings;
 pub mod sign_in;
+pub mod source_limits;
 pub mod user_notice;

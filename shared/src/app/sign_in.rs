@@ -15,9 +15,8 @@ use crate::domain::config::is_address;
 use crate::domain::links::LinkKeys;
 use crate::domain::sign_in::{
     address_window, before_try, code_email, code_from, code_mac, code_sms, codes_offered,
-    normalise_code, same_mac, session_digest, source_window, CodeRefusal, Session, SignInMethod,
-    StoredCode, ADDRESS_REQUESTS_PER_HOUR, COOL_DOWN_MINUTES, MAX_TRIES, SESSION_HOURS,
-    SIGN_IN_PATH, SOURCE_REQUESTS_PER_WINDOW, SOURCE_WINDOW_MINUTES,
+    normalise_code, same_mac, session_digest, CodeRefusal, Session, SignInMethod, StoredCode,
+    ADDRESS_REQUESTS_PER_HOUR, COOL_DOWN_MINUTES, MAX_TRIES, SESSION_HOURS, SIGN_IN_PATH,
 };
 use crate::ports::error::{SecretError, StoreError};
 use crate::ports::notify::AlertChannels;
@@ -93,26 +92,6 @@ impl SignIn<'_> {
         LinkKeys::from_json(&text).map_err(|e| SignInError::Keys(e.to_string()))
     }
 
-    /// Counts a request from `source` (code requests and entries alike).
-    async fn count_source(&self, source: &str, now: DateTime<Utc>) -> Result<(), SignInError> {
-        let window = source_window(now);
-        let n = self
-            .store
-            .count_request(
-                &RateCounter::Source {
-                    source: source.to_string(),
-                    window,
-                },
-                now + Duration::minutes(SOURCE_WINDOW_MINUTES + 60),
-            )
-            .await?;
-        if n > SOURCE_REQUESTS_PER_WINDOW {
-            tracing::info!(source, "sign-in refused: source over its limit");
-            return Err(SignInError::Refused(CodeRefusal::RateLimited));
-        }
-        Ok(())
-    }
-
     pub async fn context(&self, address: &str) -> Result<(String, SignInContext), SignInError> {
         let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
         let candidates = parent_domains(domain);
@@ -130,11 +109,9 @@ impl SignIn<'_> {
     pub async fn request_code(
         &self,
         typed: &str,
-        source: &str,
         now: DateTime<Utc>,
     ) -> Result<CodeSent, SignInError> {
         let address = normalise_address(typed)?;
-        self.count_source(source, now).await?;
         let n = self
             .store
             .count_request(
@@ -223,11 +200,9 @@ impl SignIn<'_> {
         &self,
         typed: &str,
         typed_code: &str,
-        source: &str,
         now: DateTime<Utc>,
     ) -> Result<(String, Session), SignInError> {
         let address = normalise_address(typed)?;
-        self.count_source(source, now).await?;
         let refused = |r| Err(SignInError::Refused(r));
         let Some(stored) = self.store.code(&address).await? else {
             return refused(CodeRefusal::NoCode);

@@ -12,7 +12,8 @@
 //! organisation's settings and their validation), [`config_as_code`] (plans of changes),
 //! [`domains`] (proven domains and the records to publish, P11).
 //! Sign-in: [`identity`] (the identity provider's tokens), [`sign_in`] (the service's own
-//! one-time codes and sessions, U11).
+//! one-time codes and sessions, U11), [`source_limits`] (requests per source address to alert
+//! links and sign-in, issue 12).
 
 pub mod alerts;
 pub mod compose;
@@ -33,5 +34,6 @@ pub mod probe_refusal;
 pub mod provider_health;
 pub mod queue;
 pub mod sign_in;
+pub mod source_limits;
 pub mod verdicts;
 pub mod window;

@@ -7,9 +7,10 @@
 //!   stored only as an HMAC keyed with the service's secret (bound to the address and the
 //!   code's issue time), so that a read of the table does not give codes away, nor a code for
 //!   one address open another.
-//! - Requests are counted per address ([`ADDRESS_REQUESTS_PER_HOUR`]) and per source address
-//!   ([`SOURCE_REQUESTS_PER_WINDOW`] each [`SOURCE_WINDOW_MINUTES`]), whether or not the address
-//!   is a user: the limits behave the same for everyone, so they tell an attacker nothing.
+//! - Code requests are counted per address ([`ADDRESS_REQUESTS_PER_HOUR`]) whether or not the
+//!   address is a user: the limit behaves the same for everyone, so it tells an attacker
+//!   nothing. Every sign-in request is also counted per source address, with the rest of
+//!   `/auth/*`, before it is handled (`domain::source_limits`).
 //! - The answer to a code request is the same whether or not the address exists.
 //! - The service's sessions are random tokens; the table keeps only their SHA-256.
 
@@ -32,12 +33,6 @@ pub const MAX_TRIES: u32 = 5;
 pub const COOL_DOWN_MINUTES: i64 = 15;
 /// Code requests one address may make in an hour.
 pub const ADDRESS_REQUESTS_PER_HOUR: u32 = 5;
-/// Requests (code requests and code entries) one source address may make per window. An
-/// organisation behind one NAT address signs many users in at once during an outage: the limit
-/// is for scripts, not for offices.
-pub const SOURCE_REQUESTS_PER_WINDOW: u32 = 120;
-/// The per-source window.
-pub const SOURCE_WINDOW_MINUTES: i64 = 10;
 /// A session the service opened lasts this long.
 pub const SESSION_HOURS: i64 = 12;
 
@@ -173,12 +168,6 @@ pub fn normalise_code(typed: &str) -> Option<String> {
 /// The start of the hour containing `now` (the per-address window), as epoch seconds.
 pub fn address_window(now: DateTime<Utc>) -> i64 {
     now.timestamp() - now.timestamp().rem_euclid(3600)
-}
-
-/// The start of the per-source window containing `now`, as epoch seconds.
-pub fn source_window(now: DateTime<Utc>) -> i64 {
-    let w = SOURCE_WINDOW_MINUTES * 60;
-    now.timestamp() - now.timestamp().rem_euclid(w)
 }
 
 /// The SHA-256 (hex) of a session token: what the table keeps.
@@ -341,7 +330,6 @@ mod tests {
     fn windows_are_aligned() {
         let now = t("2026-11-23T10:37:12Z");
         assert_eq!(address_window(now), t("2026-11-23T10:00:00Z").timestamp());
-        assert_eq!(source_window(now), t("2026-11-23T10:30:00Z").timestamp());
     }
 
     #[test]

@@ -465,13 +465,19 @@ pub struct SignInContext {
     pub user: Option<DirectoryUser>,
 }
 
-/// A request counter of a rate limit: sign-in (U11) and the actions of alert links.
+/// A request counter of a rate limit: sign-in (U11), the actions of alert links, requests per
+/// source address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RateCounter {
     /// Code requests for one address in the hour starting at the given epoch second.
     Address { address: String, window: i64 },
-    /// Requests from one source address in the window starting at the given epoch second.
-    Source { source: String, window: i64 },
+    /// Requests from one source (its key: `domain::source_limits::source_key`) to one area
+    /// of the API in the window starting at the given epoch second.
+    Source {
+        area: crate::domain::source_limits::Area,
+        source: String,
+        window: i64,
+    },
     /// Actions through one alert link (the organisation's alert `alert_id`) in the hour starting
     /// at the given epoch second.
     Link {

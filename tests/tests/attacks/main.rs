@@ -7,7 +7,10 @@
 //!   key, with a server of the attacker's that would accept the stolen value.
 //! - `identity`: the identity provider down or hanging, an administrator without a second
 //!   factor, an address not verified, a session outliving its user's removal.
+//! - `edge`: a burst from one source address (or one IPv6 /64 behind forged forwarding headers)
+//!   on alert links and on sign-in, while other addresses are served.
 
+mod edge;
 mod identity;
 mod secrets;
 mod tenancy;

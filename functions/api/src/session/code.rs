@@ -6,10 +6,11 @@
 //! - `POST /auth/code/verify`: the code entered; right, the session cookie and on to `next`.
 //!
 //! Nothing here signs in on a GET: mail scanners open links. Every POST must come from the
-//! service's own pages (`same_origin`).
+//! service's own pages (`same_origin`). Requests per source address are counted, with the rest
+//! of `/auth/*`, before these handlers run (`web::limits`).
 
 use super::{safe_next, with_service_session, NextQuery};
-use crate::web::auth::{same_origin, ClientAddr};
+use crate::web::auth::same_origin;
 use crate::web::error::ApiError;
 use crate::web::render;
 use crate::AppState;
@@ -79,7 +80,6 @@ pub struct RequestForm {
 /// `POST /auth/code`: sends a code if the address may have one; the same answer either way.
 pub async fn request(
     State(state): State<AppState>,
-    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<RequestForm>,
 ) -> Result<Response, ApiError> {
@@ -90,7 +90,7 @@ pub async fn request(
     let now = state.clock.now();
     // The answer waits for the floor whatever happened: its timing tells nothing.
     let (result, ()) = tokio::join!(
-        async { state.sign_in().request_code(&f.address, &source, now).await },
+        async { state.sign_in().request_code(&f.address, now).await },
         tokio::time::sleep(state.settings.sign_in_floor),
     );
     let address = f.address.trim().to_ascii_lowercase();
@@ -136,7 +136,6 @@ pub struct VerifyForm {
 /// `POST /auth/code/verify`: the code entered; right, a session.
 pub async fn verify(
     State(state): State<AppState>,
-    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<VerifyForm>,
 ) -> Result<Response, ApiError> {
@@ -145,11 +144,7 @@ pub async fn verify(
     }
     let next = safe_next(f.next.as_deref());
     let now = state.clock.now();
-    match state
-        .sign_in()
-        .enter_code(&f.address, &f.code, &source, now)
-        .await
-    {
+    match state.sign_in().enter_code(&f.address, &f.code, now).await {
         Ok((token, _)) => {
             let resp = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
             Ok(with_service_session(&state, resp, &token))

@@ -267,9 +267,10 @@ pub fn signin_pk(address: &str) -> String {
 }
 /// Sort key of an address's current one-time code.
 pub const CODE_SK: &str = "CODE";
-/// Partition key of a source address's request counters.
-pub fn source_pk(source: &str) -> String {
-    format!("SOURCE#{source}")
+/// Partition key of a source's request counters to one area of the API (`links`, `auth`);
+/// `source` is the counted key (an IPv4 address, an IPv6 /64).
+pub fn source_pk(area: &str, source: &str) -> String {
+    format!("SOURCE#{area}#{source}")
 }
 /// Partition key of the action counters of one alert link (the organisation's alert id).
 pub fn link_rate_pk(org_id: &str, alert_id: &str) -> String {

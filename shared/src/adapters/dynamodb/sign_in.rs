@@ -1,7 +1,7 @@
 //! The service's own sign-in items (`TABLE.md`, "Sign-in"): [`SignInStore`]. An address's code
 //! and request counters live under `SIGNIN#{address}` whether or not the address is a user, a
-//! source address's counters under `SOURCE#{ip}`, sessions under `SESSION#{sha256 of the
-//! token}`; the SMS budget in the organisation's partition.
+//! source's counters per area of the API under `SOURCE#{area}#{source}`, sessions under
+//! `SESSION#{sha256 of the token}`; the SMS budget in the organisation's partition.
 //!
 //! Every rule that must hold under concurrent requests is a condition: a try is spent only while
 //! the code has tries left (so a hundred parallel guesses spend five), a code is used once, a
@@ -281,7 +281,11 @@ impl RateCounters for DynamoStore {
     ) -> Result<u32, StoreError> {
         let (pk, window) = match counter {
             RateCounter::Address { address, window } => (signin_pk(address), *window),
-            RateCounter::Source { source, window } => (source_pk(source), *window),
+            RateCounter::Source {
+                area,
+                source,
+                window,
+            } => (source_pk(area.name(), source), *window),
             RateCounter::Link {
                 org_id,
                 alert_id,
