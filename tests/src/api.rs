@@ -165,4 +165,40 @@ impl ApiRig {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// A JSON request (`GET`, `PUT`, `POST`) to `path` with `token` as bearer and `headers`: the
+    /// status, the answer's headers and its JSON body (`null` when it has none).
+    pub async fn json_request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let c = Self::http();
+        let url = self.url(path);
+        let mut req = match method {
+            "GET" => c.get(url),
+            "PUT" => c.put(url),
+            _ => c.post(url),
+        };
+        if let Some(tk) = token {
+            req = req.bearer_auth(tk);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (
+            status,
+            headers,
+            r.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
 }

@@ -239,6 +239,30 @@ fn item_size(item: &Value) -> usize {
         .map_or(0, |m| m.iter().map(|(k, v)| k.len() + value_size(v)).sum())
 }
 
+/// The size in bytes of an item as the SDK read it, by the same rules as the wire's
+/// ([`item_size`]): what DynamoDB holds against its 400 KB item limit.
+pub fn item_bytes(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    fn wire(v: &A) -> Value {
+        match v {
+            A::S(s) => serde_json::json!({ "S": s }),
+            A::N(n) => serde_json::json!({ "N": n }),
+            // Base64 text of the same length as the wire's (4 characters per 3 bytes).
+            A::B(b) => serde_json::json!({ "B": "A".repeat(b.as_ref().len().div_ceil(3) * 4) }),
+            A::Ss(v) => serde_json::json!({ "SS": v }),
+            A::Ns(v) => serde_json::json!({ "NS": v }),
+            A::L(l) => serde_json::json!({ "L": l.iter().map(wire).collect::<Vec<_>>() }),
+            A::M(m) => serde_json::json!({
+                "M": m.iter().map(|(k, v)| (k.clone(), wire(v))).collect::<serde_json::Map<_, _>>()
+            }),
+            _ => serde_json::json!({ "BOOL": true }),
+        }
+    }
+    let doc: serde_json::Map<String, Value> =
+        item.iter().map(|(k, v)| (k.clone(), wire(v))).collect();
+    item_size(&Value::Object(doc))
+}
+
 fn read_units(bytes: usize, consistent: bool) -> f64 {
     let units = bytes.div_ceil(4096).max(1) as f64;
     if consistent {

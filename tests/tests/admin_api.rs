@@ -22,22 +22,8 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let c = ApiRig::http();
-    let url = rig.url(path);
-    let mut req = match method {
-        "GET" => c.get(url),
-        "PUT" => c.put(url),
-        _ => c.post(url),
-    };
-    if let Some(tk) = token {
-        req = req.bearer_auth(tk);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let (status, _, answer) = rig.json_request(method, path, token, &[], body).await;
+    (status, answer)
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use shared::adapters::dynamodb::keys::{inbound_sk, org_pk};
 use shared::domain::monitoring::{ArrivalOutcome, DeliveryOutcome};
 use shared::domain::probe::ProbeToken;
 use shared::domain::window::Window;
-use shared::ports::store::ConfigStore;
+use shared::ports::store::{ConfigStore, DomainOwners};
 use shared::ports::store::{InboundRecorder, MonitorStore, ProbeArrivals};
 
 /// The raw TTL attribute of one of acme's items (DynamoDB Local never deletes expired items, so
@@ -218,5 +218,158 @@ async fn queue_figures_read_the_count_and_the_oldest_queued_message() {
         store.queue_figures("other").await.unwrap(),
         QueueFigures::default(),
         "organisations are apart"
+    );
+}
+
+#[tokio::test]
+async fn config_writes_are_conditional_on_the_version_they_replace() {
+    use shared::ports::error::PutConfigError;
+    let store = fresh_store().await;
+    let now = t("2026-11-23T00:00:00Z");
+    let mut cfg = inbound_org("acme", 3);
+    // The first write: nothing stored, version 1 (one GetItem, one transaction).
+    let m = store.metrics();
+    store.put_config(&cfg, now).await.unwrap();
+    assert_eq!(store.metrics().requests - m.requests, 2);
+    let v1 = store.stored_config("acme").await.unwrap().unwrap();
+    assert_eq!(v1.version, 1);
+    // A creation that finds one stored lost a race.
+    assert!(matches!(
+        store.replace_config(&cfg, None, now).await,
+        Err(PutConfigError::Stale { read: 0 })
+    ));
+    // On the version read: one transaction, the next version.
+    cfg.domains.push("acme-two.test".into());
+    let m = store.metrics();
+    assert_eq!(store.replace_config(&cfg, Some(&v1), now).await.unwrap(), 2);
+    assert_eq!(store.metrics().requests - m.requests, 1);
+    // On version 1 again: refused, and its domain items with it (none added, none removed).
+    let mut stale = v1.config.clone();
+    stale.domains.push("acme-three.test".into());
+    assert!(matches!(
+        store.replace_config(&stale, Some(&v1), now).await,
+        Err(PutConfigError::Stale { read: 1 })
+    ));
+    let names = ["acme.test", "acme-two.test", "acme-three.test"].map(String::from);
+    let mut owned: Vec<String> = store
+        .orgs_for_domains(&names)
+        .await
+        .unwrap()
+        .into_keys()
+        .collect();
+    owned.sort();
+    assert_eq!(owned, ["acme-two.test", "acme.test"]);
+    let v2 = store.stored_config("acme").await.unwrap().unwrap();
+    assert_eq!((v2.version, &v2.config), (2, &cfg));
+
+    // An item stored before versions (no attribute) reads as version 0; the first writer on it
+    // wins, the second is stale.
+    let mut raw = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(org_pk("acme")))
+        .key("sk", AttributeValue::S("CONFIG".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    raw.remove("version");
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(raw))
+        .send()
+        .await
+        .unwrap();
+    let legacy = store.stored_config("acme").await.unwrap().unwrap();
+    assert_eq!(legacy.version, 0);
+    assert_eq!(
+        store
+            .replace_config(&cfg, Some(&legacy), now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        store.replace_config(&cfg, Some(&legacy), now).await,
+        Err(PutConfigError::Stale { read: 0 })
+    ));
+}
+
+#[tokio::test]
+async fn continuity_requests_are_items_of_their_own_kept_three_days() {
+    use shared::adapters::dynamodb::keys::{request_sk, CONTINUITY_SK};
+    use shared::domain::continuity::{Action, ActionOutcome, Via};
+    use shared::ports::store::{ContinuityStore, ContinuityViews};
+    let store = fresh_store().await;
+    let now = t("2026-11-23T10:00:00Z");
+    let suspend = Action::Suspend { minutes: 60 };
+    // Carried out: one BatchGetItem (state and request record), one transaction.
+    let m = store.metrics();
+    let out = store
+        .continuity_action("acme", &suspend, Via::Link, "req-00000001", now)
+        .await
+        .unwrap();
+    assert!(matches!(out, ActionOutcome::Applied { .. }), "{out:?}");
+    assert_eq!(store.metrics().requests - m.requests, 2);
+    assert_eq!(
+        ttl_of(&store, &request_sk("req-00000001")).await,
+        (now + chrono::Duration::days(3)).timestamp()
+    );
+    // A repeat: one BatchGetItem, nothing written.
+    let m = store.metrics();
+    let out = store
+        .continuity_action("acme", &suspend, Via::Link, "req-00000001", now)
+        .await
+        .unwrap();
+    assert!(matches!(out, ActionOutcome::Repeated { .. }), "{out:?}");
+    assert_eq!(store.metrics().requests - m.requests, 1);
+
+    // An item of before: its request ids still count as done, and no action adds to them.
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(org_pk("acme")))
+        .key("sk", AttributeValue::S(CONTINUITY_SK.into()))
+        .update_expression("ADD request_ids :r")
+        .expression_attribute_values(":r", AttributeValue::Ss(vec!["old-request-1".into()]))
+        .send()
+        .await
+        .unwrap();
+    let out = store
+        .continuity_action("acme", &suspend, Via::Link, "old-request-1", now)
+        .await
+        .unwrap();
+    assert!(matches!(out, ActionOutcome::Repeated { .. }), "{out:?}");
+    let out = store
+        .continuity_action("acme", &suspend, Via::Link, "req-00000002", now)
+        .await
+        .unwrap();
+    assert!(matches!(out, ActionOutcome::Applied { .. }), "{out:?}");
+    let (_, _, ids) = store.continuity_record("acme").await.unwrap();
+    assert_eq!(ids, ["old-request-1"]);
+
+    // Eight copies of one request at once: carried out once.
+    let outcomes = futures::future::join_all(
+        (0..8).map(|_| store.continuity_action("acme", &suspend, Via::Link, "req-00000003", now)),
+    )
+    .await;
+    let applied = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(ActionOutcome::Applied { .. })))
+        .count();
+    let repeated = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(ActionOutcome::Repeated { .. })))
+        .count();
+    assert_eq!((applied, repeated), (1, 7), "{outcomes:?}");
+    let state = store.continuity_state("acme").await.unwrap();
+    assert_eq!(
+        state.suspended_until,
+        Some(now + chrono::Duration::hours(3))
     );
 }

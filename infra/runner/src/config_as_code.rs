@@ -98,7 +98,7 @@ pub async fn apply(
                 continue;
             }
             let org = &cfg.org_id;
-            match domains.verify(org, &d, &by, now).await {
+            match domains.verify(org, &d, None, &by, now).await {
                 Ok(_) => {}
                 Err(DomainError::NoClaim(_)) => {
                     let view = domains

@@ -33,9 +33,9 @@ pub struct Continuity<'a> {
 }
 
 impl Continuity<'_> {
-    /// Carries out `action` at `now`: one conditional update; if it took effect, the audit
-    /// record and the event on the bus (P7). A repeated request changes nothing and audits
-    /// nothing; a refusal changes nothing.
+    /// Carries out `action` at `now`, once per request: the state, the request's record and the
+    /// audit record in one transaction (P7); then the event on the bus. A repeated request
+    /// changes nothing and audits nothing; a refusal changes nothing.
     pub async fn perform(
         &self,
         org_id: &str,
@@ -43,27 +43,33 @@ impl Continuity<'_> {
         by: &Requester,
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, StoreError> {
+        let audit = |before: &ContinuityState, after: &ContinuityState| {
+            audit_record(
+                org_id,
+                (action.name(), action.minutes()),
+                by,
+                now,
+                (before, after),
+            )
+        };
         let outcome = self
             .store
-            .continuity_action(org_id, action, by.via, &by.request_id, now)
+            .continuity_action_audited(org_id, action, by.via, &by.request_id, now, Some(&audit))
             .await?;
         match &outcome {
             ActionOutcome::Applied { before, after } => {
                 tracing::info!(org = org_id, who = %by.who, via = ?by.via, action = action.name(),
                     minutes = ?action.minutes(), source = %by.source, "continuity action");
-                let record = audit_record(
-                    org_id,
-                    (action.name(), action.minutes()),
-                    by,
-                    now,
-                    (before, after),
-                );
                 let until = match action {
                     Action::Suspend { .. } => after.suspended_until,
                     _ => after.event_end(),
                 };
-                self.record(&record, action.event_name(), &[("until", json!(until))])
-                    .await;
+                self.publish(
+                    &audit(before, after),
+                    action.event_name(),
+                    &[("until", json!(until))],
+                )
+                .await;
             }
             ActionOutcome::Repeated { .. } => {
                 tracing::info!(org = org_id, who = %by.who, action = action.name(),
@@ -87,9 +93,24 @@ impl Continuity<'_> {
         minutes: u32,
         now: DateTime<Utc>,
     ) -> Result<Option<ContinuityState>, StoreError> {
+        let by = Requester {
+            who: "service:auto-activation".into(),
+            via: Via::Automatic,
+            source: "-".into(),
+            request_id: format!("auto-{episode_id}"),
+        };
+        let audit = |before: &ContinuityState, after: &ContinuityState| {
+            audit_record(
+                org_id,
+                ("activate", Some(minutes)),
+                &by,
+                now,
+                (before, after),
+            )
+        };
         match self
             .store
-            .auto_activate(org_id, episode_id, minutes, now)
+            .auto_activate(org_id, episode_id, minutes, now, Some(&audit))
             .await?
         {
             ActionOutcome::Applied { before, after } => {
@@ -99,21 +120,8 @@ impl Continuity<'_> {
                     minutes,
                     "continuity mode activated automatically"
                 );
-                let by = Requester {
-                    who: "service:auto-activation".into(),
-                    via: Via::Automatic,
-                    source: "-".into(),
-                    request_id: format!("auto-{episode_id}"),
-                };
-                let record = audit_record(
-                    org_id,
-                    ("activate", Some(minutes)),
-                    &by,
-                    now,
-                    (&before, &after),
-                );
-                self.record(
-                    &record,
+                self.publish(
+                    &audit(&before, &after),
                     "ContinuityActivated",
                     &[
                         ("until", json!(after.event_until)),
@@ -133,6 +141,11 @@ impl Continuity<'_> {
         if let Err(e) = self.store.put_audit(record).await {
             tracing::error!(org = %record.org_id, error = %e, "audit record not stored");
         }
+        self.publish(record, event, extra).await;
+    }
+
+    /// Publishes an audit record (stored already) as `event` with `extra` fields added.
+    async fn publish(&self, record: &AuditRecord, event: &str, extra: &[(&str, Value)]) {
         let mut detail = serde_json::to_value(record).unwrap_or_default();
         if let Some(obj) = detail.as_object_mut() {
             for (k, v) in extra {

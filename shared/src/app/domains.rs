@@ -6,7 +6,10 @@
 //! Order on verify: the eligibility and other organisations' domains are checked again (a claim
 //! may be days old), the TXT record is read, the proof recorded (the ownership item, one
 //! organisation only), the domain added to the configuration, then its SES identity created. A
-//! failure after the proof leaves a proven domain; verifying again completes the rest.
+//! failure after the proof leaves a proven domain; verifying again completes the rest. The
+//! configuration write is versioned like every other ([`crate::app::settings`]): conditional on
+//! the version read (or named by the administrator), refused as [`DomainError::Stale`] when
+//! another write came first.
 
 use crate::domain::config::OrgConfig;
 use crate::domain::continuity::{AuditRecord, Via};
@@ -39,6 +42,9 @@ pub enum DomainError {
     Dns(#[from] ProofError),
     #[error("domains[{index}]: {domain} is not proven for this organisation: claim and verify it first (POST /api/v1/admin/domains, then /api/v1/admin/domains/{domain}/verify).")]
     NotProven { index: usize, domain: String },
+    /// The configuration is no longer the version read (or named): nothing of it changed.
+    #[error("The configuration was changed by someone else since version {read} was read; version {stored} is stored now. The domain was not added to it: read it again (GET /api/v1/admin/config) and verify again (with If-Match: \"{stored}\" if you send one).")]
+    Stale { read: u64, stored: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -108,15 +114,26 @@ impl Domains<'_> {
     }
 
     /// Verifies the proof of `org`'s claim of `domain` through the DNS; proven, the domain is
-    /// the organisation's, listed in its configuration, with its SES identity.
+    /// the organisation's, listed in its configuration (if `expected`, when given, is still its
+    /// version), with its SES identity.
     pub async fn verify(
         &self,
         org: &str,
         domain: &str,
+        expected: Option<u64>,
         by: &Requester,
         now: DateTime<Utc>,
     ) -> Result<DomainView, DomainError> {
         let (d, proven) = self.check(org, domain).await?;
+        let stored = self.config.stored_config(org).await?;
+        let version = stored.as_ref().map_or(0, |c| c.version);
+        if let Some(read) = expected.filter(|&read| read != version) {
+            tracing::info!(org, domain = %d, read, stored = version, "domain verify refused: stale configuration version");
+            return Err(DomainError::Stale {
+                read,
+                stored: version,
+            });
+        }
         if !proven {
             let claim = self
                 .claims
@@ -145,12 +162,30 @@ impl Domains<'_> {
             }
             self.record(org, "domain-proven", &d, by, now).await;
         }
-        if let Some(mut cfg) = self.config.get_config(org).await? {
-            if !cfg.domains.iter().any(|x| x.eq_ignore_ascii_case(&d)) {
+        if let Some(stored) = stored {
+            if !stored
+                .config
+                .domains
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(&d))
+            {
+                let mut cfg = stored.config.clone();
                 cfg.domains.push(d.clone());
-                match self.config.put_config(&cfg, now).await {
-                    Ok(()) => {}
+                match self.config.replace_config(&cfg, Some(&stored), now).await {
+                    Ok(_) => {}
                     Err(PutConfigError::Store(e)) => return Err(e.into()),
+                    Err(PutConfigError::Stale { read }) => {
+                        let now_stored = self
+                            .config
+                            .stored_config(org)
+                            .await?
+                            .map_or(0, |c| c.version);
+                        tracing::info!(org, domain = %d, read, stored = now_stored, "proven domain not added: the configuration changed meanwhile");
+                        return Err(DomainError::Stale {
+                            read,
+                            stored: now_stored,
+                        });
+                    }
                     Err(e) => {
                         tracing::warn!(org, domain = %d, error = %e, "proven domain not added to the configuration")
                     }

@@ -3,10 +3,15 @@
 //! user directory imported (A6, U11). Each change that took effect is audited with who, how
 //! and from where, and published on the bus as `ConfigChanged`, through the continuity use
 //! case's one audit-and-publish.
+//!
+//! Configuration writes are versioned: each names the version it replaces (the one the
+//! administrator read, `If-Match`, or else the one this request read) and the store writes only
+//! if that version is still the stored one. Of two concurrent writes one wins and the other is
+//! refused as [`SettingsError::Stale`] with nothing changed: no update is lost silently.
 
 use crate::app::continuity::{Continuity, Requester};
 use crate::app::delivery::deliver;
-use crate::domain::config::{is_address, ConfigErrors, OrgConfig};
+use crate::domain::config::{is_address, ConfigErrors, OrgConfig, StoredConfig};
 use crate::domain::continuity::AuditRecord;
 use crate::domain::delivery::DeliveryReport;
 use crate::domain::directory::{check_import, DirectoryUser, UserDirectory, MAX_USERS};
@@ -23,6 +28,9 @@ pub enum SettingsError {
     OtherOrganisation { given: String, own: String },
     #[error("Your organisation has no configuration yet.")]
     NoConfiguration,
+    /// The write named (or read) a version that is no longer the stored one.
+    #[error("The configuration was changed by someone else since version {read} was read; version {stored} is stored now. Nothing was changed: read it again (GET /api/v1/admin/config), make your change to that version and send it with If-Match: \"{stored}\".")]
+    Stale { read: u64, stored: u64 },
     /// Names every wrong field by its path (`routes[1].port`).
     #[error("Invalid configuration: {0}")]
     Invalid(ConfigErrors),
@@ -54,64 +62,81 @@ pub struct Settings<'a> {
 impl Settings<'_> {
     /// The organisation's configuration.
     pub async fn current(&self, org: &str) -> Result<OrgConfig, SettingsError> {
+        Ok(self.versioned(org).await?.config)
+    }
+
+    /// The organisation's configuration with its version.
+    pub async fn versioned(&self, org: &str) -> Result<StoredConfig, SettingsError> {
         self.config
-            .get_config(org)
+            .stored_config(org)
             .await?
             .ok_or(SettingsError::NoConfiguration)
     }
 
-    /// Replaces the organisation's configuration with `cfg` (audited as `config`).
+    /// Replaces the organisation's configuration with `cfg` (audited as `config`), if `expected`
+    /// (the version the administrator read; `None`: the one read now) is still the stored one.
+    /// The configuration stored, with its new version.
     pub async fn replace(
         &self,
         org: &str,
         cfg: OrgConfig,
+        expected: Option<u64>,
         by: &Requester,
         now: DateTime<Utc>,
-    ) -> Result<OrgConfig, SettingsError> {
-        let before = self.config.get_config(org).await?;
-        self.store(org, before, cfg, "config", by, now).await
+    ) -> Result<StoredConfig, SettingsError> {
+        let before = self.config.stored_config(org).await?;
+        self.store(org, (before, expected), cfg, ("config", by), now)
+            .await
     }
 
-    /// Pauses or resumes deliveries from the queue (audited as `queue-pause` / `queue-unpause`);
-    /// whether that changed anything.
+    /// Pauses or resumes deliveries from the queue (audited as `queue-pause` / `queue-unpause`),
+    /// if `expected` is still the stored version; whether that changed anything, and the
+    /// version stored.
     pub async fn set_queue_paused(
         &self,
         org: &str,
         paused: bool,
+        expected: Option<u64>,
         by: &Requester,
         now: DateTime<Utc>,
-    ) -> Result<bool, SettingsError> {
-        let before = self.current(org).await?;
-        if before.queue.paused == paused {
-            return Ok(false);
+    ) -> Result<(bool, u64), SettingsError> {
+        let before = self.versioned(org).await?;
+        check_version(org, expected, before.version)?;
+        if before.config.queue.paused == paused {
+            return Ok((false, before.version));
         }
-        let mut cfg = before.clone();
+        let mut cfg = before.config.clone();
         cfg.queue.paused = paused;
         let what = if paused {
             "queue-pause"
         } else {
             "queue-unpause"
         };
-        self.store(org, Some(before), cfg, what, by, now).await?;
-        Ok(true)
+        let stored = self
+            .store(org, (Some(before), expected), cfg, (what, by), now)
+            .await?;
+        Ok((true, stored.version))
     }
 
+    /// Stores `cfg` in place of `before` (if `expected` names it, or names none), audited as
+    /// `what` by `by`.
     async fn store(
         &self,
         org: &str,
-        before: Option<OrgConfig>,
+        (before, expected): (Option<StoredConfig>, Option<u64>),
         cfg: OrgConfig,
-        what: &str,
-        by: &Requester,
+        (what, by): (&str, &Requester),
         now: DateTime<Utc>,
-    ) -> Result<OrgConfig, SettingsError> {
+    ) -> Result<StoredConfig, SettingsError> {
         if cfg.org_id != org {
             return Err(SettingsError::OtherOrganisation {
                 given: cfg.org_id,
                 own: org.to_string(),
             });
         }
-        match crate::app::domains::require_proven(self.owners, org, before.as_ref(), &cfg).await {
+        check_version(org, expected, before.as_ref().map_or(0, |b| b.version))?;
+        let previous = before.as_ref().map(|b| &b.config);
+        match crate::app::domains::require_proven(self.owners, org, previous, &cfg).await {
             Ok(()) => {}
             Err(crate::app::domains::DomainError::Store(e)) => return Err(e.into()),
             Err(crate::app::domains::DomainError::Refused(
@@ -122,21 +147,39 @@ impl Settings<'_> {
                 return Err(SettingsError::DomainNotProven(e.to_string()));
             }
         }
-        match self.config.put_config(&cfg, now).await {
-            Ok(()) => {}
+        let version = match self.config.replace_config(&cfg, before.as_ref(), now).await {
+            Ok(v) => v,
             Err(PutConfigError::Invalid(errors)) => {
                 tracing::info!(org, %errors, "configuration refused");
                 return Err(SettingsError::Invalid(errors));
             }
             Err(PutConfigError::DomainTaken(d)) => return Err(SettingsError::DomainTaken(d)),
+            Err(PutConfigError::Stale { read }) => {
+                // Another write came between the read and this one: say which version won.
+                let stored = self
+                    .config
+                    .stored_config(org)
+                    .await?
+                    .map_or(0, |c| c.version);
+                tracing::info!(
+                    org,
+                    read,
+                    stored,
+                    "configuration write refused: stale version (lost a race)"
+                );
+                return Err(SettingsError::Stale { read, stored });
+            }
             Err(PutConfigError::Store(e)) => return Err(e.into()),
-        }
+        };
         let states = (
-            serde_json::to_value(&before).unwrap_or_default(),
+            serde_json::to_value(previous).unwrap_or_default(),
             serde_json::to_value(&cfg).unwrap_or_default(),
         );
         self.audit(org, what, by, now, states).await;
-        Ok(cfg)
+        Ok(StoredConfig {
+            config: cfg,
+            version,
+        })
     }
 
     /// Replaces the user directory with `rows` (address, name, mobile number, alternate
@@ -188,6 +231,22 @@ impl Settings<'_> {
             request_id: by.request_id.clone(),
         };
         self.continuity.record(&record, "ConfigChanged", &[]).await;
+    }
+}
+
+/// Refuses a write that names a version other than the stored one (`None` names none).
+fn check_version(org: &str, expected: Option<u64>, stored: u64) -> Result<(), SettingsError> {
+    match expected {
+        Some(read) if read != stored => {
+            tracing::info!(
+                org,
+                read,
+                stored,
+                "configuration write refused: stale version"
+            );
+            Err(SettingsError::Stale { read, stored })
+        }
+        _ => Ok(()),
     }
 }
 

@@ -76,6 +76,10 @@ pub enum PutConfigError {
     /// Another organisation's configuration already lists this domain.
     #[error("domains: {0:?} belongs to another organisation")]
     DomainTaken(String),
+    /// The stored configuration is no longer the version the write replaces (another write
+    /// came first): nothing was stored.
+    #[error("the configuration changed since version {read} was read")]
+    Stale { read: u64 },
 }
 
 /// An error as a function reports it to Lambda: whether running the same event again may

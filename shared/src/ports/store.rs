@@ -4,7 +4,7 @@
 
 use crate::domain::alerts::Episode;
 use crate::domain::compose::SendClaim;
-use crate::domain::config::OrgConfig;
+use crate::domain::config::{OrgConfig, StoredConfig};
 use crate::domain::continuity::{ActionOutcome, AuditRecord, ContinuityState};
 use crate::domain::directory::{DirectoryUser, Grant, ImportOutcome, UserDirectory};
 use crate::domain::mail::MessageSummary;
@@ -23,10 +23,26 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
+/// The audit record of an action that moved the continuity state from the first state to the
+/// second: the store writes it in the same transaction as the action.
+pub type AuditOf<'a> = dyn Fn(&ContinuityState, &ContinuityState) -> AuditRecord + Send + Sync + 'a;
+
 /// Continuity events and the audit (P2-P10), as the portal, the API and the monitor use them.
 #[async_trait]
 pub trait ContinuityStore: Send + Sync {
-    /// Applies `action` at `now` with one conditional atomic update, once per `request_id`.
+    /// Applies `action` at `now` once per `request_id` (a retried or concurrent duplicate is
+    /// `Repeated`; the request is remembered for a few days, beyond any link's life): the state,
+    /// the request's record and, given `audit`, the audit record in one transaction.
+    async fn continuity_action_audited(
+        &self,
+        org_id: &str,
+        action: &crate::domain::continuity::Action,
+        via: crate::domain::continuity::Via,
+        request_id: &str,
+        now: DateTime<Utc>,
+        audit: Option<&AuditOf<'_>>,
+    ) -> Result<ActionOutcome, StoreError>;
+    /// [`ContinuityStore::continuity_action_audited`] without an audit record (tools, tests).
     async fn continuity_action(
         &self,
         org_id: &str,
@@ -34,19 +50,24 @@ pub trait ContinuityStore: Send + Sync {
         via: crate::domain::continuity::Via,
         request_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<ActionOutcome, StoreError>;
+    ) -> Result<ActionOutcome, StoreError> {
+        self.continuity_action_audited(org_id, action, via, request_id, now, None)
+            .await
+    }
     /// Records one audited action (idempotent: keyed on its time and request id).
     async fn put_audit(
         &self,
         record: &crate::domain::continuity::AuditRecord,
     ) -> Result<(), StoreError>;
-    /// Activates continuity mode for the alert episode `episode_id` (P9), at most once per episode.
+    /// Activates continuity mode for the alert episode `episode_id` (P9), at most once per
+    /// episode; with `audit`'s record in the same transaction.
     async fn auto_activate(
         &self,
         org_id: &str,
         episode_id: &str,
         minutes: u32,
         now: DateTime<Utc>,
+        audit: Option<&AuditOf<'_>>,
     ) -> Result<ActionOutcome, StoreError>;
     /// Claims the announcement of event `event_id`'s start (`start`) or end; `true`: announce it.
     async fn claim_announcement(
@@ -294,13 +315,31 @@ pub trait DomainOwners: Send + Sync {
 #[async_trait]
 pub trait ConfigStore: Send + Sync {
     async fn get_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError>;
-    /// Validates and stores the configuration with its domains' ownership, in one transaction;
-    /// a domain another organisation owns refuses the whole change.
+    /// The configuration with its version.
+    async fn stored_config(&self, org_id: &str) -> Result<Option<StoredConfig>, StoreError>;
+    /// Validates and stores `config` as the version after `previous` (`None`: there is none
+    /// yet), with its domains' ownership, in one transaction conditional on `previous` still
+    /// being the stored version: a write that lost a race stores nothing
+    /// ([`PutConfigError::Stale`]), so no update is lost and no domain item orphaned. A domain
+    /// another organisation owns refuses the whole change. The version stored.
+    async fn replace_config(
+        &self,
+        config: &OrgConfig,
+        previous: Option<&StoredConfig>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, PutConfigError>;
+    /// [`ConfigStore::replace_config`] of the version stored now (read first): for writers that
+    /// did not read it (configuration as code, tools); a write in between still makes it stale.
     async fn put_config(
         &self,
         config: &OrgConfig,
         now: DateTime<Utc>,
-    ) -> Result<(), PutConfigError>;
+    ) -> Result<(), PutConfigError> {
+        let previous = self.stored_config(&config.org_id).await?;
+        self.replace_config(config, previous.as_ref(), now)
+            .await
+            .map(|_| ())
+    }
 }
 
 /// What the portal and the administration API show of continuity (P1, P7).

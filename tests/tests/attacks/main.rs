@@ -9,8 +9,11 @@
 //!   factor, an address not verified, a session outliving its user's removal.
 //! - `edge`: a burst from one source address (or one IPv6 /64 behind forged forwarding headers)
 //!   on alert links and on sign-in, while other addresses are served.
+//! - `writes`: 10,000 actions through one link, concurrent and stale configuration writes,
+//!   the same request again and again.
 
 mod edge;
 mod identity;
 mod secrets;
 mod tenancy;
+mod writes;

@@ -1,45 +1,82 @@
 //! The organisation's configuration (P8) and what hangs on it: reading and replacing it (every
 //! wrong field named), the queue's figures and its pause switch (Q4), and "test the delivery
 //! route" over the configured routes. The rules are [`shared::app::settings`]'s.
+//!
+//! Versions: GET answers the configuration with its `version` (and the same as `ETag`); a write
+//! is conditional on the version the administrator read, sent as `If-Match` (a PUT of the
+//! document GET returned, which carries `version`, is conditional on it the same way), or else
+//! on the version the request reads itself. A stale write is a 409 that says to read again;
+//! nothing changes.
 
 use super::by_admin;
 use crate::web::auth::{Admin, ClientAddr};
 use crate::web::error::ApiError;
-use crate::web::extract::json_body;
+use crate::web::extract::{etag, if_match, json_body};
 use crate::web::ids::request_id;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::app::settings::RouteTest;
 use shared::domain::config::OrgConfig;
+use shared::domain::config::StoredConfig;
 use shared::domain::queue::QueuedView;
 
-/// `GET /api/v1/admin/config`.
+/// The configuration as answered: the document with its `version`, and `ETag` the same.
+fn versioned(stored: &StoredConfig) -> Response {
+    let mut doc = serde_json::to_value(&stored.config).unwrap_or_default();
+    if let Some(fields) = doc.as_object_mut() {
+        fields.insert("version".into(), json!(stored.version));
+    }
+    ([(header::ETAG, etag(stored.version))], Json(doc)).into_response()
+}
+
+/// `GET /api/v1/admin/config`: the configuration, its `version` and `ETag`.
 pub async fn get_config(
     State(state): State<AppState>,
     Admin(p): Admin,
-) -> Result<Json<OrgConfig>, ApiError> {
-    Ok(Json(state.settings().current(&p.org_id).await?))
+) -> Result<Response, ApiError> {
+    Ok(versioned(&state.settings().versioned(&p.org_id).await?))
 }
 
-/// `PUT /api/v1/admin/config`: replaces the configuration (audited, published).
+/// `PUT /api/v1/admin/config`: replaces the configuration (audited, published) if the version
+/// named by `If-Match` or the body's `version` (the same if both) is still the stored one.
 pub async fn put_config(
     State(state): State<AppState>,
     Admin(p): Admin,
     ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<OrgConfig>, ApiError> {
-    let cfg: OrgConfig = json_body(&headers, &body)?;
+) -> Result<Response, ApiError> {
+    let mut doc: Value = json_body(&headers, &body)?;
+    let in_body = match doc.as_object_mut().and_then(|o| o.remove("version")) {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| ApiError::bad_request("version must be the number GET returned."))?,
+        ),
+    };
+    let expected = match (if_match(&headers)?, in_body) {
+        (Some(h), Some(b)) if h != b => {
+            return Err(ApiError::bad_request(format!(
+            "If-Match names version {h} and the body version {b}: send the version you read once."
+        )))
+        }
+        (h, b) => h.or(b),
+    };
+    let cfg: OrgConfig = serde_json::from_value(doc)
+        .map_err(|e| ApiError::bad_request(format!("Malformed body: {e}")))?;
     let by = by_admin(&p, source);
     let now = state.clock.now();
-    Ok(Json(
-        state.settings().replace(&p.org_id, cfg, &by, now).await?,
-    ))
+    let stored = state
+        .settings()
+        .replace(&p.org_id, cfg, expected, &by, now)
+        .await?;
+    Ok(versioned(&stored))
 }
 
 /// Queued messages listed by the queue view, at most (oldest first).
@@ -76,24 +113,30 @@ pub async fn queue(
 }
 
 /// `POST /api/v1/admin/queue/{pause|unpause}`: pauses or resumes deliveries from the queue (a
-/// configuration change, audited).
+/// configuration change, audited; conditional on `If-Match` when sent).
 pub async fn queue_pause(
     State(state): State<AppState>,
     Admin(p): Admin,
     ClientAddr(source): ClientAddr,
     Path(action): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let paused = match action.as_str() {
         "pause" => true,
         "unpause" => false,
         _ => return Err(ApiError::not_found("Use /queue/pause or /queue/unpause.")),
     };
+    let expected = if_match(&headers)?;
     let by = by_admin(&p, source);
-    let changed = state
+    let (changed, version) = state
         .settings()
-        .set_queue_paused(&p.org_id, paused, &by, state.clock.now())
+        .set_queue_paused(&p.org_id, paused, expected, &by, state.clock.now())
         .await?;
-    Ok(Json(json!({"paused": paused, "changed": changed})))
+    Ok((
+        [(header::ETAG, etag(version))],
+        Json(json!({"paused": paused, "changed": changed, "version": version})),
+    )
+        .into_response())
 }
 
 /// Where the test message goes.

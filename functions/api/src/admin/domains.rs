@@ -7,7 +7,7 @@
 use super::by_admin;
 use crate::web::auth::{Admin, ClientAddr};
 use crate::web::error::ApiError;
-use crate::web::extract::json_body;
+use crate::web::extract::{if_match, json_body};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -48,18 +48,21 @@ pub async fn claim(
     ))
 }
 
-/// `POST /api/v1/admin/domains/{domain}/verify`: checks the claim's TXT record through the DNS.
+/// `POST /api/v1/admin/domains/{domain}/verify`: checks the claim's TXT record through the DNS;
+/// the configuration write that adds the domain is conditional on `If-Match` when sent.
 pub async fn verify(
     State(state): State<AppState>,
     Admin(p): Admin,
     ClientAddr(source): ClientAddr,
     Path(domain): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<DomainView>, ApiError> {
+    let expected = if_match(&headers)?;
     let by = by_admin(&p, source);
     Ok(Json(
         state
             .domains()
-            .verify(&p.org_id, &domain, &by, state.clock.now())
+            .verify(&p.org_id, &domain, expected, &by, state.clock.now())
             .await?,
     ))
 }

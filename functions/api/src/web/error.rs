@@ -149,7 +149,9 @@ impl From<SettingsError> for ApiError {
             | SettingsError::InvalidUser(_)
             | SettingsError::NotOurRecipient
             | SettingsError::DomainNotProven(_) => ApiError::unprocessable(e.to_string()),
-            SettingsError::DomainTaken(_) => ApiError::conflict(e.to_string()),
+            SettingsError::DomainTaken(_) | SettingsError::Stale { .. } => {
+                ApiError::conflict(e.to_string())
+            }
             SettingsError::TooManyUsers(_) => ApiError::too_large(e.to_string()),
             SettingsError::Store(e) => e.into(),
         }
@@ -201,6 +203,7 @@ impl From<shared::app::domains::DomainError> for ApiError {
             | D::Refused(Refusal::UnderAnotherOrganisation { .. }) => {
                 ApiError::conflict(e.to_string())
             }
+            D::Stale { .. } => ApiError::conflict(e.to_string()),
             D::NoClaim(_) => ApiError::not_found(e.to_string()),
             D::Dns(_) => ApiError::unavailable("DNS", e),
             D::Store(e) => e.into(),

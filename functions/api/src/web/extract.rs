@@ -64,6 +64,35 @@ pub fn json_body<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Malformed body: {e}")))
 }
 
+/// The configuration version a write replaces, from `If-Match` (the `ETag` a GET returned,
+/// `"7"`; `W/"7"` and a bare `7` are taken too); `None` when absent or `*` (any version). One
+/// version only: a list is refused, as is anything that is not a version.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(
+            "If-Match must be the ETag of the configuration you read (for example \"7\"): one version.",
+        )
+    };
+    let text = v.to_str().map_err(|_| bad())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    text.parse::<u64>().map(Some).map_err(|_| bad())
+}
+
+/// The `ETag` of configuration version `version` (what [`if_match`] reads back).
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
 /// The fields of a URL-encoded form (at most 4 KB); a repeated field is refused.
 pub fn form_fields(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
     if media_type(headers) != "application/x-www-form-urlencoded" {
@@ -94,5 +123,33 @@ pub trait Paged<T> {
 impl<T, E: Into<ApiError>> Paged<T> for Result<T, E> {
     fn paged(self) -> Result<T, ApiError> {
         self.map_err(|e| e.into().page())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_MATCH, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn if_match_reads_the_etag_it_was_given() {
+        assert_eq!(if_match(&HeaderMap::new()), Ok(None));
+        assert_eq!(if_match(&with(&etag(7))), Ok(Some(7)));
+        assert_eq!(if_match(&with("W/\"7\"")), Ok(Some(7)));
+        assert_eq!(if_match(&with("12")), Ok(Some(12)));
+        assert_eq!(if_match(&with("*")), Ok(None));
+        for bad in ["\"7\", \"8\"", "\"v7\"", "", "\"-1\"", "\"7"] {
+            assert_eq!(
+                if_match(&with(bad)).map_err(|e| e.status.as_u16()),
+                Err(400),
+                "{bad:?}"
+            );
+        }
     }
 }

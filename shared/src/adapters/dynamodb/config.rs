@@ -2,14 +2,19 @@
 //! monitoring": `CONFIG`, `DOMAIN#`): [`ConfigStore`] (the configuration and, in the same
 //! transaction, the ownership of its domains) and [`DomainOwners`] (which organisation
 //! receives mail for a domain).
+//!
+//! The `CONFIG` item carries a `version` number; every write stores the next one on condition
+//! that the version it replaces is still there. The domain items it adds and removes are in the
+//! same transaction, computed from that same version, so two concurrent writers cannot both
+//! succeed, and a loser leaves no domain item behind.
 
-use super::codec::{corrupt, get_s, key, s, ts, Item};
+use super::codec::{corrupt, get_n_or, get_s, key, n, s, ts, Item};
 use super::keys::{
     domain_of, domain_pk, org_pk, CONFIG_SK, DOMAIN_SK, GSI1PK, GSI1SK, MONITORED, PK,
 };
 use super::transact::Transacted;
 use super::DynamoStore;
-use crate::domain::config::OrgConfig;
+use crate::domain::config::{OrgConfig, StoredConfig};
 use crate::ports::error::{PutConfigError, StoreError};
 use crate::ports::store::{ConfigStore, DomainOwners};
 use async_trait::async_trait;
@@ -32,13 +37,18 @@ pub(super) fn parse_config(item: &Item) -> Result<OrgConfig, StoreError> {
     Ok(config)
 }
 
-/// The `CONFIG` item of `config`; monitoring on puts it in the sparse `MONITORED` listing.
-fn config_item(config: &OrgConfig, now: DateTime<Utc>) -> Result<Item, StoreError> {
+/// The `CONFIG` item's version attribute (absent on items stored before versions: 0).
+const VERSION: &str = "version";
+
+/// The `CONFIG` item of `config` as `version`; monitoring on puts it in the sparse `MONITORED`
+/// listing.
+fn config_item(config: &OrgConfig, version: u64, now: DateTime<Utc>) -> Result<Item, StoreError> {
     let doc = serde_dynamo::to_attribute_value(config)
         .map_err(|e| StoreError::Permanent(e.to_string()))?;
     let mut item = key(org_pk(&config.org_id), CONFIG_SK);
     item.insert("org_id".into(), s(&config.org_id));
     item.insert("config".into(), doc);
+    item.insert(VERSION.into(), n(version));
     item.insert("updated_at".into(), ts(now));
     if config.monitoring.enabled {
         item.insert(GSI1PK.into(), s(MONITORED));
@@ -94,31 +104,59 @@ impl DynamoStore {
 impl ConfigStore for DynamoStore {
     /// An organisation's configuration (one GetItem).
     async fn get_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError> {
+        Ok(self.stored_config(org_id).await?.map(|c| c.config))
+    }
+
+    /// The configuration and its version (one consistent GetItem).
+    async fn stored_config(&self, org_id: &str) -> Result<Option<StoredConfig>, StoreError> {
         match self.get(org_pk(org_id), CONFIG_SK).await? {
             None => Ok(None),
-            Some(item) => parse_config(&item).map(Some),
+            Some(item) => Ok(Some(StoredConfig {
+                config: parse_config(&item)?,
+                version: get_n_or(&item, VERSION, 0)?,
+            })),
         }
     }
 
-    /// Validates and stores an organisation's configuration: one GetItem (the previous
-    /// domains) and one transaction (the configuration, its domains' ownership items).
-    async fn put_config(
+    /// Validates and stores a configuration as the version after `previous`: one transaction
+    /// (the configuration if its version is still `previous`'s, its domains' ownership items).
+    async fn replace_config(
         &self,
         config: &OrgConfig,
+        previous: Option<&StoredConfig>,
         now: DateTime<Utc>,
-    ) -> Result<(), PutConfigError> {
+    ) -> Result<u64, PutConfigError> {
         config.validate()?;
-        let item = config_item(config, now)?;
+        let read = previous.map_or(0, |p| p.version);
+        let version = read + 1;
+        let put = Put::builder()
+            .set_item(Some(config_item(config, version, now)?))
+            .expression_attribute_names("#v", VERSION);
+        // The version replaced must still be there: none at all, one stored before versions
+        // (no attribute), or exactly the one read.
+        let put = match previous {
+            None => {
+                put.condition_expression("attribute_not_exists(pk) AND attribute_not_exists(#v)")
+            }
+            Some(_) if read == 0 => {
+                put.condition_expression("attribute_exists(pk) AND attribute_not_exists(#v)")
+            }
+            Some(_) => put
+                .condition_expression("#v = :read")
+                .expression_attribute_values(":read", n(read)),
+        };
         // The configuration and its domain ownership items (the inbound path finds the
         // organisation of a recipient by its domain) change together, in one transaction.
-        let previous = self.get_config(&config.org_id).await.ok().flatten();
-        let mut items = vec![self.tx_put(Put::builder().set_item(Some(item)))?];
-        items.extend(self.domain_writes(config, previous.as_ref())?);
+        let mut items = vec![self.tx_put(put)?];
+        items.extend(self.domain_writes(config, previous.map(|p| &p.config))?);
         let c = match self.transact("TransactWriteItems config", items).await? {
-            Transacted::Written => return Ok(()),
+            Transacted::Written => return Ok(version),
             Transacted::Refused(c) => c,
         };
-        // Item 0 is the configuration; items 1.. are the domains' puts, then deletes.
+        if c.failed(0) {
+            return Err(PutConfigError::Stale { read });
+        }
+        // Items 1.. are the domains' puts, then deletes.
         let taken = c.failed_items().find(|&i| i > 0);
         match taken {
             Some(i) => Err(PutConfigError::DomainTaken(

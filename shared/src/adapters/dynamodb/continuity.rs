@@ -1,35 +1,39 @@
-//! Continuity's items (`TABLE.md`, "Continuity": `CONTINUITY`, `AUDIT#`; the user directory it
-//! reads for A6 is `users.rs`'s):
+//! Continuity's items (`TABLE.md`, "Continuity": `CONTINUITY`, `REQ#`, `AUDIT#`; the user
+//! directory it reads for A6 is `users.rs`'s):
 //! [`ContinuityStore`] (actions, automatic activation, announcements, users told, the audit
 //! trail: P2-P10, A6) and [`ContinuityViews`] (the state, the portal's page, the audit query);
 //! and the direct access tests use (`set_continuity_state`, `continuity_record`).
 //!
-//! The `CONTINUITY` item keeps its times as epoch seconds (numbers), so that every action is one
-//! `UpdateItem` whose condition is the rule of [`crate::domain::continuity::apply`] and whose arithmetic
-//! happens in DynamoDB (`SET event_until = event_until + :d`): two administrators extending at
-//! the same moment both count. Each request's id is added to `request_ids` in the same update,
-//! and the condition refuses an id already there, so a retried request changes nothing twice.
+//! An action reads the `CONTINUITY` item and the request's `REQ#` record in one consistent
+//! `BatchGetItem`, decides with [`crate::domain::continuity::apply`], then writes in one
+//! transaction: the state after it (on condition that the state is still the one read), the
+//! `REQ#{request id}` record (on condition that it is absent; kept [`REQUEST_DAYS`] days by TTL)
+//! and the audit record. A retried or concurrent duplicate finds the record and changes nothing;
+//! two administrators extending at the same moment both count (the one that lost the race reads
+//! again and adds to the new end). The `CONTINUITY` item stays the same size however many
+//! requests took effect: the requests' records are items of their own that expire.
 
 use super::codec::{corrupt, enum_str, expire, get_s, key, n, s, secs, ts, Item};
 use super::config::parse_config;
 use super::items::{parse_continuity, parse_counter, parse_marks};
 use super::keys::{
-    audit_range, audit_sk, noticeday_sk, org_pk, AUDIT_DAYS, CONFIG_SK, CONTINUITY_SK, COUNTER_SK,
-    QUEUESTAT_SK, SK, TTL_ATTR,
+    audit_range, audit_sk, noticeday_sk, org_pk, request_sk, AUDIT_DAYS, CONFIG_SK, CONTINUITY_SK,
+    COUNTER_SK, QUEUESTAT_SK, REQUEST_DAYS, SK, TTL_ATTR,
 };
 use super::queue::parse_queue_count;
+use super::transact::Transacted;
 use super::DynamoStore;
 use crate::domain::continuity::{
     apply, Action, ActionOutcome, AuditRecord, ContinuityState, EventMarks, Via,
-    MAX_EVENT_AHEAD_MINUTES, MAX_SUSPEND_AHEAD_MINUTES,
 };
 use crate::domain::directory::UserDirectory;
 use crate::domain::monitoring::PortalView;
 use crate::domain::window::Window;
 use crate::ports::error::StoreError;
-use crate::ports::store::{ContinuityStore, ContinuityViews, QueueFiguresSource};
+use crate::ports::store::{AuditOf, ContinuityStore, ContinuityViews, QueueFiguresSource};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, Update};
 use chrono::{DateTime, TimeZone, Utc};
 
 /// Reads an `AUDIT#` item.
@@ -53,21 +57,112 @@ pub(super) fn audit_item(r: &AuditRecord) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-/// The requests that took effect during the current event (`SS`).
-fn request_ids(item: &Item) -> Vec<String> {
+/// Request ids an item of before the `REQ#` records kept (`SS`): still recognised as done, never
+/// added to; removed when the event's end is announced.
+fn legacy_request_ids(item: &Item) -> Vec<String> {
     item.get("request_ids")
         .and_then(|v| v.as_ss().ok())
         .cloned()
         .unwrap_or_default()
 }
 
-/// The event is active at `:now`.
-const ACTIVE: &str =
-    "(event_started_at <= :now AND event_until > :now AND attribute_not_exists(event_stopped_at))";
-/// A planned event has not started at `:now`.
-const PLANNED: &str = "(event_started_at > :now AND attribute_not_exists(event_stopped_at))";
-/// The request has not taken effect yet.
-const FRESH: &str = "(attribute_not_exists(request_ids) OR NOT contains(request_ids, :rid))";
+/// The attributes of the continuity state, as the item keeps them (epoch seconds).
+const STATE_FIELDS: [&str; 4] = [
+    "event_started_at",
+    "event_until",
+    "event_stopped_at",
+    "suspended_until",
+];
+
+/// The values of a state, in the order of [`STATE_FIELDS`].
+fn state_values(st: &ContinuityState) -> [Option<DateTime<Utc>>; 4] {
+    [
+        st.event_started_at,
+        st.event_until,
+        st.event_stopped_at,
+        st.suspended_until,
+    ]
+}
+
+/// Attempts of one action: each lost race (another action on the same organisation came
+/// between the read and the write) reads again. A burst of 35 at once through several links
+/// resolves in well under this; the hourly limits keep links' bursts smaller.
+const ACTION_ATTEMPTS: u32 = 40;
+
+/// What an action's transaction writes to `CONTINUITY`, besides the state after it.
+struct Marks<'a> {
+    action: &'a Action,
+    request_id: &'a str,
+    via: Via,
+    /// The alert episode of an automatic activation (once per episode).
+    episode: Option<&'a str>,
+}
+
+/// The `Update` of `CONTINUITY` to `after`, on condition that the item still holds exactly what
+/// was read (`read`: the raw attributes, whatever their type), with the event's marks.
+fn state_update(
+    org_id: &str,
+    read: &Item,
+    after: &ContinuityState,
+    m: &Marks<'_>,
+) -> UpdateBuilder {
+    let mut set = Vec::new();
+    let mut remove = Vec::new();
+    let mut cond = Vec::new();
+    let mut values: Vec<(String, AttributeValue)> = Vec::new();
+    for (field, value) in STATE_FIELDS.iter().zip(state_values(after)) {
+        match value {
+            Some(t) => {
+                set.push(format!("{field} = :{field}"));
+                values.push((format!(":{field}"), secs(t)));
+            }
+            None => remove.push(field.to_string()),
+        }
+        match read.get(*field) {
+            Some(v) => {
+                cond.push(format!("{field} = :was_{field}"));
+                values.push((format!(":was_{field}"), v.clone()));
+            }
+            None => cond.push(format!("attribute_not_exists({field})")),
+        }
+    }
+    match m.action {
+        Action::Activate { .. } => {
+            // An activation's start is announced by the action itself; a plan's by the monitor.
+            set.push("event_id = :rid, event_via = :via, start_announced = :rid".into());
+            values.push((":rid".into(), s(m.request_id)));
+            values.push((":via".into(), s(enum_str(&m.via))));
+        }
+        Action::Schedule { .. } => {
+            set.push("event_id = :rid, event_via = :via".into());
+            remove.push("start_announced".into());
+            values.push((":rid".into(), s(m.request_id)));
+            values.push((":via".into(), s(enum_str(&m.via))));
+        }
+        Action::CancelPlanned => remove.push("event_id".into()),
+        _ => {}
+    }
+    if let Some(ep) = m.episode {
+        set.push("auto_episode = :ep".into());
+        cond.push("(attribute_not_exists(auto_episode) OR auto_episode <> :ep)".into());
+        values.push((":ep".into(), s(ep)));
+    }
+    let mut expr = String::new();
+    if !set.is_empty() {
+        expr.push_str(&format!("SET {}", set.join(", ")));
+    }
+    if !remove.is_empty() {
+        expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    let mut update = Update::builder()
+        .set_key(Some(key(org_pk(org_id), CONTINUITY_SK)))
+        .update_expression(expr.trim())
+        .condition_expression(cond.join(" AND "));
+    for (k, v) in values {
+        update = update.expression_attribute_values(k, v);
+    }
+    update
+}
 
 impl DynamoStore {
     /// Sets continuity mode and suspension as given (one PutItem), for tools and tests. The
@@ -108,158 +203,109 @@ impl DynamoStore {
             Some(item) => Ok((
                 parse_continuity(&item)?,
                 parse_marks(&item),
-                request_ids(&item),
+                legacy_request_ids(&item),
             )),
             None => Ok(Default::default()),
         }
     }
 
-    /// One conditional `UpdateItem` of `CONTINUITY`: `Some(before)` when applied (its state
-    /// before the update), `None` when the condition failed.
-    async fn update_continuity(
+    /// The `CONTINUITY` item (empty when absent) and whether request `request_id` took effect
+    /// already: one consistent `BatchGetItem` of `CONTINUITY` and `REQ#{request id}`.
+    async fn action_reads(
         &self,
         org_id: &str,
-        update: &str,
-        condition: &str,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<Option<ContinuityState>, StoreError> {
-        let mut req = self
-            .update_item(key(org_pk(org_id), CONTINUITY_SK))
-            .update_expression(update)
-            .condition_expression(condition)
-            .return_values(ReturnValue::AllOld);
-        for (k, v) in values {
-            req = req.expression_attribute_values(k, v);
+        request_id: &str,
+    ) -> Result<(Item, bool), StoreError> {
+        let pk = org_pk(org_id);
+        let req = request_sk(request_id);
+        let keys = vec![key(pk.clone(), CONTINUITY_SK), key(pk, req.as_str())];
+        let mut state = Item::new();
+        let mut done = false;
+        for item in self
+            .batch_get("BatchGetItem continuity action", keys, true)
+            .await?
+        {
+            if get_s(&item, SK)? == CONTINUITY_SK {
+                state = item;
+            } else {
+                done = true;
+            }
         }
-        match self.update_if("UpdateItem continuity", req).await? {
-            Some(out) => match out.attributes {
-                Some(old) if !old.is_empty() => parse_continuity(&old).map(Some),
-                _ => Ok(Some(ContinuityState::default())),
-            },
-            None => Ok(None),
-        }
+        done |= legacy_request_ids(&state).iter().any(|i| i == request_id);
+        Ok((state, done))
     }
 
-    /// One attempt of `action`: `Some(before)` when applied, `None` when a condition failed.
-    async fn try_action(
+    /// Carries out an action once per request: read, decide, then one transaction of the state
+    /// (if unchanged since the read), the request's record (if absent) and the audit record;
+    /// a lost race waits a random moment (so that contenders spread out) and reads again. The
+    /// audit's before and after are exact: the state written is the one decided on.
+    async fn act_once(
         &self,
         org_id: &str,
-        action: &Action,
-        via: Via,
-        rid: &str,
+        m: &Marks<'_>,
         now: DateTime<Utc>,
-        current: &ContinuityState,
-    ) -> Result<Option<ContinuityState>, StoreError> {
-        let mins = |m: u32| n(i64::from(m) * 60);
-        // The latest a value may be before adding `m` minutes so as to stay within `cap`.
-        let latest = |cap: u32, m: u32| n(now.timestamp() + (i64::from(cap) - i64::from(m)) * 60);
-        let base = || {
-            vec![
-                (":now", secs(now)),
-                (":rid", s(rid)),
-                (":rids", AttributeValue::Ss(vec![rid.to_string()])),
-            ]
-        };
-        let with = |extra: Vec<(&'static str, AttributeValue)>| {
-            let mut v = base();
-            v.extend(extra);
-            v
-        };
-        let via = s(enum_str(&via));
-        match *action {
-            Action::Activate { minutes } => {
-                self.update_continuity(
-                    org_id,
-                    "SET event_started_at = :now, event_until = :until, event_id = :rid, \
-                     event_via = :via, start_announced = :rid ADD request_ids :rids \
-                     REMOVE event_stopped_at",
-                    &format!("{FRESH} AND NOT {ACTIVE}"),
-                    with(vec![
-                        (":until", n(now.timestamp() + i64::from(minutes) * 60)),
-                        (":via", via),
-                    ]),
-                )
-                .await
+        audit: Option<&AuditOf<'_>>,
+    ) -> Result<ActionOutcome, StoreError> {
+        let now = whole_seconds(now);
+        for attempt in 0..ACTION_ATTEMPTS {
+            let (read, done) = self.action_reads(org_id, m.request_id).await?;
+            let current = if read.is_empty() {
+                ContinuityState::default()
+            } else {
+                parse_continuity(&read)?
+            };
+            if done
+                || (m.episode.is_some() && parse_marks(&read).auto_episode.as_deref() == m.episode)
+            {
+                return Ok(ActionOutcome::Repeated { current });
             }
-            Action::Extend { minutes } => {
-                // The cap in the condition: the end before this extension at most cap - d ahead.
-                self.update_continuity(
-                    org_id,
-                    "SET event_until = event_until + :d ADD request_ids :rids",
-                    &format!("{FRESH} AND {ACTIVE} AND event_until <= :latest"),
-                    with(vec![
-                        (":d", mins(minutes)),
-                        (":latest", latest(MAX_EVENT_AHEAD_MINUTES, minutes)),
-                    ]),
-                )
-                .await
+            let after = match apply(&current, m.action, now) {
+                Ok(after) => after,
+                Err(refusal) => return Ok(ActionOutcome::Refused { current, refusal }),
+            };
+            let mut record = key(org_pk(org_id), request_sk(m.request_id));
+            record.insert("action".into(), s(m.action.name()));
+            record.insert("at".into(), ts(now));
+            expire(&mut record, now, REQUEST_DAYS);
+            let mut items = vec![
+                self.tx_update(state_update(org_id, &read, &after, m))?,
+                self.tx_put(
+                    Put::builder()
+                        .set_item(Some(record))
+                        .condition_expression("attribute_not_exists(pk)"),
+                )?,
+            ];
+            if let Some(audit) = audit {
+                items.push(
+                    self.tx_put(
+                        Put::builder()
+                            .set_item(Some(audit_item(&audit(&current, &after))?))
+                            .condition_expression("attribute_not_exists(pk)"),
+                    )?,
+                );
             }
-            Action::Suspend { minutes } => {
-                // Two forms, each atomic: add to a running suspension, or start one from now.
-                if current.suspended(now) {
-                    self.update_continuity(
-                        org_id,
-                        "SET suspended_until = suspended_until + :d ADD request_ids :rids",
-                        &format!("{FRESH} AND suspended_until > :now AND suspended_until <= :latest"),
-                        with(vec![
-                            (":d", mins(minutes)),
-                            (":latest", latest(MAX_SUSPEND_AHEAD_MINUTES, minutes)),
-                        ]),
-                    )
-                    .await
-                } else if minutes > MAX_SUSPEND_AHEAD_MINUTES {
-                    // Over the cap from now on: no update; the caller reads the state and
-                    // [`apply`] says why.
-                    Ok(None)
-                } else {
-                    self.update_continuity(
-                        org_id,
-                        "SET suspended_until = :until ADD request_ids :rids",
-                        &format!(
-                            "{FRESH} AND (attribute_not_exists(suspended_until) OR suspended_until <= :now)"
-                        ),
-                        with(vec![(
-                            ":until",
-                            n(now.timestamp() + i64::from(minutes) * 60),
-                        )]),
-                    )
-                    .await
+            match self
+                .transact("TransactWriteItems continuity action", items)
+                .await?
+            {
+                Transacted::Written => {
+                    return Ok(ActionOutcome::Applied {
+                        before: current,
+                        after,
+                    })
+                }
+                // The state moved since the read, or a duplicate of this request came first:
+                // the next read tells which.
+                Transacted::Refused(_) => {
+                    let cap = 5_u64 << attempt.min(4);
+                    let wait = rand::random::<u64>() % (cap + 1);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
                 }
             }
-            Action::Stop => {
-                self.update_continuity(
-                    org_id,
-                    "SET event_stopped_at = :now ADD request_ids :rids",
-                    &format!("{FRESH} AND {ACTIVE}"),
-                    base(),
-                )
-                .await
-            }
-            Action::Schedule { start, end } => {
-                self.update_continuity(
-                    org_id,
-                    "SET event_started_at = :start, event_until = :until, event_id = :rid, \
-                     event_via = :via ADD request_ids :rids REMOVE event_stopped_at, start_announced",
-                    &format!("{FRESH} AND NOT {ACTIVE} AND NOT {PLANNED}"),
-                    with(vec![
-                        (":start", secs(start)),
-                        (":until", secs(end)),
-                        (":via", via),
-                    ]),
-                )
-                .await
-            }
-            Action::CancelPlanned => {
-                self.update_continuity(
-                    org_id,
-                    "REMOVE event_started_at, event_until, event_stopped_at, event_id \
-                     ADD request_ids :rids",
-                    &format!("{FRESH} AND {PLANNED}"),
-                    base(),
-                )
-                .await
-            }
         }
+        Err(StoreError::Transient(format!(
+            "continuity state kept changing during {ACTION_ATTEMPTS} attempts"
+        )))
     }
 }
 
@@ -336,45 +382,22 @@ impl ContinuityStore for DynamoStore {
         self.replace_user_directory(org_id, d).await
     }
 
-    async fn continuity_action(
+    async fn continuity_action_audited(
         &self,
         org_id: &str,
         action: &Action,
         via: Via,
         request_id: &str,
         now: DateTime<Utc>,
+        audit: Option<&AuditOf<'_>>,
     ) -> Result<ActionOutcome, StoreError> {
-        let now = whole_seconds(now);
-        // The state as last seen only chooses the form of a suspension's update (and explains a
-        // refusal); the condition of the update decides. Other actions need no read first.
-        let mut current = match action {
-            Action::Suspend { .. } => self.continuity_state(org_id).await?,
-            _ => ContinuityState::default(),
+        let marks = Marks {
+            action,
+            request_id,
+            via,
+            episode: None,
         };
-        for _ in 0..4 {
-            if let Some(before) = self
-                .try_action(org_id, action, via, request_id, now, &current)
-                .await?
-            {
-                let after = apply(&before, action, now).unwrap_or(before);
-                return Ok(ActionOutcome::Applied { before, after });
-            }
-            let (state, _, ids) = self.continuity_record(org_id).await?;
-            if ids.iter().any(|i| i == request_id) {
-                return Ok(ActionOutcome::Repeated { current: state });
-            }
-            if let Err(refusal) = apply(&state, action, now) {
-                return Ok(ActionOutcome::Refused {
-                    current: state,
-                    refusal,
-                });
-            }
-            // The state moved between the read and the update: try again with what is there now.
-            current = state;
-        }
-        Err(StoreError::Transient(
-            "continuity state kept changing during 4 attempts".into(),
-        ))
+        self.act_once(org_id, &marks, now, audit).await
     }
 
     async fn put_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
@@ -386,48 +409,23 @@ impl ContinuityStore for DynamoStore {
         self.put_if("PutItem audit", req).await.map(|_| ())
     }
 
+    /// An activation as `auto-{episode}`, also refused once the episode activated (its mark).
     async fn auto_activate(
         &self,
         org_id: &str,
         episode_id: &str,
         minutes: u32,
         now: DateTime<Utc>,
+        audit: Option<&AuditOf<'_>>,
     ) -> Result<ActionOutcome, StoreError> {
-        let now = whole_seconds(now);
         let rid = format!("auto-{episode_id}");
-        let action = Action::Activate { minutes };
-        let before = self
-            .update_continuity(
-                org_id,
-                "SET event_started_at = :now, event_until = :until, event_id = :rid, \
-                 event_via = :via, auto_episode = :ep, start_announced = :rid ADD request_ids :rids \
-                 REMOVE event_stopped_at",
-                &format!(
-                    "{FRESH} AND NOT {ACTIVE} AND (attribute_not_exists(auto_episode) OR auto_episode <> :ep)"
-                ),
-                vec![
-                    (":now", secs(now)),
-                    (":rid", s(&rid)),
-                    (":rids", AttributeValue::Ss(vec![rid.clone()])),
-                    (":until", n(now.timestamp() + i64::from(minutes) * 60)),
-                    (":via", s(enum_str(&Via::Automatic))),
-                    (":ep", s(episode_id)),
-                ],
-            )
-            .await?;
-        match before {
-            Some(before) => Ok(ActionOutcome::Applied {
-                before,
-                after: apply(&before, &action, now).unwrap_or(before),
-            }),
-            None => {
-                let current = self.continuity_state(org_id).await?;
-                Ok(match apply(&current, &action, now) {
-                    Err(refusal) => ActionOutcome::Refused { current, refusal },
-                    Ok(_) => ActionOutcome::Repeated { current },
-                })
-            }
-        }
+        let marks = Marks {
+            action: &Action::Activate { minutes },
+            request_id: &rid,
+            via: Via::Automatic,
+            episode: Some(episode_id),
+        };
+        self.act_once(org_id, &marks, now, audit).await
     }
 
     async fn claim_announcement(

@@ -103,6 +103,17 @@ pub const CONTINUITY_SK: &str = "CONTINUITY";
 /// (A6); read only while no [`USERSYNC_SK`] exists.
 pub const USERS_SK: &str = "USERS";
 
+/// Prefix of the records of continuity requests that took effect: `REQ#{request id}`.
+pub const REQUEST_PREFIX: &str = "REQ#";
+/// Sort key of the record that request `request_id` took effect (a repeat finds it).
+pub fn request_sk(request_id: &str) -> String {
+    format!("{REQUEST_PREFIX}{request_id}")
+}
+/// Requests are remembered this long: longer than an alert link lives (24 hours), whose page
+/// is where a form can be sent again, so every possible repeat finds its record; and short
+/// enough that thousands of actions leave no lasting weight.
+pub const REQUEST_DAYS: i64 = 3;
+
 /// Prefix of audit items' sort keys: `AUDIT#{epoch ms, 13 digits}#{request id}`.
 pub const AUDIT_PREFIX: &str = "AUDIT#";
 /// Sort key of an audit item.

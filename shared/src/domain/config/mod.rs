@@ -16,6 +16,14 @@ pub use syntax::{domain_within, is_address, is_domain, is_e164, is_host, is_org_
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// A stored configuration and its version: every write stores the next number, so a writer
+/// can say which version it replaces (0: stored before configurations had versions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredConfig {
+    pub config: OrgConfig,
+    pub version: u64,
+}
+
 /// An organisation's configuration, as stored and as administrators write it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
