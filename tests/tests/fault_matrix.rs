@@ -57,7 +57,7 @@ async fn nothing_lost_nor_doubled(faulted: Faulted, faults: Value) {
             let sdk = shared::adapters::aws::sdk_config().await;
             let store = integration_tests::fresh_store().await;
             let rig = MailRig::start_with(t("2026-11-23T10:00:00Z"), store, |deps| {
-                deps.raw = proxy.s3_raw(&sdk, &deps.raw.bucket().to_string());
+                deps.raw = proxy.s3_raw(&sdk, deps.raw.bucket());
             })
             .await;
             (proxy, rig)

@@ -108,7 +108,7 @@ pub struct SourceRefusal {
 impl std::fmt::Display for SourceRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let w = self.limit.window_secs;
-        let window = if w % 60 == 0 {
+        let window = if w.is_multiple_of(60) {
             format!("{} minutes", w / 60)
         } else {
             format!("{w} seconds")
