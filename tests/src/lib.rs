@@ -63,7 +63,7 @@ pub async fn fresh_store() -> DynamoStore {
             .build(),
     );
     let table = unique("continuity-test");
-    DynamoStore::create_table(&client, &table)
+    DynamoStore::create_table_without_expiry(&client, &table)
         .await
         .expect("create table");
     DynamoStore::new(client, table)
