@@ -8,8 +8,6 @@ use crate::{env, fresh_store, TempDir};
 use serde_json::{json, Value};
 use shared::adapters::dynamodb::DynamoStore;
 use std::process::Stdio;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// One proxy process (ended by its PID when dropped).
@@ -35,19 +33,7 @@ impl FaultProxy {
             .kill_on_drop(true)
             .spawn()
             .expect("start faultproxy.py");
-        let stdout = child.stdout.take().expect("stdout");
-        let line = tokio::time::timeout(
-            Duration::from_secs(20),
-            BufReader::new(stdout).lines().next_line(),
-        )
-        .await
-        .expect("fault proxy did not start in 20 s")
-        .expect("read fault proxy stdout")
-        .expect("fault proxy exited before it was ready");
-        let port = line
-            .strip_prefix("READY ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected fault proxy line {line:?}"));
+        let port = crate::ready_port(&mut child, "fault proxy").await;
         FaultProxy {
             port,
             dir,

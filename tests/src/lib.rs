@@ -153,6 +153,23 @@ pub struct MailServerOptions {
     pub password_refusal: Option<String>,
 }
 
+/// The port a stand-in started by the tests listens on: the one line `READY <port>` it prints
+/// on stdout once listening (within 20 s).
+pub(crate) async fn ready_port(child: &mut Child, what: &str) -> u16 {
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::time::timeout(
+        Duration::from_secs(20),
+        BufReader::new(stdout).lines().next_line(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{what} did not start in 20 s"))
+    .unwrap_or_else(|e| panic!("read {what} stdout: {e}"))
+    .unwrap_or_else(|| panic!("{what} exited before it was ready"));
+    line.strip_prefix("READY ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected {what} line {line:?}"))
+}
+
 /// A real SMTP server (aiosmtpd) on 127.0.0.1, standing in for the organisation's server.
 pub struct MailServer {
     pub port: u16,
@@ -213,18 +230,7 @@ impl MailServer {
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         let mut child = cmd.spawn().expect("start mailserver.py");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("mail server did not start in 20 s")
-            .expect("read mail server stdout")
-            .expect("mail server exited before it was ready");
-        let port = ready
-            .strip_prefix("READY ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected mail server line {ready:?}"));
-        self.port = port;
+        self.port = ready_port(&mut child, "mail server").await;
         self.child = Some(child);
     }
 
