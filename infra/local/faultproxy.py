@@ -21,12 +21,19 @@ Control file (JSON, read fresh on every request; missing or empty = no faults):
               "internal": 0.0,
               "unavailable": 0.0,   # 503 (S3: SlowDown)
               "drop_before": 0.0,   # connection closed before forwarding: never applied
-              "drop_after": 0.0}}   # forwarded, applied, then the connection closed
+              "drop_after": 0.0,    # forwarded, applied, then the connection closed
                                     # without the answer (the write happened; the
                                     # client cannot know)
+              "hang_before": 0.0,   # never forwarded, never answered (the caller's
+              "hang_after": 0.0},   # process is killed meanwhile); or forwarded and
+                                    # applied, then never answered
+   "after": 0,                      # optional: the first N eligible requests pass untouched
+   "limit": null}                   # optional: at most this many faults
+                                    # (both counted from when this document was written)
 
 Stats file (JSON, rewritten after every request): {"requests": N, "forwarded": N,
-"injected": {"throttle": N, ...}, "by_operation": {"PutItem": N, ...}}.
+"injected": {"throttle": N, ...}, "by_operation": {"PutItem": N, ...}, "sequence": [the
+operations in the order they came, the last 500], "held": [{"operation", "applied"}, ...]}.
 
 The error bodies are DynamoDB's (JSON 1.0 protocol, ``__type`` with the service's
 namespace) for requests carrying X-Amz-Target, and S3's XML otherwise.
@@ -59,7 +66,8 @@ ERRORS = {
     "internal": (500, "InternalServerError", "Internal server error", "InternalError"),
     "unavailable": (503, "ServiceUnavailable", "Service Unavailable", "SlowDown"),
 }
-ORDER = ["throttle", "throughput", "internal", "unavailable", "drop_before", "drop_after"]
+ORDER = ["throttle", "throughput", "internal", "unavailable", "drop_before", "drop_after",
+         "hang_before", "hang_after"]
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 
 
@@ -71,7 +79,10 @@ class State:
         self.lock = threading.Lock()
         self.rng = random.Random()
         self.seed = None
-        self.stats = {"requests": 0, "forwarded": 0, "injected": {}, "by_operation": {}}
+        self.control_seen = None
+        self.injected_before = 0
+        self.stats = {"requests": 0, "forwarded": 0, "injected": {}, "by_operation": {},
+                      "eligible": 0, "held": [], "sequence": []}
 
     def read_control(self):
         try:
@@ -91,12 +102,25 @@ class State:
             self.stats["requests"] += 1
             ops = self.stats["by_operation"]
             ops[operation] = ops.get(operation, 0) + 1
+            self.stats["sequence"] = (self.stats["sequence"] + [operation])[-500:]
             seed = control.get("seed")
             if seed is not None and seed != self.seed:
                 self.seed = seed
                 self.rng.seed(seed)
             eligible = control.get("operations")
             if eligible is not None and operation not in eligible:
+                return None
+            # `after` and `limit` count from the moment the control document was written.
+            if control != self.control_seen:
+                self.control_seen = control
+                self.stats["eligible"] = 0
+                self.injected_before = sum(self.stats["injected"].values())
+            self.stats["eligible"] += 1
+            if self.stats["eligible"] <= int(control.get("after") or 0):
+                return None
+            limit = control.get("limit")
+            injected = sum(self.stats["injected"].values()) - self.injected_before
+            if limit is not None and injected >= int(limit):
                 return None
             faults = control.get("faults") or {}
             roll = self.rng.random()
@@ -116,7 +140,8 @@ class State:
     def write_stats(self):
         with self.lock:
             text = json.dumps(self.stats)
-        tmp = self.stats_path + ".tmp"
+        # One temporary file per thread: requests are handled concurrently.
+        tmp = f"{self.stats_path}.{threading.get_ident()}.tmp"
         with open(tmp, "w") as f:
             f.write(text)
         os.replace(tmp, self.stats_path)
@@ -164,6 +189,19 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def _hold(self, operation, applied):
+        """Answers nothing until the caller goes away (its process killed); noted first."""
+        st = self.server.state
+        with st.lock:
+            st.stats["held"].append({"operation": operation, "applied": applied})
+        st.write_stats()
+        self.close_connection = True
+        try:
+            while self.connection.recv(1024):
+                pass
+        except OSError:
+            pass
+
     def _forward(self, body):
         st = self.server.state
         up = st.upstream
@@ -178,17 +216,22 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self):
         st = self.server.state
         body = self._body()
-        kind = st.choose(self._operation())
+        operation = self._operation()
+        kind = st.choose(operation)
         try:
             if kind in ERRORS:
                 self._error(kind)
             elif kind == "drop_before":
                 self._drop()
+            elif kind == "hang_before":
+                self._hold(operation, applied=False)
             else:
                 resp, data, conn = self._forward(body)
                 conn.close()
                 if kind == "drop_after":
                     self._drop()
+                elif kind == "hang_after":
+                    self._hold(operation, applied=True)
                 else:
                     self.send_response(resp.status, resp.reason)
                     for k, v in resp.getheaders():

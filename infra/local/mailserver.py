@@ -65,6 +65,10 @@ Mode file (optional; read fresh on every SMTP command; missing/empty = accept):
   drop-after-data  message received in full, then the TCP connection is closed
                    without a reply; not stored
   hang-after-data  message received in full, never answered; not stored
+  permfail-some    RCPT TO whose local part starts with "gone" -> 550 5.1.1; others accepted
+                   (a server refusing some recipients for good)
+  bad-tls          STARTTLS is answered 220, then a TLS alert (handshake failure) is sent
+                   instead of a ServerHello and the connection closed (a broken TLS setup)
 An unknown word is logged and treated as accept.
 
 Relay: after a message is accepted and stored, recipients whose domain equals a
@@ -101,7 +105,10 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 log = logging.getLogger("mailserver")
 localtokens = None  # imported when XOAUTH2 is on
 
-MODES = {"accept", "tempfail", "permfail", "hang", "drop-after-data", "hang-after-data"}
+MODES = {"accept", "tempfail", "permfail", "hang", "drop-after-data", "hang-after-data",
+         "permfail-some", "bad-tls"}
+# A TLS record: alert, TLS 1.0 framing, length 2, level fatal (2), handshake_failure (40).
+TLS_HANDSHAKE_FAILURE = b"\x15\x03\x01\x00\x02\x02\x28"
 RELAY_ATTEMPTS = 3
 RELAY_DELAY_S = 1.0
 RELAY_TIMEOUT_S = 30.0
@@ -269,8 +276,10 @@ class Handler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.mode.read() == "permfail":
-            log.info("%r RCPT TO:<%s> -> 550 (permfail mode)", session.peer, address)
+        mode = self.mode.read()
+        local = address.rsplit("@", 1)[0].lower()
+        if mode == "permfail" or (mode == "permfail-some" and local.startswith("gone")):
+            log.info("%r RCPT TO:<%s> -> 550 (%s mode)", session.peer, address, mode)
             return "550 5.1.1 Mailbox unavailable"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
@@ -350,9 +359,17 @@ class ModalSMTP(SMTP):
 
     def _gated(self, name, method):
         async def gated(arg):
-            if self._mode.read() == "hang":
+            mode = self._mode.read()
+            if mode == "hang":
                 log.info("%r %s received; hanging forever (hang mode)",
                          self.session.peer if self.session else None, name)
+                await self.loop.create_future()  # cancelled on connection_lost
+            if mode == "bad-tls" and name.upper() == "STARTTLS":
+                log.info("%r STARTTLS received; answering with a TLS alert (bad-tls mode)",
+                         self.session.peer if self.session else None)
+                await self.push("220 2.0.0 Ready to start TLS")
+                self.transport.write(TLS_HANDSHAKE_FAILURE)
+                self.transport.close()
                 await self.loop.create_future()  # cancelled on connection_lost
             return await method(arg)
         return gated

@@ -77,6 +77,12 @@ impl FaultProxy {
             .expect("write control");
     }
 
+    /// The whole control document (`operations`, `after`, `limit`, `faults`; see the script).
+    pub fn set_control(&self, control: Value) {
+        std::fs::write(self.dir.path().join("control.json"), control.to_string())
+            .expect("write control");
+    }
+
     /// No more faults.
     pub fn clear(&self) {
         std::fs::write(self.dir.path().join("control.json"), "").expect("clear control");

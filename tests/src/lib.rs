@@ -11,6 +11,7 @@ pub mod day;
 pub mod dns;
 pub mod faults;
 pub mod inbox_support;
+pub mod lambda_api;
 pub mod oauth;
 pub mod path_cost;
 pub mod portal_support;
@@ -770,6 +771,20 @@ pub async fn mail_deps_from(
     Ok(deps)
 }
 
+/// The inbound handler run as Lambda runs it: the function's deadline from now (300 s, less
+/// the margin to settle).
+pub async fn handle_ses_now(
+    deps: &inbound::Deps,
+    event: &inbound::SesEvent,
+) -> Result<Vec<shared::app::inbound::InboundReport>, shared::app::inbound::InboundError> {
+    inbound::handle_ses(
+        deps,
+        event,
+        inbound::invocation_deadline(inbound::INBOUND_TIMEOUT),
+    )
+    .await
+}
+
 /// A set-up for inbound mail on virtual time: a fresh table, the functions' dependencies, and
 /// the organisation's mail servers (real aiosmtpd processes the test can stop or misconfigure).
 pub struct MailRig {
@@ -887,7 +902,7 @@ impl MailRig {
             rcpts.iter().map(|r| r.to_string()).collect(),
             verdicts,
         );
-        let mut r = inbound::handle_ses(&self.deps, &event)
+        let mut r = handle_ses_now(&self.deps, &event)
             .await
             .expect("inbound handler");
         r.remove(0)
@@ -896,9 +911,13 @@ impl MailRig {
     /// Moves virtual time to `t` and runs one queue tick there.
     pub async fn tick_at(&self, t: DateTime<Utc>) -> shared::app::queue::TickReport {
         self.clock.set(t);
-        inbound::handle_queue(&self.deps, inbound::ScheduledEvent { time: Some(t) })
-            .await
-            .expect("queue tick")
+        inbound::handle_queue(
+            &self.deps,
+            inbound::ScheduledEvent { time: Some(t) },
+            inbound::invocation_deadline(inbound::QUEUE_TIMEOUT),
+        )
+        .await
+        .expect("queue tick")
     }
 
     /// Runs a queue tick every `step` from now until `until` (inclusive).

@@ -593,7 +593,7 @@ async fn the_runner_runs_the_queue_every_virtual_minute() {
         vec!["bob@rq.test".into()],
         Verdicts::ALL_PASS,
     );
-    inbound::handle_ses(&mail, &ev).await.unwrap();
+    integration_tests::handle_ses_now(&mail, &ev).await.unwrap();
     s1.restart().await;
     rig.runner
         .advance(chrono::Duration::minutes(3))

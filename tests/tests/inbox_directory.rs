@@ -46,7 +46,9 @@ async fn receive(deps: &inbound::Deps, sender: &str, rcpts: &[String], raw: &[u8
         rcpts.to_vec(),
         shared::domain::verdicts::Verdicts::ALL_PASS,
     );
-    inbound::handle_ses(deps, &event).await.expect("inbound");
+    integration_tests::handle_ses_now(deps, &event)
+        .await
+        .expect("inbound");
 }
 
 #[tokio::test]

@@ -62,9 +62,13 @@ async fn receive_fixture(
         .await
         .expect("put raw");
     let event = ses_fixture(fixture, &id, source, rcpt);
-    let mut r = inbound::handle_ses_event(&rig.deps, event)
-        .await
-        .expect("inbound handler");
+    let mut r = inbound::handle_ses_event(
+        &rig.deps,
+        event,
+        inbound::invocation_deadline(inbound::INBOUND_TIMEOUT),
+    )
+    .await
+    .expect("inbound handler");
     (id, r.remove(0))
 }
 
@@ -527,7 +531,7 @@ async fn the_queue_view_shows_why_mail_waits_oldest_first() {
             vec!["bob@acme.test".into()],
             Verdicts::ALL_PASS,
         );
-        inbound::handle_ses(&mail, &ev).await.unwrap();
+        integration_tests::handle_ses_now(&mail, &ev).await.unwrap();
     }
     let admin = api.token("admin@acme.test", true);
     let r = ApiRig::http()
@@ -591,7 +595,7 @@ async fn the_queue_view_shows_why_mail_waits_oldest_first() {
         vec!["bob@acme.test".into()],
         virus,
     );
-    inbound::handle_ses(&mail, &ev).await.unwrap();
+    integration_tests::handle_ses_now(&mail, &ev).await.unwrap();
     let link = api
         .env
         .link_keys

@@ -533,3 +533,22 @@ fn an_unset_variable_and_a_misspelt_one_are_reported() {
         "{problems:?}"
     );
 }
+
+/// The inbound and queue functions' deadlines (`inbound::INBOUND_TIMEOUT`, `QUEUE_TIMEOUT`:
+/// what the local runner and the tests give the handlers, and what the delivery budget is
+/// sized against) are the template's timeouts.
+#[test]
+fn the_mail_functions_timeouts_are_the_templates() {
+    let t = template();
+    for (resource, timeout) in [
+        ("InboundFunction", inbound::INBOUND_TIMEOUT),
+        ("QueueFunction", inbound::QUEUE_TIMEOUT),
+    ] {
+        let got = at(&t, &["Resources", resource, "Properties", "Timeout"]).and_then(Value::as_u64);
+        assert_eq!(got, Some(timeout.as_secs()), "{resource}'s Timeout");
+    }
+    // The delivery budget, and the margin after it, fit inside the shorter of the two.
+    let budget = u64::from(shared::domain::delivery::DELIVERY_BUDGET_SECS)
+        + shared::domain::delivery::AFTER_DELIVERY_MARGIN.as_secs();
+    assert!(budget < inbound::QUEUE_TIMEOUT.as_secs());
+}

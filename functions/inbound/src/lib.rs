@@ -21,6 +21,7 @@ use shared::adapters::ses::SesMailSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::inbound::{Inbound, InboundError, InboundReport, Receipt};
 use shared::app::queue::{Courier, Queue, TickReport};
+pub use shared::domain::delivery::Deadline;
 use shared::domain::verdicts::{Verdict, Verdicts};
 use shared::ports::clock::Clock;
 use shared::ports::error::Failure;
@@ -149,21 +150,25 @@ impl Deps {
         }
     }
 
-    pub fn inbound(&self) -> Inbound<'_> {
+    /// The inbound path for one invocation that must be over by `deadline`.
+    pub fn inbound(&self, deadline: Deadline) -> Inbound<'_> {
         Inbound {
             mail: &self.store,
             probes: &self.store,
             courier: self.courier(),
             raw_prefix: &self.prefix,
+            deadline,
         }
     }
 
-    pub fn queue(&self) -> Queue<'_> {
+    /// The queue's run for one invocation that must be over by `deadline`.
+    pub fn queue(&self, deadline: Deadline) -> Queue<'_> {
         Queue {
             store: &self.store,
             mail: &self.store,
             courier: self.courier(),
             fan_out: self.fan_out,
+            deadline,
         }
     }
 }
@@ -293,13 +298,33 @@ impl From<&SesRecord> for Receipt {
     }
 }
 
+/// The inbound function's timeout as the template sets it (`InboundFunction`).
+pub const INBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// The queue function's timeout as the template sets it (`QueueFunction`).
+pub const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(240);
+
+/// The deadline Lambda gives an invocation of a function with `timeout` starting now, less
+/// the margin to settle: for the local runner and the tests, which invoke the handlers directly.
+pub fn invocation_deadline(timeout: std::time::Duration) -> Deadline {
+    Deadline::within(tokio::time::Instant::now().into_std(), timeout)
+        .less(shared::domain::delivery::AFTER_DELIVERY_MARGIN)
+}
+
 /// The inbound handler: every record of the event, in order. The first error stops the event
 /// (Lambda retries the whole event; records already handled are recognised as duplicates).
-pub async fn handle_ses(deps: &Deps, event: &SesEvent) -> Result<Vec<InboundReport>, InboundError> {
+/// Deliveries give up by `deadline` (the invocation's, less a margin to settle).
+pub async fn handle_ses(
+    deps: &Deps,
+    event: &SesEvent,
+    deadline: Deadline,
+) -> Result<Vec<InboundReport>, InboundError> {
     let mut out = Vec::with_capacity(event.records.len());
     for record in &event.records {
         let receipt = Receipt::from(record);
-        let report = deps.inbound().handle(&receipt, deps.clock.now()).await?;
+        let report = deps
+            .inbound(deadline)
+            .handle(&receipt, deps.clock.now())
+            .await?;
         tracing::info!(
             ses_id = %report.ses_id,
             message_id = %report.message_id,
@@ -310,6 +335,12 @@ pub async fn handle_ses(deps: &Deps, event: &SesEvent) -> Result<Vec<InboundRepo
             refused = ?report.refused,
             "inbound message handled"
         );
+        // Operators' view of mail SES accepted for a domain no organisation owns (a domain
+        // removed from its organisation while still on the receipt rule): one line per
+        // recipient, at warn, never dropped silently (README "Mail for domains nobody owns").
+        for (rcpt, why) in &report.refused {
+            tracing::warn!(ses_id = %report.ses_id, recipient = %rcpt, reason = %why, "inbound recipient not delivered: no owner");
+        }
         out.push(report);
     }
     Ok(out)
@@ -317,9 +348,13 @@ pub async fn handle_ses(deps: &Deps, event: &SesEvent) -> Result<Vec<InboundRepo
 
 pub use shared::adapters::lambda::ScheduledEvent;
 
-/// The queue handler: one run at the event's time.
-pub async fn handle_queue(deps: &Deps, event: ScheduledEvent) -> Result<TickReport, StoreError> {
-    deps.queue().tick(event.at(deps.clock.now())).await
+/// The queue handler: one run at the event's time, over by `deadline`.
+pub async fn handle_queue(
+    deps: &Deps,
+    event: ScheduledEvent,
+    deadline: Deadline,
+) -> Result<TickReport, StoreError> {
+    deps.queue(deadline).tick(event.at(deps.clock.now())).await
 }
 
 /// Why an invocation of `inbound` or `queue` failed.
@@ -364,18 +399,97 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
 pub async fn handle_ses_event(
     deps: &Deps,
     event: serde_json::Value,
+    deadline: Deadline,
 ) -> Result<Vec<InboundReport>, HandlerError> {
     let event = SesEvent::parse(event)?;
-    Ok(handle_ses(deps, &event).await?)
+    Ok(handle_ses(deps, &event, deadline).await?)
+}
+
+/// One record of the dead-letter queue's redrive: an SQS message whose body is the on-failure
+/// destination record Lambda wrote after the inbound function's last retry
+/// (`requestPayload` is the SES event as it was sent).
+#[derive(Debug, Deserialize)]
+struct SqsRecord {
+    #[serde(rename = "messageId")]
+    message_id: String,
+    body: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SqsEvent {
+    #[serde(rename = "Records")]
+    records: Vec<SqsRecord>,
+}
+
+/// The fields of Lambda's on-failure destination record that the redrive reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FailureRecord {
+    request_payload: serde_json::Value,
+}
+
+/// Whether `event` is an SQS batch (the redrive) rather than SES's event.
+fn is_sqs(event: &serde_json::Value) -> bool {
+    event["Records"][0]["eventSource"].as_str() == Some("aws:sqs")
+}
+
+/// Replays the dead-letter queue (the `InboundRedrive` event source mapping, off until an
+/// operator turns it on): each record's SES event handled as SES's own would be (a message
+/// taken or delivered meanwhile is recognised as a duplicate). The answer is SQS's partial
+/// batch response: the records that failed again stay in the queue, the rest are deleted.
+pub async fn handle_redrive(
+    deps: &Deps,
+    event: serde_json::Value,
+    deadline: Deadline,
+) -> Result<serde_json::Value, HandlerError> {
+    let batch: SqsEvent = serde_json::from_value(event)
+        .map_err(|e| BadEvent(format!("SQS event of the dead-letter queue: {e}")))?;
+    let mut failures = Vec::new();
+    for record in &batch.records {
+        let outcome = match serde_json::from_str::<FailureRecord>(&record.body)
+            .map_err(|e| BadEvent(format!("on-failure record: {e}")))
+            .and_then(|r| SesEvent::parse(r.request_payload))
+        {
+            Ok(ses) => handle_ses(deps, &ses, deadline)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(()) => {
+                tracing::info!(sqs_message_id = %record.message_id, "dead-letter record replayed")
+            }
+            Err(e) => {
+                tracing::warn!(sqs_message_id = %record.message_id, error = %e, "dead-letter record failed again; it stays in the queue");
+                failures.push(serde_json::json!({ "itemIdentifier": record.message_id }));
+            }
+        }
+    }
+    Ok(serde_json::json!({ "batchItemFailures": failures }))
+}
+
+/// The inbound function as Lambda invokes it: SES's event, or the dead-letter queue's redrive.
+pub async fn handle_event(
+    deps: &Deps,
+    event: serde_json::Value,
+    deadline: Deadline,
+) -> Result<serde_json::Value, HandlerError> {
+    if is_sqs(&event) {
+        return handle_redrive(deps, event, deadline).await;
+    }
+    let reports = handle_ses_event(deps, event, deadline).await?;
+    serde_json::to_value(reports).map_err(|e| BadEvent(format!("report: {e}")).into())
 }
 
 /// The queue handler as Lambda calls it.
 pub async fn handle_queue_event(
     deps: &Deps,
     event: serde_json::Value,
+    deadline: Deadline,
 ) -> Result<TickReport, HandlerError> {
     let event = ScheduledEvent::parse(event)?;
-    Ok(handle_queue(deps, event).await?)
+    Ok(handle_queue(deps, event, deadline).await?)
 }
 
 #[cfg(test)]

@@ -66,11 +66,23 @@ impl Runner {
         at: DateTime<Utc>,
     ) -> Option<Result<shared::app::queue::TickReport, shared::ports::error::StoreError>> {
         let deps = self.inbound.as_ref()?;
-        Some(inbound::handle_queue(deps, inbound::ScheduledEvent { time: Some(at) }).await)
+        Some(
+            inbound::handle_queue(
+                deps,
+                inbound::ScheduledEvent { time: Some(at) },
+                inbound::invocation_deadline(inbound::QUEUE_TIMEOUT),
+            )
+            .await,
+        )
     }
 
     async fn queue_tick(&self, at: DateTime<Utc>) {
-        match self.run_queue(at).await {
+        // Ended at the function's timeout, as Lambda would end it.
+        let Ok(run) = tokio::time::timeout(inbound::QUEUE_TIMEOUT, self.run_queue(at)).await else {
+            tracing::warn!(%at, timeout_secs = inbound::QUEUE_TIMEOUT.as_secs(), "queue run timed out (Lambda would end it here)");
+            return;
+        };
+        match run {
             None => {}
             Some(Ok(r)) if r.organisations > 0 => {
                 tracing::info!(%at, organisations = r.organisations, delivered = r.delivered, bounced = r.bounced, deferred = r.deferred, "queue run")

@@ -265,9 +265,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let inbound_settings = inbound::Settings::from_env()?;
                     let deps = inbound::Deps::start(&inbound_settings, &sdk, Arc::new(SystemClock))
                         .await?;
-                    let report = inbound::handle_queue(&deps, inbound::ScheduledEvent { time: at })
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let report = inbound::handle_queue(
+                        &deps,
+                        inbound::ScheduledEvent { time: at },
+                        inbound::invocation_deadline(inbound::QUEUE_TIMEOUT),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
                     serde_json::to_string_pretty(&report)
                 }
                 other => {

@@ -262,9 +262,20 @@ async fn receive(
         return "451 4.3.0 Could not store the message, try again\r\n".into();
     }
     let event = SesEvent::single(&id, clock.now(), sender, rcpts, verdicts);
-    match handle_ses(deps, &event).await {
-        Ok(_) => format!("250 2.0.0 OK {id}\r\n"),
-        Err(e) => {
+    // As Lambda runs it: the deliveries give up by the invocation's deadline, and an
+    // invocation still running at the function's timeout is ended.
+    let invocation = handle_ses(
+        deps,
+        &event,
+        inbound::invocation_deadline(inbound::INBOUND_TIMEOUT),
+    );
+    match tokio::time::timeout(inbound::INBOUND_TIMEOUT, invocation).await {
+        Ok(Ok(_)) => format!("250 2.0.0 OK {id}\r\n"),
+        Err(_) => {
+            tracing::warn!(ses_id = %id, timeout_secs = inbound::INBOUND_TIMEOUT.as_secs(), "receiving: inbound handler timed out (Lambda would end it here)");
+            "451 4.3.0 Could not process the message, try again\r\n".into()
+        }
+        Ok(Err(e)) => {
             tracing::warn!(ses_id = %id, error = %e, "receiving: inbound handler failed");
             "451 4.3.0 Could not process the message, try again\r\n".into()
         }

@@ -138,6 +138,21 @@ impl From<StartupError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// The invocation's deadline as Lambda gives it (`Context::deadline`, epoch milliseconds),
+/// turned into an instant of this process's clock, `margin` earlier: the time the work of the
+/// invocation must be over by, with `margin` left to settle what it did.
+pub fn deadline_of(
+    context: &lambda_runtime::Context,
+    margin: std::time::Duration,
+) -> crate::domain::delivery::Deadline {
+    use crate::domain::delivery::Deadline;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = std::time::Duration::from_millis(context.deadline.saturating_sub(now_ms));
+    Deadline::within(tokio::time::Instant::now().into_std(), left).less(margin)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

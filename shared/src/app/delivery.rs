@@ -4,18 +4,26 @@
 //! tried on the next route. A 5xx for one recipient is final for that recipient (bounced now)
 //! and does not fail the route. What no route took stays queued. The SMTP adapter is
 //! [`crate::relay`].
+//!
+//! Time: each route's exchange is bounded by the invocation's deadline as well as by the
+//! configured step timeout, so a server that hangs makes the route fail (and the failure get
+//! recorded) before Lambda would kill the invocation; a route that cannot be started in time
+//! is left for the next run, untried.
 
 use crate::domain::config::Route;
 use crate::domain::delivery::DeliveryReport;
 use crate::domain::delivery::RcptResult;
+use crate::domain::delivery::{Deadline, MIN_ROUTE_TIME};
 use crate::ports::mail::RouteTransport;
 use std::time::Duration;
 
-/// Tries the routes in order until every recipient has a final answer or the routes run out.
+/// Tries the routes in order until every recipient has a final answer, the routes run out, or
+/// `deadline` leaves no time for another route.
 pub async fn deliver(
     transport: &dyn RouteTransport,
     routes: &[Route],
     timeout: Duration,
+    deadline: Deadline,
     sender: &str,
     recipients: &[String],
     raw: &[u8],
@@ -28,9 +36,33 @@ pub async fn deliver(
         if report.pending.is_empty() {
             break;
         }
-        let results = transport
-            .attempt(route, timeout, sender, &report.pending, raw)
-            .await;
+        // Tokio's clock (the same as std's outside tests with paused time).
+        let now = tokio::time::Instant::now().into_std();
+        if !deadline.allows(now, MIN_ROUTE_TIME) {
+            report.errors.push(format!(
+                "route {} ({}:{}) not tried: no time left in this run (it is tried at the next)",
+                i + 1,
+                route.host,
+                route.port
+            ));
+            break;
+        }
+        report.routes_tried += 1;
+        let step = deadline.step(now, timeout);
+        let exchange = transport.attempt(route, step, sender, &report.pending, raw);
+        let results = match deadline.left(now) {
+            None => exchange.await,
+            Some(left) => match tokio::time::timeout(left, exchange).await {
+                Ok(r) => r,
+                Err(_) => vec![
+                    RcptResult::Deferred(format!(
+                        "no final answer within the {} s left in this run",
+                        left.as_secs()
+                    ));
+                    report.pending.len()
+                ],
+            },
+        };
         let mut still = Vec::new();
         let mut reason = None;
         for (rcpt, result) in
@@ -126,6 +158,7 @@ mod tests {
             &t,
             &routes(n),
             Duration::from_secs(1),
+            Deadline::NONE,
             "s@x.test",
             &rcpts(r),
             b"x",
@@ -210,5 +243,90 @@ mod tests {
         assert_eq!(rep.pending, rcpts(&["a@o.test"]));
         assert_eq!(calls.len(), 2);
         assert!(rep.last_error().unwrap().contains("route 2"));
+    }
+
+    /// A server that never answers: the route's exchange only ends when the step timeout it
+    /// was given ends.
+    struct Hangs {
+        steps: Mutex<Vec<Duration>>,
+    }
+
+    #[async_trait]
+    impl RouteTransport for Hangs {
+        async fn attempt(
+            &self,
+            _route: &Route,
+            t: Duration,
+            _s: &str,
+            rcpts: &[String],
+            _raw: &[u8],
+        ) -> Vec<RcptResult> {
+            self.steps.lock().unwrap().push(t);
+            // Answers nothing for thirty steps' worth, as a server that hangs at each of a
+            // long transaction's commands would, then gives up on its own.
+            tokio::time::sleep(t * 30).await;
+            vec![RcptResult::Deferred("timed out".into()); rcpts.len()]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hanging_server_ends_inside_the_deadline_and_counts_as_a_failure() {
+        let hangs = Hangs {
+            steps: Mutex::new(vec![]),
+        };
+        let start = tokio::time::Instant::now();
+        let deadline = Deadline::within(start.into_std(), Duration::from_millis(1500));
+        let rep = deliver(
+            &hangs,
+            &routes(3),
+            Duration::from_secs(1),
+            deadline,
+            "s@x.test",
+            &rcpts(&["a@o.test"]),
+            b"x",
+        )
+        .await;
+        let steps = hangs.steps.into_inner().unwrap();
+        // Route 1 takes its 1 s steps but is cut at 1.5 s; too little is left for route 2 or 3.
+        assert_eq!(steps, vec![Duration::from_secs(1)]);
+        // Not a timing figure: without the cut the exchange alone would take 30 s.
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(rep.pending, rcpts(&["a@o.test"]));
+        assert_eq!(rep.routes_tried, 1);
+        assert_eq!(rep.outcome(), DeliveryOutcome::AllRoutesFailed);
+        assert!(
+            rep.errors
+                .iter()
+                .any(|e| e.contains("not tried: no time left")),
+            "{:?}",
+            rep.errors
+        );
+    }
+
+    #[tokio::test]
+    async fn no_route_is_started_once_the_time_is_up() {
+        let (hangs, start) = (
+            Hangs {
+                steps: Mutex::new(vec![]),
+            },
+            tokio::time::Instant::now().into_std(),
+        );
+        let rep = deliver(
+            &hangs,
+            &routes(2),
+            Duration::from_secs(20),
+            Deadline::at(start),
+            "s@x.test",
+            &rcpts(&["a@o.test"]),
+            b"x",
+        )
+        .await;
+        assert!(hangs.steps.into_inner().unwrap().is_empty());
+        assert_eq!(rep.routes_tried, 0);
+        assert_eq!(rep.pending, rcpts(&["a@o.test"]));
     }
 }

@@ -1,11 +1,14 @@
 //! The inbound path (Q1, Q2, Q6, Q7, U6): one message received by SES, already stored in S3.
 //!
-//! Order matters for "nothing lost": the message is filed for its mailboxes (idempotent puts keyed
-//! on the SES message id), then taken into the queue once per SES message id (a conditional
-//! transaction that also moves the queue count), and only then delivered; the server's 250 takes
-//! it out of the queue again. A repeated or concurrent invocation finds the queue record and does
-//! nothing more; an invocation killed after delivery leaves the message queued, so the queue
-//! delivers it again (a duplicate), never drops it.
+//! Order matters for "nothing lost": the message is first taken into the queue once per SES
+//! message id (a conditional transaction that also moves the queue count), then filed for its
+//! mailboxes (idempotent puts keyed on the SES message id, then `filed_at` on the once-per-message
+//! record), and only then delivered; the server's 250 takes it out of the queue again. An error
+//! while filing fails the event but the message is already queued: it is delivered whatever
+//! happens to the event, and the repeated event finds it queued but not filed and files it. A
+//! repeated or concurrent invocation after a finished filing does nothing more; an invocation
+//! killed after delivery leaves the message queued, so the queue delivers it again (a
+//! duplicate), never drops it.
 //!
 //! SES's verdicts decide the rest (Q9): a virus is set aside (quarantined, with an audit record)
 //! and neither filed nor delivered; spam is filed in the mailboxes' spam folder and delivered
@@ -13,6 +16,7 @@
 
 use crate::app::queue::{Attempt, Courier};
 use crate::domain::config::OrgConfig;
+use crate::domain::delivery::Deadline;
 use crate::domain::mail::{domain_of, mailbox_of, summarize, MessageSummary};
 use crate::domain::mailbox::{Filing, Folder};
 use crate::domain::monitoring::ArrivalOutcome;
@@ -104,6 +108,8 @@ pub struct Inbound<'a> {
     pub courier: Courier<'a>,
     /// Prefix of raw message keys in the bucket (the receipt rule's S3 object key prefix).
     pub raw_prefix: &'a str,
+    /// When delivery must have given up: the invocation's deadline less the time to settle.
+    pub deadline: Deadline,
 }
 
 impl Inbound<'_> {
@@ -240,6 +246,14 @@ impl Inbound<'_> {
                 },
             );
         }
+        // Durable first (Q6): the message is in the queue before anything else can fail, so
+        // an error while filing (throttling on a long list, say) fails the event but never
+        // the delivery; the repeated event files it again.
+        let wake = now + backoff(&config.queue, 1);
+        let accepted = self.mail.accept_message(&msg, wake).await?;
+        if accepted == AcceptOutcome::Duplicate && self.mail.filed(org_id, &r.ses_id).await? {
+            return Ok(OrgResult::Duplicate);
+        }
         let mut mailboxes = self.mailboxes(&config, &rcpts).await?;
         // U4: mailboxes that blocked the sender (or marked it as spam) do not file it; delivery
         // to the organisation's server is unchanged.
@@ -267,10 +281,10 @@ impl Inbound<'_> {
                 &mailboxes,
             )
             .await?;
+        self.mail.mark_filed(org_id, &r.ses_id, now).await?;
         report.filed += mailboxes.len();
-
-        let wake = now + backoff(&config.queue, 1);
-        if self.mail.accept_message(&msg, wake).await? == AcceptOutcome::Duplicate {
+        if accepted == AcceptOutcome::Duplicate {
+            // Filed now; the delivery is the queue's (the first invocation's lease runs out).
             return Ok(OrgResult::Duplicate);
         }
         if config.queue.paused {
@@ -279,12 +293,18 @@ impl Inbound<'_> {
             self.courier.queue.requeue(&released).await?;
             return Ok(OrgResult::Paused);
         }
-        Ok(match self.courier.attempt(&config, &msg, raw, now).await? {
-            Attempt::Done { delivered, bounced } => OrgResult::Done { delivered, bounced },
-            Attempt::Pending {
-                remaining, reason, ..
-            } => OrgResult::Queued { remaining, reason },
-        })
+        Ok(
+            match self
+                .courier
+                .attempt(&config, &msg, raw, now, self.deadline)
+                .await?
+            {
+                Attempt::Done { delivered, bounced } => OrgResult::Done { delivered, bounced },
+                Attempt::Pending {
+                    remaining, reason, ..
+                } => OrgResult::Queued { remaining, reason },
+            },
+        )
     }
 
     /// The mailboxes to file in: the recipients, with distribution lists replaced by their

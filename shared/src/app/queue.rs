@@ -19,6 +19,7 @@
 use crate::app::delivery::deliver;
 use crate::domain::config::{OrgConfig, QueueSettings};
 use crate::domain::delivery::DeliveryReport;
+use crate::domain::delivery::{Deadline, DELIVERY_BUDGET_SECS, MIN_ROUTE_TIME};
 use crate::domain::mail::{delivery_status_notification, FailedRecipient};
 use crate::domain::monitoring::DeliveryOutcome;
 use crate::domain::queue::backoff;
@@ -77,6 +78,7 @@ impl Courier<'_> {
         msg: &QueuedMessage,
         raw: &[u8],
         now: DateTime<Utc>,
+        deadline: Deadline,
     ) -> Result<Attempt, StoreError> {
         let timeout = std::time::Duration::from_secs(u64::from(config.delivery.timeout_secs));
         let stamped = stamp(
@@ -94,18 +96,23 @@ impl Courier<'_> {
             self.transport,
             &config.routes,
             timeout,
+            deadline,
             &msg.sender,
             &msg.recipients,
             &stamped,
         )
         .await;
-        if let Err(e) = self
-            .recorder
-            .record_delivery(&msg.org_id, now, report.outcome())
-            .await
-        {
-            // The inbound check misses one observation; the message itself is unaffected.
-            tracing::warn!(org = %msg.org_id, error = %e, "delivery outcome not recorded");
+        // Recorded before anything else, so that a server that hung is counted as failing
+        // (D2) even if what follows runs out of time. Nothing is known when no route was tried.
+        if report.routes_tried > 0 {
+            if let Err(e) = self
+                .recorder
+                .record_delivery(&msg.org_id, now, report.outcome())
+                .await
+            {
+                // The inbound check misses one observation; the message itself is unaffected.
+                tracing::warn!(org = %msg.org_id, error = %e, "delivery outcome not recorded");
+            }
         }
         self.settle(msg, &report, raw, now).await
     }
@@ -170,7 +177,7 @@ impl Courier<'_> {
             .to_string();
         let next = QueuedMessage {
             recipients: pending.clone(),
-            attempts: msg.attempts + 1,
+            attempts: msg.attempts + u32::from(report.routes_tried > 0),
             last_error: Some(reason.clone()),
             not_before: now,
             ..msg.clone()
@@ -178,7 +185,8 @@ impl Courier<'_> {
         self.queue.requeue(&next).await?;
         Ok(Attempt::Pending {
             remaining: pending.len(),
-            route_failed: report.outcome() == DeliveryOutcome::AllRoutesFailed,
+            route_failed: report.routes_tried > 0
+                && report.outcome() == DeliveryOutcome::AllRoutesFailed,
             reason,
         })
     }
@@ -259,6 +267,8 @@ pub struct Queue<'a> {
     pub courier: Courier<'a>,
     /// Organisations handled at once.
     pub fan_out: usize,
+    /// When the run must be over: the invocation's deadline less the time to settle.
+    pub deadline: Deadline,
 }
 
 /// One organisation's part of a run.
@@ -294,7 +304,23 @@ impl Queue<'_> {
         let results: Vec<OrgTick> = stream::iter(due)
             .map(|d| async move {
                 let org_id = d.org_id.clone();
-                match self.org(&d, now).await {
+                // One organisation's slow server costs it its own slice, never the others
+                // their run: each starts with a budget of its own, and an organisation whose
+                // turn comes too late is left (unclaimed) for the next run.
+                let started = tokio::time::Instant::now().into_std();
+                if !self.deadline.allows(started, MIN_ROUTE_TIME) {
+                    return OrgTick {
+                        org_id,
+                        skipped: true,
+                        ..Default::default()
+                    };
+                }
+                let slice = Deadline::within(
+                    started,
+                    std::time::Duration::from_secs(u64::from(DELIVERY_BUDGET_SECS)),
+                )
+                .min(self.deadline);
+                match self.org(&d, now, slice).await {
                     Ok(t) => t,
                     Err(e) => OrgTick {
                         org_id,
@@ -322,7 +348,12 @@ impl Queue<'_> {
         Ok(r)
     }
 
-    async fn org(&self, due: &DueOrg, now: DateTime<Utc>) -> Result<OrgTick, StoreError> {
+    async fn org(
+        &self,
+        due: &DueOrg,
+        now: DateTime<Utc>,
+        slice: Deadline,
+    ) -> Result<OrgTick, StoreError> {
         let org_id = due.org_id.as_str();
         let mut t = OrgTick {
             org_id: org_id.to_string(),
@@ -390,7 +421,9 @@ impl Queue<'_> {
                 more = true;
                 continue;
             }
-            if tried >= q.drain_per_minute {
+            if tried >= q.drain_per_minute
+                || !slice.allows(tokio::time::Instant::now().into_std(), MIN_ROUTE_TIME)
+            {
                 more = true;
                 break;
             }
@@ -407,7 +440,7 @@ impl Queue<'_> {
                 }
             };
             tried += 1;
-            match self.courier.attempt(&config, m, &raw, now).await? {
+            match self.courier.attempt(&config, m, &raw, now, slice).await? {
                 Attempt::Done { delivered, bounced } => {
                     if delivered > 0 {
                         t.delivered += 1;

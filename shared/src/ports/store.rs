@@ -223,6 +223,17 @@ pub trait MailStore: DomainOwners {
         filing: &Filing<'_>,
         mailboxes: &[String],
     ) -> Result<(), StoreError>;
+    /// Notes on the once-per-message record that the message was filed in every mailbox
+    /// (the inbound path takes a message into the queue first, then files it).
+    async fn mark_filed(
+        &self,
+        org_id: &str,
+        ses_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Whether the message's filing was finished (a repeated event after a crash between the
+    /// queue and the filing files it again; one after a finished filing does not).
+    async fn filed(&self, org_id: &str, ses_id: &str) -> Result<bool, StoreError>;
     /// Takes the message into the queue once per SES message id (one transaction with the
     /// queue count); `wake` is when the queue should look at the organisation at the latest.
     async fn accept_message(

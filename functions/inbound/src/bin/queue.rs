@@ -5,7 +5,8 @@
 use inbound::{handle_queue_event, Deps, Settings};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use shared::adapters::clock::SystemClock;
-use shared::adapters::lambda::StartupError;
+use shared::adapters::lambda::{deadline_of, StartupError};
+use shared::domain::delivery::AFTER_DELIVERY_MARGIN;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -21,7 +22,8 @@ async fn main() -> Result<(), Diagnostic> {
     );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let deps = deps.clone();
-        async move { handle_queue_event(&deps, event.payload).await }
+        let deadline = deadline_of(&event.context, AFTER_DELIVERY_MARGIN);
+        async move { handle_queue_event(&deps, event.payload, deadline).await }
     }))
     .await
     .map_err(Diagnostic::from)

@@ -141,6 +141,29 @@ impl MailStore for DynamoStore {
         self.batch_write(requests).await
     }
 
+    /// `UpdateItem INMSG#{id} SET filed_at` (only if the record exists).
+    async fn mark_filed(
+        &self,
+        org_id: &str,
+        ses_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let req = self
+            .update_item(key(org_pk(org_id), inmsg_sk(ses_id)))
+            .update_expression("SET filed_at = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", ts(at));
+        self.update("UpdateItem filed", req).await.map(|_| ())
+    }
+
+    /// One consistent `GetItem INMSG#{id}` (the repeated-event path only).
+    async fn filed(&self, org_id: &str, ses_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get(org_pk(org_id), &inmsg_sk(ses_id))
+            .await?
+            .is_some_and(|i| i.contains_key("filed_at")))
+    }
+
     /// One `TransactWriteItems`: `Put INMSG#{id}` if new + `Put QUEUE#..` + `Update QUEUESTAT`
     /// (`ADD count 1`, due marker if none).
     async fn accept_message(

@@ -181,8 +181,8 @@ pub const MAX_DOMAINS: usize = 48;
 pub const MAX_RETENTION_HOURS: u32 = 30 * 24;
 /// Retries back off to at most this (Q3).
 pub const MAX_BACKOFF_MINUTES: u32 = 30;
-/// The longest SMTP step timeout accepted.
-pub const MAX_DELIVERY_TIMEOUT_SECS: u32 = 300;
+/// The longest SMTP step timeout accepted: one route's worth of the delivery budget.
+pub const MAX_DELIVERY_TIMEOUT_SECS: u32 = crate::domain::delivery::DELIVERY_BUDGET_SECS;
 
 /// Alert contacts and conditions (A1-A6, D8).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

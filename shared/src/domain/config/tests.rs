@@ -170,7 +170,16 @@ fn each_mistake_names_its_field() {
         ),
         (
             "delivery.timeout_secs",
-            Box::new(|c| c.delivery.timeout_secs = 301),
+            Box::new(|c| c.delivery.timeout_secs = 121),
+        ),
+        (
+            // Three routes of 41 s each cannot all be tried within the 120 s budget.
+            "delivery.timeout_secs",
+            Box::new(|c| {
+                let r = c.routes[0].clone();
+                c.routes = vec![r.clone(), r.clone(), r];
+                c.delivery.timeout_secs = 41;
+            }),
         ),
     ];
     for (field, mutate) in cases {
@@ -353,4 +362,18 @@ fn a_configuration_cannot_name_a_secret() {
     assert!(c.forget_legacy_fields());
     assert_eq!(c, sample());
     assert!(c.validate().is_ok());
+}
+
+#[test]
+fn routes_times_the_timeout_must_fit_the_delivery_budget() {
+    let mut c = sample();
+    let r = c.routes[0].clone();
+    c.routes = vec![r.clone(), r.clone(), r];
+    c.delivery.timeout_secs = 40;
+    assert!(fields(&c).is_empty(), "3 x 40 s = 120 s fits");
+    c.delivery.timeout_secs = 41;
+    let e = c.validate().unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("3 routes x 41 s is 123 s"), "{msg}");
+    assert!(msg.contains("at most 40 s"), "{msg}");
 }

@@ -8,6 +8,7 @@ use super::{
     MAX_DELIVERY_TIMEOUT_SECS, MAX_DOMAINS, MAX_EVENT_MINUTES, MAX_RETENTION_HOURS,
     MAX_SMS_PER_DAY, MAX_THRESHOLD,
 };
+use crate::domain::delivery::DELIVERY_BUDGET_SECS;
 use crate::domain::window::WINDOW_SECS;
 
 /// The problems found so far.
@@ -35,7 +36,7 @@ pub(super) fn validate(c: &OrgConfig) -> Result<(), ConfigErrors> {
     queue(&c.queue, &mut p);
     time_zone(&c.time_zone, &mut p);
     continuity(&c.continuity, &mut p);
-    delivery(&c.delivery, &mut p);
+    delivery(&c.delivery, c.routes.len(), &mut p);
     sign_in(&c.sign_in, &mut p);
     if p.0.is_empty() {
         Ok(())
@@ -241,12 +242,26 @@ fn continuity(c: &ContinuitySettings, p: &mut Problems) {
     }
 }
 
-/// `delivery`: the SMTP step timeout.
-fn delivery(d: &DeliverySettings, p: &mut Problems) {
+/// `delivery`: the SMTP step timeout, which every route must be able to spend within one
+/// message's delivery budget (a server hanging at each route still gets its failure recorded
+/// and the message requeued before the function's own timeout).
+fn delivery(d: &DeliverySettings, routes: usize, p: &mut Problems) {
     if d.timeout_secs < 1 || d.timeout_secs > MAX_DELIVERY_TIMEOUT_SECS {
         p.add(
             "delivery.timeout_secs",
             format!("must be between 1 and {MAX_DELIVERY_TIMEOUT_SECS}"),
+        );
+    } else if routes as u64 * u64::from(d.timeout_secs) > u64::from(DELIVERY_BUDGET_SECS) {
+        p.add(
+            "delivery.timeout_secs",
+            format!(
+                "{routes} routes x {} s is {} s: a delivery over every route must fit in {DELIVERY_BUDGET_SECS} s \
+                 (so that a hanging server is given up, recorded and retried before the function ends); \
+                 lower it to at most {} s or use fewer routes",
+                d.timeout_secs,
+                routes as u64 * u64::from(d.timeout_secs),
+                u64::from(DELIVERY_BUDGET_SECS) / routes.max(1) as u64
+            ),
         );
     }
 }
