@@ -63,6 +63,17 @@ impl InboxRig {
 
     /// Files `raw` in `mailbox` as received at `at` (raw stored first, as SES does).
     pub async fn file(&self, mailbox: &str, at: DateTime<Utc>, raw: &[u8]) -> MessageRef {
+        self.file_in(mailbox, Folder::Inbox, at, raw).await
+    }
+
+    /// As [`InboxRig::file`], in `folder` (the inbox, or Spam for mail SES judged spam).
+    pub async fn file_in(
+        &self,
+        mailbox: &str,
+        folder: Folder,
+        at: DateTime<Utc>,
+        raw: &[u8],
+    ) -> MessageRef {
         let ses_id = unique("ses").replace('-', "").to_lowercase();
         let raw_key = format!("inbound/{ses_id}");
         self.api
@@ -81,13 +92,13 @@ impl InboxRig {
                     received_at: at,
                     raw_key: &raw_key,
                     summary: &summary,
-                    folder: shared::domain::mailbox::Folder::Inbox,
+                    folder,
                 },
                 &[mailbox.to_string()],
             )
             .await
             .expect("file message");
-        MessageRef::new(Folder::Inbox, at, &ses_id)
+        MessageRef::new(folder, at, &ses_id)
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {

@@ -8,7 +8,7 @@
 
 use crate::domain::mail::mailbox_of;
 use crate::domain::mailbox::{
-    self as rules, BlockKind, BlockRule, Folder, Listed, MessageRef, PAGE_SIZE,
+    self as rules, BlockKind, BlockRule, Folder, Listed, MessageRef, StateChange, Unread, PAGE_SIZE,
 };
 use crate::ports::blob::RawMessages;
 use crate::ports::error::{BlobError, StoreError};
@@ -126,6 +126,73 @@ impl Mailboxes<'_> {
             .mailbox_message(org, mailbox, &r)
             .await?
             .ok_or(MailboxError::NoMessage)
+    }
+
+    /// One message of an authorised mailbox opened by its user on the message page: marked
+    /// read the first time (one UpdateItem; none when it is already read).
+    ///
+    /// Safe on a GET: the page is only served to the signed-in user (a session cookie that is
+    /// `SameSite=Strict`, so a link followed from another site or a mail scanner opening a URL
+    /// has no session and only reaches the sign-in page); marking read destroys nothing and the
+    /// user can mark it unread again; and a repeat finds it read and writes nothing.
+    pub async fn open(
+        &self,
+        org: &str,
+        mailbox: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Listed, MailboxError> {
+        let l = self.message(org, mailbox, id).await?;
+        if !l.unread() {
+            return Ok(l);
+        }
+        let read = StateChange {
+            read: Some(true),
+            flagged: None,
+        };
+        Ok(self
+            .store
+            .set_message_state(org, mailbox, &l.r#ref, read, now)
+            .await?
+            .unwrap_or(l))
+    }
+
+    /// Marks a message of an authorised mailbox read or unread, flagged or not (idempotent);
+    /// the message as it now is. An unknown message changes nothing.
+    pub async fn set_state(
+        &self,
+        org: &str,
+        mailbox: &str,
+        id: &str,
+        change: StateChange,
+        now: DateTime<Utc>,
+    ) -> Result<Listed, MailboxError> {
+        let r = MessageRef::parse(id).ok_or(MailboxError::NoMessage)?;
+        let l = self
+            .store
+            .set_message_state(org, mailbox, &r, change, now)
+            .await?
+            .ok_or(MailboxError::NoMessage)?;
+        tracing::info!(org = %org, read = ?change.read, flagged = ?change.flagged, "message state changed");
+        Ok(l)
+    }
+
+    /// The unread counts of the received folders (Inbox, Spam) of an authorised mailbox, within
+    /// the last 30 days at `now`: one `Query` (Select COUNT, capped) of the unread index per
+    /// folder.
+    pub async fn unread_counts(
+        &self,
+        org: &str,
+        mailbox: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Folder, Unread)>, MailboxError> {
+        let since = rules::window_start(now);
+        let (inbox, junk) = futures::future::try_join(
+            self.store.unread_count(org, mailbox, Folder::Inbox, since),
+            self.store.unread_count(org, mailbox, Folder::Junk, since),
+        )
+        .await?;
+        Ok(vec![(Folder::Inbox, inbox), (Folder::Junk, junk)])
     }
 
     /// The raw message (.eml) of a listed message.

@@ -4,11 +4,16 @@
 //! Parsing is tolerant: [`summarize`] never fails and never panics, whatever the bytes. Broken
 //! MIME, 8-bit headers, NUL bytes and missing fields give a summary with what could be read; the
 //! message itself is always kept and delivered as it came (the raw bytes are never rewritten).
+//!
+//! Raw 8-bit header lines that declare no charset are read as UTF-8 when they are valid UTF-8
+//! and as windows-1252 otherwise, as mail clients do ([`utf8_headers`]): a Latin-1 "Grüße" is
+//! not shown as "Gr��e".
 
 use chrono::{DateTime, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 /// At most this many addresses of a header are filed (a message to 10,000 people must still
 /// fit in one item); `to_count` / `cc_count` keep the real numbers.
@@ -19,6 +24,10 @@ pub const MAX_FILED_TEXT: usize = 998;
 pub const MAX_FILED_ATTACHMENTS: usize = 50;
 /// The original headers quoted in a bounce are cut at this many bytes.
 pub const MAX_QUOTED_HEADERS: usize = 64 * 1024;
+/// The list's one-line preview of the text body, in characters (whitespace collapsed).
+pub const PREVIEW_CHARS: usize = 140;
+/// A sender's display name is cut at this many characters.
+pub const MAX_FILED_NAME: usize = 200;
 
 /// What a mailbox shows of a message before it is opened (U1, C2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +38,9 @@ pub struct MessageSummary {
     /// Whether `message_id` was derived rather than read.
     pub message_id_derived: bool,
     pub from: Option<String>,
+    /// The sender's display name (`Alice Example` of `Alice Example <alice@example.org>`).
+    #[serde(default)]
+    pub from_name: Option<String>,
     pub to: Vec<String>,
     pub to_count: usize,
     pub cc: Vec<String>,
@@ -41,6 +53,13 @@ pub struct MessageSummary {
     /// Attachment names (or content types of unnamed attachments).
     pub attachments: Vec<String>,
     pub kind: MessageKind,
+    /// The first [`PREVIEW_CHARS`] characters of the text body, whitespace collapsed.
+    #[serde(default)]
+    pub preview: Option<String>,
+    /// The conversation the message belongs to ([`thread_key`] of the first `References` id,
+    /// else `In-Reply-To`, else its own Message-ID).
+    #[serde(default)]
+    pub thread: String,
 }
 
 /// What kind of message it is, for continuity sync (C2): ordinary messages and calendar items
@@ -56,12 +75,16 @@ pub enum MessageKind {
 /// Reads what can be read of `raw`. Never fails.
 pub fn summarize(raw: &[u8]) -> MessageSummary {
     let size = raw.len() as u64;
-    let parsed = MessageParser::default().parse(raw);
+    let headers_fixed = utf8_headers(raw);
+    let parsed = MessageParser::default().parse(&headers_fixed[..]);
     let Some(m) = parsed else {
+        let message_id = derived_message_id(raw);
         return MessageSummary {
-            message_id: derived_message_id(raw),
+            thread: thread_key(&message_id),
+            message_id,
             message_id_derived: true,
             from: None,
+            from_name: None,
             to: vec![],
             to_count: 0,
             cc: vec![],
@@ -71,6 +94,7 @@ pub fn summarize(raw: &[u8]) -> MessageSummary {
             size,
             attachments: vec![],
             kind: MessageKind::Message,
+            preview: None,
         };
     };
     let (message_id, message_id_derived) = match m
@@ -96,12 +120,44 @@ pub fn summarize(raw: &[u8]) -> MessageSummary {
     };
     let (to, to_count) = addresses(m.to());
     let (cc, cc_count) = addresses(m.cc());
-    let from = m
-        .from()
-        .and_then(|a| a.first())
+    let first_from = m.from().and_then(|a| a.first());
+    let from = first_from
         .and_then(|a| a.address.as_deref())
         .map(clean_text)
         .filter(|s| !s.is_empty());
+    let from_name = first_from
+        .and_then(|a| a.name.as_deref())
+        .map(|n| {
+            clean_text(n)
+                .chars()
+                .take(MAX_FILED_NAME)
+                .collect::<String>()
+        })
+        .map(|n| {
+            n.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
+                .to_string()
+        })
+        .filter(|n| !n.is_empty());
+    let preview = m
+        .body_text(0)
+        .map(|t| one_line_preview(&t))
+        .filter(|p| !p.is_empty());
+    let root = |v: &mail_parser::HeaderValue<'_>| -> Option<String> {
+        v.as_text_list()?
+            .iter()
+            .map(|id| {
+                id.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+            .find(|id| !id.is_empty())
+    };
+    let thread = thread_key(
+        &root(m.references())
+            .or_else(|| root(m.in_reply_to()))
+            .unwrap_or_else(|| message_id.clone()),
+    );
     let subject = m.subject().map(clean_text);
     let date = m
         .date()
@@ -144,6 +200,7 @@ pub fn summarize(raw: &[u8]) -> MessageSummary {
         message_id,
         message_id_derived,
         from,
+        from_name,
         to,
         to_count,
         cc,
@@ -153,7 +210,75 @@ pub fn summarize(raw: &[u8]) -> MessageSummary {
         size,
         attachments,
         kind,
+        preview,
+        thread,
     }
+}
+
+/// The thread key of a conversation whose first message has Message-ID `root`: 16 hex
+/// characters of its SHA-256 (short on the filing; the same for every reply that names it).
+pub fn thread_key(root: &str) -> String {
+    hex::encode(&Sha256::digest(root.trim().as_bytes())[..8])
+}
+
+/// A text body as the list's one line: whitespace collapsed, control characters gone, at most
+/// [`PREVIEW_CHARS`] characters.
+pub fn one_line_preview(text: &str) -> String {
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() >= PREVIEW_CHARS {
+            break;
+        }
+    }
+    out.chars()
+        .filter(|c| !c.is_control())
+        .take(PREVIEW_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// The raw message with each header line that is not valid UTF-8 re-encoded from windows-1252
+/// (a superset of Latin-1) to UTF-8; valid lines, encoded words and the body are untouched.
+/// Borrowed (no copy) when every header line is already ASCII or UTF-8, the usual case.
+pub fn utf8_headers(raw: &[u8]) -> Cow<'_, [u8]> {
+    let end = header_end(raw);
+    let head = &raw[..end];
+    if head.is_ascii()
+        || head
+            .split(|b| *b == b'\n')
+            .all(|line| std::str::from_utf8(line).is_ok())
+    {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 8);
+    for (i, line) in head.split(|b| *b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        match std::str::from_utf8(line) {
+            Ok(_) => out.extend_from_slice(line),
+            Err(_) => {
+                let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(line);
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(&raw[end..]);
+    Cow::Owned(out)
+}
+
+/// Where the header block ends (after its last line's line break), or the message's length.
+fn header_end(raw: &[u8]) -> usize {
+    raw.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 1))
+        .unwrap_or(raw.len())
 }
 
 /// A Message-ID for a message that has none, stable for the same bytes.
@@ -201,13 +326,7 @@ pub fn domain_of(address: &str) -> Option<String> {
 /// The header block of a raw message (up to the first empty line), cut at
 /// [`MAX_QUOTED_HEADERS`] bytes on a line boundary.
 pub fn header_block(raw: &[u8]) -> &[u8] {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 2)
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 1))
-        .unwrap_or(raw.len());
-    let block = &raw[..end];
+    let block = &raw[..header_end(raw)];
     if block.len() <= MAX_QUOTED_HEADERS {
         return block;
     }
@@ -365,6 +484,62 @@ mod tests {
         );
         assert_eq!(s.kind, MessageKind::Message);
         assert_eq!(s.size, raw.len() as u64);
+    }
+
+    #[test]
+    fn raw_8bit_headers_are_utf8_when_valid_and_windows_1252_otherwise() {
+        // Latin-1 / windows-1252 bytes, as old clients send them: ü ß ö, and 0x80 (the euro sign).
+        let latin1 = b"From: J\xfcrgen <j@example.org>\r\nSubject: Gr\xfc\xdfe aus K\xf6ln \x80\r\n\r\nbody \xfc stays\r\n";
+        let s = summarize(latin1);
+        assert_eq!(s.subject.as_deref(), Some("Grüße aus Köln €"));
+        assert_eq!(s.from_name.as_deref(), Some("Jürgen"));
+        assert_eq!(s.from.as_deref(), Some("j@example.org"));
+        // Raw UTF-8 is read as UTF-8 (not as windows-1252 mojibake).
+        let utf8 = "Subject: Grüße 日本\r\n\r\nx\r\n".as_bytes();
+        assert_eq!(summarize(utf8).subject.as_deref(), Some("Grüße 日本"));
+        // Line by line: one Latin-1 header does not change a UTF-8 one beside it.
+        let mixed = b"Subject: \xc3\xa9t\xc3\xa9\r\nFrom: Ren\xe9 <r@example.org>\r\n\r\n";
+        let m = summarize(mixed);
+        assert_eq!(m.subject.as_deref(), Some("été"));
+        assert_eq!(m.from_name.as_deref(), Some("René"));
+        // Encoded words still win, and the body bytes are left as they are.
+        let fixed = utf8_headers(latin1);
+        assert!(fixed.ends_with(b"body \xfc stays\r\n"));
+        assert!(matches!(utf8_headers(utf8), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn preview_is_one_line_of_the_text() {
+        let raw =
+            b"From: a@b.test\r\nSubject: x\r\n\r\n  Hello\r\n\r\n\tworld,  how   are\r\nyou?\r\n";
+        assert_eq!(
+            summarize(raw).preview.as_deref(),
+            Some("Hello world, how are you?")
+        );
+        let long = format!("From: a@b.test\r\n\r\n{}\r\n", "word ".repeat(100));
+        let p = summarize(long.as_bytes()).preview.unwrap_or_default();
+        assert!(
+            (PREVIEW_CHARS - 5..=PREVIEW_CHARS).contains(&p.chars().count()),
+            "{p}"
+        );
+        assert!(summarize(b"From: a@b.test\r\n\r\n").preview.is_none());
+        let html = b"From: a@b.test\r\nContent-Type: text/html\r\n\r\n<p>Hi <b>there</b></p>\r\n";
+        assert_eq!(summarize(html).preview.as_deref(), Some("Hi there"));
+    }
+
+    #[test]
+    fn a_thread_is_keyed_by_its_first_message() {
+        let root = summarize(b"Message-ID: <root@x>\r\nSubject: Plan\r\n\r\n");
+        let reply = summarize(b"Message-ID: <r1@x>\r\nIn-Reply-To: <root@x>\r\n\r\n");
+        let deeper = summarize(
+            b"Message-ID: <r2@x>\r\nIn-Reply-To: <r1@x>\r\nReferences: <root@x>\r\n <r1@x>\r\n\r\n",
+        );
+        let other = summarize(b"Message-ID: <other@x>\r\n\r\n");
+        assert_eq!(root.thread, thread_key("root@x"));
+        assert_eq!(reply.thread, root.thread);
+        assert_eq!(deeper.thread, root.thread);
+        assert_ne!(other.thread, root.thread);
+        assert_eq!(root.thread.len(), 16);
     }
 
     #[test]

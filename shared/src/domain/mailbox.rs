@@ -29,6 +29,27 @@ pub struct Filing<'a> {
 pub const WINDOW_DAYS: i64 = 30;
 /// Messages a page by default (U1), and the most a caller may ask for.
 pub const PAGE_SIZE: usize = 100;
+/// Unread messages counted per folder at most (one Query of at most this many index entries);
+/// above it the list says "1000+", as mail clients do, rather than read a whole 30 days.
+pub const UNREAD_COUNT_CAP: usize = 1000;
+
+/// A folder's unread messages as counted: `count`, and `more` when there are more than the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Unread {
+    pub count: usize,
+    pub more: bool,
+}
+
+impl Unread {
+    /// As the list shows it: `3`, or `1000+`.
+    pub fn shown(&self) -> String {
+        if self.more {
+            format!("{}+", self.count)
+        } else {
+            self.count.to_string()
+        }
+    }
+}
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -284,6 +305,99 @@ pub struct Listed {
     pub summary: MessageSummary,
     pub raw_key: String,
     pub received_at: DateTime<Utc>,
+    /// When the user first opened it or marked it read; `None`: unread.
+    pub read_at: Option<DateTime<Utc>>,
+    /// Flagged by the user.
+    pub flagged: bool,
+}
+
+impl Listed {
+    /// Unread, as the list shows it (bold): only received mail; what the user sent is read.
+    pub fn unread(&self) -> bool {
+        self.read_at.is_none() && self.r#ref.folder != Folder::Sent
+    }
+}
+
+/// A change of a message's state asked by its user: `None` leaves that part as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateChange {
+    pub read: Option<bool>,
+    pub flagged: Option<bool>,
+}
+
+impl StateChange {
+    /// Whether it changes nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.read.is_none() && self.flagged.is_none()
+    }
+}
+
+/// One conversation of a page in the threads view: its newest message, how many of the page's
+/// messages it holds, and whether any of them is unread or flagged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadLine<'a> {
+    pub newest: &'a Listed,
+    pub count: usize,
+    pub unread: bool,
+    pub flagged: bool,
+}
+
+/// The messages of a page grouped by thread key (`MessageSummary::thread`), one line per
+/// thread, in the order of their newest message (the page is newest first).
+pub fn group_threads(items: &[Listed]) -> Vec<ThreadLine<'_>> {
+    let mut out: Vec<ThreadLine<'_>> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for l in items {
+        let key = if l.summary.thread.is_empty() {
+            l.summary.message_id.as_str()
+        } else {
+            l.summary.thread.as_str()
+        };
+        match at.get(key) {
+            Some(&i) => {
+                let line = &mut out[i];
+                line.count += 1;
+                line.unread |= l.unread();
+                line.flagged |= l.flagged;
+            }
+            None => {
+                at.insert(key, out.len());
+                out.push(ThreadLine {
+                    newest: l,
+                    count: 1,
+                    unread: l.unread(),
+                    flagged: l.flagged,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A time as the list shows it in the user's zone `tz`: the time of day for today ("14:32"),
+/// "Yesterday", the day and month within a year ("12 Nov"), else the date ("12 Nov 2025").
+pub fn list_time(at: DateTime<Utc>, now: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let (at, now) = (at.with_timezone(&tz), now.with_timezone(&tz));
+    let (day, today) = (at.date_naive(), now.date_naive());
+    if day == today {
+        at.format("%H:%M").to_string()
+    } else if today.pred_opt() == Some(day) {
+        "Yesterday".into()
+    } else if day < today && today - day < Duration::days(300) {
+        at.format("%-d %b").to_string()
+    } else {
+        at.format("%-d %b %Y").to_string()
+    }
+}
+
+/// The user's zone from what the browser said (an IANA name such as `Europe/Berlin`); UTC
+/// when there is none or it is not a zone.
+pub fn user_zone(name: Option<&str>) -> chrono_tz::Tz {
+    name.map(str::trim)
+        .filter(|n| !n.is_empty() && n.len() <= 64)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
 }
 
 /// A page of a listing, newest first.
@@ -387,6 +501,74 @@ mod tests {
             vec!["a@eu.example.org", "@eu.example.org", "@example.org"]
         );
         assert!(block_candidates("not an address").is_empty());
+    }
+
+    #[test]
+    fn list_times_are_relative_in_the_users_zone() {
+        let now = t("2026-11-23T23:30:00Z");
+        let berlin = user_zone(Some("Europe/Berlin"));
+        // 23:30 UTC is already the 24th in Berlin: a message at 22:00 UTC is "today" there.
+        assert_eq!(list_time(t("2026-11-23T23:10:00Z"), now, berlin), "00:10");
+        assert_eq!(
+            list_time(t("2026-11-23T22:00:00Z"), now, berlin),
+            "Yesterday"
+        );
+        assert_eq!(
+            list_time(t("2026-11-23T22:00:00Z"), now, chrono_tz::UTC),
+            "22:00"
+        );
+        assert_eq!(
+            list_time(t("2026-11-22T23:10:00Z"), now, berlin),
+            "Yesterday"
+        );
+        assert_eq!(list_time(t("2026-11-12T10:00:00Z"), now, berlin), "12 Nov");
+        assert_eq!(
+            list_time(t("2025-11-12T10:00:00Z"), now, berlin),
+            "12 Nov 2025"
+        );
+        for bad in [
+            None,
+            Some(""),
+            Some("Mars/Base"),
+            Some("../etc"),
+            Some("x\r\n"),
+        ] {
+            assert_eq!(user_zone(bad), chrono_tz::UTC, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn threads_group_a_page_newest_first() {
+        let item = |id: &str, thread: &str, read: bool| Listed {
+            r#ref: MessageRef::new(Folder::Inbox, t("2026-11-23T10:00:00Z"), id),
+            summary: MessageSummary {
+                thread: thread.into(),
+                ..crate::domain::mail::summarize(format!("Message-ID: <{id}@x>\r\n\r\n").as_bytes())
+            },
+            raw_key: String::new(),
+            received_at: t("2026-11-23T10:00:00Z"),
+            read_at: read.then(|| t("2026-11-23T11:00:00Z")),
+            flagged: false,
+        };
+        let page = [
+            item("c", "t1", true),
+            item("b", "t2", false),
+            item("a", "t1", false),
+        ];
+        let lines = group_threads(&page);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (lines[0].newest.r#ref.id.as_str(), lines[0].count),
+            ("c", 2)
+        );
+        assert!(
+            lines[0].unread,
+            "an unread older message makes the thread unread"
+        );
+        assert_eq!(
+            (lines[1].newest.r#ref.id.as_str(), lines[1].count),
+            ("b", 1)
+        );
     }
 
     #[test]

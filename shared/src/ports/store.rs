@@ -8,7 +8,9 @@ use crate::domain::config::{OrgConfig, StoredConfig};
 use crate::domain::continuity::{ActionOutcome, AuditRecord, ContinuityState};
 use crate::domain::directory::{DirectoryUser, Grant, ImportOutcome, UserDirectory};
 use crate::domain::mail::MessageSummary;
-use crate::domain::mailbox::{BlockKind, BlockRule, Filing, Folder, Listed, MessageRef, Page};
+use crate::domain::mailbox::{
+    BlockKind, BlockRule, Filing, Folder, Listed, MessageRef, Page, StateChange, Unread,
+};
 use crate::domain::monitoring::{
     ArrivalOutcome, CommitOutcome, DeliveryOutcome, HistoryEntry, OrgEntry, PortalView, WindowState,
 };
@@ -404,6 +406,24 @@ pub trait MailboxStore: Send + Sync {
         mailbox: &str,
         r: &MessageRef,
     ) -> Result<Option<Listed>, StoreError>;
+    /// Changes a message's read state and flag (issue 17); `None` when there is no such
+    /// message (nothing changed). Idempotent.
+    async fn set_message_state(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        r: &MessageRef,
+        change: StateChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Listed>, StoreError>;
+    /// How many messages of `folder` received since `since` are unread (up to a cap).
+    async fn unread_count(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        folder: Folder,
+        since: DateTime<Utc>,
+    ) -> Result<Unread, StoreError>;
     /// Files a sent message in Online Sent Items (U3).
     async fn file_sent(
         &self,

@@ -135,6 +135,13 @@ fn body_for(method: &str, path: &str, acme_config: &Value) -> Option<(&'static s
             "application/x-www-form-urlencoded",
             "rule=block%3Aboss%40example.net".into(),
         )),
+        ("POST", "/inbox/{mailbox}/messages/{id}/state") => Some((
+            "application/x-www-form-urlencoded",
+            "read=1&flagged=1".into(),
+        )),
+        ("PATCH", "/api/v1/mailboxes/{mailbox}/messages/{id}") => {
+            j(json!({"read": true, "flagged": true}))
+        }
         _ => panic!(
             "{method} {path}: no attack body for this route; add a valid one to `body_for` so \
              that the access check, not the body's validation, is what answers"

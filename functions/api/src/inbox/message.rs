@@ -20,6 +20,8 @@ pub struct MessageJson {
     pub folder: Folder,
     pub message_id: String,
     pub from: Option<String>,
+    /// The sender's display name.
+    pub from_name: Option<String>,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub subject: Option<String>,
@@ -28,6 +30,14 @@ pub struct MessageJson {
     pub size: u64,
     pub attachments: Vec<String>,
     pub kind: MessageKind,
+    /// The first characters of the text body, on one line.
+    pub preview: Option<String>,
+    /// The conversation's key (the same for every message of a thread).
+    pub thread: String,
+    /// Read (opened on the message page, or marked read); what the user sent is read.
+    pub read: bool,
+    pub read_at: Option<DateTime<Utc>>,
+    pub flagged: bool,
 }
 
 impl From<&Listed> for MessageJson {
@@ -37,6 +47,7 @@ impl From<&Listed> for MessageJson {
             folder: l.r#ref.folder,
             message_id: l.summary.message_id.clone(),
             from: l.summary.from.clone(),
+            from_name: l.summary.from_name.clone(),
             to: l.summary.to.clone(),
             cc: l.summary.cc.clone(),
             subject: l.summary.subject.clone(),
@@ -45,6 +56,11 @@ impl From<&Listed> for MessageJson {
             size: l.summary.size,
             attachments: l.summary.attachments.clone(),
             kind: l.summary.kind,
+            preview: l.summary.preview.clone(),
+            thread: l.summary.thread.clone(),
+            read: !l.unread(),
+            read_at: l.read_at,
+            flagged: l.flagged,
         }
     }
 }
@@ -83,7 +99,8 @@ pub struct Opened {
 /// Reads a raw message; the HTML body sanitised, with images only if `images`.
 pub fn open_raw(raw: &[u8], images: bool) -> Opened {
     use mail_parser::{MessageParser, MimeHeaders};
-    let Some(m) = MessageParser::default().parse(raw) else {
+    let fixed = shared::domain::mail::utf8_headers(raw);
+    let Some(m) = MessageParser::default().parse(&fixed[..]) else {
         return Opened {
             text: Some(String::from_utf8_lossy(raw).into_owned()),
             html: None,

@@ -5,6 +5,7 @@
 //! - [`read`]: the same as JSON, the .eml and attachments as downloads;
 //! - [`compose`]: the compose page and sending (page form and JSON);
 //! - [`blocks`]: block and spam rules;
+//! - [`state`]: read / unread and flag (the list's buttons and the JSON `PATCH`);
 //! - [`message`]: what an opened message shows (sanitised HTML, attachments).
 //!
 //! Who sees what (U7): a signed-in user reaches their own mailbox and the mailboxes delegated to
@@ -17,6 +18,7 @@ pub mod compose;
 pub mod message;
 pub mod pages;
 pub mod read;
+pub mod state;
 
 use crate::AppState;
 use axum::routing::{delete, get, post};
@@ -31,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/inbox/{mailbox}/messages/{id}", get(pages::message))
         .route("/inbox/{mailbox}/messages/{id}/print", get(pages::print))
         .route(
+            "/inbox/{mailbox}/messages/{id}/state",
+            post(state::post_form),
+        )
+        .route(
             "/inbox/{mailbox}/compose",
             get(compose::page).post(compose::send_form),
         )
@@ -39,7 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/mailboxes/{mailbox}/messages", get(read::list))
         .route(
             "/api/v1/mailboxes/{mailbox}/messages/{id}",
-            get(read::message),
+            get(read::message).patch(state::patch),
         )
         .route(
             "/api/v1/mailboxes/{mailbox}/messages/{id}/raw",

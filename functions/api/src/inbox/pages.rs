@@ -4,19 +4,19 @@
 
 use super::message::{open_raw, AttachmentJson};
 use super::read::ListQuery;
-use crate::web::auth::PageUser;
+use crate::web::auth::{cookie, PageUser};
 use crate::web::error::ApiError;
 use crate::web::extract::{Paged, Qs};
 use crate::web::render::{self, INBOX_JS};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use shared::domain::mail::mailbox_of;
-use shared::domain::mailbox::Folder;
+use shared::domain::mailbox::{decode_cursor, group_threads, list_time, user_zone, Folder, Listed};
 
 /// The CSP of a message page whose user asked for remote images: images from anywhere, still
 /// no script but the service's own.
@@ -65,13 +65,24 @@ pub async fn home(
     })
 }
 
-/// One row of a folder.
+/// One row of a folder (or one conversation in the threads view).
 struct Row {
+    /// Relative, in the user's zone ("14:32", "Yesterday", "12 Nov").
     when: String,
+    /// The full time, in the user's zone (the cell's title).
+    when_full: String,
+    /// The sender's display name (the address when it has none); recipients in Sent Items.
     who: String,
+    /// The address(es), shown on hover.
+    who_title: String,
     id: String,
     subject: String,
+    preview: String,
     attachments: bool,
+    flagged: bool,
+    unread: bool,
+    /// Messages of the conversation on this page (threads view).
+    count: usize,
 }
 
 #[derive(Template)]
@@ -85,52 +96,105 @@ struct ListPage {
     empty: bool,
     rows: Vec<Row>,
     more: Option<String>,
+    /// The cursor of this page (the buttons come back to it).
+    cursor: String,
+    threads: bool,
+    /// Unread messages per received folder: (label, folder name, count).
+    counts: Vec<(&'static str, &'static str, String)>,
+    /// The zone the times are shown in.
+    zone: String,
 }
 
-/// `GET /inbox/{mailbox}`: a page of the inbox or of Sent Items.
+/// The cookie the inbox's script sets with the browser's time zone (an IANA name).
+pub const ZONE_COOKIE: &str = "ec_tz";
+
+/// `GET /inbox/{mailbox}`: a page of the inbox, Spam or Sent Items; `view=threads` groups the
+/// page's messages by conversation. Requests: the page's Query, and one Query (Select COUNT) of
+/// the unread index per received folder.
 pub async fn list(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     Path(mailbox): Path<String>,
+    headers: HeaderMap,
     Qs(q): Qs<ListQuery>,
 ) -> Result<Html<String>, ApiError> {
     let inbox = state.inbox();
     let mailbox = inbox.authorise(&p.user(), &mailbox).await.paged()?;
-    let l = inbox
-        .page(
+    let now = state.clock.now();
+    let (l, counts) = tokio::try_join!(
+        inbox.page(
             &p.org_id,
             &mailbox,
             q.folder.as_deref(),
             q.cursor.as_deref(),
             q.limit,
-            state.clock.now(),
-        )
-        .await
-        .paged()?;
-    let rows = l
-        .items
-        .iter()
-        .map(|item| Row {
-            when: fmt_time(item.received_at),
-            who: match l.folder {
-                Folder::Inbox | Folder::Junk => item.summary.from.clone().unwrap_or_default(),
-                Folder::Sent => format!("To: {}", item.summary.to.join(", ")),
-            },
+            now,
+        ),
+        inbox.unread_counts(&p.org_id, &mailbox, now),
+    )
+    .paged()?;
+    let zone = user_zone(cookie(&headers, ZONE_COOKIE).as_deref());
+    let threads = q.view.as_deref() == Some("threads");
+    let row = |item: &Listed, count: usize, unread: bool, flagged: bool| {
+        let s = &item.summary;
+        let (who, who_title) = match l.folder {
+            Folder::Inbox | Folder::Junk => {
+                let address = s.from.clone().unwrap_or_default();
+                (
+                    s.from_name.clone().unwrap_or_else(|| address.clone()),
+                    address,
+                )
+            }
+            Folder::Sent => {
+                let to = s.to.join(", ");
+                (format!("To: {to}"), to)
+            }
+        };
+        Row {
+            when: list_time(item.received_at, now, zone),
+            when_full: item
+                .received_at
+                .with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M %Z")
+                .to_string(),
+            who,
+            who_title,
             id: item.r#ref.encode(),
-            subject: item
-                .summary
+            subject: s
                 .subject
                 .clone()
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "(no subject)".into()),
-            attachments: !item.summary.attachments.is_empty(),
-        })
-        .collect();
+            preview: s.preview.clone().unwrap_or_default(),
+            attachments: !s.attachments.is_empty(),
+            flagged,
+            unread,
+            count,
+        }
+    };
+    let rows = if threads {
+        group_threads(&l.items)
+            .into_iter()
+            .map(|t| row(t.newest, t.count, t.unread, t.flagged))
+            .collect()
+    } else {
+        l.items
+            .iter()
+            .map(|i| row(i, 1, i.unread(), i.flagged))
+            .collect()
+    };
     let heading = match l.folder {
         Folder::Inbox => "Inbox",
         Folder::Sent => "Sent Items",
         Folder::Junk => "Spam",
     };
+    let counts = counts
+        .into_iter()
+        .map(|(f, n)| match f {
+            Folder::Junk => ("Spam", f.name(), n.shown()),
+            _ => ("Inbox", f.name(), n.shown()),
+        })
+        .collect();
     render::page(&ListPage {
         title: format!("{heading} - {mailbox}"),
         nav: Some(mailbox.clone()),
@@ -139,6 +203,14 @@ pub async fn list(
         empty: l.items.is_empty() && q.cursor.is_none(),
         rows,
         more: l.next,
+        cursor: q
+            .cursor
+            .clone()
+            .filter(|c| decode_cursor(c, l.folder).is_some())
+            .unwrap_or_default(),
+        threads,
+        counts,
+        zone: zone.name().to_string(),
         mailbox,
     })
 }
@@ -179,6 +251,9 @@ struct MessagePage {
     body: Body,
     /// Block and spam buttons: the sender's address and domain.
     block: Option<(String, String)>,
+    flagged: bool,
+    /// The list it belongs to (the way back after "Mark unread").
+    folder: &'static str,
 }
 
 /// `GET /inbox/{mailbox}/messages/{id}`: a message, remote images only if asked for.
@@ -211,12 +286,25 @@ async fn view(
 ) -> Result<Response, ApiError> {
     let inbox = state.inbox();
     let mailbox = inbox.authorise(&p.user(), mailbox).await.paged()?;
-    let l = inbox.message(&p.org_id, &mailbox, id).await.paged()?;
+    let l = if print {
+        inbox.message(&p.org_id, &mailbox, id).await.paged()?
+    } else {
+        inbox
+            .open(&p.org_id, &mailbox, id, state.clock.now())
+            .await
+            .paged()?
+    };
     let o = open_raw(&inbox.raw(&l).await.paged()?, images);
     let s = &l.summary;
     let date = s.date.unwrap_or(l.received_at);
     let headers = [
-        ("From", s.from.clone().unwrap_or_default()),
+        (
+            "From",
+            match (&s.from_name, &s.from) {
+                (Some(n), Some(a)) => format!("{n} <{a}>"),
+                (_, a) => a.clone().unwrap_or_default(),
+            },
+        ),
         ("To", s.to.join(", ")),
         ("Cc", s.cc.join(", ")),
         ("Reply-To", o.reply_to.join(", ")),
@@ -252,6 +340,8 @@ async fn view(
         attachments: o.attachments,
         body,
         block,
+        flagged: l.flagged,
+        folder: l.r#ref.folder.name(),
         mailbox,
     };
     let mut resp = render::page(&page)?.into_response();

@@ -22,6 +22,9 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     #[serde(default)]
     pub limit: Option<usize>,
+    /// `threads`: the page's messages grouped by conversation (the list page only).
+    #[serde(default)]
+    pub view: Option<String>,
 }
 
 /// `GET /api/v1/mailboxes`: the caller's own mailbox, then the delegated ones.

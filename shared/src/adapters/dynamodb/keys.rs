@@ -191,6 +191,22 @@ pub fn folder_range(folder: Folder, mailbox: &str, since: DateTime<Utc>) -> (Str
     (format!("{prefix}{}", millis(since)), format!("{prefix}~"))
 }
 
+/// `gsi1pk` of an unread received message (issue 17's read state): the sparse unread index of
+/// one folder of one mailbox. Set when a message is filed, removed when it is read; expired
+/// filings leave the index with the item.
+pub fn unread_pk(org_id: &str, folder: Folder, mailbox: &str) -> String {
+    format!("UNREAD#{org_id}#{}#{mailbox}", folder.prefix())
+}
+/// `gsi1sk` of an unread message: its receipt time (13-digit epoch ms) and id, so that a count
+/// starts at the 30-day window.
+pub fn unread_sk(r: &MessageRef) -> String {
+    format!("{:013}#{}", r.received_ms, r.id)
+}
+/// The lowest `gsi1sk` of the unread messages received at or after `since`.
+pub fn unread_since(since: DateTime<Utc>) -> String {
+    millis(since)
+}
+
 /// Sort key of a send's idempotency record (U3).
 pub fn sendkey_sk(mailbox: &str, key: &str) -> String {
     format!("SENDKEY#{mailbox}#{key}")

@@ -10,7 +10,7 @@ use super::keys::{
     block_prefix, block_sk, folder_prefix, group_sk, inmsg_sk, message_sk, org_pk, queue_sk,
     wake_key, MAIL_DAYS, QUEUED, QUEUESTAT_SK, SK,
 };
-use super::mailbox::listed_item;
+use super::mailbox::{index_unread, listed_item};
 use super::queue::queued_item;
 use super::transact::Transacted;
 use super::DynamoStore;
@@ -26,10 +26,11 @@ use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
 /// The `MBX#` item of a message filed in `mailbox` (keys derived from the SES id: a repeat
-/// overwrites the same item).
+/// overwrites the same item), filed unread (in its folder's unread index).
 fn filing_item(f: &Filing<'_>, mailbox: &str) -> Item {
     let r = MessageRef::new(f.folder, f.received_at, f.ses_id);
-    let item = key(org_pk(f.org_id), message_sk(mailbox, &r));
+    let mut item = key(org_pk(f.org_id), message_sk(mailbox, &r));
+    index_unread(&mut item, f.org_id, mailbox, &r);
     listed_item(item, mailbox, f.ses_id, f.summary, f.raw_key, f.received_at)
 }
 

@@ -13,16 +13,19 @@ use super::codec::{
 };
 use super::keys::{
     block_prefix, block_sk, folder_range, handout_prefix, handout_sk, message_sk, org_pk,
-    sendkey_sk, MAIL_DAYS, SK,
+    sendkey_sk, unread_pk, unread_since, unread_sk, GSI1, GSI1PK, GSI1SK, MAIL_DAYS, SK,
 };
 use super::DynamoStore;
 use crate::domain::compose::SendClaim;
 use crate::domain::mail::{MessageKind, MessageSummary};
-use crate::domain::mailbox::{BlockKind, BlockRule, Folder, Listed, MessageRef, Page};
+use crate::domain::mailbox::{
+    BlockKind, BlockRule, Folder, Listed, MessageRef, Page, StateChange, Unread, UNREAD_COUNT_CAP,
+};
 use crate::ports::error::StoreError;
 use crate::ports::store::MailboxStore;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// A message as a mailbox lists it (Online Inbox filings and Sent Items alike): the summary's
@@ -40,6 +43,15 @@ pub(super) fn listed_item(
     item.insert("message_id".into(), s(&sum.message_id));
     if let Some(from) = &sum.from {
         item.insert("from".into(), s(from));
+    }
+    if let Some(name) = &sum.from_name {
+        item.insert("from_name".into(), s(name));
+    }
+    if let Some(p) = &sum.preview {
+        item.insert("preview".into(), s(p));
+    }
+    if !sum.thread.is_empty() {
+        item.insert("thread".into(), s(&sum.thread));
     }
     item.insert("to".into(), strings(&sum.to));
     item.insert("to_count".into(), n(sum.to_count));
@@ -60,6 +72,15 @@ pub(super) fn listed_item(
     item
 }
 
+/// Puts a received message (inbox or junk filing, `r`) in its folder's sparse unread index:
+/// it is filed unread. Sent items are read and never indexed.
+pub(super) fn index_unread(item: &mut Item, org_id: &str, mailbox: &str, r: &MessageRef) {
+    if r.folder != Folder::Sent {
+        item.insert(GSI1PK.into(), s(unread_pk(org_id, r.folder, mailbox)));
+        item.insert(GSI1SK.into(), s(unread_sk(r)));
+    }
+}
+
 /// Reads a filing (`MBX#`) or sent item (`SENT#`) of `mailbox`.
 fn parse_listed(mailbox: &str, item: &Item) -> Result<Listed, StoreError> {
     let sk = get_s(item, SK)?;
@@ -71,6 +92,7 @@ fn parse_listed(mailbox: &str, item: &Item) -> Result<Listed, StoreError> {
         message_id: opt_s(item, "message_id").unwrap_or_default(),
         message_id_derived: false,
         from: opt_s(item, "from"),
+        from_name: opt_s(item, "from_name"),
         to: get_strings(item, "to"),
         to_count: get_n_or(item, "to_count", 0)?,
         cc: get_strings(item, "cc"),
@@ -80,12 +102,16 @@ fn parse_listed(mailbox: &str, item: &Item) -> Result<Listed, StoreError> {
         size: get_n_or(item, "size", 0)?,
         attachments: get_strings(item, "attachments"),
         kind: get_enum(item, "kind")?.unwrap_or(MessageKind::Message),
+        preview: opt_s(item, "preview"),
+        thread: opt_s(item, "thread").unwrap_or_default(),
     };
     Ok(Listed {
         r#ref: r,
         summary,
         raw_key: get_s(item, "raw_key")?.to_string(),
         received_at,
+        read_at: get_ts(item, "read_at")?,
+        flagged: matches!(item.get("flagged"), Some(AttributeValue::Bool(true))),
     })
 }
 
@@ -194,7 +220,7 @@ impl MailboxStore for DynamoStore {
         raw_key: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let item = listed_item(
+        let mut item = listed_item(
             key(org_pk(org_id), message_sk(mailbox, r)),
             mailbox,
             &r.id,
@@ -202,7 +228,97 @@ impl MailboxStore for DynamoStore {
             raw_key,
             at,
         );
+        // What the user sent is read (`read_at` absent means unread for every reader).
+        item.insert("read_at".into(), ts(at));
         self.put("PutItem", item).await
+    }
+
+    /// Changes a message's read state and flag (one conditional UpdateItem, the new item
+    /// returned); `None` when the mailbox has no such message (nothing written). Read: `read_at`
+    /// set once (a repeat keeps the first time) and the message leaves the unread index;
+    /// unread: `read_at` removed and the message back in the index (received mail only: what
+    /// the user sent stays read).
+    async fn set_message_state(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        r: &MessageRef,
+        change: StateChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Listed>, StoreError> {
+        let mut set: Vec<&str> = Vec::new();
+        let mut remove: Vec<&str> = Vec::new();
+        let mut req = self
+            .update_item(key(org_pk(org_id), message_sk(mailbox, r)))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew);
+        match change.read {
+            Some(true) => {
+                set.push("read_at = if_not_exists(read_at, :now)");
+                remove.extend(["gsi1pk", "gsi1sk"]);
+                req = req.expression_attribute_values(":now", ts(now));
+            }
+            Some(false) if r.folder != Folder::Sent => {
+                remove.push("read_at");
+                set.extend(["gsi1pk = :upk", "gsi1sk = :usk"]);
+                req = req
+                    .expression_attribute_values(":upk", s(unread_pk(org_id, r.folder, mailbox)))
+                    .expression_attribute_values(":usk", s(unread_sk(r)));
+            }
+            _ => {}
+        }
+        match change.flagged {
+            Some(true) => {
+                set.push("flagged = :t");
+                req = req.expression_attribute_values(":t", AttributeValue::Bool(true));
+            }
+            Some(false) => remove.push("flagged"),
+            None => {}
+        }
+        if set.is_empty() && remove.is_empty() {
+            // Nothing to change: read the message as it is (its existence is the answer).
+            return self.mailbox_message(org_id, mailbox, r).await;
+        }
+        let mut expr = String::new();
+        if !set.is_empty() {
+            expr.push_str(&format!("SET {}", set.join(", ")));
+        }
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let req = req.update_expression(expr.trim());
+        match self.update_if("UpdateItem message state", req).await? {
+            Some(out) => {
+                let item = out.attributes.unwrap_or_default();
+                parse_listed(mailbox, &item).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The unread messages of a folder received since `since`: one `Query gsi1` on the folder's
+    /// unread partition, `Select COUNT`, `Limit` [`UNREAD_COUNT_CAP`] (never more than one
+    /// request: above the cap the answer is "at least").
+    async fn unread_count(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        folder: Folder,
+        since: DateTime<Utc>,
+    ) -> Result<Unread, StoreError> {
+        let query = self
+            .query()
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :u AND gsi1sk >= :since")
+            .expression_attribute_values(":u", s(unread_pk(org_id, folder, mailbox)))
+            .expression_attribute_values(":since", s(unread_since(since)))
+            .select(Select::Count)
+            .limit(UNREAD_COUNT_CAP as i32);
+        let out = self.query_page("Query gsi1 unread count", query).await?;
+        Ok(Unread {
+            count: out.count.max(0) as usize,
+            more: out.last_evaluated_key.is_some_and(|k| !k.is_empty()),
+        })
     }
 
     /// Claims an idempotency key for one send (conditional PutItem); a claim older than
