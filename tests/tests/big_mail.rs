@@ -65,6 +65,34 @@ fn message_with(to: &str, subject: &str, text: usize, attachment: &[u8]) -> Vec<
     m
 }
 
+/// The mail bucket's adapter on a client whose time limits fit 35 MB writes to moto while the
+/// whole suite loads it (the service's 15 s a try and 28 s a call are for AWS's S3; SES, not
+/// the service, writes received mail there).
+fn patient_raw(sdk: &aws_config::SdkConfig, bucket: &str) -> shared::adapters::s3::S3RawMessages {
+    let long = std::time::Duration::from_secs(180);
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(true)
+        .timeout_config(
+            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(3))
+                .operation_attempt_timeout(long)
+                .operation_timeout(long)
+                .build(),
+        )
+        .build();
+    shared::adapters::s3::S3RawMessages::new(aws_sdk_s3::Client::from_conf(conf), bucket)
+}
+
+/// The inbox rig, its bucket through [`patient_raw`], with `adjust` applied.
+async fn inbox_rig(adjust: impl FnOnce(&mut ::api::Services)) -> InboxRig {
+    let sdk = sdk().await;
+    InboxRig::start_with(t(T0), |s| {
+        s.raw = std::sync::Arc::new(patient_raw(&sdk, &s.settings.mail_bucket));
+        adjust(s);
+    })
+    .await
+}
+
 /// The API behind the runner's API Gateway and Lambda conversion, on a loopback port.
 struct Gateway {
     base: String,
@@ -99,7 +127,7 @@ async fn receive_for_bob(rig: &InboxRig, server: &MailServer, raw: &[u8]) -> Mai
     let bucket = rig.api.state.settings.mail_bucket.clone();
     let sdk = sdk().await;
     let mail = MailRig::start_with(rig.now(), rig.api.store().clone(), |d| {
-        d.raw = shared::adapters::s3::S3RawMessages::from_sdk(&sdk, &bucket);
+        d.raw = patient_raw(&sdk, &bucket);
     })
     .await;
     let mut c = inbound_org(ORG, 3);
@@ -191,7 +219,7 @@ fn percent_decoded(s: &str) -> String {
 
 #[tokio::test]
 async fn a_35_mb_message_is_received_listed_downloaded_forwarded_and_delivered_byte_exact() {
-    let rig = InboxRig::start(t(T0)).await;
+    let rig = inbox_rig(|_| {}).await;
     let g = gateway(&rig).await;
     let server = MailServer::start(MailServerOptions {
         max_size: Some(64 * 1024 * 1024),
@@ -330,7 +358,7 @@ async fn without_the_redirect_a_7_mb_download_fails_as_in_aws_and_requests_over_
 ) {
     // The same API with every attachment answered inline (no presigned link): a 7 MB
     // attachment is a 9.3 MB base64 answer, which Lambda cannot return: API Gateway's 502.
-    let rig = InboxRig::start_with(t(T0), |s| {
+    let rig = inbox_rig(|s| {
         s.settings.downloads.inline_bytes = usize::MAX;
     })
     .await;
@@ -361,7 +389,7 @@ async fn without_the_redirect_a_7_mb_download_fails_as_in_aws_and_requests_over_
     assert_eq!(direct.bytes().await.expect("body").len(), seven.len());
 
     // With the redirect (the default), the same download works through the gateway.
-    let rig2 = InboxRig::start(t(T0)).await;
+    let rig2 = inbox_rig(|_| {}).await;
     let g2 = gateway(&rig2).await;
     let tok2 = rig2.token("bob", false);
     let r2 = rig2
@@ -398,7 +426,7 @@ async fn without_the_redirect_a_7_mb_download_fails_as_in_aws_and_requests_over_
 
 #[tokio::test]
 async fn a_forward_above_40_mb_is_refused_with_413_and_nothing_is_sent() {
-    let rig = InboxRig::start(t(T0)).await;
+    let rig = inbox_rig(|_| {}).await;
     let g = gateway(&rig).await;
     let bob = addr("bob");
     let tok = rig.token("bob", false);
@@ -448,7 +476,7 @@ async fn a_forward_above_40_mb_is_refused_with_413_and_nothing_is_sent() {
 
 #[tokio::test]
 async fn another_user_gets_no_link_to_bobs_message_nor_its_attachment() {
-    let rig = InboxRig::start(t(T0)).await;
+    let rig = inbox_rig(|_| {}).await;
     let g = gateway(&rig).await;
     let (bob, eve) = (addr("bob"), addr("eve"));
     let token = unique("mine").replace('-', "");
