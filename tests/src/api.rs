@@ -96,6 +96,7 @@ impl ApiRig {
             smtp_ca_bundle: Some(crate::test_cert().0.to_string_lossy().to_string()),
             // The defaults, as in AWS; tests of the limits set their own.
             source_limits: Default::default(),
+            downloads: Default::default(),
         };
         configure(&mut settings);
         let mut services = Services::with_verifier(

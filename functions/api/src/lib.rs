@@ -33,12 +33,12 @@ use shared::adapters::notify::{AwsChannels, ChannelSettings};
 use shared::adapters::oauth::{HttpTokenEndpoint, OauthEndpoints};
 use shared::adapters::s3::S3RawMessages;
 use shared::adapters::secrets_manager::SecretsManagerSource;
-use shared::adapters::ses::SesMailSender;
 use shared::adapters::smtp::probe::SmtpProbeSender;
 use shared::adapters::smtp::relay::SmtpRelay;
 use shared::app::auth::JwtVerifier;
 use shared::app::client_sync::ClientSync;
 use shared::app::continuity::Continuity;
+use shared::app::downloads::{DownloadSettings, Downloads};
 use shared::app::mailbox::Mailboxes;
 use shared::app::passkeys::Passkeys;
 use shared::app::probe_logon::{ProbeLogons, TokenCache};
@@ -123,6 +123,30 @@ pub struct Settings {
     /// Requests per source address to alert links and to sign-in (`LINK_SOURCE_*`,
     /// `SIGN_IN_SOURCE_*`; issue 12).
     pub source_limits: SourceLimitSettings,
+    /// Downloads through presigned links (`DOWNLOAD_URL_MINUTES`, `INLINE_DOWNLOAD_BYTES`).
+    pub downloads: DownloadSettings,
+}
+
+/// `DOWNLOAD_URL_MINUTES` (1 to 60, default 5) and `INLINE_DOWNLOAD_BYTES` (at most 4 MiB:
+/// base64 makes it a third larger inside Lambda's 6 MB answer; default 1 MiB).
+pub fn download_settings_from_env() -> Result<DownloadSettings, String> {
+    let d = DownloadSettings::default();
+    let minutes: u64 = env_or("DOWNLOAD_URL_MINUTES", d.expires.as_secs() / 60)?;
+    if !(1..=60).contains(&minutes) {
+        return Err(format!(
+            "DOWNLOAD_URL_MINUTES: {minutes} is not between 1 and 60"
+        ));
+    }
+    let inline_bytes: usize = env_or("INLINE_DOWNLOAD_BYTES", d.inline_bytes)?;
+    if inline_bytes > 4 * 1024 * 1024 {
+        return Err(format!(
+            "INLINE_DOWNLOAD_BYTES: {inline_bytes} is above 4194304 (Lambda answers at most 6 MB, base64 included)"
+        ));
+    }
+    Ok(DownloadSettings {
+        expires: Duration::from_secs(minutes * 60),
+        inline_bytes,
+    })
 }
 
 impl Settings {
@@ -183,6 +207,7 @@ impl Settings {
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
             source_limits: web::limits::settings_from_env()?,
+            downloads: download_settings_from_env()?,
         })
     }
 }
@@ -263,7 +288,6 @@ impl Services {
         verifier: JwtVerifier,
     ) -> Self {
         let store = Arc::new(DynamoStore::from_sdk(sdk, &settings.table));
-        let ses = SesMailSender::from_sdk(sdk);
         let channels = Arc::new(AwsChannels::new(sdk, &settings.channels));
         let helo = url::Url::parse(&settings.portal_base_url)
             .ok()
@@ -295,7 +319,8 @@ impl Services {
             secrets: Arc::new(SecretsManagerSource::from_sdk(sdk, settings.secret_cache)),
             channels: channels.clone(),
             bus: channels,
-            mail_sender: Arc::new(ses),
+            // Users' mail through SES v2 raw: 40 MB a message (v1: 10 MB).
+            mail_sender: Arc::new(shared::adapters::sesv2::SesV2MailSender::from_sdk(sdk)),
             raw: Arc::new(S3RawMessages::from_sdk(sdk, &settings.mail_bucket)),
             relay: Arc::new(SmtpRelay::new(helo, roots.clone())),
             probe_tokens: Arc::new(
@@ -439,6 +464,14 @@ impl Services {
         }
     }
 
+    /// Downloads (.eml, attachments) through presigned links (U2).
+    pub fn downloads(&self) -> Downloads<'_> {
+        Downloads {
+            mailboxes: self.inbox(),
+            settings: self.settings.downloads,
+        }
+    }
+
     /// The sending use case (compose, reply, forward, the copy to the server).
     pub fn send_mail(&self) -> SendMail<'_> {
         SendMail {
@@ -472,8 +505,10 @@ impl Deref for AppState {
     }
 }
 
-/// Largest request body accepted (a message with attachments, base64 in JSON).
-pub const MAX_BODY_BYTES: usize = 14 * 1024 * 1024;
+/// Largest request body accepted: what Lambda takes in one synchronous invocation (6 MB, the
+/// event's JSON included; API Gateway's own limit is 10 MB). Bigger attachments are uploaded
+/// to the mail bucket, and forwarded ones are read there.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {

@@ -6,8 +6,11 @@
 //! - A receiving SMTP stand-in ([`receiving`]) for the service's MX: SES receiving, locally,
 //!   with SES's verdicts ([`verdicts`]: SPF, DKIM, DMARC against the DNS; EICAR; GTUBE).
 //! - A control API on localhost ([`http`]): status, history, run once, advance the clock.
+//! - The HTTP API as API Gateway and Lambda serve it ([`gateway`]): payload 2.0 events through
+//!   `lambda_http`, their size limits and timeout.
 
 pub mod config_as_code;
+pub mod gateway;
 pub mod http;
 pub mod receiving;
 pub mod verdicts;

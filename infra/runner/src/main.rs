@@ -365,6 +365,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 oauth: settings.oauth.clone(),
                 smtp_ca_bundle: settings.ca_bundle.clone(),
                 source_limits: api::web::limits::settings_from_env()?,
+                downloads: api::download_settings_from_env()?,
             };
             let mut services = api::Services::with_verifier(
                 api_settings,
@@ -376,7 +377,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ),
             );
             services.local_issuer = Some(issuer.clone());
-            let api_app = api::router(api::AppState(Arc::new(services)));
+            // Served as API Gateway and Lambda serve it: their limits fail here as there.
+            let api_app =
+                local_runner::gateway::aws_shaped(api::router(api::AppState(Arc::new(services))));
             let api_listener = tokio::net::TcpListener::bind(api_addr)
                 .await
                 .map_err(|e| format!("HTTP API {api_addr}: {e}"))?;

@@ -4,10 +4,12 @@
 //! writes it, as SES would.
 
 use crate::adapters::aws;
-use crate::ports::blob::RawMessages;
+use crate::domain::downloads::{content_disposition, percent_encode};
+use crate::ports::blob::{DownloadAs, RawMessages};
 use crate::ports::error::BlobError;
 use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
@@ -109,16 +111,7 @@ impl RawMessages for S3RawMessages {
     async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError> {
         // The copy source is `bucket/key`, URL-encoded (SES message ids are plain, but a
         // configured prefix may not be).
-        let source: String = format!("{}/{from}", self.bucket)
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let source = percent_encode(&format!("{}/{from}", self.bucket), b"/-_.~");
         self.client
             .copy_object()
             .bucket(&self.bucket)
@@ -147,5 +140,40 @@ impl RawMessages for S3RawMessages {
             .await
             .map(|_| ())
             .map_err(|e| classify("DeleteObject", e))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, BlobError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(classify("HeadObject", e)),
+        }
+    }
+
+    async fn presign_get(&self, key: &str, how: &DownloadAs<'_>) -> Result<String, BlobError> {
+        // The signature covers the bucket, the key, the expiry and these response overrides:
+        // changing any of them in the URL makes S3 refuse it (SignatureDoesNotMatch), and so
+        // does using it after `expires` (AccessDenied, "Request has expired").
+        let config = PresigningConfig::expires_in(how.expires)
+            .map_err(|e| BlobError::Permanent(format!("presigning {key}: {e}")))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(content_disposition(how.filename))
+            .response_content_type("application/octet-stream")
+            .response_cache_control("private, no-store")
+            .presigned(config)
+            .await
+            .map_err(|e| BlobError::Permanent(format!("presigning {key}: {e}")))?;
+        Ok(req.uri().to_string())
     }
 }

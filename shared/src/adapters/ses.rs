@@ -1,6 +1,7 @@
-//! Mail out through SES (v1 `SendRawEmail`): the one [`MailSender`] for bounces (Q3, RFC 3464
-//! `multipart/report` exactly as built), alert email (A1) and users' mail from the Online Inbox
-//! (U3); and [`SesEmail`], the [`Channel::Email`] alert channel on top of it.
+//! Mail out through SES (v1 `SendRawEmail`, 10 MB a message): the [`MailSender`] for bounces
+//! (Q3, RFC 3464 `multipart/report` exactly as built) and alert email (A1); and [`SesEmail`], the
+//! [`Channel::Email`] alert channel on top of it. Users' mail from the Online Inbox (U3), up to
+//! 40 MB, goes through SES v2 (`crate::adapters::sesv2::SesV2MailSender`).
 
 use crate::adapters::aws::send_error;
 use crate::domain::alerts::{Channel, Message};

@@ -26,6 +26,8 @@ pub enum MailboxError {
     NoOwnMailbox,
     #[error("There is no such message in this mailbox.")]
     NoMessage,
+    #[error("There is no such attachment.")]
+    NoAttachment,
     /// The message is listed but its raw content has expired.
     #[error("The message's content is no longer stored (older than the retention).")]
     ContentGone,

@@ -60,6 +60,9 @@ pub enum SendMailError {
     /// The message is not acceptable as composed (addresses, size, sender): say why, to fix it.
     #[error("{0}")]
     Invalid(String),
+    /// Above what SES sends (40 MB): nothing was sent.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("This message is being sent by an earlier request; look in Sent Items in a moment.")]
     InProgress,
     /// The sent message could not be stored: nothing was sent.
@@ -85,6 +88,14 @@ pub struct SendMail<'a> {
     pub views: &'a dyn ContinuityViews,
     /// The inbound queue, for the copy to the organisation's server (U8).
     pub queue: &'a dyn MailStore,
+}
+
+/// A draft's refusal: too large is its own answer (413), the rest is to fix (422).
+fn refusal(e: compose::ComposeError) -> SendMailError {
+    match e {
+        compose::ComposeError::TooLarge(_) => SendMailError::TooLarge(e.to_string()),
+        e => SendMailError::Invalid(e.to_string()),
+    }
 }
 
 fn key_ok(k: &str) -> bool {
@@ -139,8 +150,7 @@ impl SendMail<'_> {
             }
             original = Some(o);
         }
-        let valid = compose::validate(&draft, &allowed)
-            .map_err(|e| SendMailError::Invalid(e.to_string()))?;
+        let valid = compose::validate(&draft, &allowed).map_err(refusal)?;
         let from = valid.from.as_str();
         let sid = compose::sent_id(from, idem);
         let r = MessageRef::new(Folder::Sent, now, &sid);
@@ -166,8 +176,14 @@ impl SendMail<'_> {
         // Threading: only replies and forwards carry In-Reply-To / References.
         let threading = original.as_ref().filter(|_| out.mode != ComposeMode::New);
         let own = user.own_mailbox();
-        let raw = compose::build_mime(&valid, own.as_deref(), &message_id, threading, now)
-            .map_err(|e| SendMailError::Invalid(e.to_string()))?;
+        let raw = match compose::build_mime(&valid, own.as_deref(), &message_id, threading, now) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // Nothing stored or sent: a retry (a smaller message) may claim the key again.
+                self.release(org, from, idem).await;
+                return Err(refusal(e));
+            }
+        };
         let raw_key = format!("sent/{org}/{from}/{sid}");
         if let Err(e) = self.raw.put(&raw_key, raw.clone()).await {
             self.release(org, from, idem).await;

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 /// At most this many recipients (To + Cc + Bcc) a message (U3).
 pub const MAX_RECIPIENTS: usize = 50;
-/// The largest message sent (SES's raw message limit is 10 MB, after encoding).
-pub const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
+/// The largest message sent, as encoded (attachments in base64): SES v2 `SendEmail` takes
+/// 40 MB per message (SES v1 `SendRawEmail` only 10 MB), "including attachments"
+/// (docs.aws.amazon.com/ses/latest/dg/attachments.html, .../dg/quotas.html).
+pub const MAX_MESSAGE_BYTES: usize = 40 * 1024 * 1024;
 /// Longest subject accepted.
 pub const MAX_SUBJECT: usize = 998;
 

@@ -8,7 +8,7 @@
 //! audit records, P2-P10, C1). Mail: [`mail`] (summaries, bounces), [`delivery`] (outcomes
 //! over routes), [`queue`] (queued messages, backoff, retention, mail set aside, Q3-Q6, Q10), [`verdicts`]
 //! (SES's verdicts, quarantine, the trace fields of an honest hop, Q9), [`mailbox`] (the
-//! Online Inbox, U1-U9), [`directory`] (users, U6, A6). Configuration: [`config`] (an
+//! Online Inbox, U1-U9), [`downloads`] (download names, decoded parts' keys), [`directory`] (users, U6, A6). Configuration: [`config`] (an
 //! organisation's settings and their validation), [`config_as_code`] (plans of changes),
 //! [`domains`] (proven domains and the records to publish, P11).
 //! Sign-in: [`identity`] (the identity provider's tokens), [`sign_in`] (the service's own
@@ -24,6 +24,7 @@ pub mod counter;
 pub mod delivery;
 pub mod directory;
 pub mod domains;
+pub mod downloads;
 pub mod identity;
 pub mod links;
 pub mod mail;

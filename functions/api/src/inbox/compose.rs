@@ -317,9 +317,23 @@ pub async fn send_json(
     p: Principal,
     Path(mailbox): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Sent>), ApiError> {
     let mailbox = state.inbox().authorise(&p.user(), &mailbox).await?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                e.status(),
+                "too_large",
+                format!(
+                    "The request is larger than the {} MB a request may be (attachments that big cannot be sent in the request). Nothing was sent.",
+                    crate::MAX_BODY_BYTES / (1024 * 1024)
+                ),
+            )
+        } else {
+            ApiError::bad_request(format!("The request body could not be read: {e}"))
+        }
+    })?;
     let req: SendRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("The request body is not a valid message: {e}"))
     })?;

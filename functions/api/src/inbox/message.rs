@@ -169,27 +169,6 @@ pub fn sanitize_html(html: &str, images: bool) -> String {
     b.clean(html).to_string()
 }
 
-/// A file name safe in a `Content-Disposition` header.
-fn safe_filename(name: &str) -> String {
-    let n: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._- ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(100)
-        .collect();
-    let n = n.trim().trim_start_matches('.').to_string();
-    if n.is_empty() {
-        "attachment".into()
-    } else {
-        n
-    }
-}
-
 /// Bytes as a download named `filename`.
 pub fn download(bytes: Vec<u8>, filename: &str) -> Response {
     let mut resp = bytes.into_response();
@@ -198,10 +177,8 @@ pub fn download(bytes: Vec<u8>, filename: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}\"",
-        safe_filename(filename)
-    )) {
+    if let Ok(v) = HeaderValue::from_str(&shared::domain::downloads::content_disposition(filename))
+    {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     resp
@@ -273,12 +250,5 @@ mod tests {
             "{img}"
         );
         assert!(!sanitize_html("<img src=\"javascript:x\">", true).contains("javascript"));
-    }
-
-    #[test]
-    fn filenames_are_header_safe() {
-        assert_eq!(safe_filename("a\r\nb\".pdf"), "a__b_.pdf");
-        assert_eq!(safe_filename("../../etc/passwd"), "_.._etc_passwd");
-        assert_eq!(safe_filename(""), "attachment");
     }
 }

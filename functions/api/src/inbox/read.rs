@@ -8,10 +8,12 @@ use crate::web::error::ApiError;
 use crate::web::extract::Qs;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use shared::app::downloads::Download;
 
 /// Which folder, from where, how many.
 #[derive(Debug, Deserialize, Default)]
@@ -88,40 +90,43 @@ pub async fn message(
     }))
 }
 
-/// `GET /api/v1/mailboxes/{mailbox}/messages/{id}/raw`: the .eml, as a download.
+/// `GET /api/v1/mailboxes/{mailbox}/messages/{id}/raw`: the .eml, as a download: a redirect
+/// to a presigned link of the stored message (mail is up to 40 MB, an answer at most 6 MB).
 pub async fn raw(
     State(state): State<AppState>,
     p: Principal,
     Path((mailbox, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let inbox = state.inbox();
-    let mailbox = inbox.authorise(&p.user(), &mailbox).await?;
-    let l = inbox.message(&p.org_id, &mailbox, &id).await?;
-    let raw = inbox.raw(&l).await?;
-    Ok(download(raw, &format!("{}.eml", l.r#ref.encode())))
+    let d = state.downloads().raw(&p.user(), &mailbox, &id).await?;
+    Ok(answer(d))
 }
 
 /// `GET /api/v1/mailboxes/{mailbox}/messages/{id}/attachments/{index}`: one attachment, as a
-/// download.
+/// download: inline when small, else a redirect to a presigned link of its decoded copy.
 pub async fn attachment(
     State(state): State<AppState>,
     p: Principal,
     Path((mailbox, id, index)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    use mail_parser::{MessageParser, MimeHeaders};
-    let no_attachment = || ApiError::not_found("There is no such attachment.");
-    let inbox = state.inbox();
-    let mailbox = inbox.authorise(&p.user(), &mailbox).await?;
-    let l = inbox.message(&p.org_id, &mailbox, &id).await?;
-    let index: usize = index.parse().map_err(|_| no_attachment())?;
-    let raw = inbox.raw(&l).await?;
-    let m = MessageParser::default()
-        .parse(&raw)
-        .ok_or_else(no_attachment)?;
-    let a = m.attachments().nth(index).ok_or_else(no_attachment)?;
-    let name = a
-        .attachment_name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|| format!("attachment-{}", index + 1));
-    Ok(download(a.contents().to_vec(), &name))
+    let index: usize = index
+        .parse()
+        .map_err(|_| ApiError::not_found("There is no such attachment."))?;
+    let d = state
+        .downloads()
+        .attachment(&p.user(), &mailbox, &id, index)
+        .await?;
+    Ok(answer(d))
+}
+
+/// A download as HTTP: 303 to the link (never cached: it expires), or the bytes.
+fn answer(d: Download) -> Response {
+    match d {
+        Download::Link(url) => {
+            let mut r = Redirect::to(&url).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Download::Inline { bytes, filename } => download(bytes, &filename),
+    }
 }

@@ -112,6 +112,7 @@ impl From<MailboxError> for ApiError {
             MailboxError::NoMailbox
             | MailboxError::NoOwnMailbox
             | MailboxError::NoMessage
+            | MailboxError::NoAttachment
             | MailboxError::ContentGone
             | MailboxError::NoBlockRule => ApiError::not_found(e.to_string()),
             MailboxError::BadRequest(m) => ApiError::bad_request(m),
@@ -128,6 +129,9 @@ impl From<SendMailError> for ApiError {
             SendMailError::BadKey => ApiError::bad_request(e.to_string()),
             SendMailError::Mailbox(e) => e.into(),
             SendMailError::Invalid(m) => ApiError::unprocessable(m),
+            SendMailError::TooLarge(m) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+            }
             SendMailError::InProgress => ApiError::conflict(e.to_string()),
             SendMailError::Storing(e) => ApiError::unavailable("storing the sent message", e),
             SendMailError::Refused(_) => ApiError::new(
