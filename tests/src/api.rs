@@ -28,6 +28,8 @@ pub struct ApiRig {
     pub issuer: Arc<LocalIssuer>,
     pub env: AlertEnv,
     server: tokio::task::JoinHandle<()>,
+    /// Whether the server listens (see [`ApiRig::serve`]).
+    serving: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for ApiRig {
@@ -114,12 +116,34 @@ impl ApiRig {
         adjust(&mut services);
         let state = AppState(Arc::new(services));
         let app = api::router(state.clone());
+        let (serving, mut up) = tokio::sync::watch::channel(true);
         let server = tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
+            let mut listener = Some(listener);
+            loop {
+                let l = match listener.take() {
+                    Some(l) => l,
+                    None => match tokio::net::TcpListener::bind(addr).await {
+                        Ok(l) => l,
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                };
+                let mut down = up.clone();
+                let _ = axum::serve(
+                    l,
+                    app.clone()
+                        .into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = down.wait_for(|on| !*on).await;
+                })
+                .await;
+                if up.wait_for(|on| *on).await.is_err() {
+                    return;
+                }
+            }
         });
         ApiRig {
             base,
@@ -129,7 +153,26 @@ impl ApiRig {
             issuer,
             env,
             server,
+            serving,
         }
+    }
+
+    /// Stops the server (`false`: its port refuses connections, open ones are closed, as when the
+    /// service cannot be reached) or starts it again on the same port (`true`); returns once
+    /// the port answers as asked (at most 10 s).
+    pub async fn serve(&self, on: bool) {
+        let _ = self.serving.send(on);
+        let addr = self.base.trim_start_matches("http://").to_string();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&addr).await.is_ok() == on {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the API on {addr} did not {}",
+            if on { "start" } else { "stop" }
+        );
     }
 
     pub fn store(&self) -> &shared::adapters::dynamodb::DynamoStore {

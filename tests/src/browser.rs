@@ -22,6 +22,11 @@ fn find(candidates: &[&str]) -> Option<String> {
 
 impl Browser {
     pub async fn start() -> Self {
+        Self::start_sized(412, 915).await
+    }
+
+    /// As [`Browser::start`], with a window of `width` x `height` CSS pixels.
+    pub async fn start_sized(width: u32, height: u32) -> Self {
         let driver_bin = std::env::var("CHROMEDRIVER")
             .ok()
             .or_else(|| find(&["/usr/bin/chromedriver"]))
@@ -49,7 +54,7 @@ impl Browser {
                         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                         "--no-first-run", "--disable-background-networking",
                         "--disable-component-update", "--disable-sync",
-                        "--disable-dev-shm-usage", "--window-size=412,915",
+                        "--disable-dev-shm-usage", format!("--window-size={width},{height}"),
                         format!("--user-data-dir={}", profile.path().display()),
                     ]
                 }
@@ -127,6 +132,77 @@ impl Browser {
         v.as_array().cloned().unwrap_or_default()
     }
 
+    /// A Chrome DevTools Protocol command on the page (chromedriver's `goog/cdp/execute`).
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        self.client
+            .issue_cmd(Raw::post(
+                "goog/cdp/execute",
+                serde_json::json!({"cmd": cmd, "params": params}),
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    }
+
+    /// A phone's screen (390 x 844 CSS pixels, 3 device pixels each, touch), as DevTools' device
+    /// mode sets it.
+    pub async fn phone(&self) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true}),
+        )
+        .await;
+        self.cdp(
+            "Emulation.setTouchEmulationEnabled",
+            serde_json::json!({"enabled": true, "maxTouchPoints": 5}),
+        )
+        .await;
+    }
+
+    /// The network as DevTools' "Offline" switch sets it (`offline`), or back as it was.
+    pub async fn offline(&self, offline: bool) {
+        self.cdp("Network.enable", serde_json::json!({})).await;
+        self.cdp(
+            "Network.emulateNetworkConditions",
+            serde_json::json!({"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+        )
+        .await;
+    }
+
+    /// axe-core's serious and critical violations on the page shown (its rule id, impact, and the
+    /// elements), run in the page: `axe.min.js` from `$CONTINUITY_HOME/axe-core`
+    /// (`infra/local/install.sh` installs it), injected through WebDriver's execute-script.
+    pub async fn axe(&self) -> Vec<serde_json::Value> {
+        let home = std::env::var("CONTINUITY_HOME").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/email-continuity",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        });
+        let path = format!("{home}/axe-core/axe.min.js");
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("{path}: {e} (infra/local/install.sh installs axe-core there)")
+        });
+        self.client
+            .execute(&format!("{axe}\nreturn null;"), vec![])
+            .await
+            .expect("inject axe-core");
+        let v = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']})
+                   .then(r => done(r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                 nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))))
+                   .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]));",
+                vec![],
+            )
+            .await
+            .expect("run axe-core");
+        v.as_array().cloned().unwrap_or_default()
+    }
+
     /// Ends the session and the driver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
@@ -175,4 +251,20 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Raw {
             None => (axum::http::Method::GET, None),
         }
     }
+}
+
+/// Polls `check` until it holds, for up to 20 s (a bounded wait for the page, not a timing
+/// assertion); fails the test naming `what` otherwise.
+pub async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the page never showed: {what}");
 }

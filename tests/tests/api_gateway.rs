@@ -96,3 +96,82 @@ async fn the_same_event_without_a_token_is_refused_with_401_and_a_json_reason() 
     );
     assert_eq!(partition(&rig, "acme").await, before);
 }
+
+/// The API Gateway answer (payload 2.0) the function returns for `event`, as `lambda_http::run`
+/// builds it: the request converted, the router called, the response converted and serialised.
+async fn lambda_answer(rig: &ApiRig, event: &str) -> serde_json::Value {
+    use lambda_http::tower::Service;
+    let payload: lambda_http::request::LambdaRequest =
+        serde_json::from_str(event).expect("an API Gateway v2 event");
+    let mut adapter = lambda_http::Adapter::from(api::router(rig.state.clone()));
+    let answer = adapter
+        .call(lambda_http::LambdaEvent::new(
+            payload,
+            lambda_http::Context::default(),
+        ))
+        .await
+        .expect("the function answers");
+    serde_json::to_value(&answer).expect("serialisable")
+}
+
+#[tokio::test]
+async fn a_page_for_a_client_that_accepts_gzip_leaves_the_function_base64_encoded_and_gzipped() {
+    use base64::Engine;
+    use std::io::Read;
+    let rig = ApiRig::start(t(NOW)).await;
+    let token = org_with_link(&rig, "acme", "UTC").await;
+    let event = GET_LINK.replace("{{TOKEN}}", &token);
+    let gzip_event = event.replace(
+        "\"accept\": \"text/html,application/xhtml+xml\",",
+        "\"accept\": \"text/html,application/xhtml+xml\",\n    \"accept-encoding\": \"gzip, deflate, br\",",
+    );
+    assert_ne!(gzip_event, event);
+
+    // Without Accept-Encoding: text, as before.
+    let plain = lambda_answer(&rig, &event).await;
+    assert_eq!(plain["statusCode"], 200, "{plain}");
+    assert_eq!(plain["isBase64Encoded"], false);
+    assert!(
+        plain["headers"].get("content-encoding").is_none(),
+        "{plain}"
+    );
+    let text = plain["body"].as_str().expect("a text body");
+    assert!(text.contains("Inactive"), "{text}");
+
+    // With it: a binary body (base64, as API Gateway requires) that is the same page gzipped.
+    let z = lambda_answer(&rig, &gzip_event).await;
+    assert_eq!(z["statusCode"], 200);
+    assert_eq!(z["isBase64Encoded"], true, "{z}");
+    assert_eq!(z["headers"]["content-encoding"], "gzip");
+    assert_eq!(z["headers"]["vary"], "accept-encoding");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(z["body"].as_str().expect("a base64 body"))
+        .expect("base64");
+    let mut page = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut page)
+        .expect("gzip");
+    // The same page but for each form's fresh request id.
+    assert_eq!(without_request_ids(&page), without_request_ids(text));
+    assert!(page.contains("Inactive"));
+    assert!(
+        bytes.len() * 2 < text.len(),
+        "{} -> {}",
+        text.len(),
+        bytes.len()
+    );
+}
+
+/// `html` with the value of every `request_id` field left out (each render draws new ones).
+fn without_request_ids(html: &str) -> String {
+    let mark = "name=\"request_id\" value=\"";
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(mark) {
+        out.push_str(&rest[..i + mark.len()]);
+        rest = &rest[i + mark.len()..];
+        rest = &rest[rest.find('"').unwrap_or(0)..];
+    }
+    out.push_str(rest);
+    out
+}

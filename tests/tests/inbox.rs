@@ -724,10 +724,11 @@ async fn hostile_html_is_rendered_inert() {
         let lower = page.to_ascii_lowercase();
         assert_eq!(
             lower.matches("<script").count(),
-            1,
-            "only the service's own script: {page}"
+            2,
+            "only the service's own scripts: {page}"
         );
         assert!(lower.contains("<script src=\"/static/inbox.js\" defer></script>"));
+        assert!(lower.contains("<script src=\"/static/pwa.js\" defer></script>"));
         for bad in [
             "javascript:",
             "onerror",

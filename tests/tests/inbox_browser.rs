@@ -7,24 +7,9 @@ use chrono::Duration;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::Locator;
-use integration_tests::browser::Browser;
+use integration_tests::browser::{until, Browser};
 use integration_tests::inbox_support::{addr, plain, sent_with, InboxRig};
 use integration_tests::{t, unique};
-
-/// Polls `check` until it holds (a bounded wait for the page, not a timing assertion).
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    panic!("the page never showed: {what}");
-}
 
 /// The page's heading; empty while a page is loading.
 async fn h1(c: &fantoccini::Client) -> String {

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::Duration;
 use fantoccini::Locator;
-use integration_tests::browser::Browser;
+use integration_tests::browser::{until, Browser};
 use integration_tests::inbox_support::{addr, plain, InboxRig, ORG};
 use integration_tests::sign_in_support::*;
 use integration_tests::{sms_to, t};
@@ -33,21 +33,6 @@ impl JwksSource for Switchable {
         }
         Ok(self.keys.clone())
     }
-}
-
-/// Polls `check` until it holds (a bounded wait for the page, not a timing assertion).
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    panic!("the page never showed: {what}");
 }
 
 async fn text_of(c: &fantoccini::Client, css: &str) -> String {

@@ -525,5 +525,6 @@ pub fn router(state: AppState) -> Router {
             web::limits::per_source,
         ))
         .layer(axum::middleware::from_fn(web::error::security_headers))
+        .layer(axum::middleware::from_fn(web::compress::compress))
         .with_state(state)
 }

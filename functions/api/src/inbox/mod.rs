@@ -1,6 +1,7 @@
 //! The Online Inbox and Online Sent Items (U1-U8): web pages under `/inbox` and JSON under
 //! `/api/v1/mailboxes`.
 //!
+//! - [`app`]: the installable app: manifest, icons, service worker, offline page (issue 17);
 //! - [`pages`]: the mailboxes, a folder, a message and its print view (and the list's script);
 //! - [`read`]: the same as JSON, the .eml and attachments as downloads;
 //! - [`compose`]: the compose page and sending (page form and JSON);
@@ -13,6 +14,7 @@
 //! answers 404 on every route (pages, JSON, .eml, attachments). The rule is the use case's,
 //! [`shared::app::mailbox`]; sending is [`shared::app::send_mail`].
 
+pub mod app;
 pub mod blocks;
 pub mod compose;
 pub mod message;
@@ -28,6 +30,13 @@ use axum::Router;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/static/inbox.js", get(pages::script))
+        .route("/static/pwa.js", get(app::script))
+        .route("/static/inbox.webmanifest", get(app::manifest))
+        .route("/static/icons/icon.svg", get(app::icon_svg))
+        .route("/static/icons/icon-192.png", get(app::icon_192))
+        .route("/static/icons/icon-512.png", get(app::icon_512))
+        .route("/inbox/sw.js", get(app::service_worker))
+        .route("/inbox/offline", get(app::offline))
         .route("/inbox", get(pages::home))
         .route("/inbox/{mailbox}", get(pages::list))
         .route("/inbox/{mailbox}/messages/{id}", get(pages::message))

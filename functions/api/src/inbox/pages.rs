@@ -20,7 +20,7 @@ use shared::domain::mailbox::{decode_cursor, group_threads, list_time, user_zone
 
 /// The CSP of a message page whose user asked for remote images: images from anywhere, still
 /// no script but the service's own.
-const CSP_WITH_IMAGES: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP_WITH_IMAGES: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A time as the inbox shows it.
 pub fn fmt_time(t: DateTime<Utc>) -> String {

@@ -391,6 +391,12 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         header::SET_COOKIE,
         set_cookie(&state, SESSION_COOKIE, "", 0, "Strict"),
     );
+    // What the Online Inbox kept on this device (its service worker's saved pages, drafts) goes
+    // with the session: the next person at this browser sees none of it (issue 17).
+    resp.headers_mut().insert(
+        header::HeaderName::from_static("clear-site-data"),
+        HeaderValue::from_static("\"cache\", \"storage\""),
+    );
     Ok(resp)
 }
 

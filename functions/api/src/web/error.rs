@@ -295,6 +295,11 @@ pub async fn not_found(headers: HeaderMap) -> ApiError {
     }
 }
 
+/// The content security policy of every page: no inline script and no remote content; the
+/// Online Inbox's service worker and web app manifest from this site only (`worker-src`,
+/// `manifest-src`: without them `default-src 'none'` refuses both).
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// Headers on every response: no caching of personal pages, no framing, no sniffing, no referrer
 /// (link tokens are in URLs), and a content security policy that allows no inline script and no
 /// remote content.
@@ -310,10 +315,6 @@ pub async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Res
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "no-referrer");
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
+    set(h, header::CONTENT_SECURITY_POLICY, CSP);
     resp
 }
