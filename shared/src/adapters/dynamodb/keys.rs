@@ -191,6 +191,16 @@ pub fn folder_range(folder: Folder, mailbox: &str, since: DateTime<Utc>) -> (Str
     (format!("{prefix}{}", millis(since)), format!("{prefix}~"))
 }
 
+/// Prefix of the postings of `term` in `mailbox` (the search index, issue 17).
+pub fn index_prefix(mailbox: &str, term: &str) -> String {
+    format!("IDX#{mailbox}#{term}#")
+}
+/// Sort key of one posting: `term` in `mailbox` at the message's position
+/// (`{received ms, 13 digits}#{folder letter}{id}`, [`crate::domain::search::position`]).
+pub fn index_sk(mailbox: &str, term: &str, position: &str) -> String {
+    format!("{}{position}", index_prefix(mailbox, term))
+}
+
 /// Sort key of a send's idempotency record (U3).
 pub fn sendkey_sk(mailbox: &str, key: &str) -> String {
     format!("SENDKEY#{mailbox}#{key}")
