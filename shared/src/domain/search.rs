@@ -104,24 +104,27 @@ pub fn tokens(text: &str) -> Vec<String> {
     out
 }
 
-/// The first [`BODY_INDEX_BYTES`] of the message's text body (the HTML body's text when it has
-/// no text part), cut at a character boundary.
-pub fn body_text(raw: &[u8]) -> String {
-    let Some(m) = MessageParser::default().parse(raw) else {
-        return String::new();
+/// Bytes of the raw message parsed for indexing: the headers and the start of the body, where
+/// the text part is (a 40 MB attachment is not decoded to index 2 KB of text).
+pub const PARSE_BYTES: usize = 256 * 1024;
+
+/// The sender's display name and the first [`BODY_INDEX_BYTES`] of the text body (the HTML
+/// body's text when there is no text part), from the first [`PARSE_BYTES`] of `raw`: one parse.
+pub fn name_and_body(raw: &[u8]) -> (Option<String>, String) {
+    let Some(m) = MessageParser::default().parse(&raw[..raw.len().min(PARSE_BYTES)]) else {
+        return (None, String::new());
     };
+    let name = m
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.name.as_deref())
+        .map(str::to_string);
     let text = m.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
     let mut end = text.len().min(BODY_INDEX_BYTES);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_string()
-}
-
-/// The sender's display name, if the message has one.
-fn display_name(raw: &[u8]) -> Option<String> {
-    let m = MessageParser::default().parse(raw)?;
-    m.from()?.first()?.name.as_deref().map(str::to_string)
+    (name, text[..end].to_string())
 }
 
 /// The sender terms of an address: `from:{address}`, `from:@{domain}` and `from:{word}` for the
@@ -147,7 +150,8 @@ pub fn message_terms(raw: &[u8], summary: &MessageSummary, folder: Folder) -> Ve
     if !summary.attachments.is_empty() {
         out.push("has:attachment".into());
     }
-    let name = display_name(raw).unwrap_or_default();
+    let (name, body) = name_and_body(raw);
+    let name = name.unwrap_or_default();
     if let Some(from) = &summary.from {
         out.extend(sender_terms(from));
     }
@@ -159,7 +163,7 @@ pub fn message_terms(raw: &[u8], summary: &MessageSummary, folder: Folder) -> Ve
         summary.from.as_deref().unwrap_or_default(),
         &summary.to.join(" "),
         &summary.cc.join(" "),
-        &body_text(raw),
+        &body,
     ] {
         text.push_str(part);
         text.push(' ');
@@ -464,6 +468,21 @@ mod tests {
         // Junk never broken: any bytes give terms or none, never a panic.
         let s = summarize(b"\xff\xfe\x00garbage");
         assert!(message_terms(b"\xff\xfe\x00garbage", &s, Folder::Sent).contains(&"in:sent".into()));
+    }
+
+    #[test]
+    fn a_huge_message_is_indexed_from_its_start() {
+        let mut raw = b"From: Big Sender <big@example.org>\r\nSubject: Huge upload\r\nContent-Type: text/plain\r\n\r\nfirstline words\r\n".to_vec();
+        while raw.len() < 3 * PARSE_BYTES {
+            raw.extend_from_slice(b"filler text line\r\n");
+        }
+        raw.extend_from_slice(b"farbeyond\r\n");
+        let s = summarize(&raw);
+        let terms = message_terms(&raw, &s, Folder::Inbox);
+        for want in ["huge", "upload", "from:big", "firstline", "filler"] {
+            assert!(terms.contains(&want.to_string()), "{want}");
+        }
+        assert!(!terms.contains(&"farbeyond".to_string()));
     }
 
     #[test]
