@@ -32,6 +32,8 @@ const FIRST_PAGE: usize = 100;
 const NEXT_PAGE: usize = 300;
 /// Candidates examined per request at most: a page cut here comes with a cursor.
 pub const MAX_EXAMINED: usize = 3000;
+/// Mailboxes a message is indexed in at most (beyond, it is not indexed: see [`index_filed`]).
+pub const MAX_INDEXED_MAILBOXES: usize = 100;
 /// Keys a `BatchGetItem` takes.
 const LOOKUP_CHUNK: usize = 100;
 
@@ -46,6 +48,12 @@ pub async fn index_filed(
     summary: &MessageSummary,
 ) -> Result<(), StoreError> {
     if mailboxes.is_empty() {
+        return Ok(());
+    }
+    if mailboxes.len() > MAX_INDEXED_MAILBOXES {
+        // Postings are mailboxes x terms: a message to thousands of mailboxes (a large list)
+        // would write hundreds of thousands of items on the inbound path. Not indexed (yet).
+        tracing::warn!(org = %org_id, mailboxes = mailboxes.len(), "message to too many mailboxes: not indexed for search");
         return Ok(());
     }
     let terms = message_terms(raw, summary, r.folder);
