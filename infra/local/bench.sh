@@ -2,11 +2,14 @@
 # Benchmarks: starts the local services, runs the integration-tests benches (the monitor
 # against DynamoDB Local and a real SMTP server; the inbound path against DynamoDB Local, moto
 # and an SMTP sink; the portal's page and actions; the Online Inbox's first page of a 30,000-message
-# mailbox; its page weight and first render on a phone in Chromium; from an event's activation to a user reading their inbox through a sign-in code; the
-# OAuth probes' token requests over a day) and prints the figures as tables, then the release
-# size of each function binary and the monitor's cold start. BENCH_ORGS / BENCH_PROBE_ORGS /
+# mailbox; its page weight and first render on a phone in Chromium; its search over 30,000
+# messages against reading the 30 days; from an event's
+# activation to a user reading their inbox through a sign-in code; the OAuth probes' token
+# requests over a day) and prints the figures as tables, then the release size of each
+# function binary and the monitor's cold start. BENCH_ORGS / BENCH_PROBE_ORGS /
 # BENCH_ALERT_ORGS / BENCH_MESSAGES / BENCH_PORTAL_N / BENCH_INBOX_MESSAGES / BENCH_INBOX_RUNS /
-# BENCH_WEIGHT_RUNS / BENCH_SIGNIN_RUNS / BENCH_TOKEN_ORGS / BENCH_TOKEN_RUNS select the sizes (see each bench's
+# BENCH_WEIGHT_RUNS / BENCH_SEARCH_MESSAGES / BENCH_SEARCH_RUNS / BENCH_SEARCH_BASELINE_RUNS /
+# BENCH_SIGNIN_RUNS / BENCH_TOKEN_ORGS / BENCH_TOKEN_RUNS select the sizes (see each bench's
 # header in tests/benches/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -38,6 +41,7 @@ echo
 "${BENCH[@]}" --bench inbox_pages
 echo
 "${BENCH[@]}" --bench inbox_weight
+"${BENCH[@]}" --bench search
 echo
 "${BENCH[@]}" --bench sign_in
 "${BENCH[@]}" --bench probe_tokens

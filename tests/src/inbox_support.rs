@@ -1,7 +1,7 @@
 //! Support for the Online Inbox and client sync tests: an organisation `acme` (domain
 //! `acme.test`) on an [`ApiRig`], its SES domain verified in moto, messages filed straight into
-//! mailboxes (the inbound function's own store call) with their raw bytes in the API's bucket,
-//! and small HTTP helpers.
+//! mailboxes (the inbound function's own store calls: filing and indexing) with their raw bytes
+//! in the API's bucket, and small HTTP helpers.
 
 use crate::api::ApiRig;
 use crate::{inbound_org, sdk, unique};
@@ -98,7 +98,19 @@ impl InboxRig {
             )
             .await
             .expect("file message");
-        MessageRef::new(folder, at, &ses_id)
+        let r = MessageRef::new(folder, at, &ses_id);
+        // Indexed for search as the inbound path does after filing.
+        shared::app::search::index_filed(
+            self.api.store(),
+            ORG,
+            &[mailbox.to_string()],
+            &r,
+            raw,
+            &summary,
+        )
+        .await
+        .expect("index message");
+        r
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {

@@ -16,6 +16,7 @@ pub mod oauth;
 pub mod path_cost;
 pub mod portal_support;
 pub mod pricing;
+pub mod search_support;
 pub mod sign_in_support;
 
 use aws_sdk_dynamodb::Client as DynamoClient;

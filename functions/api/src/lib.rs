@@ -472,6 +472,14 @@ impl Services {
         }
     }
 
+    /// The search use case (issue 17): the mailbox store's index, the inbox's authorisation.
+    pub fn search(&self) -> shared::app::search::Search<'_> {
+        shared::app::search::Search {
+            index: self.mailboxes.as_ref(),
+            mailboxes: self.inbox(),
+        }
+    }
+
     /// The sending use case (compose, reply, forward, the copy to the server).
     pub fn send_mail(&self) -> SendMail<'_> {
         SendMail {

@@ -15,10 +15,11 @@
 //! with a spam flag; every delivery carries the trace fields of [`crate::domain::verdicts`].
 
 use crate::app::queue::{Attempt, Courier};
+use crate::app::search::index_filed;
 use crate::domain::config::OrgConfig;
 use crate::domain::delivery::Deadline;
 use crate::domain::mail::{domain_of, mailbox_of, summarize, MessageSummary};
-use crate::domain::mailbox::{Filing, Folder};
+use crate::domain::mailbox::{Filing, Folder, MessageRef};
 use crate::domain::monitoring::ArrivalOutcome;
 use crate::domain::probe::ProbeToken;
 use crate::domain::queue::{backoff, IN_FLIGHT_LEASE_MINUTES};
@@ -264,6 +265,11 @@ impl Inbound<'_> {
                 .await?;
             mailboxes.retain(|m| !blocked.contains(m));
         }
+        let folder = if disposition == Disposition::Spam {
+            Folder::Junk
+        } else {
+            Folder::Inbox
+        };
         self.mail
             .file_message(
                 &Filing {
@@ -272,15 +278,15 @@ impl Inbound<'_> {
                     received_at: r.received_at,
                     raw_key,
                     summary,
-                    folder: if disposition == Disposition::Spam {
-                        Folder::Junk
-                    } else {
-                        Folder::Inbox
-                    },
+                    folder,
                 },
                 &mailboxes,
             )
             .await?;
+        // Indexed after filing: a failure retries the event, which files and indexes again
+        // (both keyed on the SES id).
+        let filed = MessageRef::new(folder, r.received_at, &r.ses_id);
+        index_filed(self.mail, org_id, &mailboxes, &filed, raw, summary).await?;
         self.mail.mark_filed(org_id, &r.ses_id, now).await?;
         report.filed += mailboxes.len();
         if accepted == AcceptOutcome::Duplicate {

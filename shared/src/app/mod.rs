@@ -27,6 +27,7 @@ pub mod passkeys;
 pub mod portal;
 pub mod probe_logon;
 pub mod queue;
+pub mod search;
 pub mod send_mail;
 pub mod settings;
 pub mod sign_in;

@@ -9,6 +9,7 @@
 //! released so that a retry sends.
 
 use crate::app::mailbox::{MailboxError, Mailboxes, User};
+use crate::app::search::index_filed;
 use crate::domain::compose;
 use crate::domain::compose::{ComposeMode, Draft, SendClaim};
 use crate::domain::continuity::Phase;
@@ -205,6 +206,13 @@ impl SendMail<'_> {
         self.mailboxes
             .file_sent(org, from, &r, &summary, &raw_key, now)
             .await?;
+        // The message is sent: a failed indexing must not fail the request (a retry would
+        // send it again once the claim is stale); it only leaves this item out of searches.
+        if let Err(e) =
+            index_filed(self.mailboxes, org, &[from.to_string()], &r, &raw, &summary).await
+        {
+            tracing::warn!(error = %e, "indexing a sent message failed");
+        }
         // U8: during continuity, a copy for the mailbox on the organisation's server.
         let mut copy_queued = false;
         if let Some(config) = self.config.get_config(org).await? {

@@ -34,6 +34,7 @@ pub mod probe;
 pub mod probe_refusal;
 pub mod provider_health;
 pub mod queue;
+pub mod search;
 pub mod sign_in;
 pub mod source_limits;
 pub mod verdicts;

@@ -202,7 +202,7 @@ pub trait QueueFiguresSource: Send + Sync {
 
 /// What the inbound function needs from storage (Q2, Q6, U6).
 #[async_trait]
-pub trait MailStore: DomainOwners {
+pub trait MailStore: DomainOwners + SearchIndex {
     async fn org_config(&self, org_id: &str) -> Result<Option<OrgConfig>, StoreError>;
     /// Members of those of `addresses` that are distribution lists (last directory import).
     async fn group_members(
@@ -379,7 +379,7 @@ pub trait ContinuityViews: Send + Sync {
 
 /// A user's mailboxes in the Online Inbox (U1-U4, U9) and what mail clients were handed (C3).
 #[async_trait]
-pub trait MailboxStore: Send + Sync {
+pub trait MailboxStore: SearchIndex {
     /// A page of `folder`, newest first, received since `since`, before `before` (exclusive).
     async fn mailbox_page(
         &self,
@@ -489,6 +489,59 @@ pub trait MailboxStore: Send + Sync {
         org_id: &str,
         mailbox: &str,
     ) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError>;
+}
+
+/// One page of a term's postings in a mailbox, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Postings {
+    /// Positions (`crate::domain::search::position`), newest first.
+    pub positions: Vec<String>,
+    /// Whether the range was read to its end (no more postings below the last).
+    pub complete: bool,
+}
+
+/// The search index of the Online Inbox (issue 17): one posting per (mailbox, term, message),
+/// written as a message is filed, expiring with the filing. Every store that files mail
+/// ([`MailStore`], [`MailboxStore`]) indexes it too, so no filing path can forget it.
+#[async_trait]
+pub trait SearchIndex: Send + Sync {
+    /// Indexes the message `r` of each of `mailboxes` under `terms` (idempotent: a repeat writes
+    /// the same items).
+    async fn index_message(
+        &self,
+        org_id: &str,
+        mailboxes: &[String],
+        r: &MessageRef,
+        terms: &[String],
+    ) -> Result<(), StoreError>;
+    /// The postings of `term` in `mailbox` received from `since_ms` to `until_ms` (ms, both
+    /// included) and strictly below the position `below`, newest first, at most `limit`.
+    #[allow(clippy::too_many_arguments)]
+    async fn postings(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        term: &str,
+        since_ms: i64,
+        until_ms: i64,
+        below: Option<&str>,
+        limit: usize,
+    ) -> Result<Postings, StoreError>;
+    /// Which of the (term, position) pairs of `mailbox` are indexed (key lookups).
+    async fn indexed(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        pairs: &[(String, String)],
+    ) -> Result<std::collections::HashSet<(String, String)>, StoreError>;
+    /// The filings of `refs` in `mailbox` that still exist, each with whether it is unread (no
+    /// `read_at`), in no particular order (key lookups).
+    async fn filings(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        refs: &[MessageRef],
+    ) -> Result<Vec<(Listed, bool)>, StoreError>;
 }
 
 /// Delegates and distribution lists, as administrators set them (U5, U6).

@@ -7,6 +7,7 @@
 //! - [`compose`]: the compose page and sending (page form and JSON);
 //! - [`blocks`]: block and spam rules;
 //! - [`state`]: read / unread and flag (the list's buttons and the JSON `PATCH`);
+//! - [`search`]: searching a mailbox (page and JSON);
 //! - [`message`]: what an opened message shows (sanitised HTML, attachments).
 //!
 //! Who sees what (U7): a signed-in user reaches their own mailbox and the mailboxes delegated to
@@ -20,6 +21,7 @@ pub mod compose;
 pub mod message;
 pub mod pages;
 pub mod read;
+pub mod search;
 pub mod state;
 
 use crate::AppState;
@@ -50,6 +52,7 @@ pub fn routes() -> Router<AppState> {
             get(compose::page).post(compose::send_form),
         )
         .route("/inbox/{mailbox}/blocks", post(blocks::add_from_page))
+        .route("/inbox/{mailbox}/search", get(search::page))
         .route("/api/v1/mailboxes", get(read::mailboxes))
         .route("/api/v1/mailboxes/{mailbox}/messages", get(read::list))
         .route(
@@ -65,6 +68,7 @@ pub fn routes() -> Router<AppState> {
             get(read::attachment),
         )
         .route("/api/v1/mailboxes/{mailbox}/send", post(compose::send_json))
+        .route("/api/v1/mailboxes/{mailbox}/search", get(search::json))
         .route(
             "/api/v1/mailboxes/{mailbox}/blocks",
             get(blocks::list).post(blocks::add),

@@ -206,6 +206,15 @@ pub fn unread_sk(r: &MessageRef) -> String {
 pub fn unread_since(since: DateTime<Utc>) -> String {
     millis(since)
 }
+/// Prefix of the postings of `term` in `mailbox` (the search index, issue 17).
+pub fn index_prefix(mailbox: &str, term: &str) -> String {
+    format!("IDX#{mailbox}#{term}#")
+}
+/// Sort key of one posting: `term` in `mailbox` at the message's position
+/// (`{received ms, 13 digits}#{folder letter}{id}`, [`crate::domain::search::position`]).
+pub fn index_sk(mailbox: &str, term: &str, position: &str) -> String {
+    format!("{}{position}", index_prefix(mailbox, term))
+}
 
 /// Sort key of a send's idempotency record (U3).
 pub fn sendkey_sk(mailbox: &str, key: &str) -> String {

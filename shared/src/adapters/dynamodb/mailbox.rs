@@ -82,7 +82,7 @@ pub(super) fn index_unread(item: &mut Item, org_id: &str, mailbox: &str, r: &Mes
 }
 
 /// Reads a filing (`MBX#`) or sent item (`SENT#`) of `mailbox`.
-fn parse_listed(mailbox: &str, item: &Item) -> Result<Listed, StoreError> {
+pub(super) fn parse_listed(mailbox: &str, item: &Item) -> Result<Listed, StoreError> {
     let sk = get_s(item, SK)?;
     let r = MessageRef::from_sort_key(mailbox, sk)
         .ok_or_else(|| corrupt(item, "not a message key of this mailbox"))?;

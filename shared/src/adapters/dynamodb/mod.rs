@@ -11,7 +11,7 @@
 //!   InboundRecorder, ProbeArrivals, QueueFiguresSource), `alerts` (AlertStore), `continuity`
 //!   (ContinuityStore, ContinuityViews), `config` (ConfigStore, DomainOwners), `domains`
 //!   (DomainClaims), `mail` (MailStore), `queue` (QueueStore), `aside` (mail set aside,
-//!   QueueViews), `mailbox` (MailboxStore), `directory` (DirectoryStore), `sign_in`
+//!   QueueViews), `mailbox` (MailboxStore), `search` (SearchIndex), `directory` (DirectoryStore), `sign_in`
 //!   (SignInStore), `passkeys` (PasskeyStore); `users`: the user directory's generations
 //!   (ContinuityStore and SignInStore read them); `items`: readers of the items two of them read
 //!   (counter, continuity);
@@ -37,6 +37,7 @@ mod mailbox;
 mod monitor;
 mod passkeys;
 mod queue;
+mod search;
 mod sign_in;
 mod table;
 mod users;
