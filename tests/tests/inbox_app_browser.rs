@@ -4,7 +4,7 @@
 //! dropped once sent; the service worker installed, then the network switched off (DevTools'
 //! offline emulation, and the service stopped) and the inbox still opening from what the device kept, with the offline
 //! banner; sign-out clearing what was kept; the reading pane beside the list on a wide screen;
-//! axe-core on every page (zero serious or critical violations) and a screenshot of each as a
+//! axe-core on every page, search included (zero serious or critical violations) and a screenshot of each as a
 //! test artifact (`target/test-artifacts/app_*.png`).
 
 use chrono::Duration;
@@ -169,6 +169,21 @@ async fn on_a_phone_the_inbox_reads_replies_keeps_a_draft_and_opens_offline() {
     check_page(&b, "phone_list").await;
     assert_eq!(small_targets(c).await, Vec::<serde_json::Value>::new());
 
+    // Search from the header's box (Enter submits it), then a result opened.
+    c.find(Locator::Id("search-q"))
+        .await
+        .unwrap()
+        .send_keys("noon\u{E007}")
+        .await
+        .unwrap();
+    until("the search results", || async { h1(c).await == "Search" }).await;
+    shown(c, "results", "the results").await;
+    check_page(&b, "phone_search").await;
+    click(c, Locator::LinkText(&subjects[5])).await;
+    until("the result opened", || async { h1(c).await == subjects[5] }).await;
+    c.goto(&rig.api.url(&list)).await.unwrap();
+    until("the list", || async { h1(c).await == "Inbox" }).await;
+
     // The service worker installs and takes the page over; the list is loaded again under it
     // (kept), as it is on any later visit.
     let ready = js_async(
@@ -309,6 +324,13 @@ async fn on_a_desktop_a_message_opens_beside_the_list_and_every_page_passes_axe(
     let list = format!("/inbox/{bob}");
     sign_in(&b, &rig, &list, &bob, "desktop").await;
     check_page(&b, "desktop_list").await;
+    c.goto(&rig.api.url(&format!("{list}/search?q=noon")))
+        .await
+        .unwrap();
+    shown(c, "results", "the search results").await;
+    check_page(&b, "desktop_search").await;
+    c.goto(&rig.api.url(&list)).await.unwrap();
+    until("the list", || async { h1(c).await == "Inbox" }).await;
 
     // The reading pane: the message beside the list, the address unchanged, one h1 still.
     click(c, Locator::LinkText(&subjects[1])).await;
