@@ -15,6 +15,7 @@ pub mod error;
 pub mod graph;
 pub mod identity;
 pub mod mail;
+pub mod mailbox_store;
 pub mod notify;
 pub mod oauth;
 pub mod secrets;
