@@ -15,8 +15,11 @@
 //!
 //! An event whose three tries all fail goes to the dead-letter queue (as Lambda's on-failure
 //! destination writes it) and is replayed through the function once the fault is over, as the
-//! README tells an operator to. Duplicates are allowed only where the rules allow them (a write
-//! failing for good after the server's 250) and are counted.
+//! README tells an operator to: one test puts the records in a real SQS queue (moto) and
+//! drains it as the template's redrive does. The `inbound` and `queue` binaries themselves run
+//! as Lambda runs them (`integration_tests::lambda_api`) and are killed (SIGKILL) before and
+//! after each of their durable writes. Duplicates are allowed only where the rules allow them
+//! (a write failing for good, or a process killed, after the server's 250) and are counted.
 //!
 //! Each test prints its row of the matrix (`fault | messages | delivered | bounced | lost |
 //! duplicates | via the dead-letter queue`); `infra/local/test.sh --test fault_matrix --
@@ -730,27 +733,135 @@ fn failure_record(event: &inbound::SesEvent, error: &str) -> Value {
 fn sqs_batch(bodies: &[(String, String)]) -> Value {
     let records: Vec<Value> = bodies
         .iter()
-        .map(|(id, body)| {
-            json!({
-                "messageId": id,
-                "receiptHandle": format!("handle-{id}"),
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795903205000"},
-                "messageAttributes": {},
-                "md5OfBody": "0",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:continuity-InboundDeadLetterQueue",
-                "awsRegion": "eu-west-1"
-            })
-        })
+        .map(|(id, body)| sqs_record(id, &format!("handle-{id}"), body))
         .collect();
     json!({ "Records": records })
+}
+
+/// One record of an SQS event, as the event source mapping writes it.
+fn sqs_record(id: &str, receipt_handle: &str, body: &str) -> Value {
+    json!({
+        "messageId": id,
+        "receiptHandle": receipt_handle,
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795903205000"},
+        "messageAttributes": {},
+        "md5OfBody": "0",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:continuity-InboundDeadLetterQueue",
+        "awsRegion": "eu-west-1"
+    })
+}
+
+/// The inbound dead-letter queue in moto's SQS, as the template makes it (messages kept 14
+/// days, a visibility timeout of 30 minutes).
+async fn dead_letter_queue(sqs: &aws_sdk_sqs::Client) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    sqs.create_queue()
+        .queue_name(unique("inbound-dlq"))
+        .attributes(A::MessageRetentionPeriod, "1209600")
+        .attributes(A::VisibilityTimeout, "1800")
+        .send()
+        .await
+        .expect("create the dead-letter queue")
+        .queue_url
+        .expect("queue url")
+}
+
+/// The messages of `queue` visible and in flight.
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue: &str) -> (usize, usize) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default();
+    let n = |a: A| {
+        attrs
+            .get(&a)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX)
+    };
+    (
+        n(A::ApproximateNumberOfMessages),
+        n(A::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+/// The redrive (the template's `DeadLetterRedrive` event source mapping, batches of ten with
+/// partial batch responses) over the real queue: receives a batch, hands it to the function
+/// as Lambda does, deletes what succeeded; what failed stays, invisible for the visibility
+/// timeout. Until the queue shows nothing more. The SQS events it handed over.
+async fn redrive(m: &Matrix, sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<Value> {
+    let mut handed = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive from the dead-letter queue")
+            .messages
+            .unwrap_or_default();
+        if got.is_empty() {
+            return handed;
+        }
+        let records: Vec<Value> = got
+            .iter()
+            .map(|g| {
+                sqs_record(
+                    g.message_id().unwrap_or_default(),
+                    g.receipt_handle().unwrap_or_default(),
+                    g.body().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let event = json!({ "Records": records });
+        let failed: Vec<String> = match inbound::handle_event(
+            &m.rig.deps,
+            event.clone(),
+            inbound::invocation_deadline(inbound::INBOUND_TIMEOUT),
+        )
+        .await
+        {
+            Ok(answer) => answer["batchItemFailures"]
+                .as_array()
+                .expect("partial batch response")
+                .iter()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(String::from))
+                .collect(),
+            // The whole batch failed: all of it stays.
+            Err(_) => got
+                .iter()
+                .filter_map(|g| g.message_id().map(String::from))
+                .collect(),
+        };
+        for g in &got {
+            if !failed.iter().any(|f| Some(f.as_str()) == g.message_id()) {
+                sqs.delete_message()
+                    .queue_url(queue)
+                    .receipt_handle(g.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete a replayed record");
+            }
+        }
+        handed.push(event);
+    }
 }
 
 #[tokio::test]
 async fn events_that_failed_every_retry_are_replayed_from_the_dead_letter_queue() {
     let m = Matrix::plain(Some(Faulted::DynamoDb)).await;
     let proxy = m.proxy.as_ref().expect("proxy");
+    let sqs = aws_sdk_sqs::Client::new(&integration_tests::sdk().await);
+    let dlq = dead_letter_queue(&sqs).await;
     // DynamoDB unavailable for the whole of Lambda's three tries of each event.
     proxy.set(json!({"unavailable": 1.0}));
     let sent: Vec<Sent> = (0..DEAD_LETTERS)
@@ -760,7 +871,7 @@ async fn events_that_failed_every_retry_are_replayed_from_the_dead_letter_queue(
             rcpts: bob(0),
         })
         .collect();
-    let dead: Vec<(String, String)> = stream::iter(&sent)
+    let dead: Vec<String> = stream::iter(&sent)
         .map(|s| async {
             m.ses_writes
                 .put(
@@ -779,7 +890,7 @@ async fn events_that_failed_every_retry_are_replayed_from_the_dead_letter_queue(
                 s.rcpts.clone(),
                 Verdicts::ALL_PASS,
             );
-            (unique("sqs"), failure_record(&event, &err).to_string())
+            failure_record(&event, &err).to_string()
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
@@ -795,49 +906,45 @@ async fn events_that_failed_every_retry_are_replayed_from_the_dead_letter_queue(
         "nothing delivered during the outage"
     );
     proxy.clear();
-
-    // The operator turns the redrive on: batches of ten, one record that is not an
-    // on-failure record at all among them.
-    let mut bodies = dead.clone();
-    bodies.insert(
-        3,
-        ("not-a-record".to_string(), "{\"hello\": 1}".to_string()),
-    );
-    for batch in bodies.chunks(10) {
-        let answer = inbound::handle_event(
-            &m.rig.deps,
-            sqs_batch(batch),
-            inbound::invocation_deadline(inbound::INBOUND_TIMEOUT),
-        )
-        .await
-        .expect("the redrive's invocation");
-        let failed: Vec<&str> = answer["batchItemFailures"]
-            .as_array()
-            .expect("partial batch response")
-            .iter()
-            .filter_map(|f| f["itemIdentifier"].as_str())
-            .collect();
-        let expected: Vec<&str> = batch
-            .iter()
-            .filter(|(id, _)| id == "not-a-record")
-            .map(|(id, _)| id.as_str())
-            .collect();
-        assert_eq!(
-            failed, expected,
-            "only the unreadable record stays in the queue"
-        );
+    // Lambda's on-failure destination writes each record into the queue; one message there
+    // is not an on-failure record at all.
+    for (i, body) in dead.iter().enumerate() {
+        if i == 3 {
+            sqs.send_message()
+                .queue_url(&dlq)
+                .message_body("{\"hello\": 1}")
+                .send()
+                .await
+                .expect("send the stray message");
+        }
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body(body)
+            .send()
+            .await
+            .expect("the on-failure destination's write");
     }
+    assert_eq!(queue_depth(&sqs, &dlq).await, (DEAD_LETTERS + 1, 0));
+
+    // The operator turns the redrive on (README "Replaying failed inbound mail").
+    let handed = redrive(&m, &sqs, &dlq).await;
+    assert_eq!(
+        queue_depth(&sqs, &dlq).await,
+        (0, 1),
+        "only the unreadable message stays in the queue (in flight until its visibility ends)"
+    );
     // SQS hands a batch over again (at least once): nothing is delivered twice.
     inbound::handle_event(
         &m.rig.deps,
-        sqs_batch(&dead[..10]),
+        handed[0].clone(),
         inbound::invocation_deadline(inbound::INBOUND_TIMEOUT),
     )
     .await
     .expect("the repeated batch");
+    *m.dead_lettered.lock().expect("count") = DEAD_LETTERS;
     m.drain(30, 1).await;
     m.tally(
-        "every retry failed: replayed from the dead-letter queue",
+        "every retry failed: replayed from the dead-letter queue (SQS)",
         &sent,
         none_refused,
     )
@@ -855,6 +962,12 @@ const WRITES: [&str; 5] = [
 
 /// The inbound function's own binary, run as Lambda runs it, against the fault proxy.
 async fn inbound_process(m: &Matrix, proxy: &FaultProxy) -> LambdaProcess {
+    function_process(m, proxy, "inbound").await
+}
+
+/// One of the mail path's binaries (`inbound`, `queue`), run as Lambda runs it, its DynamoDB
+/// requests through the fault proxy.
+async fn function_process(m: &Matrix, proxy: &FaultProxy, binary: &str) -> LambdaProcess {
     let settings_env = vec![
         ("TABLE_NAME", m.rig.store().table().to_string()),
         ("MAIL_BUCKET", m.rig.deps.raw.bucket().to_string()),
@@ -867,7 +980,7 @@ async fn inbound_process(m: &Matrix, proxy: &FaultProxy) -> LambdaProcess {
         ("AWS_ENDPOINT_URL_DYNAMODB", proxy.url()),
         ("RUST_LOG", "warn".to_string()),
     ];
-    LambdaProcess::start("inbound", &settings_env).await
+    LambdaProcess::start(binary, &settings_env).await
 }
 
 /// Sends one message's event to a fresh inbound process and waits for its answer.
@@ -879,6 +992,66 @@ async fn run_once(m: &Matrix, proxy: &FaultProxy, s: &Sent) -> Option<Answer> {
         inbound::INBOUND_TIMEOUT,
     );
     p.answer(&id, Duration::from_secs(60)).await
+}
+
+/// The write requests the proxy saw since it had seen `before` requests, each with how many
+/// of its kind came before it: the durable steps of what ran in between.
+fn write_steps(proxy: &FaultProxy, before: usize) -> (Vec<(String, usize)>, Vec<String>) {
+    let sequence: Vec<String> = proxy.stats()["sequence"]
+        .as_array()
+        .expect("sequence")
+        .iter()
+        .skip(before)
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    let mut nth: HashMap<String, usize> = HashMap::new();
+    let steps = sequence
+        .iter()
+        .filter(|op| WRITES.contains(&op.as_str()))
+        .map(|op| {
+            let n = nth.entry(op.clone()).or_default();
+            *n += 1;
+            (op.clone(), *n - 1)
+        })
+        .collect();
+    (steps, sequence)
+}
+
+/// The requests the proxy has seen so far.
+fn requests_seen(proxy: &FaultProxy) -> usize {
+    proxy.stats()["sequence"].as_array().map_or(0, Vec::len)
+}
+
+/// Has the proxy hold the `after`-th next `op` request (`hang`: `hang_before` holds it before
+/// it reaches DynamoDB, `hang_after` holds DynamoDB's answer), waits until `p` is stuck there
+/// and ends it (SIGKILL), as Lambda ends a container in the middle of an invocation; asserts
+/// the invocation `id` got no answer. The proxy is cleared afterwards.
+async fn kill_at(
+    proxy: &FaultProxy,
+    (op, after, hang): (&str, usize, &str),
+    start: impl std::future::Future<Output = (LambdaProcess, String)>,
+) {
+    let held_before = proxy.stats()["held"].as_array().map_or(0, Vec::len);
+    proxy.set_control(json!({
+        "operations": [op], "after": after, "limit": 1, "faults": {hang: 1.0}
+    }));
+    let (mut p, id) = start.await;
+    let mut at_step = false;
+    for _ in 0..600 {
+        if proxy.stats()["held"].as_array().map_or(0, Vec::len) > held_before {
+            at_step = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(at_step, "the process reached {op} #{after} ({hang})");
+    p.kill().await;
+    assert_eq!(
+        p.answer(&id, Duration::ZERO).await,
+        None,
+        "killed before it answered"
+    );
+    proxy.clear();
 }
 
 #[tokio::test]
@@ -904,26 +1077,10 @@ async fn the_inbound_process_killed_at_each_durable_step_loses_nothing() {
     // A clean run first: its write requests, in order, are the durable steps.
     let clean = fresh(1);
     store_raw(&clean[0]).await;
-    let before = proxy.stats()["sequence"].as_array().map_or(0, Vec::len);
+    let before = requests_seen(proxy);
     let answer = run_once(&m, proxy, &clean[0]).await;
     assert!(matches!(answer, Some(Answer::Response(_))), "{answer:?}");
-    let sequence: Vec<String> = proxy.stats()["sequence"]
-        .as_array()
-        .expect("sequence")
-        .iter()
-        .skip(before)
-        .filter_map(|v| v.as_str().map(String::from))
-        .collect();
-    let mut nth: HashMap<String, usize> = HashMap::new();
-    let steps: Vec<(String, usize)> = sequence
-        .iter()
-        .filter(|op| WRITES.contains(&op.as_str()))
-        .map(|op| {
-            let n = nth.entry(op.clone()).or_default();
-            *n += 1;
-            (op.clone(), *n - 1)
-        })
-        .collect();
+    let (steps, sequence) = write_steps(proxy, before);
     assert!(
         steps.len() >= 4,
         "queue, file, mark filed, record, dequeue: {sequence:?}"
@@ -935,34 +1092,22 @@ async fn the_inbound_process_killed_at_each_durable_step_loses_nothing() {
         for hang in ["hang_before", "hang_after"] {
             let s = fresh(1).remove(0);
             store_raw(&s).await;
-            let held_before = proxy.stats()["held"].as_array().map_or(0, Vec::len);
-            proxy.set_control(json!({
-                "operations": [op], "after": after, "limit": 1, "faults": {hang: 1.0}
-            }));
-            let mut p = inbound_process(&m, proxy).await;
-            let event =
-                inbound::SesEvent::single(&s.id, m.t0, SENDER, s.rcpts.clone(), Verdicts::ALL_PASS);
-            let id = p.invoke(
-                serde_json::to_value(&event).expect("event"),
-                inbound::INBOUND_TIMEOUT,
-            );
-            // Wait until the process is at the step, then end it there.
-            let mut at_step = false;
-            for _ in 0..600 {
-                if proxy.stats()["held"].as_array().map_or(0, Vec::len) > held_before {
-                    at_step = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            assert!(at_step, "the process reached {op} #{after} ({hang})");
-            p.kill().await;
-            assert_eq!(
-                p.answer(&id, Duration::ZERO).await,
-                None,
-                "killed before it answered"
-            );
-            proxy.clear();
+            kill_at(proxy, (op, *after, hang), async {
+                let p = inbound_process(&m, proxy).await;
+                let event = inbound::SesEvent::single(
+                    &s.id,
+                    m.t0,
+                    SENDER,
+                    s.rcpts.clone(),
+                    Verdicts::ALL_PASS,
+                );
+                let id = p.invoke(
+                    serde_json::to_value(&event).expect("event"),
+                    inbound::INBOUND_TIMEOUT,
+                );
+                (p, id)
+            })
+            .await;
             // Lambda invokes the event again, in another container.
             let again = run_once(&m, proxy, &s).await;
             assert!(
@@ -974,14 +1119,146 @@ async fn the_inbound_process_killed_at_each_durable_step_loses_nothing() {
         }
     }
     m.drain(40, 1).await;
-    let row = m
-        .tally_allowing(
-            "inbound process killed at each durable step (before and after the write)",
-            &sent,
-            none_refused,
-            killed.len(),
-        )
+    tally_kills(
+        &m,
+        "inbound process killed at each durable step (before and after the write)",
+        &sent,
+        &killed,
+    )
+    .await;
+    assert_eq!(sent.len(), 1 + 2 * steps.len());
+}
+
+/// The row of a kill test: one duplicate allowed for each kill (one after the server's 250
+/// delivers again), none lost.
+async fn tally_kills(m: &Matrix, fault: &'static str, sent: &[Sent], killed: &[String]) {
+    m.tally_allowing(fault, sent, none_refused, killed.len())
         .await;
     println!("killed at: {}", killed.join(", "));
-    assert_eq!(row.messages, 1 + 2 * steps.len());
+}
+
+impl Matrix {
+    /// Pauses or resumes `acme`'s deliveries (Q4).
+    async fn pause(&self, paused: bool) {
+        use shared::ports::store::ConfigStore;
+        let mut c = self
+            .rig
+            .store()
+            .get_config("acme")
+            .await
+            .expect("config")
+            .expect("acme's configuration");
+        c.queue.paused = paused;
+        self.rig.put_config(&c).await;
+    }
+
+    /// One fresh message received 15 minutes before `at` (past its first retry's wait) while
+    /// `acme`'s deliveries are paused (queued without an attempt), then deliveries resumed:
+    /// the queue's run at `at` has it to deliver.
+    async fn queue_one(&self, at: chrono::DateTime<chrono::Utc>) -> Sent {
+        self.rig.clock.set(at - chrono::Duration::minutes(15));
+        self.pause(true).await;
+        let s = self.receive(1, bob, 1, INBOUND).await.remove(0);
+        self.pause(false).await;
+        assert_eq!(self.rig.figures("acme").await.count, 1, "queued, not sent");
+        s
+    }
+}
+
+/// The scheduled event EventBridge hands the `queue` function, for the run at `at`.
+fn scheduled(at: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({
+        "version": "0",
+        "id": unique("evt"),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": "eu-west-1",
+        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/continuity-queue"],
+        "detail": {}
+    })
+}
+
+/// Starts a fresh `queue` process and hands it the run at `at`.
+async fn start_queue_run(
+    m: &Matrix,
+    proxy: &FaultProxy,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (LambdaProcess, String) {
+    let p = function_process(m, proxy, "queue").await;
+    let id = p.invoke(scheduled(at), inbound::QUEUE_TIMEOUT);
+    (p, id)
+}
+
+/// One queue run at `at` in a fresh `queue` process, and its answer.
+async fn queue_run(
+    m: &Matrix,
+    proxy: &FaultProxy,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<Answer> {
+    let (p, id) = start_queue_run(m, proxy, at).await;
+    p.answer(&id, Duration::from_secs(60)).await
+}
+
+#[tokio::test]
+async fn the_queue_process_killed_at_each_durable_step_loses_nothing() {
+    let m = Matrix::plain_at(Some(Faulted::DynamoDb), chrono::Utc::now()).await;
+    let proxy = m.proxy.as_ref().expect("proxy");
+    // The runs are 20 minutes apart (each at its scheduled event's time): the leases a killed
+    // run held, the organisation's and the message's (five minutes each), are over by the next.
+    let run_at = |k: i64| m.t0 + chrono::Duration::minutes(20 * (k + 1));
+    let delivered = |a: &Option<Answer>| match a {
+        Some(Answer::Response(r)) => r["delivered"].as_u64(),
+        _ => None,
+    };
+    // A clean run first: its write requests, in order, are the durable steps.
+    let clean = m.queue_one(run_at(0)).await;
+    let before = requests_seen(proxy);
+    let answer = queue_run(&m, proxy, run_at(0)).await;
+    assert_eq!(delivered(&answer), Some(1), "{answer:?}");
+    let (steps, sequence) = write_steps(proxy, before);
+    assert!(
+        steps.len() >= 3,
+        "claim the organisation, record the delivery, dequeue, settle: {sequence:?}"
+    );
+
+    let mut sent = vec![clean];
+    let mut killed = Vec::new();
+    let mut k = 0;
+    for (op, after) in &steps {
+        for hang in ["hang_before", "hang_after"] {
+            k += 1;
+            let s = m.queue_one(run_at(k)).await;
+            kill_at(
+                proxy,
+                (op, *after, hang),
+                start_queue_run(&m, proxy, run_at(k)),
+            )
+            .await;
+            // The schedule's next run, in another container: what the killed run left is
+            // delivered, or was already (a kill after the server's 250 delivers twice).
+            k += 1;
+            let again = queue_run(&m, proxy, run_at(k)).await;
+            assert!(
+                matches!(again, Some(Answer::Response(_))),
+                "the run after a kill at {op} #{after} ({hang}): {again:?}"
+            );
+            assert_eq!(
+                m.rig.figures("acme").await.count,
+                0,
+                "nothing left queued after a kill at {op} #{after} ({hang}) and the next run"
+            );
+            killed.push(format!("{op}#{after}/{hang}"));
+            sent.push(s);
+        }
+    }
+    tally_kills(
+        &m,
+        "queue process killed at each durable step (before and after the write)",
+        &sent,
+        &killed,
+    )
+    .await;
+    assert_eq!(sent.len(), 1 + 2 * steps.len());
 }
