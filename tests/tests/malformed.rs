@@ -136,8 +136,13 @@ async fn ten_thousand_recipients_are_filed_and_delivered_in_transactions_of_100(
     assert_eq!(one[0]["to_count"].as_n().unwrap(), "10000");
     assert_eq!(
         one[0]["to"].as_l().unwrap().len(),
-        shared::domain::mail::MAX_FILED_ADDRESSES
+        shared::domain::item_budget::MAX_FILED_ADDRESSES
     );
+    // The other 9,900 are in the whole summary the item names (issue 13).
+    assert!(one[0]["summary_key"]
+        .as_s()
+        .unwrap()
+        .starts_with(shared::domain::item_budget::OVERFLOW_PREFIX));
 }
 
 #[tokio::test]

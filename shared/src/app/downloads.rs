@@ -64,7 +64,7 @@ impl Downloads<'_> {
     ) -> Result<Download, MailboxError> {
         let inbox = &self.mailboxes;
         let mailbox = inbox.authorise(user, mailbox).await?;
-        let l = inbox.message(user.org_id, &mailbox, id).await?;
+        let l = inbox.listed(user.org_id, &mailbox, id).await?;
         let name = format!("{}.eml", l.r#ref.encode());
         self.link(&l.raw_key, &name).await
     }
@@ -81,7 +81,7 @@ impl Downloads<'_> {
         use mail_parser::{MessageParser, MimeHeaders};
         let inbox = &self.mailboxes;
         let mailbox = inbox.authorise(user, mailbox).await?;
-        let l = inbox.message(user.org_id, &mailbox, id).await?;
+        let l = inbox.listed(user.org_id, &mailbox, id).await?;
         let key = part_key(user.org_id, &mailbox, &l.r#ref.id, index);
         let listed_name = l.summary.attachments.get(index).cloned();
         // Decoded before (only big parts are): one HEAD, the raw message is not read again.

@@ -14,6 +14,7 @@
 //! and neither filed nor delivered; spam is filed in the mailboxes' spam folder and delivered
 //! with a spam flag; every delivery carries the trace fields of [`crate::domain::verdicts`].
 
+use crate::app::overflow::keep_overflow;
 use crate::app::queue::{Attempt, Courier};
 use crate::app::search::index_filed;
 use crate::domain::config::OrgConfig;
@@ -270,6 +271,10 @@ impl Inbound<'_> {
         } else {
             Folder::Inbox
         };
+        // The items get what fits their byte budget (the store cuts the summary and names the
+        // whole one); a summary over it is kept whole in the bucket first (issue 13: a crafted
+        // header must not fail the filing, nor be lost).
+        let fitted = keep_overflow(self.courier.raw, raw_key, summary).await?;
         self.mail
             .file_message(
                 &Filing {
@@ -286,7 +291,7 @@ impl Inbound<'_> {
         // Indexed after filing: a failure retries the event, which files and indexes again
         // (both keyed on the SES id).
         let filed = MessageRef::new(folder, r.received_at, &r.ses_id);
-        index_filed(self.mail, org_id, &mailboxes, &filed, raw, summary).await?;
+        index_filed(self.mail, org_id, &mailboxes, &filed, raw, &fitted).await?;
         self.mail.mark_filed(org_id, &r.ses_id, now).await?;
         report.filed += mailboxes.len();
         if accepted == AcceptOutcome::Duplicate {

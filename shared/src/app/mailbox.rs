@@ -6,6 +6,7 @@
 //! nothing else; every other mailbox answers [`MailboxError::NoMailbox`]. Keys are built from the
 //! authorised mailbox, so a message id or a cursor cannot reach into another mailbox.
 
+use crate::app::overflow;
 use crate::domain::mail::mailbox_of;
 use crate::domain::mailbox::{
     self as rules, BlockKind, BlockRule, Folder, Listed, MessageRef, StateChange, Unread, PAGE_SIZE,
@@ -116,13 +117,23 @@ impl Mailboxes<'_> {
         }
     }
 
-    /// One message of an authorised mailbox, by its id.
+    /// One message of an authorised mailbox, by its id, with its whole summary (one GetItem,
+    /// and one GetObject only when its item had to be cut, [`overflow::complete`]).
     pub async fn message(
         &self,
         org: &str,
         mailbox: &str,
         id: &str,
     ) -> Result<Listed, MailboxError> {
+        let l = self.listed(org, mailbox, id).await?;
+        overflow::complete(self.raw, l)
+            .await
+            .map_err(MailboxError::Blob)
+    }
+
+    /// One message of an authorised mailbox as its item lists it (one GetItem): for what needs
+    /// only its keys (downloads), not the whole summary.
+    pub async fn listed(&self, org: &str, mailbox: &str, id: &str) -> Result<Listed, MailboxError> {
         let r = MessageRef::parse(id).ok_or(MailboxError::NoMessage)?;
         self.store
             .mailbox_message(org, mailbox, &r)
@@ -152,11 +163,20 @@ impl Mailboxes<'_> {
             read: Some(true),
             flagged: None,
         };
-        Ok(self
-            .store
-            .set_message_state(org, mailbox, &l.r#ref, read, now)
-            .await?
-            .unwrap_or(l))
+        Ok(
+            match self
+                .store
+                .set_message_state(org, mailbox, &l.r#ref, read, now)
+                .await?
+            {
+                // The new state, with the whole summary already read.
+                Some(updated) => Listed {
+                    summary: l.summary,
+                    ..updated
+                },
+                None => l,
+            },
+        )
     }
 
     /// Marks a message of an authorised mailbox read or unread, flagged or not (idempotent);

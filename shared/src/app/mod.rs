@@ -7,7 +7,8 @@
 //! [`inbound`] (file and deliver what SES received, Q1-Q9), [`delivery`] (routes in order),
 //! [`queue`] (retry, drain, bounce, hold; Q3-Q6), [`user_notice`] (A6), [`auth`] (verifying
 //! sign-in tokens), [`mailbox`] (the Online Inbox: who reaches which mailbox, reading it, block
-//! rules; U1-U7), [`downloads`] (.eml and attachments through presigned links, U2), [`send_mail`] (compose, reply, forward, the copy to the server; U3, U8),
+//! rules; U1-U7), [`overflow`] (the whole summary of a message whose item was cut, issue 13),
+//! [`downloads`] (.eml and attachments through presigned links, U2), [`send_mail`] (compose, reply, forward, the copy to the server; U3, U8),
 //! [`client_sync`] (mail clients' status and sync; C1-C3), [`domains`] (proven domains and their SES identities, P11), [`settings`] (administrators'
 //! configuration, queue pause and users import, audited; P8, Q4, A6), [`portal`] (alert links:
 //! verified, their page, their actions; P1-P6), [`sign_in`] (one-time codes and the service's
@@ -23,6 +24,7 @@ pub mod downloads;
 pub mod inbound;
 pub mod mailbox;
 pub mod monitor;
+pub mod overflow;
 pub mod passkeys;
 pub mod portal;
 pub mod probe_logon;

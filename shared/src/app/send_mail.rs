@@ -9,6 +9,7 @@
 //! released so that a retry sends.
 
 use crate::app::mailbox::{MailboxError, Mailboxes, User};
+use crate::app::overflow::keep_overflow;
 use crate::app::search::index_filed;
 use crate::domain::compose;
 use crate::domain::compose::{ComposeMode, Draft, SendClaim};
@@ -202,9 +203,19 @@ impl SendMail<'_> {
                 return Err(SendMailError::Refused(e));
             }
         };
-        let summary = summarize(&raw);
+        let full = summarize(&raw);
+        // Sent Items' item is capped in bytes like a filing; the message is sent, so a failure
+        // to keep the whole summary only leaves the message view with what the list shows.
+        let summary = match keep_overflow(self.raw, &raw_key, &full).await {
+            Ok(fitted) => fitted,
+            Err(e) => {
+                tracing::warn!(error = %e, "keeping a sent message's whole summary failed");
+                crate::domain::item_budget::fit(&full).summary
+            }
+        };
+        // The store cuts the whole summary the same way and names where it is.
         self.mailboxes
-            .file_sent(org, from, &r, &summary, &raw_key, now)
+            .file_sent(org, from, &r, &full, &raw_key, now)
             .await?;
         // The message is sent: a failed indexing must not fail the request (a retry would
         // send it again once the claim is stale); it only leaves this item out of searches.

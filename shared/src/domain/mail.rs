@@ -15,19 +15,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
-/// At most this many addresses of a header are filed (a message to 10,000 people must still
-/// fit in one item); `to_count` / `cc_count` keep the real numbers.
-pub const MAX_FILED_ADDRESSES: usize = 100;
-/// Longest text field filed (characters); longer subjects are cut.
+/// Longest text [`clean_text`] keeps (characters).
 pub const MAX_FILED_TEXT: usize = 998;
-/// At most this many attachment names are filed.
-pub const MAX_FILED_ATTACHMENTS: usize = 50;
+/// A text field of the full summary is cut at this many bytes (on a character boundary): the
+/// summary keeps every address and attachment name and the whole subject, bounded only by the
+/// message's own size and this. What a filing item keeps is cut further, in bytes
+/// ([`crate::domain::item_budget::fit`]).
+pub const MAX_SUMMARY_TEXT_BYTES: usize = 1024 * 1024;
 /// The original headers quoted in a bounce are cut at this many bytes.
 pub const MAX_QUOTED_HEADERS: usize = 64 * 1024;
 /// The list's one-line preview of the text body, in characters (whitespace collapsed).
 pub const PREVIEW_CHARS: usize = 140;
-/// A sender's display name is cut at this many characters.
-pub const MAX_FILED_NAME: usize = 200;
 
 /// What a mailbox shows of a message before it is opened (U1, C2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +70,9 @@ pub enum MessageKind {
     Other,
 }
 
-/// Reads what can be read of `raw`. Never fails.
+/// Reads what can be read of `raw`. Never fails. The summary is whole (every address, every
+/// attachment name, the whole subject): what is written to an item is cut to its byte budget by
+/// [`crate::domain::item_budget::fit`].
 pub fn summarize(raw: &[u8]) -> MessageSummary {
     let size = raw.len() as u64;
     let headers_fixed = utf8_headers(raw);
@@ -99,7 +99,7 @@ pub fn summarize(raw: &[u8]) -> MessageSummary {
     };
     let (message_id, message_id_derived) = match m
         .message_id()
-        .map(|id| clean_text(id.trim().trim_start_matches('<').trim_end_matches('>')))
+        .map(|id| clean_full(id.trim().trim_start_matches('<').trim_end_matches('>')))
         .filter(|id| !id.is_empty())
     {
         Some(id) => (id, false),
@@ -110,29 +110,24 @@ pub fn summarize(raw: &[u8]) -> MessageSummary {
             .map(|a| {
                 a.iter()
                     .filter_map(|x| x.address.as_deref())
-                    .map(clean_text)
+                    .map(clean_full)
                     .filter(|x| !x.is_empty())
                     .collect()
             })
             .unwrap_or_default();
         let n = all.len();
-        (all.into_iter().take(MAX_FILED_ADDRESSES).collect(), n)
+        (all, n)
     };
     let (to, to_count) = addresses(m.to());
     let (cc, cc_count) = addresses(m.cc());
     let first_from = m.from().and_then(|a| a.first());
     let from = first_from
         .and_then(|a| a.address.as_deref())
-        .map(clean_text)
+        .map(clean_full)
         .filter(|s| !s.is_empty());
     let from_name = first_from
         .and_then(|a| a.name.as_deref())
-        .map(|n| {
-            clean_text(n)
-                .chars()
-                .take(MAX_FILED_NAME)
-                .collect::<String>()
-        })
+        .map(clean_full)
         .map(|n| {
             n.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
                 .to_string()
@@ -158,16 +153,15 @@ pub fn summarize(raw: &[u8]) -> MessageSummary {
             .or_else(|| root(m.in_reply_to()))
             .unwrap_or_else(|| message_id.clone()),
     );
-    let subject = m.subject().map(clean_text);
+    let subject = m.subject().map(clean_full);
     let date = m
         .date()
         .and_then(|d| DateTime::parse_from_rfc3339(&d.to_rfc3339()).ok())
         .map(|d| d.with_timezone(&Utc));
     let attachments = m
         .attachments()
-        .take(MAX_FILED_ATTACHMENTS)
         .map(|p| match p.attachment_name() {
-            Some(n) => clean_text(n),
+            Some(n) => clean_full(n),
             None => p
                 .content_type()
                 .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
@@ -296,6 +290,15 @@ pub fn clean_text(s: &str) -> String {
         .collect::<String>()
         .trim()
         .to_string()
+}
+
+/// As [`clean_text`], cut at [`MAX_SUMMARY_TEXT_BYTES`] bytes instead: the full summary's texts.
+pub fn clean_full(s: &str) -> String {
+    let cleaned: String = crate::domain::item_budget::prefix_bytes(s, MAX_SUMMARY_TEXT_BYTES)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    cleaned.trim().to_string()
 }
 
 /// The mailbox an envelope address files into: without angle brackets, lower case. `None` for
@@ -580,12 +583,18 @@ mod tests {
     }
 
     #[test]
-    fn ten_thousand_recipients_are_counted_but_not_all_filed() {
+    fn ten_thousand_recipients_are_all_in_the_summary_but_not_all_filed() {
         let to: Vec<String> = (0..10_000).map(|i| format!("u{i}@acme.test")).collect();
         let raw = format!("From: a@b.test\r\nTo: {}\r\n\r\nx\r\n", to.join(", "));
         let s = summarize(raw.as_bytes());
         assert_eq!(s.to_count, 10_000);
-        assert_eq!(s.to.len(), MAX_FILED_ADDRESSES);
+        assert_eq!(s.to, to);
+        let filed = crate::domain::item_budget::fit(&s);
+        assert!(filed.overflowed);
+        assert_eq!(
+            filed.summary.to.len(),
+            crate::domain::item_budget::MAX_FILED_ADDRESSES
+        );
     }
 
     #[test]
@@ -681,7 +690,7 @@ mod properties {
             prop_assert_eq!(s.size, raw.len() as u64);
             for t in s.subject.iter().chain(s.from.iter()).chain(s.to.iter()) {
                 prop_assert!(!t.chars().any(char::is_control));
-                prop_assert!(t.chars().count() <= MAX_FILED_TEXT);
+                prop_assert!(t.len() <= MAX_SUMMARY_TEXT_BYTES);
             }
         }
 

@@ -20,6 +20,8 @@ pub struct Filing<'a> {
     pub ses_id: &'a str,
     pub received_at: DateTime<Utc>,
     pub raw_key: &'a str,
+    /// The whole summary: the store cuts it to the item's byte budget
+    /// ([`crate::domain::item_budget::fit`]) and names the kept whole one when it does.
     pub summary: &'a crate::domain::mail::MessageSummary,
     /// [`Folder::Inbox`], or [`Folder::Junk`] for spam (Q9).
     pub folder: Folder,
@@ -304,6 +306,9 @@ pub struct Listed {
     pub r#ref: MessageRef,
     pub summary: MessageSummary,
     pub raw_key: String,
+    /// Where the whole summary is when the item's had to be cut to its byte budget
+    /// ([`crate::domain::item_budget::overflow_key`]); `None`: the item holds all of it.
+    pub summary_key: Option<String>,
     pub received_at: DateTime<Utc>,
     /// When the user first opened it or marked it read; `None`: unread.
     pub read_at: Option<DateTime<Utc>>,
@@ -546,6 +551,7 @@ mod tests {
                 ..crate::domain::mail::summarize(format!("Message-ID: <{id}@x>\r\n\r\n").as_bytes())
             },
             raw_key: String::new(),
+            summary_key: None,
             received_at: t("2026-11-23T10:00:00Z"),
             read_at: read.then(|| t("2026-11-23T11:00:00Z")),
             flagged: false,

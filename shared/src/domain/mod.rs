@@ -5,7 +5,8 @@
 //! D2-D5), [`probe`] (the outbound probe's token and verdict, D3), [`monitoring`] (what a window
 //! reads and keeps, D6-D7). Alerts: [`alerts`] (episodes, when to alert, the messages, A1-A5),
 //! [`links`] (signed portal links, A3). Continuity: [`continuity`] (events, actions, phases,
-//! audit records, P2-P10, C1). Mail: [`mail`] (summaries, bounces), [`delivery`] (outcomes
+//! audit records, P2-P10, C1). Mail: [`mail`] (summaries, bounces), [`item_budget`] (items
+//! written from received mail, capped in bytes, the overflow kept in S3), [`delivery`] (outcomes
 //! over routes), [`queue`] (queued messages, backoff, retention, mail set aside, Q3-Q6, Q10), [`verdicts`]
 //! (SES's verdicts, quarantine, the trace fields of an honest hop, Q9), [`mailbox`] (the
 //! Online Inbox, U1-U9), [`downloads`] (download names, decoded parts' keys), [`directory`] (users, U6, A6). Configuration: [`config`] (an
@@ -26,6 +27,7 @@ pub mod directory;
 pub mod domains;
 pub mod downloads;
 pub mod identity;
+pub mod item_budget;
 pub mod links;
 pub mod mail;
 pub mod mailbox;

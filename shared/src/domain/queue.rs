@@ -4,6 +4,7 @@
 
 use crate::domain::config::QueueSettings;
 use crate::domain::continuity::{AuditRecord, Via};
+use crate::domain::item_budget::{cap, MAX_MESSAGE_ID_BYTES, MAX_NOTE_BYTES, MAX_SUBJECT_BYTES};
 use crate::domain::mail::MessageSummary;
 use crate::domain::verdicts::{Origin, Verdicts};
 use chrono::{DateTime, Duration, Utc};
@@ -76,7 +77,7 @@ pub struct QueuedMessage {
 
 impl QueuedMessage {
     /// A message taken into the queue at `at`: no attempt yet, its Message-ID, subject and size
-    /// from its summary, no envelope yet ([`QueuedMessage::envelope`]), due at once.
+    /// from its summary (texts cut to their byte caps, [`crate::domain::item_budget`]), no envelope yet ([`QueuedMessage::envelope`]), due at once.
     pub fn new(
         org_id: impl Into<String>,
         id: impl Into<String>,
@@ -94,8 +95,12 @@ impl QueuedMessage {
             attempts: 0,
             last_error: None,
             not_before: at,
-            message_id: summary.message_id.clone(),
-            subject: summary.subject.clone(),
+            // Cut in bytes: the summary is whole (a 300 KB subject), the queue item is not.
+            message_id: cap(&summary.message_id, MAX_MESSAGE_ID_BYTES),
+            subject: summary
+                .subject
+                .as_deref()
+                .map(|v| cap(v, MAX_SUBJECT_BYTES)),
             size: summary.size,
             origin: Origin::Received {
                 verdicts: Verdicts::default(),
@@ -210,7 +215,7 @@ impl SetAside {
             subject: m.subject.clone(),
             size: m.size,
             raw_key: m.raw_key.clone(),
-            reason,
+            reason: cap(&reason, MAX_NOTE_BYTES),
         }
     }
 }

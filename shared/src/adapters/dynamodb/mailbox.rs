@@ -17,6 +17,7 @@ use super::keys::{
 };
 use super::DynamoStore;
 use crate::domain::compose::SendClaim;
+use crate::domain::item_budget::{fit, overflow_key};
 use crate::domain::mail::{MessageKind, MessageSummary};
 use crate::domain::mailbox::{
     BlockKind, BlockRule, Folder, Listed, MessageRef, Page, StateChange, Unread, UNREAD_COUNT_CAP,
@@ -29,15 +30,23 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// A message as a mailbox lists it (Online Inbox filings and Sent Items alike): the summary's
-/// attributes, the raw message's key, and the 30-day TTL, on the item `item` (its key set).
+/// attributes cut to their byte budget, the raw message's key, and the 30-day TTL, on the item
+/// `item` (its key set). `full` is the summary as read from the message: when it has to be cut,
+/// `summary_key` names where the whole one is ([`overflow_key`]), which the caller stored there
+/// first (`app::overflow::keep_overflow`).
 pub(super) fn listed_item(
     mut item: Item,
     mailbox: &str,
     id: &str,
-    sum: &MessageSummary,
+    full: &MessageSummary,
     raw_key: &str,
     at: DateTime<Utc>,
 ) -> Item {
+    let fitted = fit(full);
+    let sum = &fitted.summary;
+    if fitted.overflowed {
+        item.insert("summary_key".into(), s(overflow_key(raw_key)));
+    }
     item.insert("mailbox".into(), s(mailbox));
     item.insert("ses_id".into(), s(id));
     item.insert("message_id".into(), s(&sum.message_id));
@@ -109,6 +118,7 @@ pub(super) fn parse_listed(mailbox: &str, item: &Item) -> Result<Listed, StoreEr
         r#ref: r,
         summary,
         raw_key: get_s(item, "raw_key")?.to_string(),
+        summary_key: opt_s(item, "summary_key"),
         received_at,
         read_at: get_ts(item, "read_at")?,
         flagged: matches!(item.get("flagged"), Some(AttributeValue::Bool(true))),

@@ -13,6 +13,7 @@ use super::keys::{
 use super::transact::Transacted;
 use super::DynamoStore;
 use crate::domain::continuity::AuditRecord;
+use crate::domain::item_budget::{cap, MAX_NOTE_BYTES};
 use crate::domain::queue::{Departure, DueOrg, QueueState, QueuedMessage, SetAside};
 use crate::domain::verdicts::Origin;
 use crate::ports::error::StoreError;
@@ -31,7 +32,7 @@ pub(super) fn queued_item(m: &QueuedMessage) -> Item {
     item.insert("recipients".into(), strings(&m.recipients));
     item.insert("attempts".into(), n(m.attempts));
     if let Some(e) = &m.last_error {
-        item.insert("last_error".into(), s(e));
+        item.insert("last_error".into(), s(cap(e, MAX_NOTE_BYTES)));
     }
     item.insert("not_before".into(), ts(m.not_before));
     item.insert("message_id".into(), s(&m.message_id));
@@ -214,7 +215,8 @@ impl QueueStore for DynamoStore {
                 .update_expression(
                     "SET recipients = :r, attempts = :a, not_before = :nb, last_error = :e",
                 )
-                .expression_attribute_values(":e", s(e)),
+                // A server's answer is not ours to size: cut in bytes.
+                .expression_attribute_values(":e", s(cap(e, MAX_NOTE_BYTES))),
             None => req.update_expression("SET recipients = :r, attempts = :a, not_before = :nb"),
         };
         // A message no longer queued (another run took it out) has nothing to update.
