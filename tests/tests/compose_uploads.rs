@@ -289,16 +289,28 @@ async fn the_form_without_javascript_sends_a_small_file_and_refuses_one_above_4_
     let g = gateway(&rig).await;
     let bob = addr("bob");
     let tok = rig.token("bob", false);
-    // The page says what fits.
-    let page = http()
+    // The page says what fits; its CSP lets its script reach the mail bucket, where the
+    // links point, and nothing else.
+    let r = http()
         .get(format!("{}/inbox/{bob}/compose", g.base))
         .bearer_auth(&tok)
         .send()
         .await
-        .expect("GET")
-        .text()
-        .await
-        .unwrap();
+        .expect("GET");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let page = r.text().await.unwrap();
+    let offer = upload(&g, &tok, &bob, "x.bin", b"x").await;
+    let link = url::Url::parse(offer["upload"]["url"].as_str().unwrap()).unwrap();
+    let origin = link.origin().ascii_serialization();
+    assert!(
+        csp.contains(&format!("connect-src 'self' {origin};")),
+        "{csp}"
+    );
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(page.contains(&format!("data-uploads=\"/api/v1/mailboxes/{bob}/uploads\"")));
     assert!(page.contains("enctype=\"multipart/form-data\""));
     assert!(page.contains("type=\"file\""));
     assert!(page.contains("up to 4 MB"), "the page says the cap");

@@ -58,8 +58,29 @@ impl S3RawMessages {
             .bucket(&self.bucket)
             .send()
             .await
+            .map_err(|e| classify("CreateBucket", e))?;
+        // As the template's CorsConfiguration: the compose page's script PUTs uploads.
+        use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+        let rule = CorsRule::builder()
+            .allowed_origins("*")
+            .allowed_methods("PUT")
+            .allowed_headers("content-type")
+            .allowed_headers("x-amz-meta-filename")
+            .max_age_seconds(3000)
+            .build()
+            .map_err(|e| BlobError::Permanent(format!("CORS rule: {e}")))?;
+        let cors = CorsConfiguration::builder()
+            .cors_rules(rule)
+            .build()
+            .map_err(|e| BlobError::Permanent(format!("CORS: {e}")))?;
+        self.client
+            .put_bucket_cors()
+            .bucket(&self.bucket)
+            .cors_configuration(cors)
+            .send()
+            .await
             .map(|_| ())
-            .map_err(|e| classify("CreateBucket", e))
+            .map_err(|e| classify("PutBucketCors", e))
     }
 }
 
@@ -195,6 +216,22 @@ impl RawMessages for S3RawMessages {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         })
+    }
+
+    async fn origin(&self) -> Result<String, BlobError> {
+        // The origin of a link the SDK builds, so that it is the one links really use (the
+        // region's endpoint, or the configured one locally).
+        let key = crate::domain::uploads::STAGING_PREFIX;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(presigning(key, std::time::Duration::from_secs(60))?)
+            .await
+            .map_err(|e| presign_failed(key, e))?;
+        let url = url::Url::parse(req.uri()).map_err(|e| presign_failed(key, e))?;
+        Ok(url.origin().ascii_serialization())
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {

@@ -72,6 +72,9 @@ pub trait RawMessages: Send + Sync {
     ) -> Result<PresignedUpload, BlobError>;
     /// The object's size, type and metadata (one HEAD); `None` when absent.
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError>;
+    /// Where presigned links point (`scheme://host[:port]`): a page that uploads through them
+    /// names it in its `connect-src`. Built locally (no request).
+    async fn origin(&self) -> Result<String, BlobError>;
     /// The objects under `prefix` (one ListObjectsV2 page of up to `max` keys; no metadata).
     async fn list(&self, prefix: &str, max: i32) -> Result<Vec<ObjectInfo>, BlobError>;
 }

@@ -110,13 +110,14 @@ pub struct ComposeQuery {
     original: Option<String>,
 }
 
-/// `GET /inbox/{mailbox}/compose`: the form, filled in for a reply or forward.
+/// `GET /inbox/{mailbox}/compose`: the form, filled in for a reply or forward. Its CSP lets
+/// the page's script reach the mail bucket (uploads through presigned links), nothing else.
 pub async fn page(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     Path(mailbox): Path<String>,
     Qs(q): Qs<ComposeQuery>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<Response, ApiError> {
     let inbox = state.inbox();
     let user = p.user();
     let mailbox = inbox.authorise(&user, &mailbox).await.paged()?;
@@ -135,7 +136,7 @@ pub async fn page(
         draft = rules::prefill(mode, &mailbox, &rules::original_of(&raw, &l.summary));
         kept = draft.attachments.iter().map(|a| a.name.clone()).collect();
     }
-    compose_page(ComposeView {
+    let html = compose_page(ComposeView {
         mailbox: &mailbox,
         allowed: &allowed,
         draft: &draft,
@@ -145,7 +146,24 @@ pub async fn page(
         idempotency_key: &new_idempotency_key(),
         kept: &kept,
         limits: &state.settings.uploads,
-    })
+    })?;
+    let mut resp = html.into_response();
+    // Without the bucket's origin the script cannot upload, and the form still posts small
+    // files itself: a failure here only logs.
+    match state.raw.origin().await {
+        Ok(origin) => {
+            let csp = crate::web::error::CSP.replace(
+                "connect-src 'self'",
+                &format!("connect-src 'self' {origin}"),
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+                resp.headers_mut()
+                    .insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the mail bucket's origin for the compose page"),
+    }
+    Ok(resp)
 }
 
 /// Largest compose form posted without the script, fields and files together: API Gateway
