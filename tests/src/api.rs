@@ -99,6 +99,7 @@ impl ApiRig {
             // The defaults, as in AWS; tests of the limits set their own.
             source_limits: Default::default(),
             downloads: Default::default(),
+            uploads: Default::default(),
         };
         configure(&mut settings);
         let mut services = Services::with_verifier(

@@ -206,3 +206,32 @@ pub async fn sent_with(token: &str) -> Vec<(String, Vec<String>, String)> {
     }
     out
 }
+
+/// The API behind the runner's API Gateway and Lambda conversion, on a loopback port.
+pub struct Gateway {
+    pub base: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The rig's API behind the runner's API Gateway shape (10 MB, 6 MB event and answer, 30 s).
+pub async fn gateway(rig: &InboxRig) -> Gateway {
+    let app = local_runner::gateway::aws_shaped(::api::router(rig.api.state.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    Gateway { base, server }
+}

@@ -9,11 +9,10 @@
 //!
 //! The big bodies are built once per test binary and shared.
 
-use integration_tests::inbox_support::{addr, InboxRig, ORG};
+use integration_tests::inbox_support::{addr, gateway, Gateway, InboxRig, ORG};
 use integration_tests::portal_support::partition;
 use integration_tests::*;
 use serde_json::json;
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 const T0: &str = "2026-11-23T10:00:00Z";
@@ -91,34 +90,6 @@ async fn inbox_rig(adjust: impl FnOnce(&mut ::api::Services)) -> InboxRig {
         adjust(s);
     })
     .await
-}
-
-/// The API behind the runner's API Gateway and Lambda conversion, on a loopback port.
-struct Gateway {
-    base: String,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn gateway(rig: &InboxRig) -> Gateway {
-    let app = local_runner::gateway::aws_shaped(::api::router(rig.api.state.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    Gateway { base, server }
 }
 
 /// The inbound path on the inbox rig's table and bucket: `raw` received for Bob as SES would

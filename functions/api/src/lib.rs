@@ -45,7 +45,9 @@ use shared::app::probe_logon::{ProbeLogons, TokenCache};
 use shared::app::send_mail::SendMail;
 use shared::app::sign_in::SignIn;
 use shared::app::source_limits::{SourceLimitSettings, SourceLimits};
+use shared::app::uploads::Uploads;
 use shared::domain::identity::{ClaimValue, IdentitySettings};
+use shared::domain::uploads::UploadLimits;
 use shared::ports::blob::RawMessages;
 use shared::ports::clock::Clock;
 use shared::ports::domains::{DomainClaims, DomainProofs, SendingIdentities};
@@ -125,6 +127,47 @@ pub struct Settings {
     pub source_limits: SourceLimitSettings,
     /// Downloads through presigned links (`DOWNLOAD_URL_MINUTES`, `INLINE_DOWNLOAD_BYTES`).
     pub downloads: DownloadSettings,
+    /// Attachments uploaded before a send (`UPLOAD_MAX_FILE_BYTES`, `UPLOAD_MAX_STAGED_BYTES`,
+    /// `UPLOADS_PER_HOUR`, `UPLOAD_URL_MINUTES`; issue 13).
+    pub uploads: UploadLimits,
+}
+
+/// The upload caps: `UPLOAD_MAX_FILE_BYTES` (1 byte to 28 MiB, default 25 MiB: base64'd it must
+/// leave room in SES v2's 40 MB), `UPLOAD_MAX_STAGED_BYTES` (at least one file; default 200 MiB),
+/// `UPLOADS_PER_HOUR` (1 to 1000, default 60), `UPLOAD_URL_MINUTES` (1 to 60, default 10).
+pub fn upload_limits_from_env() -> Result<UploadLimits, String> {
+    let d = UploadLimits::default();
+    let l = UploadLimits {
+        file_bytes: env_or("UPLOAD_MAX_FILE_BYTES", d.file_bytes)?,
+        staged_bytes: env_or("UPLOAD_MAX_STAGED_BYTES", d.staged_bytes)?,
+        per_hour: env_or("UPLOADS_PER_HOUR", d.per_hour)?,
+        url_minutes: env_or("UPLOAD_URL_MINUTES", d.url_minutes)?,
+    };
+    if !(1..=28 * 1024 * 1024).contains(&l.file_bytes) {
+        return Err(format!(
+            "UPLOAD_MAX_FILE_BYTES: {} is not between 1 and 29360128 (28 MiB base64'd is 37.3 MiB of SES v2's 40 MB)",
+            l.file_bytes
+        ));
+    }
+    if l.staged_bytes < l.file_bytes {
+        return Err(format!(
+            "UPLOAD_MAX_STAGED_BYTES: {} is below UPLOAD_MAX_FILE_BYTES",
+            l.staged_bytes
+        ));
+    }
+    if !(1..=1000).contains(&l.per_hour) {
+        return Err(format!(
+            "UPLOADS_PER_HOUR: {} is not between 1 and 1000",
+            l.per_hour
+        ));
+    }
+    if !(1..=60).contains(&l.url_minutes) {
+        return Err(format!(
+            "UPLOAD_URL_MINUTES: {} is not between 1 and 60",
+            l.url_minutes
+        ));
+    }
+    Ok(l)
 }
 
 /// `DOWNLOAD_URL_MINUTES` (1 to 60, default 5) and `INLINE_DOWNLOAD_BYTES` (at most 4 MiB:
@@ -208,6 +251,7 @@ impl Settings {
                 .filter(|v| !v.trim().is_empty()),
             source_limits: web::limits::settings_from_env()?,
             downloads: download_settings_from_env()?,
+            uploads: upload_limits_from_env()?,
         })
     }
 }
@@ -490,6 +534,16 @@ impl Services {
             config: self.config.as_ref(),
             views: self.views.as_ref(),
             queue: self.mail.as_ref(),
+            uploads: self.uploads(),
+        }
+    }
+
+    /// Attachments uploaded before a send (issue 13): presigned uploads, staged reads.
+    pub fn uploads(&self) -> Uploads<'_> {
+        Uploads {
+            raw: self.raw.as_ref(),
+            rates: self.rates.as_ref(),
+            limits: self.settings.uploads,
         }
     }
 

@@ -117,3 +117,67 @@
     e.preventDefault();
   });
 })();
+
+// Compose with files (issue 13): without this script the form posts its files itself (up to
+// 4 MB in all). With it, each chosen file is first uploaded straight to the mail bucket through
+// a presigned PUT (POST .../uploads answers the link; each file up to the service's cap), then
+// the form is posted with the uploads' ids and no file. If an upload cannot be made, the form
+// is posted as without the script.
+(function () {
+  function hook() {
+    var form = document.getElementById('compose');
+    var input = document.getElementById('files');
+    var ids = document.getElementById('uploads');
+    var status = document.getElementById('upload-status');
+    if (!form || !input || !ids || !window.fetch || !window.Promise) return;
+    var say = function (t) { if (status) status.textContent = t; };
+    var upload = function (file) {
+      return fetch(form.getAttribute('data-uploads'), {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: file.name, content_type: file.type || 'application/octet-stream', size: file.size })
+      }).then(function (r) {
+        return r.json().then(function (v) {
+          if (!r.ok) throw new Error((v && v.error && v.error.message) || ('HTTP ' + r.status));
+          return v;
+        });
+      }).then(function (offer) {
+        var headers = {};
+        Object.keys(offer.upload.headers || {}).forEach(function (k) {
+          // The browser sets Content-Length (and Host) itself, from the file.
+          if (k.toLowerCase() !== 'content-length' && k.toLowerCase() !== 'host') headers[k] = offer.upload.headers[k];
+        });
+        return fetch(offer.upload.url, { method: 'PUT', headers: headers, body: file }).then(function (r) {
+          if (!r.ok) throw new Error('the upload of ' + file.name + ' failed (HTTP ' + r.status + ')');
+          return offer.id;
+        });
+      });
+    };
+    form.addEventListener('submit', function (e) {
+      if (form.getAttribute('data-uploaded') || !input.files || !input.files.length) return;
+      e.preventDefault();
+      var files = Array.prototype.slice.call(input.files);
+      var send = document.getElementById('send');
+      if (send) send.disabled = true;
+      say('Uploading ' + files.length + (files.length === 1 ? ' file…' : ' files…'));
+      var done = [];
+      files.reduce(function (p, f) {
+        return p.then(function () { return upload(f).then(function (id) { done.push(id); say('Uploaded ' + done.length + ' of ' + files.length + '.'); }); });
+      }, Promise.resolve()).then(function () {
+        ids.value = done.join(',');
+        input.value = '';
+        form.setAttribute('data-uploaded', '1');
+        say('Sending…');
+        form.submit();
+      }, function (err) {
+        if (send) send.disabled = false;
+        var big = files.some(function (f) { return f.size > 4 * 1024 * 1024; });
+        if (big) { say('Not sent: ' + err.message + '. Try again, or attach smaller files.'); return; }
+        // Small files: the form carries them itself.
+        form.setAttribute('data-uploaded', '1');
+        form.submit();
+      });
+    });
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', hook); else hook();
+})();

@@ -366,6 +366,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 smtp_ca_bundle: settings.ca_bundle.clone(),
                 source_limits: api::web::limits::settings_from_env()?,
                 downloads: api::download_settings_from_env()?,
+                uploads: api::upload_limits_from_env()?,
             };
             let mut services = api::Services::with_verifier(
                 api_settings,

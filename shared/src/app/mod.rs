@@ -34,4 +34,5 @@ pub mod send_mail;
 pub mod settings;
 pub mod sign_in;
 pub mod source_limits;
+pub mod uploads;
 pub mod user_notice;

@@ -6,7 +6,8 @@
 //! [`SEND_CLAIM_STALE_MINUTES`] is taken over). Then the message is stored, sent through the
 //! [`MailSender`], filed in Sent Items and, during continuity with `bcc_to_server` on, queued
 //! for the mailbox on the organisation's server. When storing or sending fails, the claim is
-//! released so that a retry sends.
+//! released so that a retry sends. Attachments come in the request (small) or as uploads staged
+//! in the mail bucket beforehand ([`crate::app::uploads`]), named by id.
 
 use crate::app::mailbox::{MailboxError, Mailboxes, User};
 use crate::app::overflow::keep_overflow;
@@ -37,6 +38,9 @@ pub struct Outgoing {
     pub original: Option<String>,
     /// On forward, keep the original's attachments.
     pub keep_attachments: bool,
+    /// Uploaded attachments by id (`app::uploads`), the caller's own: read from staging and
+    /// attached after `draft.attachments`.
+    pub uploads: Vec<String>,
 }
 
 /// What a send did.
@@ -73,6 +77,9 @@ pub enum SendMailError {
     /// The mail service did not take the message: nothing was sent.
     #[error("the mail service did not accept the message: {0}")]
     Refused(SendError),
+    /// An uploaded attachment cannot be used (not the caller's, unknown, gone, too big).
+    #[error(transparent)]
+    Upload(#[from] crate::app::uploads::UploadError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -90,6 +97,8 @@ pub struct SendMail<'a> {
     pub views: &'a dyn ContinuityViews,
     /// The inbound queue, for the copy to the organisation's server (U8).
     pub queue: &'a dyn MailStore,
+    /// Uploaded attachments (issue 13).
+    pub uploads: crate::app::uploads::Uploads<'a>,
 }
 
 /// A draft's refusal: too large is its own answer (413), the rest is to fix (422).
@@ -132,6 +141,13 @@ impl SendMail<'_> {
         let reader = self.reader();
         let allowed = reader.reachable(user).await?;
         let mut draft = out.draft;
+        // Uploads are read from the caller's own staging prefix (one HEAD and one GET each)
+        // before anything is claimed: a refused id leaves nothing behind. They stay staged, so a
+        // retry with the same key reads them again and answers the first send's result.
+        if !out.uploads.is_empty() {
+            let staged = self.uploads.attachments(user, &out.uploads).await?;
+            draft.attachments.extend(staged);
+        }
         let mut original = None;
         if let Some(id) = out.original.as_deref().filter(|s| !s.is_empty()) {
             let l = reader.message(org, mailbox, id).await?;

@@ -9,7 +9,7 @@
 //! written from received mail, capped in bytes, the overflow kept in S3), [`delivery`] (outcomes
 //! over routes), [`queue`] (queued messages, backoff, retention, mail set aside, Q3-Q6, Q10), [`verdicts`]
 //! (SES's verdicts, quarantine, the trace fields of an honest hop, Q9), [`mailbox`] (the
-//! Online Inbox, U1-U9), [`downloads`] (download names, decoded parts' keys), [`directory`] (users, U6, A6). Configuration: [`config`] (an
+//! Online Inbox, U1-U9), [`downloads`] (download names, decoded parts' keys), [`uploads`] (staged attachments: keys, caps), [`multipart`] (forms with files), [`directory`] (users, U6, A6). Configuration: [`config`] (an
 //! organisation's settings and their validation), [`config_as_code`] (plans of changes),
 //! [`domains`] (proven domains and the records to publish, P11).
 //! Sign-in: [`identity`] (the identity provider's tokens), [`sign_in`] (the service's own
@@ -32,6 +32,7 @@ pub mod links;
 pub mod mail;
 pub mod mailbox;
 pub mod monitoring;
+pub mod multipart;
 pub mod probe;
 pub mod probe_refusal;
 pub mod provider_health;
@@ -39,5 +40,6 @@ pub mod queue;
 pub mod search;
 pub mod sign_in;
 pub mod source_limits;
+pub mod uploads;
 pub mod verdicts;
 pub mod window;

@@ -441,6 +441,13 @@ pub enum RateCounter {
     },
     /// Actions through all of an organisation's alert links in that hour.
     OrgLinks { org_id: String, window: i64 },
+    /// Uploads asked for by one user (`domain::uploads::user_digest`) of an organisation in the
+    /// hour starting at the given epoch second (issue 13).
+    Uploads {
+        org_id: String,
+        user: String,
+        window: i64,
+    },
 }
 
 /// Counters of rate limits: one atomic increment per request.

@@ -12,13 +12,15 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Json;
 use base64::Engine;
 use serde::Deserialize;
 use shared::app::send_mail::{Outgoing, Sent};
 use shared::domain::compose as rules;
 use shared::domain::compose::{ComposeMode, Draft, OutgoingAttachment};
 use shared::domain::mail::mailbox_of;
+use shared::domain::multipart;
+use shared::domain::uploads::UploadLimits;
 
 /// The compose form.
 #[derive(Template)]
@@ -41,6 +43,10 @@ struct ComposePage<'a> {
     text: &'a str,
     /// The names of the original's attachments that a forward keeps.
     kept: String,
+    /// What the page says of attachments: without the script the form's 4 MB, with it each
+    /// file's cap (MB).
+    form_mb: usize,
+    file_mb: u64,
 }
 
 /// What the compose form shows.
@@ -53,6 +59,7 @@ struct ComposeView<'a> {
     error: Option<&'a str>,
     idempotency_key: &'a str,
     kept: &'a [String],
+    limits: &'a UploadLimits,
 }
 
 fn compose_page(f: ComposeView<'_>) -> Result<Html<String>, ApiError> {
@@ -82,6 +89,8 @@ fn compose_page(f: ComposeView<'_>) -> Result<Html<String>, ApiError> {
         subject: &f.draft.subject,
         text: &f.draft.text,
         kept: f.kept.join(", "),
+        form_mb: FORM_MAX_BYTES / (1024 * 1024),
+        file_mb: f.limits.file_bytes / (1024 * 1024),
     })
 }
 
@@ -101,13 +110,14 @@ pub struct ComposeQuery {
     original: Option<String>,
 }
 
-/// `GET /inbox/{mailbox}/compose`: the form, filled in for a reply or forward.
+/// `GET /inbox/{mailbox}/compose`: the form, filled in for a reply or forward. Its CSP lets
+/// the page's script reach the mail bucket (uploads through presigned links), nothing else.
 pub async fn page(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     Path(mailbox): Path<String>,
     Qs(q): Qs<ComposeQuery>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<Response, ApiError> {
     let inbox = state.inbox();
     let user = p.user();
     let mailbox = inbox.authorise(&user, &mailbox).await.paged()?;
@@ -126,7 +136,7 @@ pub async fn page(
         draft = rules::prefill(mode, &mailbox, &rules::original_of(&raw, &l.summary));
         kept = draft.attachments.iter().map(|a| a.name.clone()).collect();
     }
-    compose_page(ComposeView {
+    let html = compose_page(ComposeView {
         mailbox: &mailbox,
         allowed: &allowed,
         draft: &draft,
@@ -135,30 +145,115 @@ pub async fn page(
         error: None,
         idempotency_key: &new_idempotency_key(),
         kept: &kept,
-    })
+        limits: &state.settings.uploads,
+    })?;
+    let mut resp = html.into_response();
+    // Without the bucket's origin the script cannot upload, and the form still posts small
+    // files itself: a failure here only logs.
+    match state.raw.origin().await {
+        Ok(origin) => {
+            let csp = crate::web::error::CSP.replace(
+                "connect-src 'self'",
+                &format!("connect-src 'self' {origin}"),
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+                resp.headers_mut()
+                    .insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the mail bucket's origin for the compose page"),
+    }
+    Ok(resp)
 }
 
-/// The compose form as posted.
-#[derive(Debug, Deserialize)]
+/// Largest compose form posted without the script, fields and files together: API Gateway
+/// hands Lambda a binary body in base64 (a third larger) inside its 6 MB event, so 4 MiB leaves
+/// room for the rest of the event. Bigger files go through uploads (the page's script).
+pub const FORM_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// The compose form as posted (`application/x-www-form-urlencoded`, or `multipart/form-data`
+/// with files).
+#[derive(Debug, Default)]
 pub struct ComposeForm {
-    #[serde(default)]
     idempotency_key: String,
-    #[serde(default)]
     mode: String,
-    #[serde(default)]
     original: String,
-    #[serde(default)]
     from: String,
-    #[serde(default)]
     to: String,
-    #[serde(default)]
     cc: String,
-    #[serde(default)]
     bcc: String,
-    #[serde(default)]
     subject: String,
-    #[serde(default)]
     text: String,
+    /// Ids of files the page's script uploaded beforehand, comma-separated.
+    uploads: String,
+    /// Files posted with the form itself.
+    files: Vec<OutgoingAttachment>,
+}
+
+impl ComposeForm {
+    fn set(&mut self, name: &str, value: String) {
+        let field = match name {
+            "idempotency_key" => &mut self.idempotency_key,
+            "mode" => &mut self.mode,
+            "original" => &mut self.original,
+            "from" => &mut self.from,
+            "to" => &mut self.to,
+            "cc" => &mut self.cc,
+            "bcc" => &mut self.bcc,
+            "subject" => &mut self.subject,
+            "text" => &mut self.text,
+            "uploads" => &mut self.uploads,
+            _ => return,
+        };
+        *field = value;
+    }
+
+    /// The form in `body`, as its content type says; files only from a multipart body.
+    fn read(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
+        let mut f = ComposeForm::default();
+        let content_type = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let Some(boundary) = multipart::boundary(content_type) else {
+            for (k, v) in url::form_urlencoded::parse(body) {
+                f.set(&k, v.into_owned());
+            }
+            return Ok(f);
+        };
+        let parts = multipart::parse(body, &boundary).map_err(|e| {
+            ApiError::bad_request(format!("The form could not be read: {e}")).page()
+        })?;
+        for p in parts {
+            match p.filename {
+                // A file input with nothing chosen posts an empty part without a name.
+                Some(name) if name.is_empty() && p.data.is_empty() => {}
+                Some(name) => f.files.push(OutgoingAttachment {
+                    name: if name.is_empty() {
+                        "attachment".into()
+                    } else {
+                        name
+                    },
+                    content_type: shared::domain::uploads::content_type(p.content_type.as_deref())
+                        .unwrap_or_else(|_| "application/octet-stream".into()),
+                    data: p.data,
+                }),
+                None => f.set(&p.name, String::from_utf8_lossy(&p.data).into_owned()),
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// A form above [`FORM_MAX_BYTES`] (or above what the API reads at all): a readable 413 page.
+fn form_too_large(file_bytes: u64) -> ApiError {
+    tracing::info!(limit = FORM_MAX_BYTES, "compose form refused: too large");
+    ApiError::too_large(format!(
+        "The form is larger than the {} MB a message's files may be when sent without JavaScript. Nothing was sent. Go back and attach smaller files, or turn JavaScript on: with it, each file may be up to {} MB.",
+        FORM_MAX_BYTES / (1024 * 1024),
+        file_bytes / (1024 * 1024)
+    ))
+    .page()
 }
 
 /// `POST /inbox/{mailbox}/compose`: sends, then shows the sent message; a message that cannot be
@@ -167,14 +262,26 @@ pub async fn send_form(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     Path(mailbox): Path<String>,
-    form: Result<Form<ComposeForm>, axum::extract::rejection::FormRejection>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let inbox = state.inbox();
     let mailbox = inbox.authorise(&p.user(), &mailbox).await.paged()?;
-    let Form(f) =
-        form.map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}")).page())?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            form_too_large(state.settings.uploads.file_bytes)
+        } else {
+            ApiError::bad_request(format!("The form could not be read: {e}")).page()
+        }
+    })?;
+    if body.len() > FORM_MAX_BYTES {
+        return Err(form_too_large(state.settings.uploads.file_bytes));
+    }
+    let f = ComposeForm::read(&headers, &body)?;
+    drop(body);
     let mode = ComposeMode::from_name(&f.mode)
         .ok_or_else(|| ApiError::bad_request("Unknown compose mode.").page())?;
+    let had_files = !f.files.is_empty() || !f.uploads.trim().is_empty();
     let draft = Draft {
         from: if f.from.is_empty() {
             mailbox.clone()
@@ -186,7 +293,7 @@ pub async fn send_form(
         bcc: rules::split_addresses(&f.bcc),
         subject: f.subject.clone(),
         text: f.text.clone(),
-        attachments: vec![],
+        attachments: f.files,
     };
     let out = Outgoing {
         idempotency_key: f.idempotency_key.clone(),
@@ -194,6 +301,13 @@ pub async fn send_form(
         mode,
         original: Some(f.original.clone()),
         keep_attachments: true,
+        uploads: f
+            .uploads
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
     };
     let sent = state
         .send_mail()
@@ -206,18 +320,28 @@ pub async fn send_form(
             Ok(Redirect::to(&format!("/inbox/{from}/messages/{}", sent.id)).into_response())
         }
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            // Show the form again, as typed, with the reason.
+            // Show the form again, as typed, with the reason (a browser cannot fill a file
+            // input again: the files must be chosen again).
             tracing::info!(reason = %e.message, "compose refused");
+            let message = if had_files {
+                format!("{} Nothing was sent; choose the files again.", e.message)
+            } else {
+                e.message
+            };
             let allowed = inbox.reachable(&p.user()).await.paged()?;
             let page = compose_page(ComposeView {
                 mailbox: &mailbox,
                 allowed: &allowed,
-                draft: &draft,
+                draft: &Draft {
+                    attachments: vec![],
+                    ..draft
+                },
                 mode,
                 original: &f.original,
-                error: Some(&e.message),
+                error: Some(&message),
                 idempotency_key: &f.idempotency_key,
                 kept: &[],
+                limits: &state.settings.uploads,
             })?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
@@ -248,6 +372,9 @@ pub struct SendRequest {
     pub original: Option<String>,
     #[serde(default)]
     pub attachments: Vec<AttachmentIn>,
+    /// Attachments uploaded beforehand (`POST .../uploads`), by id.
+    #[serde(default)]
+    pub uploads: Vec<String>,
     /// On forward, keep the original's attachments (default true).
     pub keep_attachments: Option<bool>,
 }
@@ -307,6 +434,7 @@ impl SendRequest {
             mode,
             original: self.original,
             keep_attachments: self.keep_attachments.unwrap_or(true),
+            uploads: self.uploads,
         })
     }
 }

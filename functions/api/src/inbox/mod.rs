@@ -4,7 +4,8 @@
 //! - [`app`]: the installable app: manifest, icons, service worker, offline page (issue 17);
 //! - [`pages`]: the mailboxes, a folder, a message and its print view (and the list's script);
 //! - [`read`]: the same as JSON, the .eml and attachments as downloads;
-//! - [`compose`]: the compose page and sending (page form and JSON);
+//! - [`compose`]: the compose page and sending (page form, with files, and JSON);
+//! - [`uploads`]: presigned uploads of attachments for a later send (issue 13);
 //! - [`blocks`]: block and spam rules;
 //! - [`state`]: read / unread and flag (the list's buttons and the JSON `PATCH`);
 //! - [`search`]: searching a mailbox (page and JSON);
@@ -23,6 +24,7 @@ pub mod pages;
 pub mod read;
 pub mod search;
 pub mod state;
+pub mod uploads;
 
 use crate::AppState;
 use axum::routing::{delete, get, post};
@@ -68,6 +70,7 @@ pub fn routes() -> Router<AppState> {
             get(read::attachment),
         )
         .route("/api/v1/mailboxes/{mailbox}/send", post(compose::send_json))
+        .route("/api/v1/mailboxes/{mailbox}/uploads", post(uploads::create))
         .route("/api/v1/mailboxes/{mailbox}/search", get(search::json))
         .route(
             "/api/v1/mailboxes/{mailbox}/blocks",

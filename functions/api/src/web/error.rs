@@ -10,6 +10,8 @@ use axum::response::{Html, IntoResponse, Response};
 use shared::app::mailbox::MailboxError;
 use shared::app::send_mail::SendMailError;
 use shared::app::settings::SettingsError;
+use shared::app::uploads::UploadError;
+use shared::domain::uploads::UploadRefusal;
 use shared::ports::error::StoreError;
 
 /// An error as the caller sees it.
@@ -139,7 +141,28 @@ impl From<SendMailError> for ApiError {
                 "send_failed",
                 "The mail service did not accept the message; nothing was sent. Try again.",
             ),
+            SendMailError::Upload(e) => e.into(),
             SendMailError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::Refused(
+                UploadRefusal::FileTooLarge { .. } | UploadRefusal::StagedTooMuch { .. },
+            )
+            | UploadError::TooLarge { .. } => ApiError::too_large(e.to_string()),
+            UploadError::Refused(UploadRefusal::TooMany(_)) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+                    .retry_after(3600)
+            }
+            UploadError::Refused(_) | UploadError::NotFound(_) => {
+                ApiError::unprocessable(e.to_string())
+            }
+            UploadError::Blob(e) => ApiError::unavailable("the mail bucket (uploads)", e),
+            UploadError::Store(e) => e.into(),
         }
     }
 }

@@ -316,6 +316,11 @@ pub fn link_rate_pk(org_id: &str, alert_id: &str) -> String {
 pub fn org_links_rate_pk(org_id: &str) -> String {
     format!("LINKS#{org_id}")
 }
+/// Partition key of the upload counters of one user (the digest of their subject) of an
+/// organisation (issue 13).
+pub fn uploads_rate_pk(org_id: &str, user: &str) -> String {
+    format!("UPLOADS#{org_id}#{user}")
+}
 /// Sort key of a request counter of the window starting at epoch second `window`.
 pub fn rate_sk(window: i64) -> String {
     format!("RATE#{window:012}")

@@ -12,8 +12,8 @@ use super::config::parse_config;
 use super::items::parse_continuity;
 use super::keys::{
     link_rate_pk, org_links_rate_pk, org_pk, rate_sk, session_pk, signin_pk, smsday_sk, source_pk,
-    user_sessions_gsi1pk, CODE_SK, CONFIG_SK, CONTINUITY_SK, GSI1, GSI1PK, GSI1SK, PK, SESSION_SK,
-    SIGNIN_DAYS, SK, TTL_ATTR, USERSYNC_SK,
+    uploads_rate_pk, user_sessions_gsi1pk, CODE_SK, CONFIG_SK, CONTINUITY_SK, GSI1, GSI1PK, GSI1SK,
+    PK, SESSION_SK, SIGNIN_DAYS, SK, TTL_ATTR, USERSYNC_SK,
 };
 use super::users::parse_generation;
 use super::DynamoStore;
@@ -292,6 +292,11 @@ impl RateCounters for DynamoStore {
                 window,
             } => (link_rate_pk(org_id, alert_id), *window),
             RateCounter::OrgLinks { org_id, window } => (org_links_rate_pk(org_id), *window),
+            RateCounter::Uploads {
+                org_id,
+                user,
+                window,
+            } => (uploads_rate_pk(org_id, user), *window),
         };
         let req = self
             .update_item(key(pk, rate_sk(window)))
