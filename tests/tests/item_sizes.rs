@@ -11,7 +11,7 @@ use integration_tests::inbox_support::{addr, InboxRig, DOMAIN, ORG};
 use integration_tests::*;
 use shared::app::inbound::OrgResult;
 use shared::domain::item_budget::{overflow_key, MAX_FILED_ITEM_BYTES};
-use shared::ports::blob::{DownloadAs, RawMessages};
+use shared::ports::blob::{DownloadAs, ObjectInfo, PresignedUpload, RawMessages, UploadAs};
 use shared::ports::error::BlobError;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,6 +43,22 @@ impl RawMessages for CountingRaw {
     }
     async fn presign_get(&self, key: &str, how: &DownloadAs<'_>) -> Result<String, BlobError> {
         self.inner.presign_get(key, how).await
+    }
+    async fn presign_put(
+        &self,
+        key: &str,
+        how: &UploadAs<'_>,
+    ) -> Result<PresignedUpload, BlobError> {
+        self.inner.presign_put(key, how).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {
+        self.inner.head(key).await
+    }
+    async fn origin(&self) -> Result<String, BlobError> {
+        self.inner.origin().await
+    }
+    async fn list(&self, prefix: &str, max: i32) -> Result<Vec<ObjectInfo>, BlobError> {
+        self.inner.list(prefix, max).await
     }
 }
 
