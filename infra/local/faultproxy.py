@@ -20,6 +20,8 @@ Control file (JSON, read fresh on every request; missing or empty = no faults):
               "throughput": 0.0,
               "internal": 0.0,
               "unavailable": 0.0,   # 503 (S3: SlowDown)
+              "reject": 0.0,        # 400: a definite refusal (DynamoDB ValidationException,
+                                    # SES v2 MessageRejected)
               "drop_before": 0.0,   # connection closed before forwarding: never applied
               "drop_after": 0.0,    # forwarded, applied, then the connection closed
                                     # without the answer (the write happened; the
@@ -36,7 +38,9 @@ Stats file (JSON, rewritten after every request): {"requests": N, "forwarded": N
 operations in the order they came, the last 500], "held": [{"operation", "applied"}, ...]}.
 
 The error bodies are DynamoDB's (JSON 1.0 protocol, ``__type`` with the service's
-namespace) for requests carrying X-Amz-Target, and S3's XML otherwise.
+namespace) for requests carrying X-Amz-Target, SES v2's (REST-JSON, ``x-amzn-ErrorType``) for
+paths under /v2/email/, and S3's XML otherwise. An SES v2 request's operation is its method
+(``POST`` for SendEmail).
 """
 
 import argparse
@@ -65,9 +69,19 @@ ERRORS = {
     ),
     "internal": (500, "InternalServerError", "Internal server error", "InternalError"),
     "unavailable": (503, "ServiceUnavailable", "Service Unavailable", "SlowDown"),
+    "reject": (400, "ValidationException", "One or more parameter values were invalid", "InvalidRequest"),
 }
-ORDER = ["throttle", "throughput", "internal", "unavailable", "drop_before", "drop_after",
-         "hang_before", "hang_after"]
+
+# SES v2 (REST-JSON, paths under /v2/email/): kind -> (status, x-amzn-ErrorType, message)
+SESV2 = {
+    "throttle": (429, "TooManyRequestsException", "Too many requests have been made to the operation."),
+    "throughput": (429, "TooManyRequestsException", "Maximum sending rate exceeded."),
+    "internal": (500, "InternalFailure", "The request processing has failed because of an unknown error."),
+    "unavailable": (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
+    "reject": (400, "MessageRejected", "Email address is not verified."),
+}
+ORDER = ["throttle", "throughput", "internal", "unavailable", "reject", "drop_before",
+         "drop_after", "hang_before", "hang_after"]
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 
 
@@ -166,6 +180,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def _error(self, kind):
         status, ddb_type, message, s3_code = ERRORS[kind]
+        if self.path.startswith("/v2/email/"):
+            status, error_type, message = SESV2[kind]
+            body = json.dumps({"message": message}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("x-amzn-ErrorType", error_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("x-amzn-RequestId", "faultproxy")
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.headers.get("X-Amz-Target"):
             body = json.dumps({"__type": DDB + ddb_type, "message": message}).encode()
             ctype = "application/x-amz-json-1.0"

@@ -151,7 +151,7 @@ pub async fn file(store: &DynamoStore, org: &str, mailbox: &str, g: &Generated) 
     let raw_key = format!("inbound/{}", g.r.id);
     match g.r.folder {
         Folder::Sent => store
-            .file_sent(org, mailbox, &g.r, &summary, &raw_key, g.at)
+            .file_sent(org, mailbox, &g.r, &summary, &raw_key, g.at, false)
             .await
             .expect("file sent"),
         folder => store

@@ -363,3 +363,106 @@ async fn test_the_delivery_route() {
     assert_eq!(v["delivered"], false);
     assert!(!v["errors"].as_array().unwrap().is_empty(), "{v}");
 }
+
+/// The partition's audit items (`AUDIT#`).
+fn audits(
+    items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
+) -> usize {
+    items
+        .iter()
+        .filter(|i| {
+            i.get("sk")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|s| s.starts_with("AUDIT#"))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_configuration_change_and_its_audit_are_one_transaction() {
+    use integration_tests::faults::FaultProxy;
+    let proxy = FaultProxy::dynamodb().await;
+    let sdk = integration_tests::sdk().await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(proxy.url())
+            .build(),
+    );
+    // The configuration store (where the change and its audit are written) behind the proxy.
+    let rig = ApiRig::start_with(t(NOW), move |s| {
+        s.config = std::sync::Arc::new(shared::adapters::dynamodb::DynamoStore::new(
+            client,
+            s.settings.table.clone(),
+        ));
+    })
+    .await;
+    org_with_link(&rig, "acme", "UTC").await;
+    let admin = rig.token("admin@acme.test", true);
+    let tk = Some(admin.as_str());
+    let (s, mut cfg) = call(&rig, "GET", "/api/v1/admin/config", tk, None).await;
+    assert_eq!(s, 200);
+    let before = partition(&rig, "acme").await;
+    cfg["monitoring"]["threshold"] = json!(7);
+
+    // The transaction refused on every attempt (the SDK's six): neither change nor audit.
+    for kind in ["internal", "throttle", "reject"] {
+        proxy.set_control(json!({
+            "seed": 3, "operations": ["TransactWriteItems"], "faults": {kind: 1.0}, "limit": 6
+        }));
+        let (s, v) = call(&rig, "PUT", "/api/v1/admin/config", tk, Some(cfg.clone())).await;
+        assert!([500, 503].contains(&s), "{kind}: {s} {v}");
+        assert_eq!(
+            partition(&rig, "acme").await,
+            before,
+            "{kind}: nothing changed"
+        );
+    }
+    assert!(
+        rig.env.events().await.is_empty(),
+        "no event for a change not made"
+    );
+
+    // Applied, then the answer lost: the SDK's retry finds the version moved on. The change
+    // and one audit item, never two.
+    proxy.set_control(json!({
+        "seed": 3, "operations": ["TransactWriteItems"], "faults": {"drop_after": 1.0}, "limit": 1
+    }));
+    let (s, v) = call(&rig, "PUT", "/api/v1/admin/config", tk, Some(cfg.clone())).await;
+    assert!([200, 409].contains(&s), "{s} {v}");
+    let after = partition(&rig, "acme").await;
+    assert_eq!(audits(&after), audits(&before) + 1, "one audit item");
+    let stored = rig.store().get_config("acme").await.unwrap().unwrap();
+    assert_eq!(stored.monitoring.threshold, 7);
+
+    // A success: both, and the event after.
+    proxy.clear();
+    let (s, mut cfg) = call(&rig, "GET", "/api/v1/admin/config", tk, None).await;
+    assert_eq!(s, 200);
+    cfg["monitoring"]["threshold"] = json!(8);
+    let (s, v) = call(&rig, "PUT", "/api/v1/admin/config", tk, Some(cfg)).await;
+    assert_eq!(s, 200, "{v}");
+    let last = partition(&rig, "acme").await;
+    assert_eq!(audits(&last), audits(&before) + 2);
+    assert_eq!(
+        rig.store()
+            .get_config("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .monitoring
+            .threshold,
+        8
+    );
+    let changed: Vec<_> = rig
+        .env
+        .events()
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "ConfigChanged")
+        .collect();
+    assert!(!changed.is_empty(), "published after");
+    assert_eq!(
+        changed.last().unwrap().1["after"]["monitoring"]["threshold"],
+        8
+    );
+}

@@ -10,6 +10,7 @@
 
 use super::error_chain;
 use crate::ports::error::{BlobError, SendError, StoreError};
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// Attempts per call (the first and the retries) for throttling, 5xx and dropped connections.
@@ -154,4 +155,34 @@ where
     R: std::fmt::Debug,
 {
     classify(op, &err).into_send_error()
+}
+
+/// An SDK error of a call that must not be repeated blindly (SES `SendEmail`, `SendRawEmail`):
+/// whether the service may have acted on it. Definite answers are [`SendError::Permanent`]
+/// (a 4xx: rejected, invalid, too big) or [`SendError::Transient`] (throttled, or no
+/// connection made: nothing was sent). A timeout, a connection lost once the request was on
+/// its way, an unreadable answer or a 5xx leave the outcome open: [`SendError::Unknown`].
+pub fn send_once_error<E>(op: &str, err: SdkError<E, HttpResponse>) -> SendError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let read = classify(op, &err);
+    match &err {
+        SdkError::ConstructionFailure(_) => SendError::Permanent(read.message),
+        // No connection was made (refused, DNS): nothing left this process. hyper-util names
+        // that kind "Connect"; any other dispatch failure may follow a request written out.
+        SdkError::DispatchFailure(_) if read.message.contains("client error (Connect)") => {
+            SendError::Transient(read.message)
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            SendError::Unknown(read.message)
+        }
+        SdkError::ServiceError(e) => match e.raw().status().as_u16() {
+            500.. => SendError::Unknown(read.message),
+            429 => SendError::Transient(read.message),
+            _ if read.fault == Fault::Transient => SendError::Transient(read.message),
+            _ => SendError::Permanent(read.message),
+        },
+        _ => SendError::Unknown(read.message),
+    }
 }

@@ -3,7 +3,7 @@
 //! [`Channel::Email`] alert channel on top of it. Users' mail from the Online Inbox (U3), up to
 //! 40 MB, goes through SES v2 (`crate::adapters::sesv2::SesV2MailSender`).
 
-use crate::adapters::aws::send_error;
+use crate::adapters::aws::{send_error, send_once_error};
 use crate::domain::alerts::{Channel, Message};
 use crate::ports::error::SendError;
 use crate::ports::mail::MailSender;
@@ -62,7 +62,7 @@ impl MailSender for SesMailSender {
             .raw_message(message)
             .send()
             .await
-            .map_err(|e| send_error("SendRawEmail", e))?;
+            .map_err(|e| send_once_error("SendRawEmail", e))?;
         Ok(out.message_id)
     }
 }

@@ -5,7 +5,7 @@
 //! is set with "use the default when its MX is missing", so that publishing its records is
 //! optional.
 
-use crate::adapters::aws::send_error;
+use crate::adapters::aws::{send_error, send_once_error};
 use crate::domain::domains::IdentityStatus;
 use crate::ports::domains::SendingIdentities;
 use crate::ports::error::SendError;
@@ -25,8 +25,19 @@ pub struct SesV2MailSender {
 impl SesV2MailSender {
     /// The sender on a client from the shared SDK configuration.
     pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        Self::from_conf(aws_sdk_sesv2::config::Builder::from(sdk))
+    }
+
+    /// The sender on a client of `conf` (another endpoint, other time limits), without the
+    /// SDK's retries: a `SendEmail` repeated after a timeout or a dropped connection may send
+    /// the message twice, so every error is answered to the caller, read by
+    /// [`send_once_error`] (definite refusal, or "may have been sent").
+    pub fn from_conf(conf: aws_sdk_sesv2::config::Builder) -> Self {
         SesV2MailSender {
-            client: Client::new(sdk),
+            client: Client::from_conf(
+                conf.retry_config(aws_config::retry::RetryConfig::disabled())
+                    .build(),
+            ),
         }
     }
 }
@@ -55,7 +66,7 @@ impl MailSender for SesV2MailSender {
             .content(EmailContent::builder().raw(message).build())
             .send()
             .await
-            .map_err(|e| send_error("SendEmail", e))?;
+            .map_err(|e| send_once_error("SendEmail", e))?;
         // Accepted either way: a missing id must not make the caller send again.
         Ok(out.message_id.unwrap_or_default())
     }

@@ -144,8 +144,9 @@ impl Continuity<'_> {
         self.publish(record, event, extra).await;
     }
 
-    /// Publishes an audit record (stored already) as `event` with `extra` fields added.
-    async fn publish(&self, record: &AuditRecord, event: &str, extra: &[(&str, Value)]) {
+    /// Publishes an audit record (stored already) as `event` with `extra` fields added (at
+    /// least once: a failure is logged, never undoes what was stored).
+    pub async fn publish(&self, record: &AuditRecord, event: &str, extra: &[(&str, Value)]) {
         let mut detail = serde_json::to_value(record).unwrap_or_default();
         if let Some(obj) = detail.as_object_mut() {
             for (k, v) in extra {

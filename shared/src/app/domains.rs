@@ -11,8 +11,9 @@
 //! the version read (or named by the administrator), refused as [`DomainError::Stale`] when
 //! another write came first.
 
+use crate::app::settings::audit_record;
 use crate::domain::config::OrgConfig;
-use crate::domain::continuity::{AuditRecord, Via};
+use crate::domain::continuity::Via;
 use crate::domain::domains::{
     eligible, parents, pending_view, proof_name, proof_value, proven_view, DomainClaim, DomainView,
     Refusal,
@@ -253,18 +254,8 @@ impl Domains<'_> {
         by: &Requester,
         now: DateTime<Utc>,
     ) {
-        let record = AuditRecord {
-            org_id: org.to_string(),
-            at: now,
-            who: by.who.clone(),
-            via: by.via,
-            what: what.into(),
-            minutes: None,
-            before: serde_json::Value::Null,
-            after: json!({ "domain": domain }),
-            source: by.source.clone(),
-            request_id: by.request_id.clone(),
-        };
+        let after = json!({ "domain": domain });
+        let record = audit_record(org, what, by, now, (serde_json::Value::Null, after));
         if let Err(e) = self.audit.put_audit(&record).await {
             tracing::warn!(org, what, error = %e, "audit record not written");
         }

@@ -12,8 +12,8 @@
 //! - Enrolment and removal are audited (`passkey-enrol`, `passkey-remove`, `passkeys-revoke`).
 
 use crate::app::continuity::{Continuity, Requester};
+use crate::app::settings::audit_record;
 use crate::app::sign_in::{SignIn, SignInError};
-use crate::domain::continuity::AuditRecord;
 use crate::domain::sign_in::{Session, SignInMethod};
 use crate::ports::error::StoreError;
 use crate::ports::store::{PasskeyRecord, PasskeyStore};
@@ -350,18 +350,7 @@ impl Passkeys<'_> {
     }
 
     async fn audit(&self, org: &str, what: &str, by: &Requester, now: DateTime<Utc>, after: Value) {
-        let record = AuditRecord {
-            org_id: org.to_string(),
-            at: now,
-            who: by.who.clone(),
-            via: by.via,
-            what: what.into(),
-            minutes: None,
-            before: Value::Null,
-            after,
-            source: by.source.clone(),
-            request_id: by.request_id.clone(),
-        };
+        let record = audit_record(org, what, by, now, (Value::Null, after));
         self.continuity
             .record(&record, "PasskeysChanged", &[])
             .await;

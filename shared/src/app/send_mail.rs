@@ -1,19 +1,29 @@
 //! Sending mail from the Online Inbox (U3, U8) as one use case: a new message, a reply, reply
 //! all or a forward, from the user's own mailbox or one delegated to them.
 //!
-//! Once per idempotency key: the key is claimed first (a retry of a finished send answers the
-//! first send's result; a send still running is refused; a claim left unfinished for
-//! [`SEND_CLAIM_STALE_MINUTES`] is taken over). Then the message is stored, sent through the
-//! [`MailSender`], filed in Sent Items and, during continuity with `bcc_to_server` on, queued
-//! for the mailbox on the organisation's server. When storing or sending fails, the claim is
-//! released so that a retry sends. Attachments come in the request (small) or as uploads staged
-//! in the mail bucket beforehand ([`crate::app::uploads`]), named by id.
+//! At most once per idempotency key, whatever fails and whoever retries:
+//! 1. The key is claimed (a conditional write). A send still running answers "in progress".
+//! 2. The message is built and stored, then handed to the [`MailSender`] (SES, without the
+//!    SDK's retries). A definite refusal releases the claim, so a retry sends. Otherwise the
+//!    claim is settled at once: `sent` with SES's id when SES accepted, `unknown` when no
+//!    definite answer came (a timeout, a dropped connection, a 5xx: it may have been sent).
+//! 3. Then, from the settled claim: filed in Sent Items (marked unconfirmed when unknown),
+//!    indexed, and during continuity with `bcc_to_server` on, a copy queued for the mailbox on
+//!    the organisation's server; the claim is marked complete. Each of these steps is
+//!    repeatable by key, so a retry with the same key finishes what a failure left undone,
+//!    and never sends.
+//!
+//! A claim left `sending` for [`SEND_CLAIM_STALE_MINUTES`] (its process stopped, perhaps while
+//! SES had the message) is settled as unknown by the next retry, never sent again.
+//!
+//! Attachments come in the request (small) or as uploads staged in the mail bucket beforehand
+//! ([`crate::app::uploads`]), named by id.
 
 use crate::app::mailbox::{MailboxError, Mailboxes, User};
 use crate::app::overflow::keep_overflow;
 use crate::app::search::index_filed;
 use crate::domain::compose;
-use crate::domain::compose::{ComposeMode, Draft, SendClaim};
+use crate::domain::compose::{ComposeMode, Draft, SendClaim, SendOutcome, SentRecord};
 use crate::domain::continuity::Phase;
 use crate::domain::mail::summarize;
 use crate::domain::mailbox::{Folder, MessageRef};
@@ -24,8 +34,13 @@ use crate::ports::mail::MailSender;
 use crate::ports::store::{ConfigStore, ContinuityViews, DirectoryStore, MailStore, MailboxStore};
 use chrono::{DateTime, Utc};
 
-/// A send claim older than this that never finished is taken over by a retry.
+/// A send claim older than this whose send never ended is settled as unconfirmed by a retry.
 pub const SEND_CLAIM_STALE_MINUTES: i64 = 2;
+
+/// What the user is told when the mail service never confirmed a send.
+pub const UNCONFIRMED_NOTICE: &str = "The mail service did not confirm this message. It was \
+probably sent and is in Sent Items marked unconfirmed; it will not be sent again automatically. \
+If a recipient did not get it, send it again as a new message.";
 
 /// A message to send, as the user composed it.
 #[derive(Debug, Clone)]
@@ -53,6 +68,12 @@ pub struct Sent {
     pub repeated: bool,
     /// A copy was queued for the mailbox on the organisation's server (U8).
     pub copy_queued: bool,
+    /// SES accepted it. `false`: no definite answer came; it may have been sent, is filed as
+    /// unconfirmed and is never sent again automatically ([`UNCONFIRMED_NOTICE`]).
+    pub confirmed: bool,
+    /// What to tell the user when it is not simply sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// Why nothing (more) was sent.
@@ -80,6 +101,10 @@ pub enum SendMailError {
     /// An uploaded attachment cannot be used (not the caller's, unknown, gone, too big).
     #[error(transparent)]
     Upload(#[from] crate::app::uploads::UploadError),
+    /// Sent (or perhaps sent), but recording it failed: never sent again; a retry with the same
+    /// key finishes filing it.
+    #[error("The message was handed to the mail service, but recording it failed ({0}). It will not be sent again; retry the same request in a few minutes to see it in Sent Items.")]
+    Unrecorded(StoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -175,54 +200,160 @@ impl SendMail<'_> {
         let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
         let message_id = compose::sent_message_id(from, idem, domain);
         let stale = chrono::Duration::minutes(SEND_CLAIM_STALE_MINUTES);
+        let raw_key = format!("sent/{org}/{from}/{sid}");
+        let mut done = Settling {
+            org,
+            from,
+            idem,
+            raw_key: &raw_key,
+            message_id,
+        };
         match self
             .mailboxes
             .claim_send_key(org, from, idem, &r, now, stale)
             .await?
         {
             SendClaim::Claimed => {}
-            SendClaim::Sent(existing) => {
-                return Ok(Sent {
-                    id: existing.encode(),
-                    message_id,
-                    repeated: true,
-                    copy_queued: false,
-                })
-            }
+            SendClaim::Settled(record) => return self.settle(&mut done, &record, None).await,
             SendClaim::InProgress => return Err(SendMailError::InProgress),
         }
+        // Decided before sending, recorded with SES's answer: a retry queues the copy if and
+        // only if the first send meant to.
+        let copy = match self.copy_wanted(org, now).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.release(org, from, idem).await;
+                return Err(e.into());
+            }
+        };
         // Threading: only replies and forwards carry In-Reply-To / References.
         let threading = original.as_ref().filter(|_| out.mode != ComposeMode::New);
         let own = user.own_mailbox();
-        let raw = match compose::build_mime(&valid, own.as_deref(), &message_id, threading, now) {
-            Ok(raw) => raw,
-            Err(e) => {
-                // Nothing stored or sent: a retry (a smaller message) may claim the key again.
-                self.release(org, from, idem).await;
-                return Err(refusal(e));
-            }
-        };
-        let raw_key = format!("sent/{org}/{from}/{sid}");
+        let raw =
+            match compose::build_mime(&valid, own.as_deref(), &done.message_id, threading, now) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    // Nothing stored or sent: a retry (a smaller message) may claim the key again.
+                    self.release(org, from, idem).await;
+                    return Err(refusal(e));
+                }
+            };
         if let Err(e) = self.raw.put(&raw_key, raw.clone()).await {
             self.release(org, from, idem).await;
             return Err(SendMailError::Storing(e));
         }
-        let provider_id = match self
+        let outcome = match self
             .sender
             .send_raw(from, &valid.recipients(), raw.clone())
             .await
         {
-            Ok(id) => id,
+            Ok(provider_id) => SendOutcome::Accepted { provider_id, copy },
+            Err(e) if e.maybe_sent() => {
+                tracing::warn!(org = %org, error = %e, "the mail service did not confirm a send: recorded as unconfirmed, never sent again");
+                SendOutcome::Unconfirmed {
+                    reason: e.to_string(),
+                }
+            }
             Err(e) => {
                 self.release(org, from, idem).await;
                 tracing::warn!(error = %e, "sending the user's message failed");
                 return Err(SendMailError::Refused(e));
             }
         };
-        let full = summarize(&raw);
+        // Settled before anything else: from here on, no retry sends.
+        if let Err(e) = self
+            .mailboxes
+            .finish_send_key(org, from, idem, &outcome)
+            .await
+        {
+            tracing::error!(org = %org, error = %e, "a send's outcome was not recorded: its claim will settle as unconfirmed");
+            return Err(SendMailError::Unrecorded(e));
+        }
+        let confirmed = matches!(outcome, SendOutcome::Accepted { .. });
+        let record = SentRecord {
+            r#ref: r,
+            confirmed,
+            copy: copy && confirmed,
+            complete: false,
+        };
+        let mut sent = self.settle(&mut done, &record, Some(raw)).await?;
+        sent.repeated = false;
+        if confirmed {
+            tracing::info!(org = %org, sent = %sent.id, recipients = valid.recipients().len(), "message sent");
+        }
+        Ok(sent)
+    }
+
+    /// Whether a copy of what is sent now goes to the mailbox on the organisation's server:
+    /// during continuity with `bcc_to_server` on (U8).
+    async fn copy_wanted(&self, org: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let Some(config) = self.config.get_config(org).await? else {
+            return Ok(false);
+        };
+        Ok(config.continuity.bcc_to_server
+            && matches!(
+                self.views.continuity_state(org).await?.phase(now),
+                Phase::Continuity { .. }
+            ))
+    }
+
+    /// Does what a settled send still lacks (Sent Items, the index, the copy; each repeatable
+    /// by key) and answers it. `raw`: the message when this call just sent it (read back from
+    /// the store otherwise). Never sends.
+    async fn settle(
+        &self,
+        s: &mut Settling<'_>,
+        record: &SentRecord,
+        raw: Option<Vec<u8>>,
+    ) -> Result<Sent, SendMailError> {
+        let r = &record.r#ref;
+        let mut copy_queued = false;
+        if !record.complete {
+            let raw = match raw {
+                Some(raw) => Some(raw),
+                None => match self.raw.get(s.raw_key).await {
+                    Ok(raw) => Some(raw),
+                    // A claim settled as stale whose process stopped before storing: nothing
+                    // to file (and nothing was sent).
+                    Err(BlobError::NotFound(_)) => None,
+                    Err(e) => return Err(SendMailError::Storing(e)),
+                },
+            };
+            if let Some(raw) = raw {
+                copy_queued = self
+                    .file(s, record, &raw)
+                    .await
+                    .map_err(SendMailError::Unrecorded)?;
+            }
+            self.mailboxes
+                .complete_send_key(s.org, s.from, s.idem)
+                .await
+                .map_err(SendMailError::Unrecorded)?;
+        }
+        Ok(Sent {
+            id: r.encode(),
+            message_id: std::mem::take(&mut s.message_id),
+            repeated: true,
+            copy_queued,
+            confirmed: record.confirmed,
+            notice: (!record.confirmed).then(|| UNCONFIRMED_NOTICE.to_string()),
+        })
+    }
+
+    /// Files the sent message in Sent Items, indexes it, and queues the copy when the record
+    /// says so; whether a copy was queued.
+    async fn file(
+        &self,
+        s: &Settling<'_>,
+        record: &SentRecord,
+        raw: &[u8],
+    ) -> Result<bool, StoreError> {
+        let r = &record.r#ref;
+        let at = DateTime::from_timestamp_millis(r.received_ms).unwrap_or_default();
+        let full = summarize(raw);
         // Sent Items' item is capped in bytes like a filing; the message is sent, so a failure
         // to keep the whole summary only leaves the message view with what the list shows.
-        let summary = match keep_overflow(self.raw, &raw_key, &full).await {
+        let summary = match keep_overflow(self.raw, s.raw_key, &full).await {
             Ok(fitted) => fitted,
             Err(e) => {
                 tracing::warn!(error = %e, "keeping a sent message's whole summary failed");
@@ -231,42 +362,30 @@ impl SendMail<'_> {
         };
         // The store cuts the whole summary the same way and names where it is.
         self.mailboxes
-            .file_sent(org, from, &r, &full, &raw_key, now)
+            .file_sent(s.org, s.from, r, &full, s.raw_key, at, !record.confirmed)
             .await?;
-        // The message is sent: a failed indexing must not fail the request (a retry would
-        // send it again once the claim is stale); it only leaves this item out of searches.
-        if let Err(e) =
-            index_filed(self.mailboxes, org, &[from.to_string()], &r, &raw, &summary).await
+        // A failed indexing only leaves this item out of searches: not worth failing for.
+        if let Err(e) = index_filed(
+            self.mailboxes,
+            s.org,
+            &[s.from.to_string()],
+            r,
+            raw,
+            &summary,
+        )
+        .await
         {
             tracing::warn!(error = %e, "indexing a sent message failed");
         }
-        // U8: during continuity, a copy for the mailbox on the organisation's server.
-        let mut copy_queued = false;
-        if let Some(config) = self.config.get_config(org).await? {
-            if config.continuity.bcc_to_server
-                && matches!(
-                    self.views.continuity_state(org).await?.phase(now),
-                    Phase::Continuity { .. }
-                )
-            {
-                let msg =
-                    QueuedMessage::new(org, format!("sent-{sid}"), raw_key.as_str(), now, &summary)
-                        .envelope(from, vec![from.to_string()])
-                        .origin(crate::domain::verdicts::Origin::Submitted);
-                self.queue.accept_message(&msg, now).await?;
-                copy_queued = true;
-            }
+        if !record.copy {
+            return Ok(false);
         }
-        self.mailboxes
-            .finish_send_key(org, from, idem, &provider_id)
-            .await?;
-        tracing::info!(org = %org, sent = %r.encode(), recipients = valid.recipients().len(), "message sent");
-        Ok(Sent {
-            id: r.encode(),
-            message_id,
-            repeated: false,
-            copy_queued,
-        })
+        let msg = QueuedMessage::new(s.org, format!("sent-{}", r.id), s.raw_key, at, &summary)
+            .envelope(s.from, vec![s.from.to_string()])
+            .origin(crate::domain::verdicts::Origin::Submitted);
+        // Keyed on the message: a retry finds it queued and changes nothing.
+        self.queue.accept_message(&msg, at).await?;
+        Ok(true)
     }
 
     /// Releases a claim whose send did not happen, so that a retry sends (best effort: a claim
@@ -276,4 +395,13 @@ impl SendMail<'_> {
             tracing::warn!(error = %e, "releasing a send claim failed");
         }
     }
+}
+
+/// Which send a settling step is about.
+struct Settling<'a> {
+    org: &'a str,
+    from: &'a str,
+    idem: &'a str,
+    raw_key: &'a str,
+    message_id: String,
 }

@@ -147,7 +147,17 @@ impl Settings<'_> {
                 return Err(SettingsError::DomainNotProven(e.to_string()));
             }
         }
-        let version = match self.config.replace_config(&cfg, before.as_ref(), now).await {
+        let states = (
+            serde_json::to_value(previous).unwrap_or_default(),
+            serde_json::to_value(&cfg).unwrap_or_default(),
+        );
+        // The change and its audit item in one transaction (P7); the event after it.
+        let record = audit_record(org, what, by, now, states);
+        let version = match self
+            .config
+            .replace_config_audited(&cfg, before.as_ref(), now, Some(&record))
+            .await
+        {
             Ok(v) => v,
             Err(PutConfigError::Invalid(errors)) => {
                 tracing::info!(org, %errors, "configuration refused");
@@ -171,11 +181,8 @@ impl Settings<'_> {
             }
             Err(PutConfigError::Store(e)) => return Err(e.into()),
         };
-        let states = (
-            serde_json::to_value(previous).unwrap_or_default(),
-            serde_json::to_value(&cfg).unwrap_or_default(),
-        );
-        self.audit(org, what, by, now, states).await;
+        // At least once: a failed publication is logged; the stored audit item stands.
+        self.continuity.publish(&record, "ConfigChanged", &[]).await;
         Ok(StoredConfig {
             config: cfg,
             version,
@@ -210,27 +217,40 @@ impl Settings<'_> {
         Ok(directory)
     }
 
+    /// Audits a change made already (stored, then published).
     async fn audit(
         &self,
         org: &str,
         what: &str,
         by: &Requester,
         now: DateTime<Utc>,
-        (before, after): (Value, Value),
+        states: (Value, Value),
     ) {
-        let record = AuditRecord {
-            org_id: org.to_string(),
-            at: now,
-            who: by.who.clone(),
-            via: by.via,
-            what: what.into(),
-            minutes: None,
-            before,
-            after,
-            source: by.source.clone(),
-            request_id: by.request_id.clone(),
-        };
+        let record = audit_record(org, what, by, now, states);
         self.continuity.record(&record, "ConfigChanged", &[]).await;
+    }
+}
+
+/// The audit record of a change `what` by `by` at `now`, from `before` to `after` (the
+/// administration's use cases: settings, domains, passkeys).
+pub(crate) fn audit_record(
+    org: &str,
+    what: &str,
+    by: &Requester,
+    now: DateTime<Utc>,
+    (before, after): (Value, Value),
+) -> AuditRecord {
+    AuditRecord {
+        org_id: org.to_string(),
+        at: now,
+        who: by.who.clone(),
+        via: by.via,
+        what: what.into(),
+        minutes: None,
+        before,
+        after,
+        source: by.source.clone(),
+        request_id: by.request_id.clone(),
     }
 }
 

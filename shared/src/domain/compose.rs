@@ -443,10 +443,34 @@ pub fn html_to_text(html: &str) -> String {
 pub enum SendClaim {
     /// This call sends.
     Claimed,
-    /// Sent already: the sent item.
-    Sent(MessageRef),
+    /// The send happened (or may have): never sent again; what is left to do is in the record.
+    Settled(SentRecord),
     /// Another call is sending it now.
     InProgress,
+}
+
+/// A send that is over as far as the mail service goes: SES accepted it, or its answer never
+/// came (a timeout, a dropped connection, a 5xx, or a claim left behind by a process that
+/// stopped): then it may have been sent and is never sent again automatically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRecord {
+    /// The item in Sent Items (filed, or to file).
+    pub r#ref: MessageRef,
+    /// SES accepted it; `false`: unconfirmed.
+    pub confirmed: bool,
+    /// A copy is to be queued for the mailbox on the organisation's server (U8).
+    pub copy: bool,
+    /// Filed in Sent Items, indexed and copied: nothing left to do.
+    pub complete: bool,
+}
+
+/// How a claimed send ended with the mail service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// SES accepted it: its message id, and whether the copy to the server is wanted.
+    Accepted { provider_id: String, copy: bool },
+    /// No definite answer: it may have been sent (why, for the record).
+    Unconfirmed { reason: String },
 }
 
 #[cfg(test)]

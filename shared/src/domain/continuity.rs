@@ -393,6 +393,31 @@ pub struct AuditRecord {
     pub request_id: String,
 }
 
+impl AuditRecord {
+    /// The record with `before` and `after` replaced by a summary (the top-level fields that
+    /// changed, and the size of the whole), for a record too large to keep in full (a
+    /// configuration with many domains and routes: an item holds 400 KB).
+    pub fn summarised(&self, bytes: usize) -> AuditRecord {
+        let changed: Vec<String> = match (self.before.as_object(), self.after.as_object()) {
+            (Some(b), Some(a)) => {
+                let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                keys.into_iter()
+                    .filter(|k| b.get(*k) != a.get(*k))
+                    .cloned()
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        AuditRecord {
+            before: serde_json::json!({"summarised": true, "record_bytes": bytes}),
+            after: serde_json::json!({"summarised": true, "changed": changed}),
+            ..self.clone()
+        }
+    }
+}
+
 /// `2026-11-23 14:05 UTC`
 pub fn utc_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -482,6 +507,26 @@ mod tests {
             event_until: Some(t(until)),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_summarised_audit_names_what_changed_and_keeps_who() {
+        let r = AuditRecord {
+            org_id: "acme".into(),
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            who: "admin:a".into(),
+            via: Via::Console,
+            what: "config".into(),
+            minutes: None,
+            before: serde_json::json!({"domains": ["a.test"], "time_zone": "UTC", "x": 1}),
+            after: serde_json::json!({"domains": ["a.test", "b.test"], "time_zone": "UTC", "y": 2}),
+            source: "192.0.2.1".into(),
+            request_id: "r1".into(),
+        };
+        let s = r.summarised(500_000);
+        assert_eq!(s.after["changed"], serde_json::json!(["domains", "x", "y"]));
+        assert_eq!(s.before["record_bytes"], 500_000);
+        assert_eq!((s.who, s.what, s.request_id), (r.who, r.what, r.request_id));
     }
 
     #[test]

@@ -314,6 +314,8 @@ pub struct Listed {
     pub read_at: Option<DateTime<Utc>>,
     /// Flagged by the user.
     pub flagged: bool,
+    /// Sent Items only: the mail service never confirmed the send (it may have gone out).
+    pub unconfirmed: bool,
 }
 
 impl Listed {
@@ -555,6 +557,7 @@ mod tests {
             received_at: t("2026-11-23T10:00:00Z"),
             read_at: read.then(|| t("2026-11-23T11:00:00Z")),
             flagged: false,
+            unconfirmed: false,
         };
         let page = [
             item("c", "t1", true),

@@ -55,15 +55,27 @@ pub enum BlobError {
     Permanent(String),
 }
 
-/// Errors sending mail through SES (bounces).
+/// Errors sending mail, SMS or events.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Throttling, a timeout, a 5xx: send again later.
+    /// Throttling, or no connection at all: nothing was sent; send again later.
     #[error("transient error sending mail: {0}")]
     Transient(String),
     /// Refused (unverified sender, bad address, sending paused): will not succeed as it is.
     #[error("mail refused: {0}")]
     Permanent(String),
+    /// The request may have reached the service but no definite answer came back (a timeout,
+    /// a connection dropped after sending, a 5xx): it may have been sent. A caller that must
+    /// send at most once treats it as sent, never as a refusal.
+    #[error("the mail service did not confirm: {0}")]
+    Unknown(String),
+}
+
+impl SendError {
+    /// Whether the service may have taken the message (only [`SendError::Unknown`]).
+    pub fn maybe_sent(&self) -> bool {
+        matches!(self, SendError::Unknown(_))
+    }
 }
 
 /// Why a configuration was not stored.

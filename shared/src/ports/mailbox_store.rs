@@ -2,7 +2,7 @@
 //! mailbox use cases need from the table. Re-exported by [`super::store`], beside the other
 //! storage ports; the DynamoDB adapter is `crate::adapters::dynamodb` (`mailbox.rs`, `search.rs`).
 
-use crate::domain::compose::SendClaim;
+use crate::domain::compose::{SendClaim, SendOutcome};
 use crate::domain::mail::MessageSummary;
 use crate::domain::mailbox::{
     BlockKind, BlockRule, Folder, Listed, MessageRef, Page, StateChange, Unread,
@@ -58,7 +58,9 @@ pub trait MailboxStore: SearchIndex {
         folder: Folder,
         since: DateTime<Utc>,
     ) -> Result<Unread, StoreError>;
-    /// Files a sent message in Online Sent Items (U3).
+    /// Files a sent message in Online Sent Items (U3), marked `unconfirmed` when the mail
+    /// service never confirmed it. Repeatable: the same item on a retry.
+    #[allow(clippy::too_many_arguments)]
     async fn file_sent(
         &self,
         org_id: &str,
@@ -67,8 +69,11 @@ pub trait MailboxStore: SearchIndex {
         summary: &MessageSummary,
         raw_key: &str,
         at: DateTime<Utc>,
+        unconfirmed: bool,
     ) -> Result<(), StoreError>;
-    /// Claims a send's idempotency key: a retry with the same key sends once (U3).
+    /// Claims a send's idempotency key: a retry with the same key sends once (U3). A claim
+    /// older than `stale_after` whose send never ended is settled as unconfirmed (its process
+    /// stopped, perhaps during the send), never taken over to send again.
     async fn claim_send_key(
         &self,
         org_id: &str,
@@ -78,15 +83,22 @@ pub trait MailboxStore: SearchIndex {
         now: DateTime<Utc>,
         stale_after: chrono::Duration,
     ) -> Result<SendClaim, StoreError>;
-    /// Marks a claimed send as sent, with the provider's message id.
+    /// Records how a claimed send ended with the mail service (before anything else is done).
     async fn finish_send_key(
         &self,
         org_id: &str,
         mailbox: &str,
         idem: &str,
-        provider_message_id: &str,
+        outcome: &SendOutcome,
     ) -> Result<(), StoreError>;
-    /// Releases a claim whose send failed: a retry sends.
+    /// Records that everything after the send is done (Sent Items, index, copy).
+    async fn complete_send_key(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        idem: &str,
+    ) -> Result<(), StoreError>;
+    /// Releases a claim whose send was refused for certain: a retry sends.
     async fn release_send_key(
         &self,
         org_id: &str,

@@ -338,6 +338,18 @@ pub trait ConfigStore: Send + Sync {
         config: &OrgConfig,
         previous: Option<&StoredConfig>,
         now: DateTime<Utc>,
+    ) -> Result<u64, PutConfigError> {
+        self.replace_config_audited(config, previous, now, None)
+            .await
+    }
+    /// [`ConfigStore::replace_config`] with `audit`'s record in the same transaction (P7): the
+    /// change and its audit item are stored together or not at all.
+    async fn replace_config_audited(
+        &self,
+        config: &OrgConfig,
+        previous: Option<&StoredConfig>,
+        now: DateTime<Utc>,
+        audit: Option<&crate::domain::continuity::AuditRecord>,
     ) -> Result<u64, PutConfigError>;
     /// [`ConfigStore::replace_config`] of the version stored now (read first): for writers that
     /// did not read it (configuration as code, tools); a write in between still makes it stale.

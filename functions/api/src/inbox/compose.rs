@@ -470,10 +470,11 @@ pub async fn send_json(
         .send_mail()
         .send(&p.user(), &mailbox, out, state.clock.now())
         .await?;
-    let status = if sent.repeated {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
+    // Unconfirmed (the mail service never answered for certain): 202, with the notice.
+    let status = match (sent.confirmed, sent.repeated) {
+        (false, _) => StatusCode::ACCEPTED,
+        (true, true) => StatusCode::OK,
+        (true, false) => StatusCode::CREATED,
     };
     Ok((status, Json(sent)))
 }

@@ -38,6 +38,8 @@ pub struct MessageJson {
     pub read: bool,
     pub read_at: Option<DateTime<Utc>>,
     pub flagged: bool,
+    /// Sent Items: the mail service never confirmed the send (it may have gone out).
+    pub unconfirmed: bool,
 }
 
 impl From<&Listed> for MessageJson {
@@ -61,6 +63,7 @@ impl From<&Listed> for MessageJson {
             read: !l.unread(),
             read_at: l.read_at,
             flagged: l.flagged,
+            unconfirmed: l.unconfirmed,
         }
     }
 }

@@ -252,6 +252,9 @@ struct MessagePage {
     /// Block and spam buttons: the sender's address and domain.
     block: Option<(String, String)>,
     flagged: bool,
+    /// Sent, but the mail service never confirmed it.
+    unconfirmed: bool,
+    unconfirmed_notice: &'static str,
     /// The list it belongs to (the way back after "Mark unread").
     folder: &'static str,
 }
@@ -341,6 +344,8 @@ async fn view(
         body,
         block,
         flagged: l.flagged,
+        unconfirmed: l.unconfirmed,
+        unconfirmed_notice: shared::app::send_mail::UNCONFIRMED_NOTICE,
         folder: l.r#ref.folder.name(),
         mailbox,
     };

@@ -142,6 +142,14 @@ impl From<SendMailError> for ApiError {
                 "The mail service did not accept the message; nothing was sent. Try again.",
             ),
             SendMailError::Upload(e) => e.into(),
+            SendMailError::Unrecorded(ref cause) => {
+                tracing::error!(error = %cause, "a send was not recorded");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "send_unrecorded",
+                    e.to_string(),
+                )
+            }
             SendMailError::Store(e) => e.into(),
         }
     }

@@ -6,15 +6,18 @@
 //! The `CONFIG` item carries a `version` number; every write stores the next one on condition
 //! that the version it replaces is still there. The domain items it adds and removes are in the
 //! same transaction, computed from that same version, so two concurrent writers cannot both
-//! succeed, and a loser leaves no domain item behind.
+//! succeed, and a loser leaves no domain item behind. So is the change's audit record (P7): a
+//! failure leaves neither the change nor its audit, a success both.
 
 use super::codec::{corrupt, get_n_or, get_s, key, n, s, ts, Item};
+use super::continuity::audit_item;
 use super::keys::{
     domain_of, domain_pk, org_pk, CONFIG_SK, DOMAIN_SK, GSI1PK, GSI1SK, MONITORED, PK,
 };
 use super::transact::Transacted;
 use super::DynamoStore;
 use crate::domain::config::{OrgConfig, StoredConfig};
+use crate::domain::continuity::AuditRecord;
 use crate::ports::error::{PutConfigError, StoreError};
 use crate::ports::store::{ConfigStore, DomainOwners};
 use async_trait::async_trait;
@@ -119,12 +122,14 @@ impl ConfigStore for DynamoStore {
     }
 
     /// Validates and stores a configuration as the version after `previous`: one transaction
-    /// (the configuration if its version is still `previous`'s, its domains' ownership items).
-    async fn replace_config(
+    /// (the configuration if its version is still `previous`'s, its domains' ownership items,
+    /// and the audit record if given: at most 1 + 48 + 48 + 1 items of DynamoDB's 100).
+    async fn replace_config_audited(
         &self,
         config: &OrgConfig,
         previous: Option<&StoredConfig>,
         now: DateTime<Utc>,
+        audit: Option<&AuditRecord>,
     ) -> Result<u64, PutConfigError> {
         config.validate()?;
         let read = previous.map_or(0, |p| p.version);
@@ -149,6 +154,17 @@ impl ConfigStore for DynamoStore {
         // organisation of a recipient by its domain) change together, in one transaction.
         let mut items = vec![self.tx_put(put)?];
         items.extend(self.domain_writes(config, previous.map(|p| &p.config))?);
+        let domain_items = items.len() - 1;
+        if let Some(record) = audit {
+            // Keyed on the request's time and id: a retry of the same write finds it there.
+            items.push(
+                self.tx_put(
+                    Put::builder()
+                        .set_item(Some(audit_item(record)?))
+                        .condition_expression("attribute_not_exists(pk)"),
+                )?,
+            );
+        }
         let c = match self.transact("TransactWriteItems config", items).await? {
             Transacted::Written => return Ok(version),
             Transacted::Refused(c) => c,
@@ -156,8 +172,8 @@ impl ConfigStore for DynamoStore {
         if c.failed(0) {
             return Err(PutConfigError::Stale { read });
         }
-        // Items 1.. are the domains' puts, then deletes.
-        let taken = c.failed_items().find(|&i| i > 0);
+        // Items 1.. are the domains' puts, then deletes (then the audit record).
+        let taken = c.failed_items().find(|&i| i > 0 && i <= domain_items);
         match taken {
             Some(i) => Err(PutConfigError::DomainTaken(
                 config

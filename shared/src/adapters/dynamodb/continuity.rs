@@ -48,7 +48,14 @@ fn parse_audit(item: &Item) -> Result<AuditRecord, StoreError> {
 /// The `AUDIT#` item of a record (also written inside other transactions: mail set aside).
 pub(super) fn audit_item(r: &AuditRecord) -> Result<Item, StoreError> {
     let mut item = key(org_pk(&r.org_id), audit_sk(r.at, &r.request_id));
-    let doc = serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))?;
+    let mut doc = serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))?;
+    if doc.len() > AUDIT_RECORD_MAX_BYTES {
+        // Counted in bytes (UTF-8), as DynamoDB counts an item: the full before and after
+        // would not fit in one item beside the change in its transaction.
+        tracing::info!(org = %r.org_id, bytes = doc.len(), "audit record summarised");
+        doc = serde_json::to_string(&r.summarised(doc.len()))
+            .map_err(|e| StoreError::Permanent(e.to_string()))?;
+    }
     item.insert("record".into(), s(doc));
     item.insert("at".into(), ts(r.at));
     item.insert("what".into(), s(&r.what));
@@ -56,6 +63,10 @@ pub(super) fn audit_item(r: &AuditRecord) -> Result<Item, StoreError> {
     expire(&mut item, r.at, AUDIT_DAYS);
     Ok(item)
 }
+
+/// The largest audit record kept in full (its JSON, in bytes): an item holds 400 KB, and the
+/// transaction that writes it with a configuration (up to 400 KB too) holds 4 MB.
+pub const AUDIT_RECORD_MAX_BYTES: usize = 300 * 1024;
 
 /// Request ids an item of before the `REQ#` records kept (`SS`): still recognised as done, never
 /// added to; removed when the event's end is announced.

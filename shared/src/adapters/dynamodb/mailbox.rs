@@ -16,7 +16,7 @@ use super::keys::{
     sendkey_sk, unread_pk, unread_since, unread_sk, GSI1, GSI1PK, GSI1SK, MAIL_DAYS, SK,
 };
 use super::DynamoStore;
-use crate::domain::compose::SendClaim;
+use crate::domain::compose::{SendClaim, SendOutcome, SentRecord};
 use crate::domain::item_budget::{fit, overflow_key};
 use crate::domain::mail::{MessageKind, MessageSummary};
 use crate::domain::mailbox::{
@@ -27,7 +27,7 @@ use crate::ports::store::MailboxStore;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 /// A message as a mailbox lists it (Online Inbox filings and Sent Items alike): the summary's
 /// attributes cut to their byte budget, the raw message's key, and the 30-day TTL, on the item
@@ -122,6 +122,7 @@ pub(super) fn parse_listed(mailbox: &str, item: &Item) -> Result<Listed, StoreEr
         received_at,
         read_at: get_ts(item, "read_at")?,
         flagged: matches!(item.get("flagged"), Some(AttributeValue::Bool(true))),
+        unconfirmed: matches!(item.get("unconfirmed"), Some(AttributeValue::Bool(true))),
     })
 }
 
@@ -229,6 +230,7 @@ impl MailboxStore for DynamoStore {
         summary: &MessageSummary,
         raw_key: &str,
         at: DateTime<Utc>,
+        unconfirmed: bool,
     ) -> Result<(), StoreError> {
         let mut item = listed_item(
             key(org_pk(org_id), message_sk(mailbox, r)),
@@ -240,6 +242,9 @@ impl MailboxStore for DynamoStore {
         );
         // What the user sent is read (`read_at` absent means unread for every reader).
         item.insert("read_at".into(), ts(at));
+        if unconfirmed {
+            item.insert("unconfirmed".into(), AttributeValue::Bool(true));
+        }
         self.put("PutItem", item).await
     }
 
@@ -331,8 +336,10 @@ impl MailboxStore for DynamoStore {
         })
     }
 
-    /// Claims an idempotency key for one send (conditional PutItem); a claim older than
-    /// `stale_after` that never finished is taken over (its send failed or was cut off).
+    /// Claims an idempotency key for one send (conditional PutItem). When it is taken, one
+    /// GetItem reads how far that send went; a claim left `sending` for `stale_after` (its
+    /// process stopped, perhaps while SES had the message) is settled as `unknown` (one
+    /// conditional UpdateItem) and never sent again.
     async fn claim_send_key(
         &self,
         org_id: &str,
@@ -342,50 +349,93 @@ impl MailboxStore for DynamoStore {
         now: DateTime<Utc>,
         stale_after: chrono::Duration,
     ) -> Result<SendClaim, StoreError> {
-        let mut item = key(org_pk(org_id), sendkey_sk(mailbox, idem));
+        let sk = sendkey_sk(mailbox, idem);
+        let mut item = key(org_pk(org_id), sk.clone());
         item.insert("state".into(), s("sending"));
         item.insert("ref".into(), s(r.encode()));
         item.insert("claimed_at".into(), ts(now));
         expire(&mut item, now, MAIL_DAYS);
-        let stale = (now - stale_after).to_rfc3339_opts(SecondsFormat::Millis, true);
         let req = self
             .put_item(item)
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#st = :sending AND claimed_at < :stale)",
-            )
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":stale", s(stale));
+            .condition_expression("attribute_not_exists(pk)");
         if self.put_if("PutItem send key", req).await? {
             return Ok(SendClaim::Claimed);
         }
-        let Some(existing) = self.get(org_pk(org_id), &sendkey_sk(mailbox, idem)).await? else {
+        let Some(existing) = self.get(org_pk(org_id), &sk).await? else {
             return Ok(SendClaim::InProgress);
         };
-        match (
-            opt_s(&existing, "state").as_deref(),
-            opt_s(&existing, "ref").and_then(|x| MessageRef::parse(&x)),
-        ) {
-            (Some("sent"), Some(r)) => Ok(SendClaim::Sent(r)),
-            _ => Ok(SendClaim::InProgress),
+        let Some(r) = opt_s(&existing, "ref").and_then(|x| MessageRef::parse(&x)) else {
+            return Err(corrupt(&existing, "send key without its sent item"));
+        };
+        let flag = |name: &str| matches!(existing.get(name), Some(AttributeValue::Bool(true)));
+        let record = |confirmed: bool| SentRecord {
+            r#ref: r.clone(),
+            confirmed,
+            copy: flag("copy_wanted"),
+            complete: flag("steps_done"),
+        };
+        match opt_s(&existing, "state").as_deref() {
+            Some("sent") => Ok(SendClaim::Settled(record(true))),
+            Some("unknown") => Ok(SendClaim::Settled(record(false))),
+            _ => {
+                let claimed = get_ts(&existing, "claimed_at")?;
+                if claimed.is_some_and(|c| c > now - stale_after) {
+                    return Ok(SendClaim::InProgress);
+                }
+                let why = "the sending request stopped without recording the answer";
+                match self.send_key_unknown(org_id, mailbox, idem, why).await? {
+                    true => Ok(SendClaim::Settled(record(false))),
+                    // Settled or released meanwhile: the next retry reads which.
+                    false => Ok(SendClaim::InProgress),
+                }
+            }
         }
     }
 
-    /// Marks a send done (UpdateItem).
+    /// Records how the send ended (one UpdateItem): accepted (with SES's id and whether the
+    /// copy is wanted; whatever the claim says by now, since SES's answer is the fact) or
+    /// unconfirmed (only over a claim still `sending`).
     async fn finish_send_key(
         &self,
         org_id: &str,
         mailbox: &str,
         idem: &str,
-        ses_message_id: &str,
+        outcome: &SendOutcome,
+    ) -> Result<(), StoreError> {
+        match outcome {
+            SendOutcome::Accepted { provider_id, copy } => {
+                let req = self
+                    .update_item(key(org_pk(org_id), sendkey_sk(mailbox, idem)))
+                    .update_expression("SET #st = :sent, ses_message_id = :m, copy_wanted = :c")
+                    .expression_attribute_names("#st", "state")
+                    .expression_attribute_values(":sent", s("sent"))
+                    .expression_attribute_values(":m", s(provider_id))
+                    .expression_attribute_values(":c", AttributeValue::Bool(*copy));
+                self.update("UpdateItem send key sent", req)
+                    .await
+                    .map(|_| ())
+            }
+            SendOutcome::Unconfirmed { reason } => self
+                .send_key_unknown(org_id, mailbox, idem, reason)
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// Marks what follows the send as done (one UpdateItem).
+    async fn complete_send_key(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        idem: &str,
     ) -> Result<(), StoreError> {
         let req = self
             .update_item(key(org_pk(org_id), sendkey_sk(mailbox, idem)))
-            .update_expression("SET #st = :sent, ses_message_id = :m")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":sent", s("sent"))
-            .expression_attribute_values(":m", s(ses_message_id));
-        self.update("UpdateItem send key", req).await.map(|_| ())
+            .update_expression("SET steps_done = :t")
+            .expression_attribute_values(":t", AttributeValue::Bool(true));
+        self.update("UpdateItem send key complete", req)
+            .await
+            .map(|_| ())
     }
 
     /// Releases a claim whose send failed for good, so that the user may try again
@@ -489,5 +539,30 @@ impl MailboxStore for DynamoStore {
             ));
         }
         Ok(out)
+    }
+}
+
+impl DynamoStore {
+    /// Settles a send key still `sending` as `unknown` (one conditional UpdateItem): it may
+    /// have been sent, so it never will be again. Whether this call settled it.
+    async fn send_key_unknown(
+        &self,
+        org_id: &str,
+        mailbox: &str,
+        idem: &str,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .update_item(key(org_pk(org_id), sendkey_sk(mailbox, idem)))
+            .update_expression("SET #st = :unknown, unconfirmed_reason = :why")
+            .condition_expression("#st = :sending")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":unknown", s("unknown"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":why", s(why));
+        Ok(self
+            .update_if("UpdateItem send key unknown", req)
+            .await?
+            .is_some())
     }
 }
