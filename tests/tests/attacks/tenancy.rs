@@ -123,6 +123,11 @@ fn body_for(method: &str, path: &str, acme_config: &Value) -> Option<(&'static s
             "subject": "taken over",
             "text": "sent as Bob",
         })),
+        ("POST", "/api/v1/mailboxes/{mailbox}/uploads") => j(json!({
+            "name": "taken-over.pdf",
+            "content_type": "application/pdf",
+            "size": 1000,
+        })),
         ("POST", "/api/v1/mailboxes/{mailbox}/blocks") => {
             j(json!({"kind": "block", "target": "boss@example.net"}))
         }
