@@ -226,6 +226,7 @@ impl ApiRig {
         let mut req = match method {
             "GET" => c.get(url),
             "PUT" => c.put(url),
+            "DELETE" => c.delete(url),
             _ => c.post(url),
         };
         if let Some(tk) = token {
@@ -234,7 +235,7 @@ impl ApiRig {
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        if let Some(b) = body {
+        if let Some(b) = body.filter(|_| method != "DELETE") {
             req = req.json(&b);
         }
         let r = req.send().await.expect("request");

@@ -56,6 +56,7 @@ async fn plan_apply_and_apply_again() {
         store: store.clone(),
         proofs: shared::adapters::dns::DnsTxtProofs::new(&dns.servers()).expect("resolver"),
         identities: shared::adapters::sesv2::SesIdentities::from_sdk(&sdk().await),
+        bus: local_runner::config_as_code::OperatorBus::from_env(&sdk().await),
         receiving_domain: RECEIVING_DOMAIN.into(),
     };
     let domains = ports.domains();
@@ -166,6 +167,7 @@ async fn proven(
         store: store.clone(),
         proofs: shared::adapters::dns::DnsTxtProofs::new(&dns.servers()).expect("resolver"),
         identities: shared::adapters::sesv2::SesIdentities::from_sdk(&sdk().await),
+        bus: local_runner::config_as_code::OperatorBus::from_env(&sdk().await),
         receiving_domain: RECEIVING_DOMAIN.into(),
     };
     let by = shared::app::domains::operator("test-claim");

@@ -552,3 +552,34 @@ fn the_mail_functions_timeouts_are_the_templates() {
         + shared::domain::delivery::AFTER_DELIVERY_MARGIN.as_secs();
     assert!(budget < inbound::QUEUE_TIMEOUT.as_secs());
 }
+
+#[test]
+fn the_unowned_recipients_alarm_counts_the_inbound_functions_log_line() {
+    let t = template();
+    let pattern = str_at(
+        &t,
+        &[
+            "Resources",
+            "UnownedRecipientsMetric",
+            "Properties",
+            "FilterPattern",
+        ],
+    )
+    .expect("UnownedRecipientsMetric's filter pattern");
+    assert_eq!(
+        pattern,
+        format!("{{ $.fields.message = \"{}\" }}", inbound::NO_OWNER)
+    );
+    assert_eq!(
+        str_at(
+            &t,
+            &[
+                "Resources",
+                "UnownedRecipientsAlarm",
+                "Properties",
+                "MetricName"
+            ]
+        ),
+        Some("UnownedRecipients")
+    );
+}

@@ -457,6 +457,14 @@ impl Services {
         }
     }
 
+    /// Delegates and distribution lists, each change audited (U5, U6, P7).
+    pub fn directory(&self) -> shared::app::directory::Directory<'_> {
+        shared::app::directory::Directory {
+            store: self.directory.as_ref(),
+            continuity: self.continuity(),
+        }
+    }
+
     /// The alert-link portal use case (verified links, their page, their actions).
     pub fn portal(&self) -> shared::app::portal::Portal<'_> {
         shared::app::portal::Portal {
@@ -494,7 +502,7 @@ impl Services {
             config: self.config.as_ref(),
             proofs: self.proofs.as_ref(),
             identities: self.identities.as_ref(),
-            audit: self.continuity_store.as_ref(),
+            bus: self.bus.as_ref(),
             receiving_domain: &self.settings.receiving_domain,
         }
     }

@@ -339,12 +339,16 @@ pub async fn handle_ses(
         // removed from its organisation while still on the receipt rule): one line per
         // recipient, at warn, never dropped silently (README "Mail for domains nobody owns").
         for (rcpt, why) in &report.refused {
-            tracing::warn!(ses_id = %report.ses_id, recipient = %rcpt, reason = %why, "inbound recipient not delivered: no owner");
+            tracing::warn!(ses_id = %report.ses_id, recipient = %rcpt, reason = %why, "{NO_OWNER}");
         }
         out.push(report);
     }
     Ok(out)
 }
+
+/// The log line of a recipient no organisation owns: the template's `UnownedRecipientsMetric`
+/// counts exactly this message (`tests/tests/template_agreement.rs` checks they agree).
+pub const NO_OWNER: &str = "inbound recipient not delivered: no owner";
 
 pub use shared::adapters::lambda::ScheduledEvent;
 

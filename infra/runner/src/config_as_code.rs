@@ -170,7 +170,47 @@ pub struct DomainPorts {
     pub store: DynamoStore,
     pub proofs: shared::adapters::dns::DnsTxtProofs,
     pub identities: shared::adapters::sesv2::SesIdentities,
+    /// The service's bus (`EVENT_BUS_NAME`), where claims and proofs are published (P7).
+    pub bus: OperatorBus,
     pub receiving_domain: String,
+}
+
+/// The event bus of the operator's commands: the service's bus when `EVENT_BUS_NAME` names it;
+/// without it, every publication fails with that reason, which is logged (the audit record is
+/// stored either way).
+pub struct OperatorBus(Option<shared::adapters::eventbridge::EventBridgeBus>);
+
+impl OperatorBus {
+    /// The bus `EVENT_BUS_NAME` names, if any.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Self {
+        OperatorBus(
+            std::env::var("EVENT_BUS_NAME")
+                .ok()
+                .filter(|b| !b.trim().is_empty())
+                .map(|b| {
+                    shared::adapters::eventbridge::EventBridgeBus::new(
+                        aws_sdk_eventbridge::Client::new(sdk),
+                        b,
+                    )
+                }),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl shared::ports::notify::EventBus for OperatorBus {
+    async fn publish(
+        &self,
+        detail_type: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), shared::ports::error::SendError> {
+        match &self.0 {
+            Some(bus) => bus.publish(detail_type, detail).await,
+            None => Err(shared::ports::error::SendError::Permanent(
+                "EVENT_BUS_NAME is not set: the event was not published".into(),
+            )),
+        }
+    }
 }
 
 impl DomainPorts {
@@ -188,6 +228,7 @@ impl DomainPorts {
             store,
             proofs: shared::adapters::dns::DnsTxtProofs::from_env()?,
             identities: shared::adapters::sesv2::SesIdentities::from_sdk(sdk),
+            bus: OperatorBus::from_env(sdk),
             receiving_domain: receiving_domain.to_ascii_lowercase(),
         })
     }
@@ -199,7 +240,7 @@ impl DomainPorts {
             config: &self.store,
             proofs: &self.proofs,
             identities: &self.identities,
-            audit: &self.store,
+            bus: &self.bus,
             receiving_domain: &self.receiving_domain,
         }
     }

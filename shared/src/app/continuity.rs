@@ -135,25 +135,11 @@ impl Continuity<'_> {
         }
     }
 
-    /// Stores one audit record and publishes it as `event` with `extra` fields added; failures
-    /// are logged (what was done stands). Configuration changes are audited through it too.
-    pub async fn record(&self, record: &AuditRecord, event: &str, extra: &[(&str, Value)]) {
-        if let Err(e) = self.store.put_audit(record).await {
-            tracing::error!(org = %record.org_id, error = %e, "audit record not stored");
-        }
-        self.publish(record, event, extra).await;
-    }
-
-    /// Publishes an audit record (stored already) as `event` with `extra` fields added (at
-    /// least once: a failure is logged, never undoes what was stored).
+    /// Publishes an audit record (stored already, in the transaction of the change it records)
+    /// as `event` with `extra` fields added (at least once: a failure is logged, never undoes
+    /// what was stored). Every administrator's change is published through it.
     pub async fn publish(&self, record: &AuditRecord, event: &str, extra: &[(&str, Value)]) {
-        let mut detail = serde_json::to_value(record).unwrap_or_default();
-        if let Some(obj) = detail.as_object_mut() {
-            for (k, v) in extra {
-                obj.insert((*k).to_string(), v.clone());
-            }
-        }
-        self.bus.publish_or_log(event, detail).await;
+        publish_audit(self.bus, record, event, extra).await;
     }
 
     /// Announces a planned event's start (P10) and every event's end (P6) once each: the
@@ -207,6 +193,23 @@ impl Continuity<'_> {
             }
         }
     }
+}
+
+/// Publishes an audit record as `event` on `bus`, with `extra` fields added (at least once: a
+/// failure is logged). THE shape of every audited change's event.
+pub async fn publish_audit(
+    bus: &dyn EventBus,
+    record: &AuditRecord,
+    event: &str,
+    extra: &[(&str, Value)],
+) {
+    let mut detail = serde_json::to_value(record).unwrap_or_default();
+    if let Some(obj) = detail.as_object_mut() {
+        for (k, v) in extra {
+            obj.insert((*k).to_string(), v.clone());
+        }
+    }
+    bus.publish_or_log(event, detail).await;
 }
 
 /// When the event ended, if it has (its end passed, or it was stopped) and it had started.

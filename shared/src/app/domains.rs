@@ -11,7 +11,8 @@
 //! the version read (or named by the administrator), refused as [`DomainError::Stale`] when
 //! another write came first.
 
-use crate::app::settings::audit_record;
+use crate::app::continuity::publish_audit;
+use crate::app::settings::{audit_record, change_record};
 use crate::domain::config::OrgConfig;
 use crate::domain::continuity::Via;
 use crate::domain::domains::{
@@ -20,7 +21,8 @@ use crate::domain::domains::{
 };
 use crate::ports::domains::{DomainClaims, DomainProofs, ProofError, SendingIdentities};
 use crate::ports::error::{PutConfigError, StoreError};
-use crate::ports::store::{ConfigStore, ContinuityStore, DomainOwners};
+use crate::ports::notify::EventBus;
+use crate::ports::store::{ConfigStore, DomainOwners};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -57,8 +59,8 @@ pub struct Domains<'a> {
     pub config: &'a dyn ConfigStore,
     pub proofs: &'a dyn DomainProofs,
     pub identities: &'a dyn SendingIdentities,
-    /// The audit (claims and proofs are recorded like any administrator's change).
-    pub audit: &'a dyn ContinuityStore,
+    /// The service's event bus: claims and proofs are published as `DomainsChanged` (P7).
+    pub bus: &'a dyn EventBus,
     /// The service's own receiving domain: never an organisation's.
     pub receiving_domain: &'a str,
 }
@@ -109,8 +111,12 @@ impl Domains<'_> {
             token: hex::encode(rand::random::<[u8; 16]>()),
             claimed_at: now,
         };
-        self.claims.put_claim(org, &claim).await?;
-        self.record(org, "domain-claim", &d, by, now).await;
+        // The claim and its audit record in one transaction (P7).
+        let record = domain_audit(org, "domain-claim", &d, by, now);
+        self.claims
+            .put_claim_audited(org, &claim, Some(&record))
+            .await?;
+        publish_audit(self.bus, &record, "DomainsChanged", &[]).await;
         Ok(pending_view(&claim))
     }
 
@@ -158,10 +164,17 @@ impl Domains<'_> {
                     }
                 });
             }
-            if !self.claims.record_proof(org, &d, now).await? {
+            // The proof (the domain becomes this organisation's) and its audit record in one
+            // transaction (P7).
+            let record = domain_audit(org, "domain-proven", &d, by, now);
+            if !self
+                .claims
+                .record_proof_audited(org, &d, now, Some(&record))
+                .await?
+            {
                 return Err(Refusal::Taken(d).into());
             }
-            self.record(org, "domain-proven", &d, by, now).await;
+            publish_audit(self.bus, &record, "DomainsChanged", &[]).await;
         }
         if let Some(stored) = stored {
             if !stored
@@ -172,8 +185,28 @@ impl Domains<'_> {
             {
                 let mut cfg = stored.config.clone();
                 cfg.domains.push(d.clone());
-                match self.config.replace_config(&cfg, Some(&stored), now).await {
-                    Ok(_) => {}
+                // A configuration change like any other: audited in its transaction, as a
+                // record of its own (the proof's record has this request's key already).
+                let by = Requester {
+                    request_id: format!("{}-config", by.request_id),
+                    ..by.clone()
+                };
+                let record = audit_record(
+                    org,
+                    "domain-added",
+                    &by,
+                    now,
+                    (
+                        json!({"domains": stored.config.domains}),
+                        json!({"domains": cfg.domains}),
+                    ),
+                );
+                match self
+                    .config
+                    .replace_config_audited(&cfg, Some(&stored), now, Some(&record))
+                    .await
+                {
+                    Ok(_) => publish_audit(self.bus, &record, "ConfigChanged", &[]).await,
                     Err(PutConfigError::Store(e)) => return Err(e.into()),
                     Err(PutConfigError::Stale { read }) => {
                         let now_stored = self
@@ -245,21 +278,17 @@ impl Domains<'_> {
     ) -> Result<(), DomainError> {
         require_proven(self.owners, org, before, after).await
     }
+}
 
-    async fn record(
-        &self,
-        org: &str,
-        what: &str,
-        domain: &str,
-        by: &Requester,
-        now: DateTime<Utc>,
-    ) {
-        let after = json!({ "domain": domain });
-        let record = audit_record(org, what, by, now, (serde_json::Value::Null, after));
-        if let Err(e) = self.audit.put_audit(&record).await {
-            tracing::warn!(org, what, error = %e, "audit record not written");
-        }
-    }
+/// The audit record of a claim or a proof of `domain`.
+fn domain_audit(
+    org: &str,
+    what: &str,
+    domain: &str,
+    by: &Requester,
+    now: DateTime<Utc>,
+) -> crate::domain::continuity::AuditRecord {
+    change_record(org, what, by, now, json!({ "domain": domain }))
 }
 
 /// [`Domains::require_proven`] with only the ownership reader (the settings use case has it).

@@ -9,7 +9,8 @@
 //! sign-in tokens), [`mailbox`] (the Online Inbox: who reaches which mailbox, reading it, block
 //! rules; U1-U7), [`overflow`] (the whole summary of a message whose item was cut, issue 13),
 //! [`downloads`] (.eml and attachments through presigned links, U2), [`send_mail`] (compose, reply, forward, the copy to the server; U3, U8),
-//! [`client_sync`] (mail clients' status and sync; C1-C3), [`domains`] (proven domains and their SES identities, P11), [`settings`] (administrators'
+//! [`client_sync`] (mail clients' status and sync; C1-C3), [`directory`] (delegates and
+//! distribution lists, audited; U5, U6), [`domains`] (proven domains and their SES identities, P11), [`settings`] (administrators'
 //! configuration, queue pause and users import, audited; P8, Q4, A6), [`portal`] (alert links:
 //! verified, their page, their actions; P1-P6), [`sign_in`] (one-time codes and the service's
 //! sessions, U11), [`passkeys`] (passkey enrolment and sign-in, U11), [`source_limits`] (requests
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod client_sync;
 pub mod continuity;
 pub mod delivery;
+pub mod directory;
 pub mod domains;
 pub mod downloads;
 pub mod inbound;

@@ -12,8 +12,9 @@
 //! - Enrolment and removal are audited (`passkey-enrol`, `passkey-remove`, `passkeys-revoke`).
 
 use crate::app::continuity::{Continuity, Requester};
-use crate::app::settings::audit_record;
+use crate::app::settings::change_record;
 use crate::app::sign_in::{SignIn, SignInError};
+use crate::domain::continuity::AuditRecord;
 use crate::domain::sign_in::{Session, SignInMethod};
 use crate::ports::error::StoreError;
 use crate::ports::store::{PasskeyRecord, PasskeyStore};
@@ -206,17 +207,22 @@ impl Passkeys<'_> {
             created_at: now,
             last_used_at: None,
         };
-        if !self.store.add_passkey(&record).await? {
-            return Err(PasskeyError::AlreadyRegistered);
-        }
-        self.audit(
+        // The passkey and its audit record in one transaction (P7); the event after it.
+        let audit = change_record(
             org_id,
             "passkey-enrol",
             by,
             now,
             json!({"user": address, "passkey": record.label, "credential": record.credential_id}),
-        )
-        .await;
+        );
+        if !self
+            .store
+            .add_passkey_audited(&record, Some(&audit))
+            .await?
+        {
+            return Err(PasskeyError::AlreadyRegistered);
+        }
+        self.publish(&audit, &[]).await;
         Ok(record)
     }
 
@@ -294,21 +300,21 @@ impl Passkeys<'_> {
         by: &Requester,
         now: DateTime<Utc>,
     ) -> Result<(), PasskeyError> {
-        if !self
-            .store
-            .remove_passkey(org_id, address, credential_id)
-            .await?
-        {
-            return Err(PasskeyError::NoSuchPasskey);
-        }
-        self.audit(
+        let audit = change_record(
             org_id,
             "passkey-remove",
             by,
             now,
             json!({"user": address, "credential": credential_id}),
-        )
-        .await;
+        );
+        if !self
+            .store
+            .remove_passkey_audited(org_id, address, credential_id, Some(&audit))
+            .await?
+        {
+            return Err(PasskeyError::NoSuchPasskey);
+        }
+        self.publish(&audit, &[]).await;
         Ok(())
     }
 
@@ -322,37 +328,41 @@ impl Passkeys<'_> {
         by: &Requester,
         now: DateTime<Utc>,
     ) -> Result<(usize, usize), PasskeyError> {
-        let all = self.store.passkeys(org_id, address).await?;
-        let mut removed = 0;
-        for r in &all {
-            if self
-                .store
-                .remove_passkey(org_id, address, &r.credential_id)
-                .await?
-            {
-                removed += 1;
-            }
-        }
+        let all: Vec<String> = self
+            .store
+            .passkeys(org_id, address)
+            .await?
+            .into_iter()
+            .map(|r| r.credential_id)
+            .collect();
+        // The passkeys go with the audit record, in one transaction (P7); the sessions are
+        // ended after it, as the record says (a failure there leaves the revocation audited,
+        // and the administrator's retry ends them, audited again).
+        let audit = change_record(
+            org_id,
+            "passkeys-revoke",
+            by,
+            now,
+            json!({"user": address, "passkeys": all.len(), "credentials": all, "sessions": "all"}),
+        );
+        self.store
+            .remove_passkeys_audited(org_id, address, &all, &audit)
+            .await?;
         let sessions = self
             .sign_in
             .store
             .end_user_sessions(org_id, address)
             .await?;
-        self.audit(
-            org_id,
-            "passkeys-revoke",
-            by,
-            now,
-            json!({"user": address, "passkeys": removed, "sessions": sessions}),
-        )
-        .await;
-        Ok((removed, sessions))
+        self.publish(&audit, &[("sessions_ended", json!(sessions))])
+            .await;
+        Ok((all.len(), sessions))
     }
 
-    async fn audit(&self, org: &str, what: &str, by: &Requester, now: DateTime<Utc>, after: Value) {
-        let record = audit_record(org, what, by, now, (Value::Null, after));
+    /// Publishes a stored audit record as `PasskeysChanged` (at least once: a failure is
+    /// logged, never undoes what was stored).
+    async fn publish(&self, record: &AuditRecord, extra: &[(&str, Value)]) {
         self.continuity
-            .record(&record, "PasskeysChanged", &[])
+            .publish(record, "PasskeysChanged", extra)
             .await;
     }
 }

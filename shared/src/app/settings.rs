@@ -204,30 +204,23 @@ impl Settings<'_> {
         }
         let cfg = self.current(org).await?;
         let directory = check_import(&cfg, rows, now).map_err(SettingsError::InvalidUser)?;
+        let after = directory.users.len();
+        // The switch to the new directory and its audit record in one transaction (P7); the
+        // count before is the store's to know.
+        let audit = |before: usize| {
+            let counts = (json!({"users": before}), json!({"users": after}));
+            audit_record(org, "users-import", by, now, counts)
+        };
         let before = self
             .continuity
             .store
-            .put_user_directory(org, &directory)
+            .put_user_directory_audited(org, &directory, Some(&audit))
             .await?;
-        let counts = (
-            json!({"users": before}),
-            json!({"users": directory.users.len()}),
-        );
-        self.audit(org, "users-import", by, now, counts).await;
+        // At least once: a failed publication is logged; the stored audit item stands.
+        self.continuity
+            .publish(&audit(before), "ConfigChanged", &[])
+            .await;
         Ok(directory)
-    }
-
-    /// Audits a change made already (stored, then published).
-    async fn audit(
-        &self,
-        org: &str,
-        what: &str,
-        by: &Requester,
-        now: DateTime<Utc>,
-        states: (Value, Value),
-    ) {
-        let record = audit_record(org, what, by, now, states);
-        self.continuity.record(&record, "ConfigChanged", &[]).await;
     }
 }
 
@@ -252,6 +245,18 @@ pub(crate) fn audit_record(
         source: by.source.clone(),
         request_id: by.request_id.clone(),
     }
+}
+
+/// The audit record of a change `what` that has no "before" to show (`after` says what changed:
+/// a passkey, a grant, a claim).
+pub(crate) fn change_record(
+    org: &str,
+    what: &str,
+    by: &Requester,
+    now: DateTime<Utc>,
+    after: Value,
+) -> AuditRecord {
+    audit_record(org, what, by, now, (Value::Null, after))
 }
 
 /// Refuses a write that names a version other than the stored one (`None` names none).

@@ -125,8 +125,9 @@ pub fn check_import(
     Ok(directory)
 }
 
-/// Most writes one directory import may make (DynamoDB's transaction limit, less the record).
-pub const MAX_GROUP_CHANGES: usize = 99;
+/// Most writes one directory import may make (DynamoDB's 100 items a transaction, less the
+/// import's record and its audit record).
+pub const MAX_GROUP_CHANGES: usize = 98;
 
 /// A delegate grant (U5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,6 +1,7 @@
 //! What proving domains needs (P11): the DNS (the proof's TXT record), SES (each proven
 //! domain's sending identity), and the table (claims and proofs).
 
+use crate::domain::continuity::AuditRecord;
 use crate::domain::domains::{DomainClaim, IdentityStatus};
 use crate::ports::error::{SendError, StoreError};
 use async_trait::async_trait;
@@ -35,8 +36,18 @@ pub trait SendingIdentities: Send + Sync {
 /// Claims and proofs in the table.
 #[async_trait]
 pub trait DomainClaims: Send + Sync {
-    /// Stores (or replaces) the organisation's claim of a domain.
-    async fn put_claim(&self, org_id: &str, claim: &DomainClaim) -> Result<(), StoreError>;
+    /// Stores (or replaces) the organisation's claim of a domain; given `audit`, its record in
+    /// the same transaction (P7).
+    async fn put_claim_audited(
+        &self,
+        org_id: &str,
+        claim: &DomainClaim,
+        audit: Option<&AuditRecord>,
+    ) -> Result<(), StoreError>;
+    /// [`DomainClaims::put_claim_audited`] without an audit record (tests).
+    async fn put_claim(&self, org_id: &str, claim: &DomainClaim) -> Result<(), StoreError> {
+        self.put_claim_audited(org_id, claim, None).await
+    }
     /// The organisation's pending claims, not lapsed at `now`.
     async fn claims(
         &self,
@@ -44,11 +55,22 @@ pub trait DomainClaims: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<DomainClaim>, StoreError>;
     /// Records the proof: the domain's ownership item, for `org_id`, with the proof's time, if
-    /// no other organisation owns it (`false` otherwise); the claim is removed.
+    /// no other organisation owns it (`false` otherwise); the claim is removed. Given `audit`,
+    /// its record is written in the same transaction (P7).
+    async fn record_proof_audited(
+        &self,
+        org_id: &str,
+        domain: &str,
+        now: DateTime<Utc>,
+        audit: Option<&AuditRecord>,
+    ) -> Result<bool, StoreError>;
+    /// [`DomainClaims::record_proof_audited`] without an audit record (tests).
     async fn record_proof(
         &self,
         org_id: &str,
         domain: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        self.record_proof_audited(org_id, domain, now, None).await
+    }
 }

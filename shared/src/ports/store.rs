@@ -54,11 +54,6 @@ pub trait ContinuityStore: Send + Sync {
         self.continuity_action_audited(org_id, action, via, request_id, now, None)
             .await
     }
-    /// Records one audited action (idempotent: keyed on its time and request id).
-    async fn put_audit(
-        &self,
-        record: &crate::domain::continuity::AuditRecord,
-    ) -> Result<(), StoreError>;
     /// Activates continuity mode for the alert episode `episode_id` (P9), at most once per
     /// episode; with `audit`'s record in the same transaction.
     async fn auto_activate(
@@ -97,13 +92,32 @@ pub trait ContinuityStore: Send + Sync {
     async fn user_directory(&self, org_id: &str) -> Result<UserDirectory, StoreError>;
     /// Replaces the user directory as a whole, atomically for its readers; how many users the
     /// directory held before. A concurrent import makes one of the two fail with
-    /// `StoreError::ConditionFailed` (nothing of it visible).
+    /// `StoreError::ConditionFailed` (nothing of it visible). Given `audit`, its record (made
+    /// from the count before) is written in the transaction that makes the import visible.
+    async fn put_user_directory_audited(
+        &self,
+        org_id: &str,
+        directory: &UserDirectory,
+        audit: Option<&CountAudit<'_>>,
+    ) -> Result<usize, StoreError>;
+    /// [`ContinuityStore::put_user_directory_audited`] without an audit record (configuration
+    /// as code's first import, tools, tests).
     async fn put_user_directory(
         &self,
         org_id: &str,
         directory: &UserDirectory,
-    ) -> Result<usize, StoreError>;
+    ) -> Result<usize, StoreError> {
+        self.put_user_directory_audited(org_id, directory, None)
+            .await
+    }
 }
+
+/// The audit record of a directory import, made from its outcome (lists written, removed).
+pub type ImportAudit<'a> = dyn Fn(&ImportOutcome) -> AuditRecord + Send + Sync + 'a;
+
+/// The audit record of a change whose "before" only the store knows (how many items it
+/// replaced): the store makes it and writes it in the change's transaction.
+pub type CountAudit<'a> = dyn Fn(usize) -> AuditRecord + Send + Sync + 'a;
 
 /// What the alerting needs from storage (A2, A4, A5).
 #[async_trait]
@@ -390,13 +404,23 @@ pub trait ContinuityViews: Send + Sync {
 /// Delegates and distribution lists, as administrators set them (U5, U6).
 #[async_trait]
 pub trait DirectoryStore: Send + Sync {
-    async fn grant_delegate(&self, org_id: &str, g: &Grant) -> Result<(), StoreError>;
+    /// Grants `g` (replacing an earlier grant of the same pair), with `audit`'s record in the
+    /// same transaction (P7).
+    async fn grant_delegate(
+        &self,
+        org_id: &str,
+        g: &Grant,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    /// Revokes a grant, with `audit`'s record in the same transaction: `false` (nothing
+    /// written, nothing audited) when there was no such grant.
     async fn revoke_delegate(
         &self,
         org_id: &str,
         user: &str,
         mailbox: &str,
-    ) -> Result<(), StoreError>;
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError>;
     async fn is_delegate(
         &self,
         org_id: &str,
@@ -405,12 +429,14 @@ pub trait DirectoryStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Grants, of one user or of everyone.
     async fn delegates(&self, org_id: &str, user: Option<&str>) -> Result<Vec<Grant>, StoreError>;
-    /// Replaces every distribution list at once (one transaction).
+    /// Replaces every distribution list at once, with the audit record `audit` makes of the
+    /// outcome (one transaction).
     async fn replace_groups(
         &self,
         org_id: &str,
         groups: &[(String, Vec<String>)],
         synced_at: DateTime<Utc>,
+        audit: &ImportAudit<'_>,
     ) -> Result<ImportOutcome, StoreError>;
     /// Every list with its members, and when they were imported.
     async fn groups(
@@ -548,20 +574,50 @@ pub trait PasskeyStore: Send + Sync {
     /// The passkey with this credential id, whoever's it is.
     async fn passkey(&self, credential_id: &str) -> Result<Option<PasskeyRecord>, StoreError>;
     /// Stores a new passkey: `false` when its credential id is registered already (to anyone).
-    async fn add_passkey(&self, record: &PasskeyRecord) -> Result<bool, StoreError>;
+    /// Given `audit`, its record is written in the same transaction (P7).
+    async fn add_passkey_audited(
+        &self,
+        record: &PasskeyRecord,
+        audit: Option<&AuditRecord>,
+    ) -> Result<bool, StoreError>;
+    /// [`PasskeyStore::add_passkey_audited`] without an audit record (tests).
+    async fn add_passkey(&self, record: &PasskeyRecord) -> Result<bool, StoreError> {
+        self.add_passkey_audited(record, None).await
+    }
     /// Stores a passkey's updated record (signature counter, backup state) and when it was used.
     async fn touch_passkey(
         &self,
         record: &PasskeyRecord,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Removes one passkey of the user: `false` when it was not theirs or not there.
+    /// Removes one passkey of the user: `false` when it was not theirs or not there. Given
+    /// `audit`, its record is written in the same transaction (P7).
+    async fn remove_passkey_audited(
+        &self,
+        org_id: &str,
+        address: &str,
+        credential_id: &str,
+        audit: Option<&AuditRecord>,
+    ) -> Result<bool, StoreError>;
+    /// [`PasskeyStore::remove_passkey_audited`] without an audit record (tests).
     async fn remove_passkey(
         &self,
         org_id: &str,
         address: &str,
         credential_id: &str,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        self.remove_passkey_audited(org_id, address, credential_id, None)
+            .await
+    }
+    /// Removes the passkeys `credential_ids` of the user (those still there) and writes
+    /// `audit`, in one transaction (at most [`crate::app::passkeys::MAX_PASSKEYS`] passkeys).
+    async fn remove_passkeys_audited(
+        &self,
+        org_id: &str,
+        address: &str,
+        credential_ids: &[String],
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
     /// Keeps a ceremony's state (registration or authentication) until `expires`.
     async fn put_ceremony(
         &self,

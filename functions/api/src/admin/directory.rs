@@ -6,7 +6,8 @@
 //! (`{"groups": [{"address": .., "members": [..]}]}`) or CSV (`group,member` per line, an
 //! optional header line).
 
-use crate::web::auth::{org_for_address, Admin};
+use super::by_admin;
+use crate::web::auth::{org_for_address, Admin, ClientAddr};
 use crate::web::error::ApiError;
 use crate::web::extract::{Body, Qs};
 use crate::AppState;
@@ -37,6 +38,7 @@ pub struct GrantRequest {
 pub async fn grant(
     State(state): State<AppState>,
     Admin(p): Admin,
+    ClientAddr(source): ClientAddr,
     Body(req): Body<GrantRequest>,
 ) -> Result<(StatusCode, Json<Grant>), ApiError> {
     let user = mailbox_of(&req.user)
@@ -61,7 +63,10 @@ pub async fn grant(
         granted_by: p.subject.clone(),
         granted_at: state.clock.now(),
     };
-    state.directory.grant_delegate(&p.org_id, &g).await?;
+    state
+        .directory()
+        .grant(&p.org_id, &g, &by_admin(&p, source))
+        .await?;
     tracing::info!(org = %p.org_id, by = %p.subject, "delegate granted");
     Ok((StatusCode::CREATED, Json(g)))
 }
@@ -96,16 +101,27 @@ pub async fn list_delegates(
 pub async fn revoke(
     State(state): State<AppState>,
     Admin(p): Admin,
+    ClientAddr(source): ClientAddr,
     Path((user, mailbox)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (Some(user), Some(mailbox)) = (mailbox_of(&user), mailbox_of(&mailbox)) else {
         return Err(ApiError::not_found("There is no such grant."));
     };
-    state
-        .directory
-        .revoke_delegate(&p.org_id, &user, &mailbox)
+    let revoked = state
+        .directory()
+        .revoke(
+            &p.org_id,
+            (&user, &mailbox),
+            &by_admin(&p, source),
+            state.clock.now(),
+        )
         .await?;
-    tracing::info!(org = %p.org_id, by = %p.subject, "delegate revoked");
+    if revoked {
+        tracing::info!(org = %p.org_id, by = %p.subject, "delegate revoked");
+    } else {
+        tracing::info!(org = %p.org_id, by = %p.subject, "delegate revoke: no such grant (nothing changed)");
+    }
+    // Absent already is the state asked for: the same answer (a retried DELETE is no error).
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -178,6 +194,7 @@ pub fn parse_import(content_type: &str, body: &[u8]) -> Result<Vec<(String, Vec<
 pub async fn import_groups(
     State(state): State<AppState>,
     Admin(p): Admin,
+    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -209,7 +226,12 @@ pub async fn import_groups(
         )));
     }
     let now = state.clock.now();
-    match state.directory.replace_groups(&p.org_id, &groups, now).await? {
+    let by = by_admin(&p, source);
+    match state
+        .directory()
+        .import_groups(&p.org_id, &groups, &by, now)
+        .await?
+    {
         ImportOutcome::Replaced { groups, removed } => {
             tracing::info!(org = %p.org_id, by = %p.subject, groups, removed, "directory imported");
             Ok(Json(serde_json::json!({

@@ -10,7 +10,6 @@
 //! failure leaves neither the change nor its audit, a success both.
 
 use super::codec::{corrupt, get_n_or, get_s, key, n, s, ts, Item};
-use super::continuity::audit_item;
 use super::keys::{
     domain_of, domain_pk, org_pk, CONFIG_SK, DOMAIN_SK, GSI1PK, GSI1SK, MONITORED, PK,
 };
@@ -157,18 +156,18 @@ impl ConfigStore for DynamoStore {
         let domain_items = items.len() - 1;
         if let Some(record) = audit {
             // Keyed on the request's time and id: a retry of the same write finds it there.
-            items.push(
-                self.tx_put(
-                    Put::builder()
-                        .set_item(Some(audit_item(record)?))
-                        .condition_expression("attribute_not_exists(pk)"),
-                )?,
-            );
+            items.push(self.tx_audit(record)?);
         }
+        let audit_index = items.len() - 1;
         let c = match self.transact("TransactWriteItems config", items).await? {
             Transacted::Written => return Ok(version),
             Transacted::Refused(c) => c,
         };
+        if audit.is_some() && c.failed(audit_index) {
+            // The audit record is there, keyed on this request: this very call wrote the
+            // change, and its answer was lost (the SDK's retry then finds the version moved).
+            return Ok(version);
+        }
         if c.failed(0) {
             return Err(PutConfigError::Stale { read });
         }

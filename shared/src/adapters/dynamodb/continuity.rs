@@ -30,10 +30,12 @@ use crate::domain::directory::UserDirectory;
 use crate::domain::monitoring::PortalView;
 use crate::domain::window::Window;
 use crate::ports::error::StoreError;
-use crate::ports::store::{AuditOf, ContinuityStore, ContinuityViews, QueueFiguresSource};
+use crate::ports::store::{
+    AuditOf, ContinuityStore, ContinuityViews, CountAudit, QueueFiguresSource,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, TimeZone, Utc};
 
 /// Reads an `AUDIT#` item.
@@ -62,6 +64,19 @@ pub(super) fn audit_item(r: &AuditRecord) -> Result<Item, StoreError> {
     item.insert("who".into(), s(&r.who));
     expire(&mut item, r.at, AUDIT_DAYS);
     Ok(item)
+}
+
+impl DynamoStore {
+    /// The `Put` of an audit record inside the transaction of the change it records (P7), if
+    /// absent: keyed on the request's time and id, so a repeat of the same request is refused
+    /// there (the caller reads item index of it as "done already").
+    pub(super) fn tx_audit(&self, r: &AuditRecord) -> Result<TransactWriteItem, StoreError> {
+        self.tx_put(
+            Put::builder()
+                .set_item(Some(audit_item(r)?))
+                .condition_expression("attribute_not_exists(pk)"),
+        )
+    }
 }
 
 /// The largest audit record kept in full (its JSON, in bytes): an item holds 400 KB, and the
@@ -384,13 +399,14 @@ impl ContinuityStore for DynamoStore {
         self.read_user_directory(org_id).await
     }
 
-    /// Replaces the directory atomically (`users.rs`).
-    async fn put_user_directory(
+    /// Replaces the directory atomically, with its audit record (`users.rs`).
+    async fn put_user_directory_audited(
         &self,
         org_id: &str,
         d: &UserDirectory,
+        audit: Option<&CountAudit<'_>>,
     ) -> Result<usize, StoreError> {
-        self.replace_user_directory(org_id, d).await
+        self.replace_user_directory(org_id, d, audit).await
     }
 
     async fn continuity_action_audited(
@@ -409,15 +425,6 @@ impl ContinuityStore for DynamoStore {
             episode: None,
         };
         self.act_once(org_id, &marks, now, audit).await
-    }
-
-    async fn put_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
-        let item = audit_item(r)?;
-        // A repeat of the same record (same time and request) finds it there: nothing changes.
-        let req = self
-            .put_item(item)
-            .condition_expression("attribute_not_exists(pk)");
-        self.put_if("PutItem audit", req).await.map(|_| ())
     }
 
     /// An activation as `auto-{episode}`, also refused once the episode activated (its mark).

@@ -6,9 +6,10 @@ use super::codec::{get_s, get_strings, get_ts, key, n, opt_s, s, strings, ts, It
 use super::keys::{delegate_prefix, delegate_sk, group_sk, org_pk, DIRSYNC_SK, GROUP_PREFIX, SK};
 use super::transact::Transacted;
 use super::DynamoStore;
+use crate::domain::continuity::AuditRecord;
 use crate::domain::directory::{Grant, ImportOutcome, MAX_GROUP_CHANGES};
 use crate::ports::error::StoreError;
-use crate::ports::store::DirectoryStore;
+use crate::ports::store::{DirectoryStore, ImportAudit};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put};
 use chrono::{DateTime, Utc};
@@ -41,27 +42,54 @@ impl DynamoStore {
 #[async_trait]
 impl DirectoryStore for DynamoStore {
     /// Grants `user` access to `mailbox` (one PutItem; a repeat changes nothing that matters).
-    async fn grant_delegate(&self, org_id: &str, g: &Grant) -> Result<(), StoreError> {
+    async fn grant_delegate(
+        &self,
+        org_id: &str,
+        g: &Grant,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
         let mut item = key(org_pk(org_id), delegate_sk(&g.user, &g.mailbox));
         item.insert("user".into(), s(g.user.to_ascii_lowercase()));
         item.insert("mailbox".into(), s(g.mailbox.to_ascii_lowercase()));
         item.insert("granted_by".into(), s(&g.granted_by));
         item.insert("granted_at".into(), ts(g.granted_at));
-        self.put("PutItem", item).await
+        let items = vec![
+            self.tx_put(Put::builder().set_item(Some(item)))?,
+            self.tx_audit(audit)?,
+        ];
+        match self.transact("TransactWriteItems delegate", items).await? {
+            // Only the audit record has a condition, keyed on this request: refused, this very
+            // call wrote both (a lost answer, retried by the SDK).
+            Transacted::Written | Transacted::Refused(_) => Ok(()),
+        }
     }
 
-    /// Revokes a grant (one DeleteItem; absent is fine).
+    /// Revokes a grant: one TransactWriteItems, `Delete DELEGATE#..` if present + `Put
+    /// AUDIT#..` if absent.
     async fn revoke_delegate(
         &self,
         org_id: &str,
         user: &str,
         mailbox: &str,
-    ) -> Result<(), StoreError> {
-        self.delete(
-            "DeleteItem delegate",
-            key(org_pk(org_id), delegate_sk(user, mailbox)),
-        )
-        .await
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let items = vec![
+            self.tx_delete(
+                Delete::builder()
+                    .set_key(Some(key(org_pk(org_id), delegate_sk(user, mailbox))))
+                    .condition_expression("attribute_exists(pk)"),
+            )?,
+            self.tx_audit(audit)?,
+        ];
+        match self
+            .transact("TransactWriteItems delegate revoked", items)
+            .await?
+        {
+            Transacted::Written => Ok(true),
+            // The audit record is there: this very call revoked it (a lost answer, retried).
+            Transacted::Refused(c) if c.failed(1) => Ok(true),
+            Transacted::Refused(_) => Ok(false),
+        }
     }
 
     /// Whether `user` may act for `mailbox` (one consistent GetItem).
@@ -96,12 +124,13 @@ impl DirectoryStore for DynamoStore {
 
     /// Replaces every distribution list with `groups` and records the import's time: one Query
     /// of the current lists' keys, then one TransactWriteItems (puts, deletes of lists no longer
-    /// present, the `DIRSYNC` record): all or nothing.
+    /// present, the `DIRSYNC` record, the audit record): all or nothing.
     async fn replace_groups(
         &self,
         org_id: &str,
         groups: &[(String, Vec<String>)],
         synced_at: DateTime<Utc>,
+        audit: &ImportAudit<'_>,
     ) -> Result<ImportOutcome, StoreError> {
         let current = self
             .all_with_prefix(org_id, GROUP_PREFIX, "Query groups")
@@ -116,7 +145,11 @@ impl DirectoryStore for DynamoStore {
         if changes > MAX_GROUP_CHANGES {
             return Ok(ImportOutcome::TooLarge { changes });
         }
-        let mut items = Vec::with_capacity(changes + 1);
+        let outcome = ImportOutcome::Replaced {
+            groups: groups.len(),
+            removed: removed.len(),
+        };
+        let mut items = Vec::with_capacity(changes + 2);
         for (address, members) in groups {
             let item = group_item(org_id, address, members, synced_at);
             items.push(self.tx_put(Put::builder().set_item(Some(item)))?);
@@ -129,13 +162,11 @@ impl DirectoryStore for DynamoStore {
         record.insert("synced_at".into(), ts(synced_at));
         record.insert("groups".into(), n(groups.len()));
         items.push(self.tx_put(Put::builder().set_item(Some(record)))?);
+        items.push(self.tx_audit(&audit(&outcome))?);
         match self.transact("TransactWriteItems groups", items).await? {
-            Transacted::Written => Ok(ImportOutcome::Replaced {
-                groups: groups.len(),
-                removed: removed.len(),
-            }),
-            // No item has a condition: a refusal cannot happen, but would be an error.
-            Transacted::Refused(c) => Err(c.into_error()),
+            // Only the audit record has a condition, keyed on this request: refused, this very
+            // call wrote the import (a lost answer, retried by the SDK).
+            Transacted::Written | Transacted::Refused(_) => Ok(outcome),
         }
     }
 

@@ -6,6 +6,7 @@ use super::codec::{expire, get_s, get_ts, key, s, ts, Item};
 use super::keys::{claim_sk, domain_pk, org_pk, CLAIM_PREFIX, DOMAIN_SK};
 use super::transact::Transacted;
 use super::DynamoStore;
+use crate::domain::continuity::AuditRecord;
 use crate::domain::domains::{DomainClaim, CLAIM_DAYS};
 use crate::ports::domains::DomainClaims;
 use crate::ports::error::StoreError;
@@ -23,14 +24,35 @@ fn parse_claim(item: &Item) -> Result<Option<DomainClaim>, StoreError> {
 
 #[async_trait]
 impl DomainClaims for DynamoStore {
-    /// `PutItem DOMAINCLAIM#{domain}` (replaces an earlier claim; TTL 14 days).
-    async fn put_claim(&self, org_id: &str, c: &DomainClaim) -> Result<(), StoreError> {
+    /// `PutItem DOMAINCLAIM#{domain}` (replaces an earlier claim; TTL 14 days); with an audit
+    /// record, one transaction of both.
+    async fn put_claim_audited(
+        &self,
+        org_id: &str,
+        c: &DomainClaim,
+        audit: Option<&AuditRecord>,
+    ) -> Result<(), StoreError> {
         let mut item = key(org_pk(org_id), claim_sk(&c.domain));
         item.insert("domain".into(), s(&c.domain));
         item.insert("token".into(), s(&c.token));
         item.insert("claimed_at".into(), ts(c.claimed_at));
         expire(&mut item, c.claimed_at, CLAIM_DAYS);
-        self.put("PutItem domain claim", item).await
+        let Some(audit) = audit else {
+            return self.put("PutItem domain claim", item).await;
+        };
+        let items = vec![
+            self.tx_put(Put::builder().set_item(Some(item)))?,
+            self.tx_audit(audit)?,
+        ];
+        match self
+            .transact("TransactWriteItems domain claim", items)
+            .await?
+        {
+            // Only the audit record has a condition, and its key is this request's (time and
+            // a fresh id): refused, it was this very call's, retried by the SDK after a lost
+            // answer; the claim then is this call's too.
+            Transacted::Written | Transacted::Refused(_) => Ok(()),
+        }
     }
 
     /// `Query begins_with(sk, DOMAINCLAIM#)` (claims are few), lapsed ones left out.
@@ -54,17 +76,18 @@ impl DomainClaims for DynamoStore {
     }
 
     /// One transaction: `Put DOMAIN#{d}` (`org_id`, `proven_at`) if absent or this
-    /// organisation's + `Delete DOMAINCLAIM#{d}`.
-    async fn record_proof(
+    /// organisation's + `Delete DOMAINCLAIM#{d}` (+ `Put AUDIT#..` if absent).
+    async fn record_proof_audited(
         &self,
         org_id: &str,
         domain: &str,
         now: DateTime<Utc>,
+        audit: Option<&AuditRecord>,
     ) -> Result<bool, StoreError> {
         let mut item = key(domain_pk(domain), DOMAIN_SK);
         item.insert("org_id".into(), s(org_id));
         item.insert("proven_at".into(), ts(now));
-        let items = vec![
+        let mut items = vec![
             self.tx_put(
                 Put::builder()
                     .set_item(Some(item))
@@ -73,11 +96,17 @@ impl DomainClaims for DynamoStore {
             )?,
             self.tx_delete(Delete::builder().set_key(Some(key(org_pk(org_id), claim_sk(domain)))))?,
         ];
+        if let Some(audit) = audit {
+            items.push(self.tx_audit(audit)?);
+        }
         match self
             .transact("TransactWriteItems domain proof", items)
             .await?
         {
             Transacted::Written => Ok(true),
+            // The audit record is there: this very call recorded the proof (a lost answer,
+            // retried by the SDK).
+            Transacted::Refused(c) if audit.is_some() && c.failed(2) => Ok(true),
             Transacted::Refused(c) if c.failed(0) => Ok(false),
             Transacted::Refused(c) => Err(c.into_error()),
         }

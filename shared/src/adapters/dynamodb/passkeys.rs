@@ -12,6 +12,7 @@ use super::keys::{
 };
 use super::transact::Transacted;
 use super::DynamoStore;
+use crate::domain::continuity::AuditRecord;
 use crate::ports::error::StoreError;
 use crate::ports::store::{PasskeyRecord, PasskeyStore};
 use async_trait::async_trait;
@@ -76,12 +77,17 @@ impl PasskeyStore for DynamoStore {
         }
     }
 
-    /// One `TransactWriteItems`: `Put CREDENTIAL#{id}` if absent, `Put PASSKEY#..`.
-    async fn add_passkey(&self, r: &PasskeyRecord) -> Result<bool, StoreError> {
+    /// One `TransactWriteItems`: `Put CREDENTIAL#{id}` if absent, `Put PASSKEY#..` (+ `Put
+    /// AUDIT#..` if absent).
+    async fn add_passkey_audited(
+        &self,
+        r: &PasskeyRecord,
+        audit: Option<&AuditRecord>,
+    ) -> Result<bool, StoreError> {
         let mut owner = key(credential_pk(&r.credential_id), CREDENTIAL_SK);
         owner.insert("org_id".into(), s(&r.org_id));
         owner.insert("address".into(), s(&r.address));
-        let items = vec![
+        let mut items = vec![
             self.tx_put(
                 Put::builder()
                     .set_item(Some(owner))
@@ -89,8 +95,13 @@ impl PasskeyStore for DynamoStore {
             )?,
             self.tx_put(Put::builder().set_item(Some(passkey_item(r))))?,
         ];
+        if let Some(audit) = audit {
+            items.push(self.tx_audit(audit)?);
+        }
         match self.transact("TransactWriteItems passkey", items).await? {
             Transacted::Written => Ok(true),
+            // The audit record is there: this very call wrote both (a lost answer, retried).
+            Transacted::Refused(c) if audit.is_some() && c.failed(2) => Ok(true),
             Transacted::Refused(c) if c.failed(0) => Ok(false),
             Transacted::Refused(c) => Err(c.into_error()),
         }
@@ -108,14 +119,15 @@ impl PasskeyStore for DynamoStore {
     }
 
     /// One `TransactWriteItems`: `Delete PASSKEY#..` if present, `Delete CREDENTIAL#{id}` if
-    /// it names this user.
-    async fn remove_passkey(
+    /// it names this user (+ `Put AUDIT#..` if absent).
+    async fn remove_passkey_audited(
         &self,
         org_id: &str,
         address: &str,
         credential_id: &str,
+        audit: Option<&AuditRecord>,
     ) -> Result<bool, StoreError> {
-        let items = vec![
+        let mut items = vec![
             self.tx_delete(
                 Delete::builder()
                     .set_key(Some(key(
@@ -132,12 +144,57 @@ impl PasskeyStore for DynamoStore {
                     .expression_attribute_values(":a", s(address.to_ascii_lowercase())),
             )?,
         ];
+        if let Some(audit) = audit {
+            items.push(self.tx_audit(audit)?);
+        }
         match self
             .transact("TransactWriteItems passkey removal", items)
             .await?
         {
             Transacted::Written => Ok(true),
+            // The audit record is there: this very call removed it (a lost answer, retried).
+            Transacted::Refused(c) if audit.is_some() && c.failed(2) => Ok(true),
             Transacted::Refused(_) => Ok(false),
+        }
+    }
+
+    /// One `TransactWriteItems`: for each passkey, `Delete PASSKEY#..` and `Delete
+    /// CREDENTIAL#{id}` unless it names someone else (both may be gone already), and `Put
+    /// AUDIT#..` if absent: at most 2 x 10 + 1 items.
+    async fn remove_passkeys_audited(
+        &self,
+        org_id: &str,
+        address: &str,
+        credential_ids: &[String],
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let mut items = Vec::with_capacity(2 * credential_ids.len() + 1);
+        for id in credential_ids {
+            items.push(self.tx_delete(
+                Delete::builder().set_key(Some(key(org_pk(org_id), passkey_sk(address, id)))),
+            )?);
+            items.push(
+                self.tx_delete(
+                    Delete::builder()
+                        .set_key(Some(key(credential_pk(id), CREDENTIAL_SK)))
+                        .condition_expression(
+                            "attribute_not_exists(pk) OR (org_id = :org AND address = :a)",
+                        )
+                        .expression_attribute_values(":org", s(org_id))
+                        .expression_attribute_values(":a", s(address.to_ascii_lowercase())),
+                )?,
+            );
+        }
+        let audit_index = items.len();
+        items.push(self.tx_audit(audit)?);
+        match self
+            .transact("TransactWriteItems passkeys revoked", items)
+            .await?
+        {
+            Transacted::Written => Ok(()),
+            // The audit record is there: this very call revoked them (a lost answer, retried).
+            Transacted::Refused(c) if c.failed(audit_index) => Ok(()),
+            Transacted::Refused(c) => Err(c.into_error()),
         }
     }
 

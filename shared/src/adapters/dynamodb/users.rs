@@ -5,17 +5,20 @@
 //!
 //! Replaced atomically: an import writes its users under a new generation
 //! (`USER#{generation}#{address}`, `BatchWriteItem`, invisible to readers), then switches the
-//! `USERSYNC` item to it with one conditional write (a concurrent import's switch fails and its
-//! items are removed). Readers read `USERSYNC`, then the generation's items: the whole old
+//! `USERSYNC` item to it with one conditional write, in one transaction with the import's audit
+//! record (a concurrent import's switch fails and its items are removed). Readers read `USERSYNC`, then the generation's items: the whole old
 //! directory or the whole new one, never a mixture. The generation replaced is kept until the
 //! next import (a reader between its two reads still finds it); older ones are deleted.
 
 use super::batch::{delete_request, put_request};
 use super::codec::{get_s, get_ts, key, n, opt_s, s, ts, Item};
 use super::keys::{org_pk, user_prefix, user_sk, SK, USERSYNC_SK, USERS_SK, USER_PREFIX};
+use super::transact::Transacted;
 use super::DynamoStore;
 use crate::domain::directory::{DirectoryUser, UserDirectory};
 use crate::ports::error::StoreError;
+use crate::ports::store::CountAudit;
+use aws_sdk_dynamodb::types::Put;
 use chrono::{DateTime, Utc};
 
 /// A directory generation, as `USERSYNC` names it.
@@ -136,11 +139,13 @@ impl DynamoStore {
         Ok(d)
     }
 
-    /// Replaces the directory (see the module's header); how many users it held before.
+    /// Replaces the directory (see the module's header); how many users it held before. The
+    /// switch and `audit`'s record (made from that count) are one transaction.
     pub(super) async fn replace_user_directory(
         &self,
         org_id: &str,
         d: &UserDirectory,
+        audit: Option<&CountAudit<'_>>,
     ) -> Result<usize, StoreError> {
         let old = self.user_generation(org_id).await?;
         let before = match &old {
@@ -163,21 +168,45 @@ impl DynamoStore {
         record.insert("generation".into(), s(&generation));
         record.insert("synced_at".into(), ts(synced_at));
         record.insert("count".into(), n(d.users.len()));
-        let mut req = self.put_item(record);
-        req = match &old {
-            Some(g) => req
+        let put = Put::builder().set_item(Some(record));
+        let put = match &old {
+            Some(g) => put
                 .condition_expression("generation = :old")
                 .expression_attribute_values(":old", s(&g.id)),
-            None => req.condition_expression("attribute_not_exists(pk)"),
+            None => put.condition_expression("attribute_not_exists(pk)"),
         };
-        if !self.put_if("PutItem USERSYNC", req).await? {
+        // The switch makes the import visible; its audit record goes with it (P7): an import
+        // is never visible unaudited, nor audited without having happened.
+        let mut items = vec![self.tx_put(put)?];
+        if let Some(audit) = audit {
+            items.push(self.tx_audit(&audit(before))?);
+        }
+        let switched = match self.transact("TransactWriteItems USERSYNC", items).await {
+            Ok(Transacted::Written) => true,
+            // Refused, or no answer: the switch may still be ours (an answer lost, and the
+            // SDK's retry refused because the first attempt had switched). Never take back a
+            // generation readers may see: ask which one is current.
+            Ok(Transacted::Refused(c)) => match self.user_generation(org_id).await? {
+                Some(g) if g.id == generation => true,
+                _ if c.failed(0) => false,
+                _ => {
+                    self.drop_generation(org_id, &generation).await;
+                    return Err(c.into_error());
+                }
+            },
+            Err(e) => match self.user_generation(org_id).await {
+                Ok(Some(g)) if g.id == generation => true,
+                Ok(_) => {
+                    self.drop_generation(org_id, &generation).await;
+                    return Err(e);
+                }
+                // Not known: the items stay (the next import deletes them if unused).
+                Err(_) => return Err(e),
+            },
+        };
+        if !switched {
             // Another import switched first: ours never became visible; take its items back.
-            if let Err(e) = self
-                .delete_generations(org_id, &[generation.as_str()], true)
-                .await
-            {
-                tracing::warn!(org = org_id, error = %e, "a lost import's items stay until the next import");
-            }
+            self.drop_generation(org_id, &generation).await;
             return Err(StoreError::ConditionFailed(
                 "another import of the user directory finished first".into(),
             ));
@@ -194,6 +223,14 @@ impl DynamoStore {
             tracing::warn!(org = org_id, error = %e, "old directory items stay until the next import");
         }
         Ok(before)
+    }
+
+    /// Takes back the items of a generation that never became visible (best effort: the next
+    /// import deletes what is left).
+    async fn drop_generation(&self, org_id: &str, generation: &str) {
+        if let Err(e) = self.delete_generations(org_id, &[generation], true).await {
+            tracing::warn!(org = org_id, error = %e, "a lost import's items stay until the next import");
+        }
     }
 
     /// Deletes user items: those of `generations` (`only`), or of every generation but them
