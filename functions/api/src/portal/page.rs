@@ -135,12 +135,13 @@ pub struct AsideRow {
     reason: String,
 }
 
-/// `a, b, c and 2 more`.
-fn recipients_text(r: &[String]) -> String {
+/// `a, b, c and 2 more`, of `total` recipients (a record set aside lists only the first).
+fn recipients_text(r: &[String], total: usize) -> String {
     const SHOWN: usize = 3;
     let mut text = r.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
-    if r.len() > SHOWN {
-        text.push_str(&format!(" and {} more", r.len() - SHOWN));
+    let total = total.max(r.len());
+    if total > SHOWN {
+        text.push_str(&format!(" and {} more", total - SHOWN.min(r.len())));
     }
     text
 }
@@ -160,7 +161,7 @@ fn queued_rows(q: &QueueSnapshot) -> Vec<QueuedRow> {
         .map(|v| QueuedRow {
             received: utc_text(v.received_at),
             sender: sender_text(&v.sender),
-            recipients: recipients_text(&v.recipients),
+            recipients: recipients_text(&v.recipients, v.recipients.len()),
             subject: v.subject.unwrap_or_else(|| "(no subject)".into()),
             attempts: v.attempts,
             last_error: v.last_error.unwrap_or_else(|| "none yet".into()),
@@ -182,7 +183,7 @@ fn aside_rows(q: &QueueSnapshot) -> Vec<AsideRow> {
                 AsideKind::Undeliverable => "Undeliverable, no bounce sent",
             },
             sender: sender_text(&a.sender),
-            recipients: recipients_text(&a.recipients),
+            recipients: recipients_text(&a.recipients, a.recipients_total()),
             subject: a.subject.clone().unwrap_or_else(|| "(no subject)".into()),
             reason: a.reason.clone(),
         })
