@@ -48,12 +48,14 @@ const QUEUED_FIXED_BYTES: usize = 1024;
 /// A message whose envelope is too large to be taken in one transaction (a refusal, never a
 /// failed write).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{recipients} envelope recipients take {bytes} bytes in {parts} queue items: over the {max} bytes one transaction may hold")]
+#[error("{recipients} envelope recipients in {parts} queue items take {bytes} bytes: over the {max} bytes {what} may hold")]
 pub struct EnvelopeTooLarge {
     pub recipients: usize,
     pub parts: usize,
     pub bytes: usize,
     pub max: usize,
+    /// What would not hold them: `one queue item` or `one transaction`.
+    pub what: &'static str,
 }
 
 /// Wait after the `failures`-th consecutive failed retry: initial x 2^(failures-1), capped.
@@ -207,20 +209,20 @@ impl QueuedMessage {
         let sizes: Vec<usize> = parts.iter().map(QueuedMessage::item_bytes).collect();
         let total: usize = sizes.iter().sum();
         let largest = sizes.iter().copied().max().unwrap_or(0);
-        if largest > MAX_PART_ITEM_BYTES || total > MAX_ACCEPT_BYTES {
+        let over = if largest > MAX_PART_ITEM_BYTES {
+            Some((largest, MAX_PART_ITEM_BYTES, "one queue item"))
+        } else if total > MAX_ACCEPT_BYTES {
+            Some((total, MAX_ACCEPT_BYTES, "one transaction"))
+        } else {
+            None
+        };
+        if let Some((bytes, max, what)) = over {
             return Err(EnvelopeTooLarge {
                 recipients: n,
                 parts: parts.len(),
-                bytes: if largest > MAX_PART_ITEM_BYTES {
-                    largest
-                } else {
-                    total
-                },
-                max: if largest > MAX_PART_ITEM_BYTES {
-                    MAX_PART_ITEM_BYTES
-                } else {
-                    MAX_ACCEPT_BYTES
-                },
+                bytes,
+                max,
+                what,
             });
         }
         Ok(parts)
@@ -513,6 +515,10 @@ mod tests {
             (30_000, 98, MAX_ACCEPT_BYTES)
         );
         assert!(e.to_string().contains("30000 envelope recipients"), "{e}");
+        assert!(
+            e.to_string().ends_with("bytes one transaction may hold"),
+            "{e}"
+        );
         // The same number of short addresses fits.
         assert_eq!(split(30_000, 20).len(), 98);
     }

@@ -437,4 +437,16 @@ mod tests {
             "{page}"
         );
     }
+
+    #[test]
+    fn recipients_are_counted_past_the_ones_listed() {
+        let r: Vec<String> = (0..5).map(|i| format!("u{i}@acme.test")).collect();
+        assert_eq!(recipients_text(&r[..2], 2), "u0@acme.test, u1@acme.test");
+        assert_eq!(
+            recipients_text(&r, 5),
+            "u0@acme.test, u1@acme.test, u2@acme.test and 2 more"
+        );
+        // A record set aside lists the first 100 of 1,500.
+        assert!(recipients_text(&r, 1_500).ends_with("u2@acme.test and 1497 more"));
+    }
 }
