@@ -8,7 +8,7 @@ Run with the venv python installed by infra/local/install.sh
                 [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
                 [--auth-user U --auth-password P]
                 [--relay DOMAIN=HOST:PORT ...]
-                [--hostname NAME] [--max-size BYTES] [--verbose]
+                [--hostname NAME] [--max-size BYTES] [--max-recipients N] [--verbose]
                 [--xoauth2-jwks URL --xoauth2-audience AUD [--xoauth2-style microsoft|google]
                  [--xoauth2-mailbox ADDR ...]]
                 [--password-refusal "550 5.7.30 Basic authentication is not supported ..."]
@@ -67,9 +67,15 @@ Mode file (optional; read fresh on every SMTP command; missing/empty = accept):
   hang-after-data  message received in full, never answered; not stored
   permfail-some    RCPT TO whose local part starts with "gone" -> 550 5.1.1; others accepted
                    (a server refusing some recipients for good)
+  tempfail-after-N MAIL FROM -> 451 4.7.0 once the Maildir holds N messages or more (a server
+                   that stops taking mail part of the way, as a rate limit does)
   bad-tls          STARTTLS is answered 220, then a TLS alert (handshake failure) is sent
                    instead of a ServerHello and the connection closed (a broken TLS setup)
 An unknown word is logged and treated as accept.
+
+Recipients: with --max-recipients N, a RCPT TO beyond the N-th of a transaction is answered
+``452 4.5.3 Too many recipients`` (RFC 5321 4.5.3.1.8 obliges a server to take 100; Exchange's
+receive connector takes 200 by default).
 
 Relay: after a message is accepted and stored, recipients whose domain equals a
 --relay DOMAIN (case-insensitive) are forwarded in a background thread over
@@ -134,6 +140,11 @@ class ModeFile:
             word = ""
         if not word:
             word = "accept"
+        if word.startswith("tempfail-after-") and word[len("tempfail-after-"):].isdigit():
+            if word != self._last_logged:
+                log.info("mode is now %s", word)
+                self._last_logged = word
+            return word
         if word not in MODES:
             if word != self._last_logged:
                 log.warning("unknown mode %r in %s; treating as accept", word, self.path)
@@ -154,6 +165,9 @@ class Maildir:
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
         self._host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+
+    def count(self) -> int:
+        return len(os.listdir(os.path.join(self.root, "new")))
 
     def store(self, data: bytes) -> str:
         name = "%d.M%dP%dQ%d.%s" % (
@@ -214,6 +228,7 @@ class Handler:
         self.relays = relays
         self.auth_enabled = auth_enabled
         self.hostname = hostname
+        self.max_recipients = 0
 
     async def auth_XOAUTH2(self, server, args):
         """AUTH XOAUTH2 with the initial response (RFC 7628-style, Google's and Microsoft's)."""
@@ -268,9 +283,15 @@ class Handler:
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        if self.mode.read() == "tempfail":
+        mode = self.mode.read()
+        if mode == "tempfail":
             log.info("%r MAIL FROM:<%s> -> 451 (tempfail mode)", session.peer, address)
             return "451 4.3.0 Temporarily refusing mail"
+        if mode.startswith("tempfail-after-"):
+            limit = int(mode[len("tempfail-after-"):])
+            if self.maildir.count() >= limit:
+                log.info("%r MAIL FROM:<%s> -> 451 (%s)", session.peer, address, mode)
+                return "451 4.7.0 Message rate limit exceeded, try again later"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -278,6 +299,10 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         mode = self.mode.read()
         local = address.rsplit("@", 1)[0].lower()
+        if self.max_recipients and len(envelope.rcpt_tos) >= self.max_recipients:
+            log.info("%r RCPT TO:<%s> -> 452 (over %d recipients)", session.peer, address,
+                     self.max_recipients)
+            return "452 4.5.3 Too many recipients"
         if mode == "permfail" or (mode == "permfail-some" and local.startswith("gone")):
             log.info("%r RCPT TO:<%s> -> 550 (%s mode)", session.peer, address, mode)
             return "550 5.1.1 Mailbox unavailable"
@@ -399,6 +424,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--relay", action="append", default=[], type=parse_relay,
                    metavar="DOMAIN=HOST:PORT")
     p.add_argument("--hostname", default="localhost", help="name in greeting/EHLO")
+    p.add_argument("--max-recipients", type=int, default=0,
+                   help="RCPT TO beyond this many per transaction get 452 (0: no limit)")
     p.add_argument("--max-size", type=int, default=33554432,
                    help="largest message accepted in bytes (SIZE; default aiosmtpd's 32 MiB)")
     p.add_argument("--verbose", "-v", action="store_true", help="also log aiosmtpd's session log")
@@ -468,6 +495,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     mode = ModeFile(args.mode_file)
     relays = {d: (h, prt) for d, h, prt in args.relay}
     handler = Handler(maildir, mode, relays, auth_enabled, args.hostname, xoauth2)
+    handler.max_recipients = args.max_recipients
 
     smtp_kw = dict(
         hostname=args.hostname,

@@ -146,6 +146,8 @@ pub struct MailServerOptions {
     pub relay: Vec<(String, u16)>,
     /// Largest message accepted (bytes); default aiosmtpd's 32 MiB.
     pub max_size: Option<usize>,
+    /// RCPT TO beyond this many per transaction get `452 4.5.3` (RFC 5321 obliges 100).
+    pub max_recipients: Option<usize>,
     /// With `tls`: a client certificate issued by this CA (PEM file) is required, as a connector
     /// that identifies its sender by certificate requires it.
     pub client_ca: Option<PathBuf>,
@@ -217,6 +219,9 @@ impl MailServer {
         if let Some(max) = self.options.max_size {
             cmd.arg("--max-size").arg(max.to_string());
         }
+        if let Some(max) = self.options.max_recipients {
+            cmd.arg("--max-recipients").arg(max.to_string());
+        }
         if let Some(x) = &self.options.xoauth2 {
             cmd.args(["--xoauth2-jwks", &x.jwks])
                 .args(["--xoauth2-audience", &x.audience])
@@ -240,7 +245,8 @@ impl MailServer {
         self.dir.path().join("mode")
     }
 
-    /// `accept`, `tempfail`, `permfail`, `hang`, `drop-after-data`, `hang-after-data`.
+    /// `accept`, `tempfail`, `permfail`, `hang`, `drop-after-data`, `hang-after-data`,
+    /// `tempfail-after-N` (451 once N messages are stored), ... (see `mailserver.py`).
     pub fn set_mode(&self, mode: &str) {
         std::fs::write(self.mode_file(), mode).expect("write mode file");
     }

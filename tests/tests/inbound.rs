@@ -451,6 +451,7 @@ async fn a_function_killed_after_delivery_delivers_again_never_drops() {
     let msg = QueuedMessage {
         org_id: "killed".into(),
         id: id.clone(),
+        part_of: None,
         enqueued_at: t(T0),
         raw_key: key,
         sender: "alice@example.org".into(),
@@ -466,7 +467,10 @@ async fn a_function_killed_after_delivery_delivers_again_never_drops() {
         },
     };
     rig.store()
-        .accept_message(&msg, t(T0) + chrono::Duration::minutes(1))
+        .accept_message(
+            std::slice::from_ref(&msg),
+            t(T0) + chrono::Duration::minutes(1),
+        )
         .await
         .unwrap();
     assert_eq!(

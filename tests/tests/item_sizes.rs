@@ -3,7 +3,9 @@
 //! messages (a 300 KB subject of multi-byte characters, 20,000 addresses in `To`, thousands of
 //! attachment names, a huge display name and Message-ID) are delivered byte for byte, filed,
 //! listed and opened with everything they said; every item of the organisation's partition is
-//! measured as DynamoDB counts it and stays within the budget.
+//! measured as DynamoDB counts it and stays within the budget. A message to 1,500 recipients of
+//! 300 bytes is queued in parts of at most 100 (each its own SMTP transaction) in one
+//! transaction, delivered, retried and quarantined without a write too large.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -89,7 +91,13 @@ fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
 
 /// Every item of the organisation's partition, every page (consistent).
 async fn whole_partition(rig: &InboxRig) -> Vec<HashMap<String, AttributeValue>> {
-    let store = rig.api.store();
+    partition_of(rig.api.store()).await
+}
+
+/// Every item of the organisation's partition in `store`, every page (consistent).
+async fn partition_of(
+    store: &shared::adapters::dynamodb::DynamoStore,
+) -> Vec<HashMap<String, AttributeValue>> {
     let mut out = Vec::new();
     let mut start = None;
     loop {
@@ -416,4 +424,302 @@ async fn a_repeated_event_writes_the_same_summary_and_a_lost_one_still_opens() {
     let n = opened["to"].as_array().unwrap().len();
     assert!((1..=100).contains(&n), "{n}");
     assert_eq!(opened["subject"], "many");
+}
+
+// ------------------------------------------------------------- envelopes of 1,500 recipients
+
+/// `n` distinct envelope recipients of exactly 300 bytes on the organisation's domain (a local
+/// part of 64, the rest subdomains of labels of at most 63).
+fn long_recipients(n: usize) -> Vec<String> {
+    let sub = format!(
+        "{}.{}.{}.{}",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(33)
+    );
+    (0..n)
+        .map(|i| {
+            let a = format!("r{i:04}.{}@{sub}.{DOMAIN}", "x".repeat(58));
+            assert_eq!(a.len(), 300);
+            a
+        })
+        .collect()
+}
+
+/// An organisation on a fresh table delivering to a server that takes 100 recipients per
+/// transaction at most (452 beyond), as RFC 5321 allows.
+async fn parts_rig() -> (MailRig, MailServer, shared::domain::config::OrgConfig) {
+    let server = MailServer::start(MailServerOptions {
+        max_recipients: Some(100),
+        ..Default::default()
+    })
+    .await;
+    let mail = MailRig::start(t("2026-11-23T10:00:00Z")).await;
+    let cfg = mail.org(ORG, &[server.port]).await;
+    (mail, server, cfg)
+}
+
+/// The envelope recipients of each transaction the server took (its `X-Envelope-To`).
+fn transactions(server: &MailServer, tok: &str) -> Vec<Vec<String>> {
+    server
+        .messages()
+        .iter()
+        .filter(|m| m.contains(tok))
+        .map(|m| {
+            let line = m
+                .lines()
+                .find_map(|l| l.strip_prefix("X-Envelope-To: "))
+                .expect("envelope");
+            line.split(", ").map(str::to_string).collect()
+        })
+        .collect()
+}
+
+/// Every recipient delivered exactly once, in transactions of at most 100.
+fn delivered_once(server: &MailServer, tok: &str, rcpts: &[String], transactions_wanted: usize) {
+    let got = transactions(server, tok);
+    assert_eq!(got.len(), transactions_wanted, "transactions");
+    assert!(got.iter().all(|t| !t.is_empty() && t.len() <= 100));
+    let mut all: Vec<String> = got.into_iter().flatten().collect();
+    all.sort();
+    let mut want = rcpts.to_vec();
+    want.sort();
+    assert_eq!(all.len(), want.len(), "no recipient twice");
+    assert!(all == want, "every recipient once");
+}
+
+/// The `INMSG#` items of `ses_id` and of ids derived from it (none may exist for a part).
+fn inmsg_items<'a>(
+    items: &'a [HashMap<String, AttributeValue>],
+    ses_id: &str,
+) -> Vec<&'a HashMap<String, AttributeValue>> {
+    items
+        .iter()
+        .filter(|i| {
+            i["sk"]
+                .as_s()
+                .unwrap()
+                .starts_with(&format!("INMSG#{ses_id}"))
+        })
+        .collect()
+}
+
+/// A message to 1,500 recipients of 300 bytes received with `verdicts`: its recipients, its
+/// subject token, its SES id and the handler's report.
+async fn receive_big(
+    mail: &MailRig,
+    verdicts: Verdicts,
+) -> (
+    Vec<String>,
+    String,
+    String,
+    shared::app::inbound::InboundReport,
+) {
+    let rcpts = long_recipients(1_500);
+    let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    let tok = unique("parts").replace('-', "");
+    let raw = message(&tok, "undisclosed-recipients:;");
+    let (ses_id, report) = mail
+        .receive_judged("alice@example.org", &refs, &raw, verdicts)
+        .await;
+    (rcpts, tok, ses_id, report)
+}
+
+/// Every recipient delivered once in 15 transactions, nothing left queued, the message's one
+/// record `delivered`, and no record for a part.
+async fn all_delivered(
+    mail: &MailRig,
+    server: &MailServer,
+    tok: &str,
+    rcpts: &[String],
+    ses_id: &str,
+) {
+    delivered_once(server, tok, rcpts, 15);
+    assert_eq!(mail.figures(ORG).await.count, 0);
+    assert_eq!(
+        mail.store()
+            .message_state(ORG, ses_id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("delivered")
+    );
+    let items = partition_of(mail.store()).await;
+    assert!(items
+        .iter()
+        .all(|i| !i["sk"].as_s().unwrap().starts_with("QUEUE#")));
+    assert_eq!(
+        inmsg_items(&items, ses_id).len(),
+        1,
+        "no INMSG item for a part"
+    );
+}
+
+#[tokio::test]
+async fn a_message_to_1500_long_recipients_is_queued_in_15_parts_in_budget_and_delivered_as_15_transactions(
+) {
+    use shared::domain::queue::MAX_PART_ITEM_BYTES;
+    let (mail, server, mut cfg) = parts_rig().await;
+    // Paused first, so that the parts can be measured while queued.
+    cfg.queue.paused = true;
+    mail.put_config(&cfg).await;
+    let (rcpts, tok, ses_id, report) = receive_big(&mail, Verdicts::ALL_PASS).await;
+    let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    assert_eq!(report.organisations[ORG], OrgResult::Paused, "{report:?}");
+    assert_eq!(mail.figures(ORG).await.count, 15, "the count counts parts");
+
+    let items = partition_of(mail.store()).await;
+    let queued: Vec<_> = items
+        .iter()
+        .filter(|i| i["sk"].as_s().unwrap().starts_with("QUEUE#"))
+        .collect();
+    assert_eq!(queued.len(), 15);
+    let mut listed = Vec::new();
+    for q in &queued {
+        let size = item_size(q);
+        assert!(size < MAX_PART_ITEM_BYTES, "{size}");
+        assert!(size < 40 * 1024, "100 recipients of 300 bytes: {size}");
+        let id = q["id"].as_s().unwrap();
+        let n = q["recipients"].as_l().unwrap().len();
+        assert_eq!(n, 100);
+        listed.extend(
+            q["recipients"]
+                .as_l()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_s().unwrap().clone()),
+        );
+        if id == &ses_id {
+            assert!(!q.contains_key("part_of"));
+        } else {
+            assert!(id.starts_with(&format!("{ses_id}.")), "{id}");
+            assert_eq!(q["part_of"].as_s().unwrap(), &ses_id);
+        }
+    }
+    listed.sort();
+    let mut want = rcpts.clone();
+    want.sort();
+    assert!(listed == want, "every recipient in exactly one part");
+    assert_eq!(inmsg_items(&items, &ses_id).len(), 1);
+
+    // Unpaused: the queue delivers each part as its own transaction.
+    cfg.queue.paused = false;
+    mail.put_config(&cfg).await;
+    let now = mail.clock.now();
+    let (delivered, bounced) = mail
+        .tick_every(
+            chrono::Duration::minutes(1),
+            now + chrono::Duration::minutes(3),
+        )
+        .await;
+    assert_eq!((delivered, bounced), (15, 0));
+    all_delivered(&mail, &server, &tok, &rcpts, &ses_id).await;
+    // The repeated SES event changes nothing: nothing queued, nothing delivered again.
+    let r = mail
+        .deliver_event(&ses_id, "alice@example.org", &refs)
+        .await;
+    assert_eq!(r.organisations[ORG], OrgResult::Duplicate);
+    assert_eq!(mail.figures(ORG).await.count, 0);
+    delivered_once(&server, &tok, &rcpts, 15);
+}
+
+#[tokio::test]
+async fn a_server_that_stops_taking_mail_part_of_the_way_gets_the_rest_from_the_queue_once() {
+    let (mail, server, _) = parts_rig().await;
+    // Five transactions, then 451 to every MAIL FROM (a rate limit).
+    server.set_mode("tempfail-after-5");
+    let (rcpts, tok, ses_id, report) = receive_big(&mail, Verdicts::ALL_PASS).await;
+    let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    match &report.organisations[ORG] {
+        OrgResult::Queued { remaining, reason } => {
+            assert_eq!(*remaining, 1_000);
+            assert!(reason.contains("451"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(transactions(&server, &tok).len(), 5);
+    assert_eq!(
+        mail.figures(ORG).await.count,
+        10,
+        "the parts not taken stay queued"
+    );
+    assert_eq!(
+        mail.store()
+            .message_state(ORG, &ses_id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("queued")
+    );
+
+    // A repeated event meanwhile changes nothing.
+    let r = mail
+        .deliver_event(&ses_id, "alice@example.org", &refs)
+        .await;
+    assert_eq!(r.organisations[ORG], OrgResult::Duplicate);
+    assert_eq!(mail.figures(ORG).await.count, 10);
+    assert_eq!(transactions(&server, &tok).len(), 5);
+
+    // Still refusing: the queue tries and keeps them; then it takes mail again.
+    let now = mail.clock.now();
+    mail.tick_at(now + chrono::Duration::minutes(1)).await;
+    assert_eq!(mail.figures(ORG).await.count, 10);
+    server.set_mode("accept");
+    let (delivered, _) = mail
+        .tick_every(
+            chrono::Duration::minutes(1),
+            now + chrono::Duration::minutes(8),
+        )
+        .await;
+    assert_eq!(delivered, 10);
+    all_delivered(&mail, &server, &tok, &rcpts, &ses_id).await;
+}
+
+#[tokio::test]
+async fn a_virus_to_1500_recipients_is_quarantined_with_100_listed_and_the_count() {
+    let (mail, server, _) = parts_rig().await;
+    let verdicts = Verdicts {
+        virus: shared::domain::verdicts::Verdict::Fail,
+        ..Verdicts::ALL_PASS
+    };
+    let (rcpts, _, ses_id, report) = receive_big(&mail, verdicts).await;
+    let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    assert_eq!(
+        report.organisations[ORG],
+        OrgResult::Quarantined,
+        "{report:?}"
+    );
+    let items = partition_of(mail.store()).await;
+    let aside: Vec<_> = items
+        .iter()
+        .filter(|i| i["sk"].as_s().unwrap().starts_with("ASIDE#"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert!(item_size(aside[0]) < 64 * 1024, "{}", item_size(aside[0]));
+    let record: serde_json::Value =
+        serde_json::from_str(aside[0]["record"].as_s().unwrap()).unwrap();
+    assert_eq!(record["recipients"].as_array().unwrap().len(), 100);
+    assert_eq!(record["recipient_count"], 1_500);
+    assert_eq!(record["recipients"][0], rcpts[0].as_str());
+    let audit: Vec<_> = items
+        .iter()
+        .filter(|i| i["sk"].as_s().unwrap().starts_with("AUDIT#"))
+        .collect();
+    assert_eq!(audit.len(), 1);
+    assert!(item_size(audit[0]) < 64 * 1024, "{}", item_size(audit[0]));
+    let audited: serde_json::Value =
+        serde_json::from_str(audit[0]["record"].as_s().unwrap()).unwrap();
+    assert_eq!(audited["after"]["recipient_count"], 1_500);
+    // Neither queued nor delivered; the repeated event changes nothing.
+    assert!(items
+        .iter()
+        .all(|i| !i["sk"].as_s().unwrap().starts_with("QUEUE#")));
+    assert_eq!(mail.figures(ORG).await.count, 0);
+    let r = mail
+        .deliver_judged(&ses_id, "alice@example.org", &refs, verdicts)
+        .await;
+    assert_eq!(r.organisations[ORG], OrgResult::Duplicate);
+    assert_eq!(partition_of(mail.store()).await.len(), items.len());
+    assert!(server.messages().is_empty());
 }

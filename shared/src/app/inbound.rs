@@ -13,6 +13,10 @@
 //! SES's verdicts decide the rest (Q9): a virus is set aside (quarantined, with an audit record)
 //! and neither filed nor delivered; spam is filed in the mailboxes' spam folder and delivered
 //! with a spam flag; every delivery carries the trace fields of [`crate::domain::verdicts`].
+//!
+//! A message to more than 100 recipients of one organisation is queued as parts
+//! ([`QueuedMessage::parts`]), taken together (one transaction) and delivered one SMTP
+//! transaction a part, each retried, bounced or set aside on its own.
 
 use crate::app::overflow::keep_overflow;
 use crate::app::queue::{Attempt, Courier};
@@ -248,11 +252,22 @@ impl Inbound<'_> {
                 },
             );
         }
+        // A long envelope is queued as parts of at most 100 recipients (one SMTP transaction
+        // each), all taken in the one transaction that also gates repeats.
+        let parts = match msg.parts() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(org = org_id, ses_id = %r.ses_id, error = %e, "envelope too large to queue: refused");
+                return Ok(OrgResult::Refused {
+                    reason: e.to_string(),
+                });
+            }
+        };
         // Durable first (Q6): the message is in the queue before anything else can fail, so
         // an error while filing (throttling on a long list, say) fails the event but never
         // the delivery; the repeated event files it again.
         let wake = now + backoff(&config.queue, 1);
-        let accepted = self.mail.accept_message(&msg, wake).await?;
+        let accepted = self.mail.accept_message(&parts, wake).await?;
         if accepted == AcceptOutcome::Duplicate && self.mail.filed(org_id, &r.ses_id).await? {
             return Ok(OrgResult::Duplicate);
         }
@@ -300,22 +315,61 @@ impl Inbound<'_> {
         }
         if config.queue.paused {
             // Released at once for the queue, which holds it while paused.
-            let released = msg.leased_until(now);
-            self.courier.queue.requeue(&released).await?;
+            for p in parts {
+                self.courier.queue.requeue(&p.leased_until(now)).await?;
+            }
             return Ok(OrgResult::Paused);
         }
-        Ok(
+        self.attempt_parts(&config, parts, raw, now).await
+    }
+
+    /// Delivers the parts in order, each its own SMTP transaction, within the one deadline.
+    /// Once every route failed for one, the rest are released to the queue untried (it backs
+    /// off for the organisation) rather than each waiting for the same dead server.
+    async fn attempt_parts(
+        &self,
+        config: &OrgConfig,
+        parts: Vec<QueuedMessage>,
+        raw: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<OrgResult, InboundError> {
+        let (mut delivered, mut bounced, mut remaining) = (0, 0, 0);
+        let mut reason = None;
+        let mut parts = parts.into_iter();
+        for p in parts.by_ref() {
             match self
                 .courier
-                .attempt(&config, &msg, raw, now, self.deadline)
+                .attempt(config, &p, raw, now, self.deadline)
                 .await?
             {
-                Attempt::Done { delivered, bounced } => OrgResult::Done { delivered, bounced },
+                Attempt::Done {
+                    delivered: d,
+                    bounced: b,
+                } => {
+                    delivered += d;
+                    bounced += b;
+                }
                 Attempt::Pending {
-                    remaining, reason, ..
-                } => OrgResult::Queued { remaining, reason },
-            },
-        )
+                    remaining: left,
+                    route_failed,
+                    reason: why,
+                } => {
+                    remaining += left;
+                    reason = Some(why);
+                    if route_failed {
+                        break;
+                    }
+                }
+            }
+        }
+        for p in parts {
+            remaining += p.recipients.len();
+            self.courier.queue.requeue(&p.leased_until(now)).await?;
+        }
+        Ok(match reason {
+            None => OrgResult::Done { delivered, bounced },
+            Some(reason) => OrgResult::Queued { remaining, reason },
+        })
     }
 
     /// The mailboxes to file in: the recipients, with distribution lists replaced by their

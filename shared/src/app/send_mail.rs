@@ -384,7 +384,10 @@ impl SendMail<'_> {
             .envelope(s.from, vec![s.from.to_string()])
             .origin(crate::domain::verdicts::Origin::Submitted);
         // Keyed on the message: a retry finds it queued and changes nothing.
-        self.queue.accept_message(&msg, at).await?;
+        // One recipient (the user's own mailbox): one queue item.
+        self.queue
+            .accept_message(std::slice::from_ref(&msg), at)
+            .await?;
         Ok(true)
     }
 

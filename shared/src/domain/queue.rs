@@ -4,7 +4,9 @@
 
 use crate::domain::config::QueueSettings;
 use crate::domain::continuity::{AuditRecord, Via};
-use crate::domain::item_budget::{cap, MAX_MESSAGE_ID_BYTES, MAX_NOTE_BYTES, MAX_SUBJECT_BYTES};
+use crate::domain::item_budget::{
+    cap, MAX_FILED_ADDRESSES, MAX_MESSAGE_ID_BYTES, MAX_NOTE_BYTES, MAX_SUBJECT_BYTES,
+};
 use crate::domain::mail::MessageSummary;
 use crate::domain::verdicts::{Origin, Verdicts};
 use chrono::{DateTime, Duration, Utc};
@@ -22,6 +24,39 @@ pub const TICK_MINUTES: i64 = 1;
 pub const HOLD_AFTER_DAYS: i64 = 25;
 /// Where long-queued raw mail is kept until it leaves the queue.
 pub const HELD_PREFIX: &str = "held/";
+
+/// Recipients of one queued item, and so of one SMTP transaction to the organisation's server:
+/// RFC 5321 (4.5.3.1.8) obliges a server to accept only 100 recipients per transaction
+/// (Exchange's receive connector takes 200 by default), so a longer envelope is split into
+/// parts of this many ([`QueuedMessage::parts`]); each part is its own queue item, delivered,
+/// retried and bounced on its own. It also keeps each item small: a DynamoDB item is at most
+/// 400 KB and an address may take 320 bytes.
+pub const MAX_PART_RECIPIENTS: usize = 100;
+/// Parts taken in the one transaction that accepts a message: DynamoDB's transaction holds 100
+/// items, two of which are the once-per-message record and the queue count.
+pub const MAX_PARTS: usize = 98;
+/// One part's item at most, as [`QueuedMessage::item_bytes`] counts it: far under DynamoDB's
+/// 400 KB.
+pub const MAX_PART_ITEM_BYTES: usize = 350 * 1024;
+/// All the parts of a message at most: a transaction's items may take 4 MB together (with the
+/// once-per-message record and the count, a few hundred bytes).
+pub const MAX_ACCEPT_BYTES: usize = 3_800_000;
+/// What the item's keys, attribute names, numbers, times and origin take at most besides the
+/// texts [`QueuedMessage::item_bytes`] counts: a generous fixed allowance.
+const QUEUED_FIXED_BYTES: usize = 1024;
+
+/// A message whose envelope is too large to be taken in one transaction (a refusal, never a
+/// failed write).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{recipients} envelope recipients in {parts} queue items take {bytes} bytes: over the {max} bytes {what} may hold")]
+pub struct EnvelopeTooLarge {
+    pub recipients: usize,
+    pub parts: usize,
+    pub bytes: usize,
+    pub max: usize,
+    /// What would not hold them: `one queue item` or `one transaction`.
+    pub what: &'static str,
+}
 
 /// Wait after the `failures`-th consecutive failed retry: initial x 2^(failures-1), capped.
 pub fn backoff(q: &QueueSettings, failures: u32) -> Duration {
@@ -50,8 +85,13 @@ pub struct QueueFigures {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedMessage {
     pub org_id: String,
-    /// The SES message id: one per received message, the key of everything about it.
+    /// The queue item's id: the SES message id (one per received message, the key of everything
+    /// about it), or `{SES id}.{k}` for the part `k >= 1` of a message to more than
+    /// [`MAX_PART_RECIPIENTS`] recipients.
     pub id: String,
+    /// The SES message id of a part `k >= 1` ([`QueuedMessage::parts`]); `None` for a whole
+    /// message and its first part, whose `id` is the SES id.
+    pub part_of: Option<String>,
     /// When SES received it (the same on every retry of the event): the queue's order.
     pub enqueued_at: DateTime<Utc>,
     /// Key of the raw message in the mail bucket.
@@ -88,6 +128,7 @@ impl QueuedMessage {
         QueuedMessage {
             org_id: org_id.into(),
             id: id.into(),
+            part_of: None,
             enqueued_at: at,
             raw_key: raw_key.into(),
             sender: String::new(),
@@ -128,6 +169,81 @@ impl QueuedMessage {
             not_before: t,
             ..self
         }
+    }
+
+    /// The id of the message this item belongs to: the SES id (of a part, the whole's).
+    pub fn message_key(&self) -> &str {
+        self.part_of.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The message split into its queue items, in order: parts of at most
+    /// [`MAX_PART_RECIPIENTS`] recipients, or of `ceil(n / MAX_PARTS)` when there are more
+    /// than [`MAX_PARTS`] parts' worth, so that the whole is still taken in one transaction.
+    /// Part 0 keeps the id (a message to at most 100 recipients is one item, unchanged); part
+    /// `k` is `{id}.{k}`, `part_of` the id. Refused when a part's item would pass
+    /// [`MAX_PART_ITEM_BYTES`] or all of them [`MAX_ACCEPT_BYTES`]: a received message cannot
+    /// get there (its SES event, which names each recipient twice, is at most 1 MB, Lambda's
+    /// limit for an asynchronous invocation), and a refusal says so where a failed write would
+    /// only retry the event into the dead-letter queue.
+    pub fn parts(self) -> Result<Vec<QueuedMessage>, EnvelopeTooLarge> {
+        let n = self.recipients.len();
+        let size = MAX_PART_RECIPIENTS.max(n.div_ceil(MAX_PARTS));
+        let parts: Vec<QueuedMessage> = if n <= size {
+            vec![self]
+        } else {
+            self.recipients
+                .chunks(size)
+                .enumerate()
+                .map(|(k, chunk)| QueuedMessage {
+                    id: if k == 0 {
+                        self.id.clone()
+                    } else {
+                        format!("{}.{k}", self.id)
+                    },
+                    part_of: (k > 0).then(|| self.id.clone()),
+                    recipients: chunk.to_vec(),
+                    ..self.clone()
+                })
+                .collect()
+        };
+        let sizes: Vec<usize> = parts.iter().map(QueuedMessage::item_bytes).collect();
+        let total: usize = sizes.iter().sum();
+        let largest = sizes.iter().copied().max().unwrap_or(0);
+        let over = if largest > MAX_PART_ITEM_BYTES {
+            Some((largest, MAX_PART_ITEM_BYTES, "one queue item"))
+        } else if total > MAX_ACCEPT_BYTES {
+            Some((total, MAX_ACCEPT_BYTES, "one transaction"))
+        } else {
+            None
+        };
+        if let Some((bytes, max, what)) = over {
+            return Err(EnvelopeTooLarge {
+                recipients: n,
+                parts: parts.len(),
+                bytes,
+                max,
+                what,
+            });
+        }
+        Ok(parts)
+    }
+
+    /// What its queue item takes at most, as DynamoDB counts (UTF-8 bytes of the values and
+    /// the list's overheads; keys, names, numbers and the origin as a fixed allowance): never
+    /// less than the real size.
+    pub fn item_bytes(&self) -> usize {
+        let opt = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+        QUEUED_FIXED_BYTES
+            + self.org_id.len()
+            + 2 * self.id.len()
+            + opt(&self.part_of)
+            + self.raw_key.len()
+            + self.sender.len()
+            + 3
+            + self.recipients.iter().map(|r| r.len() + 1).sum::<usize>()
+            + self.last_error.as_ref().map_or(0, |_| MAX_NOTE_BYTES)
+            + self.message_id.len()
+            + opt(&self.subject)
     }
 }
 
@@ -186,7 +302,12 @@ pub struct SetAside {
     /// When SES received it.
     pub received_at: DateTime<Utc>,
     pub sender: String,
+    /// The recipients, at most [`MAX_FILED_ADDRESSES`] of them listed (a virus sent to
+    /// thousands must still fit its item and its audit record).
     pub recipients: Vec<String>,
+    /// How many recipients there were (records of before the cap read as their list's length).
+    #[serde(default)]
+    pub recipient_count: usize,
     pub message_id: String,
     pub subject: Option<String>,
     pub size: u64,
@@ -195,7 +316,8 @@ pub struct SetAside {
 }
 
 impl SetAside {
-    /// A queued message (or the part of it named by `recipients`) set aside at `at`.
+    /// A queued message (or the part of it named by `recipients`) set aside at `at`: the
+    /// first [`MAX_FILED_ADDRESSES`] recipients listed, with their number.
     pub fn of(
         m: &QueuedMessage,
         kind: AsideKind,
@@ -210,7 +332,8 @@ impl SetAside {
             at,
             received_at: m.enqueued_at,
             sender: m.sender.clone(),
-            recipients,
+            recipient_count: recipients.len(),
+            recipients: recipients.into_iter().take(MAX_FILED_ADDRESSES).collect(),
             message_id: m.message_id.clone(),
             subject: m.subject.clone(),
             size: m.size,
@@ -221,6 +344,12 @@ impl SetAside {
 }
 
 impl SetAside {
+    /// How many recipients it had: `recipient_count`, or the list's length for a record
+    /// written before the count.
+    pub fn recipients_total(&self) -> usize {
+        self.recipient_count.max(self.recipients.len())
+    }
+
     /// Its audit record (P7): who set it aside (`service:inbound`, `service:queue`), when, and
     /// the record itself. Keyed on its time and id: a repeat writes the same record.
     pub fn audit(&self, who: &str) -> AuditRecord {
@@ -243,6 +372,10 @@ impl SetAside {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueuedView {
     pub id: String,
+    /// The SES id of the message this is a part of (a message to more than
+    /// [`MAX_PART_RECIPIENTS`] recipients is queued, and listed, as several parts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<String>,
     pub message_id: String,
     pub subject: Option<String>,
     pub sender: String,
@@ -260,6 +393,7 @@ impl QueuedView {
     pub fn of(m: &QueuedMessage, org_wake: Option<DateTime<Utc>>) -> Self {
         QueuedView {
             id: m.id.clone(),
+            part_of: m.part_of.clone(),
             message_id: m.message_id.clone(),
             subject: m.subject.clone(),
             sender: m.sender.clone(),
@@ -289,4 +423,135 @@ pub struct DueOrg {
     pub org_id: String,
     /// The marker as read (the claim is conditional on it).
     pub marker: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::item_budget::MAX_ADDRESS_BYTES;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    /// An address of exactly `len` bytes, unique for `i`.
+    fn address(i: usize, len: usize) -> String {
+        let tail = format!("{i:06}@acme.test");
+        format!("{}{tail}", "x".repeat(len - tail.len()))
+    }
+
+    /// A message to `n` recipients of `len` bytes, with the longest texts the item keeps.
+    fn message(n: usize, len: usize) -> QueuedMessage {
+        let mut summary = crate::domain::mail::summarize(b"Subject: x\r\n\r\nHello.\r\n");
+        summary.message_id = "m".repeat(2000);
+        summary.subject = Some("s".repeat(5000));
+        QueuedMessage::new("acme", "0100018f", "inbound/0100018f", t0(), &summary).envelope(
+            address(0, MAX_ADDRESS_BYTES),
+            (0..n).map(|i| address(i, len)).collect(),
+        )
+    }
+
+    fn split(n: usize, len: usize) -> Vec<QueuedMessage> {
+        let parts = message(n, len).parts().expect("fits");
+        // Every recipient once, in order, in parts of the announced size.
+        let all: Vec<String> = parts.iter().flat_map(|p| p.recipients.clone()).collect();
+        assert_eq!(all, message(n, len).recipients, "{n}");
+        assert!(parts.len() <= MAX_PARTS, "{n}: {} parts", parts.len());
+        for (k, p) in parts.iter().enumerate() {
+            if k == 0 {
+                assert_eq!((p.id.as_str(), p.part_of.as_deref()), ("0100018f", None));
+            } else {
+                assert_eq!(p.id, format!("0100018f.{k}"));
+                assert_eq!(p.part_of.as_deref(), Some("0100018f"));
+            }
+            assert_eq!(p.message_key(), "0100018f");
+            assert!(p.item_bytes() <= MAX_PART_ITEM_BYTES, "{n}: part {k}");
+        }
+        parts
+    }
+
+    fn sizes(parts: &[QueuedMessage]) -> Vec<usize> {
+        parts.iter().map(|p| p.recipients.len()).collect()
+    }
+
+    #[test]
+    fn envelopes_split_into_parts_of_at_most_100_until_98_parts() {
+        assert_eq!(sizes(&split(0, 20)), vec![0]);
+        assert_eq!(sizes(&split(1, 20)), vec![1]);
+        assert_eq!(sizes(&split(100, 20)), vec![100]);
+        assert_eq!(sizes(&split(101, 20)), vec![100, 1]);
+        assert_eq!(sizes(&split(9_800, 20)), vec![100; 98]);
+        // One more and the parts grow instead: still one transaction.
+        let p = split(9_801, 20);
+        assert_eq!(p.len(), 98);
+        assert_eq!(p[0].recipients.len(), 101);
+        let p = split(30_000, 20);
+        assert_eq!(p.len(), 98);
+        assert_eq!(p[0].recipients.len(), 307);
+    }
+
+    #[test]
+    fn a_whole_message_is_unchanged() {
+        let m = message(100, MAX_ADDRESS_BYTES);
+        assert_eq!(m.clone().parts().unwrap(), vec![m]);
+    }
+
+    #[test]
+    fn worst_case_addresses_fit_the_item_and_the_transaction_or_are_refused() {
+        // 320-byte addresses: 100 a part take ~32 KB, far under 400 KB.
+        for n in [1_500, 9_800, 9_801] {
+            let parts = split(n, MAX_ADDRESS_BYTES);
+            let total: usize = parts.iter().map(QueuedMessage::item_bytes).sum();
+            assert!(total <= MAX_ACCEPT_BYTES, "{n}: {total}");
+        }
+        assert!(split(1_500, MAX_ADDRESS_BYTES)[0].item_bytes() < 40 * 1024);
+        // 30,000 of them (~9.6 MB: no SES event can name them) pass the transaction's 4 MB:
+        // refused, with the reason.
+        let e = message(30_000, MAX_ADDRESS_BYTES).parts().unwrap_err();
+        assert_eq!(
+            (e.recipients, e.parts, e.max),
+            (30_000, 98, MAX_ACCEPT_BYTES)
+        );
+        assert!(e.to_string().contains("30000 envelope recipients"), "{e}");
+        assert!(
+            e.to_string().ends_with("bytes one transaction may hold"),
+            "{e}"
+        );
+        // The same number of short addresses fits.
+        assert_eq!(split(30_000, 20).len(), 98);
+    }
+
+    #[test]
+    fn the_estimate_is_never_below_the_texts() {
+        let m = message(100, MAX_ADDRESS_BYTES);
+        let texts = m.recipients.iter().map(String::len).sum::<usize>()
+            + m.message_id.len()
+            + m.subject.as_ref().unwrap().len()
+            + m.sender.len()
+            + m.raw_key.len();
+        assert!(m.item_bytes() > texts);
+    }
+
+    #[test]
+    fn a_set_aside_lists_100_recipients_and_counts_them_all() {
+        let m = message(1_500, MAX_ADDRESS_BYTES);
+        let a = SetAside::of(
+            &m,
+            AsideKind::Quarantined,
+            m.recipients.clone(),
+            t0(),
+            "virus".into(),
+        );
+        assert_eq!((a.recipients.len(), a.recipient_count), (100, 1_500));
+        assert_eq!(a.recipients_total(), 1_500);
+        let doc = serde_json::to_string(&a.audit("service:inbound")).unwrap();
+        assert!(doc.len() < 50 * 1024, "{}", doc.len());
+        // A record of before the count reads with its list's length.
+        let mut old = serde_json::to_value(&a).unwrap();
+        old.as_object_mut().unwrap().remove("recipient_count");
+        let old: SetAside = serde_json::from_value(old).unwrap();
+        assert_eq!(old.recipients_total(), 100);
+    }
 }

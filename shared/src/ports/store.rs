@@ -248,11 +248,14 @@ pub trait MailStore: DomainOwners + SearchIndex {
     /// Whether the message's filing was finished (a repeated event after a crash between the
     /// queue and the filing files it again; one after a finished filing does not).
     async fn filed(&self, org_id: &str, ses_id: &str) -> Result<bool, StoreError>;
-    /// Takes the message into the queue once per SES message id (one transaction with the
-    /// queue count); `wake` is when the queue should look at the organisation at the latest.
+    /// Takes the message into the queue once per SES message id, as its parts
+    /// ([`QueuedMessage::parts`]: the first carries the id; at most
+    /// [`crate::domain::queue::MAX_PARTS`]), in one transaction with the queue count (which
+    /// counts queue items: parts); `wake` is when the queue should look at the organisation at
+    /// the latest.
     async fn accept_message(
         &self,
-        msg: &QueuedMessage,
+        parts: &[QueuedMessage],
         wake: DateTime<Utc>,
     ) -> Result<AcceptOutcome, StoreError>;
     /// Sets a received message aside instead of taking it (a virus, Q9): once per SES message

@@ -135,12 +135,13 @@ pub struct AsideRow {
     reason: String,
 }
 
-/// `a, b, c and 2 more`.
-fn recipients_text(r: &[String]) -> String {
+/// `a, b, c and 2 more`, of `total` recipients (a record set aside lists only the first).
+fn recipients_text(r: &[String], total: usize) -> String {
     const SHOWN: usize = 3;
     let mut text = r.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
-    if r.len() > SHOWN {
-        text.push_str(&format!(" and {} more", r.len() - SHOWN));
+    let total = total.max(r.len());
+    if total > SHOWN {
+        text.push_str(&format!(" and {} more", total - SHOWN.min(r.len())));
     }
     text
 }
@@ -160,7 +161,7 @@ fn queued_rows(q: &QueueSnapshot) -> Vec<QueuedRow> {
         .map(|v| QueuedRow {
             received: utc_text(v.received_at),
             sender: sender_text(&v.sender),
-            recipients: recipients_text(&v.recipients),
+            recipients: recipients_text(&v.recipients, v.recipients.len()),
             subject: v.subject.unwrap_or_else(|| "(no subject)".into()),
             attempts: v.attempts,
             last_error: v.last_error.unwrap_or_else(|| "none yet".into()),
@@ -182,7 +183,7 @@ fn aside_rows(q: &QueueSnapshot) -> Vec<AsideRow> {
                 AsideKind::Undeliverable => "Undeliverable, no bounce sent",
             },
             sender: sender_text(&a.sender),
-            recipients: recipients_text(&a.recipients),
+            recipients: recipients_text(&a.recipients, a.recipients_total()),
             subject: a.subject.clone().unwrap_or_else(|| "(no subject)".into()),
             reason: a.reason.clone(),
         })
@@ -435,5 +436,17 @@ mod tests {
             page.contains("2 attempts; last error: route 1 (mail.acme.example:25): connect: refused; next try: 2026-11-27 14:42 UTC."),
             "{page}"
         );
+    }
+
+    #[test]
+    fn recipients_are_counted_past_the_ones_listed() {
+        let r: Vec<String> = (0..5).map(|i| format!("u{i}@acme.test")).collect();
+        assert_eq!(recipients_text(&r[..2], 2), "u0@acme.test, u1@acme.test");
+        assert_eq!(
+            recipients_text(&r, 5),
+            "u0@acme.test, u1@acme.test, u2@acme.test and 2 more"
+        );
+        // A record set aside lists the first 100 of 1,500.
+        assert!(recipients_text(&r, 1_500).ends_with("u2@acme.test and 1497 more"));
     }
 }

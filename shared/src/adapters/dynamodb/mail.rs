@@ -5,7 +5,7 @@
 //! `message_state`).
 
 use super::batch::put_request;
-use super::codec::{expire, get_s, get_strings, key, n, opt_s, s, ts, Item};
+use super::codec::{expire, get_n_or, get_s, get_strings, key, n, opt_s, s, ts, Item};
 use super::keys::{
     block_prefix, block_sk, folder_prefix, group_sk, inmsg_sk, message_sk, org_pk, queue_sk,
     wake_key, MAIL_DAYS, QUEUED, QUEUESTAT_SK, SK,
@@ -17,7 +17,7 @@ use super::DynamoStore;
 use crate::domain::config::OrgConfig;
 use crate::domain::continuity::AuditRecord;
 use crate::domain::mailbox::{block_candidates, Filing, Folder, MessageRef};
-use crate::domain::queue::{AcceptOutcome, QueuedMessage, SetAside};
+use crate::domain::queue::{AcceptOutcome, QueuedMessage, SetAside, MAX_PARTS};
 use crate::ports::error::StoreError;
 use crate::ports::store::{ConfigStore, MailStore};
 use async_trait::async_trait;
@@ -34,10 +34,12 @@ fn filing_item(f: &Filing<'_>, mailbox: &str) -> Item {
     listed_item(item, mailbox, f.ses_id, f.summary, f.raw_key, f.received_at)
 }
 
-/// The `INMSG#` record of a message taken into the queue (Q6).
-fn inmsg_item(m: &QueuedMessage) -> Item {
+/// The `INMSG#` record of a message taken into the queue (Q6) as `parts` queue items, from its
+/// first part (whose id is the SES id).
+fn inmsg_item(m: &QueuedMessage, parts: usize) -> Item {
     let mut record = key(org_pk(&m.org_id), inmsg_sk(&m.id));
     record.insert("state".into(), s("queued"));
+    record.insert("parts_left".into(), n(parts));
     record.insert("received_at".into(), ts(m.enqueued_at));
     record.insert("queue_sk".into(), s(queue_sk(m.enqueued_at, &m.id)));
     expire(&mut record, m.enqueued_at, MAIL_DAYS);
@@ -56,16 +58,20 @@ impl DynamoStore {
         self.all_with_prefix(org_id, &prefix, "Query mailbox").await
     }
 
-    /// The once-per-SES-message record's state (`queued`, `delivered`, `bounced`), if any.
+    /// The once-per-SES-message record's state (`queued`, `delivered`, `bounced`), if any:
+    /// `queued` while any of its parts is.
     pub async fn message_state(
         &self,
         org_id: &str,
         ses_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .get(org_pk(org_id), &inmsg_sk(ses_id))
-            .await?
-            .and_then(|i| opt_s(&i, "state")))
+        let Some(item) = self.get(org_pk(org_id), &inmsg_sk(ses_id)).await? else {
+            return Ok(None);
+        };
+        if get_n_or::<i64>(&item, "parts_left", 0)? > 0 {
+            return Ok(Some("queued".into()));
+        }
+        Ok(opt_s(&item, "state"))
     }
 }
 
@@ -165,36 +171,49 @@ impl MailStore for DynamoStore {
             .is_some_and(|i| i.contains_key("filed_at")))
     }
 
-    /// One `TransactWriteItems`: `Put INMSG#{id}` if new + `Put QUEUE#..` + `Update QUEUESTAT`
-    /// (`ADD count 1`, due marker if none).
+    /// One `TransactWriteItems`: `Put INMSG#{id}` if new + `Put QUEUE#..` per part +
+    /// `Update QUEUESTAT` (`ADD count {parts}`, due marker if none): at most 100 items.
     async fn accept_message(
         &self,
-        m: &QueuedMessage,
+        parts: &[QueuedMessage],
         wake: DateTime<Utc>,
     ) -> Result<AcceptOutcome, StoreError> {
-        let items = vec![
-            self.tx_put(
-                Put::builder()
-                    .set_item(Some(inmsg_item(m)))
-                    .condition_expression("attribute_not_exists(pk)"),
-            )?,
-            self.tx_put(
-                Put::builder()
-                    .set_item(Some(queued_item(m)))
-                    .condition_expression("attribute_not_exists(pk)"),
-            )?,
+        let Some(first) = parts.first() else {
+            return Err(StoreError::Permanent("a message without parts".into()));
+        };
+        if parts.len() > MAX_PARTS {
+            return Err(StoreError::Permanent(format!(
+                "{} parts: one transaction takes {MAX_PARTS}",
+                parts.len()
+            )));
+        }
+        let mut items = vec![self.tx_put(
+            Put::builder()
+                .set_item(Some(inmsg_item(first, parts.len())))
+                .condition_expression("attribute_not_exists(pk)"),
+        )?];
+        for m in parts {
+            items.push(
+                self.tx_put(
+                    Put::builder()
+                        .set_item(Some(queued_item(m)))
+                        .condition_expression("attribute_not_exists(pk)"),
+                )?,
+            );
+        }
+        items.push(
             self.tx_update(
                 Update::builder()
-                    .set_key(Some(key(org_pk(&m.org_id), QUEUESTAT_SK)))
+                    .set_key(Some(key(org_pk(&first.org_id), QUEUESTAT_SK)))
                     .update_expression(
-                        "ADD #c :one SET gsi1pk = :q, gsi1sk = if_not_exists(gsi1sk, :w)",
+                        "ADD #c :k SET gsi1pk = :q, gsi1sk = if_not_exists(gsi1sk, :w)",
                     )
                     .expression_attribute_names("#c", "count")
-                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":k", n(parts.len()))
                     .expression_attribute_values(":q", s(QUEUED))
-                    .expression_attribute_values(":w", s(wake_key(wake, &m.org_id))),
+                    .expression_attribute_values(":w", s(wake_key(wake, &first.org_id))),
             )?,
-        ];
+        );
         // A concurrent twin holding the same items is retried by `transact`; it will have won.
         match self.transact("TransactWriteItems accept", items).await? {
             Transacted::Written => Ok(AcceptOutcome::Accepted),

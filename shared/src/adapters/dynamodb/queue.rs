@@ -26,6 +26,9 @@ use chrono::{DateTime, Utc};
 pub(super) fn queued_item(m: &QueuedMessage) -> Item {
     let mut item = key(org_pk(&m.org_id), queue_sk(m.enqueued_at, &m.id));
     item.insert("id".into(), s(&m.id));
+    if let Some(whole) = &m.part_of {
+        item.insert("part_of".into(), s(whole));
+    }
     item.insert("enqueued_at".into(), ts(m.enqueued_at));
     item.insert("raw_key".into(), s(&m.raw_key));
     item.insert("sender".into(), s(&m.sender));
@@ -51,6 +54,7 @@ fn parse_queued(org_id: &str, item: &Item) -> Result<QueuedMessage, StoreError> 
     Ok(QueuedMessage {
         org_id: org_id.to_string(),
         id: get_s(item, "id")?.to_string(),
+        part_of: opt_s(item, "part_of"),
         enqueued_at: get_ts(item, "enqueued_at")?
             .ok_or_else(|| corrupt(item, "attribute enqueued_at missing"))?,
         raw_key: get_s(item, "raw_key")?.to_string(),
@@ -153,7 +157,9 @@ impl QueueStore for DynamoStore {
             .collect()
     }
 
-    /// One transaction: `Delete QUEUE#..` if present + `ADD count -1` + the record's state.
+    /// One transaction: `Delete QUEUE#..` if present + `ADD count -1` + the state of the
+    /// message's once-per-message record (`INMSG#{SES id}`: a part's is its whole's, so the
+    /// state is that of the last part to leave; `parts_left` counts down to 0).
     async fn dequeue(
         &self,
         m: &QueuedMessage,
@@ -176,11 +182,12 @@ impl QueueStore for DynamoStore {
             )?,
             self.tx_update(
                 Update::builder()
-                    .set_key(Some(key(pk, inmsg_sk(&m.id))))
-                    .update_expression("SET #s = :s, done_at = :t")
+                    .set_key(Some(key(pk, inmsg_sk(m.message_key()))))
+                    .update_expression("SET #s = :s, done_at = :t ADD parts_left :minus")
                     .expression_attribute_names("#s", "state")
                     .expression_attribute_values(":s", s(enum_str(&why)))
-                    .expression_attribute_values(":t", ts(now)),
+                    .expression_attribute_values(":t", ts(now))
+                    .expression_attribute_values(":minus", n(-1)),
             )?,
         ];
         match self.transact("TransactWriteItems dequeue", items).await? {
