@@ -25,12 +25,12 @@ pub const HOLD_AFTER_DAYS: i64 = 25;
 /// Where long-queued raw mail is kept until it leaves the queue.
 pub const HELD_PREFIX: &str = "held/";
 
-/// Recipients of one queued item, and so of one SMTP transaction to the organisation's server:
-/// RFC 5321 (4.5.3.1.8) obliges a server to accept only 100 recipients per transaction
-/// (Exchange's receive connector takes 200 by default), so a longer envelope is split into
-/// parts of this many ([`QueuedMessage::parts`]); each part is its own queue item, delivered,
-/// retried and bounced on its own. It also keeps each item small: a DynamoDB item is at most
-/// 400 KB and an address may take 320 bytes.
+/// Recipients of one queued item, and of one SMTP transaction to the organisation's server
+/// (the relay sends a longer envelope as several: RFC 5321 4.5.3.1.8 obliges a server to
+/// accept only 100 recipients per transaction). A longer envelope is split into parts of this
+/// many ([`QueuedMessage::parts`]), each its own queue item, delivered, retried and bounced on
+/// its own: so that each item stays small (a DynamoDB item is at most 400 KB, and an address
+/// may take 320 bytes) and one part is one transaction.
 pub const MAX_PART_RECIPIENTS: usize = 100;
 /// Parts taken in the one transaction that accepts a message: DynamoDB's transaction holds 100
 /// items, two of which are the once-per-message record and the queue count.
@@ -177,8 +177,9 @@ impl QueuedMessage {
     }
 
     /// The message split into its queue items, in order: parts of at most
-    /// [`MAX_PART_RECIPIENTS`] recipients, or of `ceil(n / MAX_PARTS)` when there are more
-    /// than [`MAX_PARTS`] parts' worth, so that the whole is still taken in one transaction.
+    /// [`MAX_PART_RECIPIENTS`] recipients, or of the smallest multiple of it that makes at
+    /// most [`MAX_PARTS`] parts, so that the whole is still taken in one transaction (and each
+    /// part is still whole SMTP transactions).
     /// Part 0 keeps the id (a message to at most 100 recipients is one item, unchanged); part
     /// `k` is `{id}.{k}`, `part_of` the id. Refused when a part's item would pass
     /// [`MAX_PART_ITEM_BYTES`] or all of them [`MAX_ACCEPT_BYTES`]: a received message cannot
@@ -187,7 +188,8 @@ impl QueuedMessage {
     /// only retry the event into the dead-letter queue.
     pub fn parts(self) -> Result<Vec<QueuedMessage>, EnvelopeTooLarge> {
         let n = self.recipients.len();
-        let size = MAX_PART_RECIPIENTS.max(n.div_ceil(MAX_PARTS));
+        // Whole transactions a part: 100, or 200, 300 ... once 98 parts of 100 are too few.
+        let size = MAX_PART_RECIPIENTS * n.div_ceil(MAX_PARTS * MAX_PART_RECIPIENTS).max(1);
         let parts: Vec<QueuedMessage> = if n <= size {
             vec![self]
         } else {
@@ -485,11 +487,14 @@ mod tests {
         assert_eq!(sizes(&split(9_800, 20)), vec![100; 98]);
         // One more and the parts grow instead: still one transaction.
         let p = split(9_801, 20);
-        assert_eq!(p.len(), 98);
-        assert_eq!(p[0].recipients.len(), 101);
+        assert_eq!(p.len(), 50);
+        assert_eq!(p[0].recipients.len(), 200);
+        assert_eq!(p[49].recipients.len(), 1);
+        let p = split(10_000, 20);
+        assert_eq!(sizes(&p), vec![200; 50]);
         let p = split(30_000, 20);
-        assert_eq!(p.len(), 98);
-        assert_eq!(p[0].recipients.len(), 307);
+        assert_eq!(p.len(), 75);
+        assert_eq!(p[0].recipients.len(), 400);
     }
 
     #[test]
@@ -512,7 +517,7 @@ mod tests {
         let e = message(30_000, MAX_ADDRESS_BYTES).parts().unwrap_err();
         assert_eq!(
             (e.recipients, e.parts, e.max),
-            (30_000, 98, MAX_ACCEPT_BYTES)
+            (30_000, 75, MAX_ACCEPT_BYTES)
         );
         assert!(e.to_string().contains("30000 envelope recipients"), "{e}");
         assert!(
@@ -520,7 +525,7 @@ mod tests {
             "{e}"
         );
         // The same number of short addresses fits.
-        assert_eq!(split(30_000, 20).len(), 98);
+        assert_eq!(split(30_000, 20).len(), 75);
     }
 
     #[test]

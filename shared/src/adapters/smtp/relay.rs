@@ -17,8 +17,9 @@ use rustls_pki_types::CertificateDer;
 use std::future::Future;
 use std::time::Duration;
 
-/// Recipients per SMTP transaction: servers commonly refuse more than 100 RCPTs per message.
-pub const RECIPIENTS_PER_TRANSACTION: usize = 100;
+/// Recipients per SMTP transaction: servers commonly refuse more than 100 RCPTs per message
+/// (a queue item holds at most this many, or whole multiples of it).
+pub const RECIPIENTS_PER_TRANSACTION: usize = crate::domain::queue::MAX_PART_RECIPIENTS;
 
 /// Delivers over SMTP with lettre's connection (no pooling: routes are tried rarely in parallel
 /// per organisation, and a fresh connection per message tells us the route's state now).
