@@ -154,20 +154,14 @@ impl ConfigStore for DynamoStore {
         let mut items = vec![self.tx_put(put)?];
         items.extend(self.domain_writes(config, previous.map(|p| &p.config))?);
         let domain_items = items.len() - 1;
-        if let Some(record) = audit {
-            // Keyed on the request's time and id: a retry of the same write finds it there.
-            items.push(self.tx_audit(record)?);
-        }
-        let audit_index = items.len() - 1;
-        let c = match self.transact("TransactWriteItems config", items).await? {
+        // A lost answer's retry finds the version moved and its own audit record: written.
+        let c = match self
+            .transact_audited("TransactWriteItems config", items, audit)
+            .await?
+        {
             Transacted::Written => return Ok(version),
             Transacted::Refused(c) => c,
         };
-        if audit.is_some() && c.failed(audit_index) {
-            // The audit record is there, keyed on this request: this very call wrote the
-            // change, and its answer was lost (the SDK's retry then finds the version moved).
-            return Ok(version);
-        }
         if c.failed(0) {
             return Err(PutConfigError::Stale { read });
         }

@@ -69,13 +69,34 @@ pub(super) fn audit_item(r: &AuditRecord) -> Result<Item, StoreError> {
 impl DynamoStore {
     /// The `Put` of an audit record inside the transaction of the change it records (P7), if
     /// absent: keyed on the request's time and id, so a repeat of the same request is refused
-    /// there (the caller reads item index of it as "done already").
+    /// there.
     pub(super) fn tx_audit(&self, r: &AuditRecord) -> Result<TransactWriteItem, StoreError> {
         self.tx_put(
             Put::builder()
                 .set_item(Some(audit_item(r)?))
                 .condition_expression("attribute_not_exists(pk)"),
         )
+    }
+
+    /// THE audited change: [`DynamoStore::transact`] of `items` with `audit`'s record as the
+    /// last item. The record's key is the request's time and a fresh request id, so when its
+    /// condition fails the record was written by this very call: the SDK retried it after a
+    /// lost answer. That refusal is the change `Written`; any other is the caller's to read.
+    pub(super) async fn transact_audited(
+        &self,
+        op: &str,
+        mut items: Vec<TransactWriteItem>,
+        audit: Option<&AuditRecord>,
+    ) -> Result<Transacted, StoreError> {
+        let Some(record) = audit else {
+            return self.transact(op, items).await;
+        };
+        items.push(self.tx_audit(record)?);
+        let last = items.len() - 1;
+        Ok(match self.transact(op, items).await? {
+            Transacted::Refused(c) if c.failed(last) => Transacted::Written,
+            other => other,
+        })
     }
 }
 

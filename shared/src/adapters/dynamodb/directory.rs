@@ -53,14 +53,14 @@ impl DirectoryStore for DynamoStore {
         item.insert("mailbox".into(), s(g.mailbox.to_ascii_lowercase()));
         item.insert("granted_by".into(), s(&g.granted_by));
         item.insert("granted_at".into(), ts(g.granted_at));
-        let items = vec![
-            self.tx_put(Put::builder().set_item(Some(item)))?,
-            self.tx_audit(audit)?,
-        ];
-        match self.transact("TransactWriteItems delegate", items).await? {
-            // Only the audit record has a condition, keyed on this request: refused, this very
-            // call wrote both (a lost answer, retried by the SDK).
-            Transacted::Written | Transacted::Refused(_) => Ok(()),
+        let items = vec![self.tx_put(Put::builder().set_item(Some(item)))?];
+        match self
+            .transact_audited("TransactWriteItems delegate", items, Some(audit))
+            .await?
+        {
+            Transacted::Written => Ok(()),
+            // Only the audit record has a condition (read as written): cannot happen.
+            Transacted::Refused(c) => Err(c.into_error()),
         }
     }
 
@@ -73,21 +73,16 @@ impl DirectoryStore for DynamoStore {
         mailbox: &str,
         audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
-        let items = vec![
-            self.tx_delete(
-                Delete::builder()
-                    .set_key(Some(key(org_pk(org_id), delegate_sk(user, mailbox))))
-                    .condition_expression("attribute_exists(pk)"),
-            )?,
-            self.tx_audit(audit)?,
-        ];
+        let items = vec![self.tx_delete(
+            Delete::builder()
+                .set_key(Some(key(org_pk(org_id), delegate_sk(user, mailbox))))
+                .condition_expression("attribute_exists(pk)"),
+        )?];
         match self
-            .transact("TransactWriteItems delegate revoked", items)
+            .transact_audited("TransactWriteItems delegate revoked", items, Some(audit))
             .await?
         {
             Transacted::Written => Ok(true),
-            // The audit record is there: this very call revoked it (a lost answer, retried).
-            Transacted::Refused(c) if c.failed(1) => Ok(true),
             Transacted::Refused(_) => Ok(false),
         }
     }
@@ -162,11 +157,14 @@ impl DirectoryStore for DynamoStore {
         record.insert("synced_at".into(), ts(synced_at));
         record.insert("groups".into(), n(groups.len()));
         items.push(self.tx_put(Put::builder().set_item(Some(record)))?);
-        items.push(self.tx_audit(&audit(&outcome))?);
-        match self.transact("TransactWriteItems groups", items).await? {
-            // Only the audit record has a condition, keyed on this request: refused, this very
-            // call wrote the import (a lost answer, retried by the SDK).
-            Transacted::Written | Transacted::Refused(_) => Ok(outcome),
+        let record = audit(&outcome);
+        match self
+            .transact_audited("TransactWriteItems groups", items, Some(&record))
+            .await?
+        {
+            Transacted::Written => Ok(outcome),
+            // Only the audit record has a condition (read as written): cannot happen.
+            Transacted::Refused(c) => Err(c.into_error()),
         }
     }
 

@@ -40,18 +40,14 @@ impl DomainClaims for DynamoStore {
         let Some(audit) = audit else {
             return self.put("PutItem domain claim", item).await;
         };
-        let items = vec![
-            self.tx_put(Put::builder().set_item(Some(item)))?,
-            self.tx_audit(audit)?,
-        ];
+        let items = vec![self.tx_put(Put::builder().set_item(Some(item)))?];
         match self
-            .transact("TransactWriteItems domain claim", items)
+            .transact_audited("TransactWriteItems domain claim", items, Some(audit))
             .await?
         {
-            // Only the audit record has a condition, and its key is this request's (time and
-            // a fresh id): refused, it was this very call's, retried by the SDK after a lost
-            // answer; the claim then is this call's too.
-            Transacted::Written | Transacted::Refused(_) => Ok(()),
+            Transacted::Written => Ok(()),
+            // Only the audit record has a condition (read as written): cannot happen.
+            Transacted::Refused(c) => Err(c.into_error()),
         }
     }
 
@@ -87,7 +83,7 @@ impl DomainClaims for DynamoStore {
         let mut item = key(domain_pk(domain), DOMAIN_SK);
         item.insert("org_id".into(), s(org_id));
         item.insert("proven_at".into(), ts(now));
-        let mut items = vec![
+        let items = vec![
             self.tx_put(
                 Put::builder()
                     .set_item(Some(item))
@@ -96,17 +92,11 @@ impl DomainClaims for DynamoStore {
             )?,
             self.tx_delete(Delete::builder().set_key(Some(key(org_pk(org_id), claim_sk(domain)))))?,
         ];
-        if let Some(audit) = audit {
-            items.push(self.tx_audit(audit)?);
-        }
         match self
-            .transact("TransactWriteItems domain proof", items)
+            .transact_audited("TransactWriteItems domain proof", items, audit)
             .await?
         {
             Transacted::Written => Ok(true),
-            // The audit record is there: this very call recorded the proof (a lost answer,
-            // retried by the SDK).
-            Transacted::Refused(c) if audit.is_some() && c.failed(2) => Ok(true),
             Transacted::Refused(c) if c.failed(0) => Ok(false),
             Transacted::Refused(c) => Err(c.into_error()),
         }

@@ -87,7 +87,7 @@ impl PasskeyStore for DynamoStore {
         let mut owner = key(credential_pk(&r.credential_id), CREDENTIAL_SK);
         owner.insert("org_id".into(), s(&r.org_id));
         owner.insert("address".into(), s(&r.address));
-        let mut items = vec![
+        let items = vec![
             self.tx_put(
                 Put::builder()
                     .set_item(Some(owner))
@@ -95,13 +95,11 @@ impl PasskeyStore for DynamoStore {
             )?,
             self.tx_put(Put::builder().set_item(Some(passkey_item(r))))?,
         ];
-        if let Some(audit) = audit {
-            items.push(self.tx_audit(audit)?);
-        }
-        match self.transact("TransactWriteItems passkey", items).await? {
+        match self
+            .transact_audited("TransactWriteItems passkey", items, audit)
+            .await?
+        {
             Transacted::Written => Ok(true),
-            // The audit record is there: this very call wrote both (a lost answer, retried).
-            Transacted::Refused(c) if audit.is_some() && c.failed(2) => Ok(true),
             Transacted::Refused(c) if c.failed(0) => Ok(false),
             Transacted::Refused(c) => Err(c.into_error()),
         }
@@ -127,7 +125,7 @@ impl PasskeyStore for DynamoStore {
         credential_id: &str,
         audit: Option<&AuditRecord>,
     ) -> Result<bool, StoreError> {
-        let mut items = vec![
+        let items = vec![
             self.tx_delete(
                 Delete::builder()
                     .set_key(Some(key(
@@ -144,16 +142,11 @@ impl PasskeyStore for DynamoStore {
                     .expression_attribute_values(":a", s(address.to_ascii_lowercase())),
             )?,
         ];
-        if let Some(audit) = audit {
-            items.push(self.tx_audit(audit)?);
-        }
         match self
-            .transact("TransactWriteItems passkey removal", items)
+            .transact_audited("TransactWriteItems passkey removal", items, audit)
             .await?
         {
             Transacted::Written => Ok(true),
-            // The audit record is there: this very call removed it (a lost answer, retried).
-            Transacted::Refused(c) if audit.is_some() && c.failed(2) => Ok(true),
             Transacted::Refused(_) => Ok(false),
         }
     }
@@ -168,7 +161,7 @@ impl PasskeyStore for DynamoStore {
         credential_ids: &[String],
         audit: &AuditRecord,
     ) -> Result<(), StoreError> {
-        let mut items = Vec::with_capacity(2 * credential_ids.len() + 1);
+        let mut items = Vec::with_capacity(2 * credential_ids.len());
         for id in credential_ids {
             items.push(self.tx_delete(
                 Delete::builder().set_key(Some(key(org_pk(org_id), passkey_sk(address, id)))),
@@ -185,15 +178,11 @@ impl PasskeyStore for DynamoStore {
                 )?,
             );
         }
-        let audit_index = items.len();
-        items.push(self.tx_audit(audit)?);
         match self
-            .transact("TransactWriteItems passkeys revoked", items)
+            .transact_audited("TransactWriteItems passkeys revoked", items, Some(audit))
             .await?
         {
             Transacted::Written => Ok(()),
-            // The audit record is there: this very call revoked them (a lost answer, retried).
-            Transacted::Refused(c) if c.failed(audit_index) => Ok(()),
             Transacted::Refused(c) => Err(c.into_error()),
         }
     }

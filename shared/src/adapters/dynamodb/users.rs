@@ -177,11 +177,12 @@ impl DynamoStore {
         };
         // The switch makes the import visible; its audit record goes with it (P7): an import
         // is never visible unaudited, nor audited without having happened.
-        let mut items = vec![self.tx_put(put)?];
-        if let Some(audit) = audit {
-            items.push(self.tx_audit(&audit(before))?);
-        }
-        let switched = match self.transact("TransactWriteItems USERSYNC", items).await {
+        let items = vec![self.tx_put(put)?];
+        let record = audit.map(|a| a(before));
+        let switched = match self
+            .transact_audited("TransactWriteItems USERSYNC", items, record.as_ref())
+            .await
+        {
             Ok(Transacted::Written) => true,
             // Refused, or no answer: the switch may still be ours (an answer lost, and the
             // SDK's retry refused because the first attempt had switched). Never take back a
